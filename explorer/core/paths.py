@@ -1,0 +1,50 @@
+"""Where the app keeps its cache, data and resources.
+
+``LM_EXPLORER_HOME`` moves both cache and data; ``LM_EXPLORER_DATA_DIR`` moves only the data (tests use it
+to start from an empty session while keeping the converted-model cache).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP = "lm-explorer"
+
+
+def _home() -> Path | None:
+    home = os.environ.get("LM_EXPLORER_HOME")
+    return Path(home) if home else None
+
+
+def cache_dir() -> Path:
+    """Converted models and other rebuildable files."""
+    home = _home()
+    path = home / "cache" if home else Path(platformdirs.user_cache_dir(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def data_dir() -> Path:
+    """Session, settings and user-added model list."""
+    override = os.environ.get("LM_EXPLORER_DATA_DIR")
+    home = _home()
+    if override:
+        path = Path(override)
+    else:
+        path = home / "data" if home else Path(platformdirs.user_data_dir(APP))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def resources_dir() -> Path:
+    """Sample texts, data sets and icons the project ships (repo checkout or PyInstaller bundle)."""
+    here = Path(__file__).resolve().parents[2] / "resources"
+    if here.is_dir():
+        return here
+    import sys
+
+    bundle = Path(getattr(sys, "_MEIPASS", "")) / "resources"
+    return bundle

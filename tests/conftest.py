@@ -1,0 +1,57 @@
+"""Shared fixtures: the real bundled models (loaded once per run) and tiny random checkpoints."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Each test run starts from an empty session; the converted-model cache is kept.
+os.environ["LM_EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="lmx-test-data-")
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The bundled MiniLM encoder (real weights)."""
+    from explorer.core.models import load_model
+
+    return load_model("minilm")
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The bundled SmolLM2-135M decoder (real weights, de-quantised from GGUF)."""
+    from explorer.core.models import load_model
+
+    return load_model("smollm2")
+
+
+@pytest.fixture(scope="session")
+def tiny_factory(tmp_path_factory):
+    """Call with a head name (see tests/tiny.py HEAD_CLASSES) to get a saved tiny checkpoint folder."""
+    from tests.tiny import make_tiny_checkpoint
+
+    made: dict[tuple, Path] = {}
+
+    def make(head: str = "mlm", labels: list[str] | None = None) -> Path:
+        key = (head, tuple(labels or ()))
+        if key not in made:
+            made[key] = make_tiny_checkpoint(tmp_path_factory.mktemp(f"tiny-{head}"), head, labels)
+        return made[key]
+
+    return make
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    """A fresh, empty data dir for one test (session, settings, user models)."""
+    monkeypatch.setenv("LM_EXPLORER_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
