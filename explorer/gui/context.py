@@ -1,0 +1,125 @@
+"""What all panels share: the job runner, the loaded models, the shared input text and dropped files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from explorer.core.fileio import TextFile
+from explorer.gui.jobs import Job, JobRunner
+
+
+class ModelStore(QObject):
+    """Loaded models by name; loading and unloading go through the job runner."""
+
+    changed = Signal()
+    loadFailed = Signal(str, str)  # name, message
+
+    def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = runner
+        self.loaded: dict[str, Any] = {}  # name -> explorer.core.models.LoadedModel
+        self.loading: dict[str, Job] = {}
+        self.trusted: set[str] = set()
+
+    def get(self, name: str | None) -> Any | None:
+        return self.loaded.get(name) if name else None
+
+    def names(self, kinds: tuple[str, ...] | None = None, heads: tuple[str, ...] | None = None) -> list[str]:
+        out = []
+        for name, lm in self.loaded.items():
+            if kinds and lm.kind not in kinds:
+                continue
+            if heads and not set(heads) & set(lm.heads):
+                continue
+            out.append(name)
+        return out
+
+    def load(self, name: str, on_done: Callable[[Any], None] | None = None, trust_remote_code: bool = False) -> Job | None:
+        """Load ``name`` in the background (no-op when it is loaded or loading)."""
+        if name in self.loaded:
+            if on_done:
+                on_done(self.loaded[name])
+            return None
+        if name in self.loading:
+            return self.loading[name]
+        from explorer.core.models import load_model
+
+        def done(lm: Any) -> None:
+            self.loaded[name] = lm
+            self.changed.emit()
+            if on_done:
+                on_done(lm)
+
+        def finished() -> None:
+            self.loading.pop(name, None)
+            self.changed.emit()
+
+        job = self.runner.submit(
+            load_model, name, label=f"Loading {name}", trust_remote_code=trust_remote_code or name in self.trusted,
+            on_result=done, on_error=lambda msg: self.loadFailed.emit(name, msg), on_finished=finished,
+        )
+        self.loading[name] = job
+        self.changed.emit()
+        return job
+
+    def unload(self, name: str) -> None:
+        if self.loaded.pop(name, None) is not None:
+            import gc
+
+            gc.collect()
+            self.changed.emit()
+
+
+class SharedText(QObject):
+    """The input text every panel reads; the text box writes it."""
+
+    changed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+
+    def text(self) -> str:
+        return self._text
+
+    def set_text(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.changed.emit(text)
+
+
+class AppContext(QObject):
+    """Handed to every panel: shared state plus ``status`` and ``error`` to speak to the user."""
+
+    filesChanged = Signal()
+    statusMessage = Signal(str)
+    errorMessage = Signal(str)
+    sessionChanged = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.runner = JobRunner(self)
+        self.models = ModelStore(self.runner, self)
+        self.text = SharedText(self)
+        self.files: list[TextFile] = []
+        self.text.changed.connect(lambda _t: self.sessionChanged.emit())
+        self.models.changed.connect(self.sessionChanged.emit)
+        self.filesChanged.connect(self.sessionChanged.emit)
+
+    def status(self, message: str) -> None:
+        self.statusMessage.emit(message)
+
+    def error(self, message: str) -> None:
+        self.errorMessage.emit(message)
+
+    def add_files(self, files: list[TextFile]) -> None:
+        known = {f.path for f in self.files}
+        self.files.extend(f for f in files if f.path not in known)
+        self.filesChanged.emit()
+
+    def remove_file(self, path: str) -> None:
+        self.files = [f for f in self.files if f.path != path]
+        self.filesChanged.emit()

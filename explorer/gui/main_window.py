@@ -1,0 +1,332 @@
+"""The main window: a panel per lecture area, the shared text input, job progress, session persistence."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core import catalog
+from explorer.core.fileio import read_text_file
+from explorer.core.session import load_session, save_session
+from explorer.gui.context import AppContext
+from explorer.gui.panels.base import Panel
+from explorer.gui.widgets.text_input import TextInput
+
+log = logging.getLogger(__name__)
+
+# (module key, class name, navigation label): one panel per lecture area.
+PANELS = [
+    ("models", "ModelsPanel", "Models"),
+    ("masking", "MaskingPanel", "Masking & objectives"),
+    ("attention", "AttentionPanel", "Attention"),
+    ("embeddings", "EmbeddingsPanel", "Embeddings"),
+    ("heads", "HeadsPanel", "Heads & fine-tuning"),
+    ("prompting", "PromptingPanel", "Prompting"),
+]
+DEFAULT_MODELS = [catalog.MINILM, catalog.SMOLLM2]
+
+
+def _b64(data: QByteArray) -> str:
+    return base64.b64encode(bytes(data)).decode("ascii")
+
+
+def _unb64(text: str) -> QByteArray:
+    try:
+        return QByteArray(base64.b64decode(text))
+    except (ValueError, TypeError):
+        return QByteArray()
+
+
+class MainWindow(QMainWindow):
+    """Panels are created when first shown, so the window paints at once and before torch is imported."""
+
+    def __init__(self, ctx: AppContext | None = None, restore: bool = True) -> None:
+        super().__init__()
+        self.ctx = ctx or AppContext(self)
+        self.setWindowTitle("LM Explorer")
+        self.resize(1280, 820)
+        self.panels: dict[str, Panel] = {}
+        self._pending_state: dict[str, dict] = {}
+        self._restoring = False
+
+        self.nav = QListWidget()
+        self.nav.setFixedWidth(190)
+        self.nav.setStyleSheet("QListWidget { font-size: 14px; } QListWidget::item { padding: 8px 6px; }")
+        for key, _cls, label in PANELS:
+            item = QListWidgetItem(label)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.nav.addItem(item)
+        self.stack = QStackedWidget()
+        self._slots: dict[str, QWidget] = {}
+        for key, _cls, _label in PANELS:
+            slot = QWidget()
+            QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
+            self._slots[key] = slot
+            self.stack.addWidget(slot)
+        self.nav.currentRowChanged.connect(self._show_row)
+
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.setStyleSheet("background: #fdecea; color: #611a15; padding: 6px; border-radius: 3px;")
+        self.banner_close = QToolButton(text="✕")
+        self.banner_close.setAutoRaise(True)
+        self.banner_close.clicked.connect(self.hide_banner)
+        banner_row = QHBoxLayout()
+        banner_row.addWidget(self.banner, 1)
+        banner_row.addWidget(self.banner_close)
+        self.banner_box = QWidget()
+        self.banner_box.setLayout(banner_row)
+        self.banner_box.setVisible(False)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        rv.addWidget(self.banner_box)
+        rv.addWidget(self.stack, 1)
+        central = QWidget()
+        h = QHBoxLayout(central)
+        h.setContentsMargins(4, 4, 4, 4)
+        h.addWidget(self.nav)
+        h.addWidget(right, 1)
+        self.setCentralWidget(central)
+
+        self.text_input = TextInput(self.ctx)
+        self.input_dock = QDockWidget("Input text", self)
+        self.input_dock.setObjectName("input-dock")
+        self.input_dock.setWidget(self.text_input)
+        self.input_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.input_dock)
+        self.resizeDocks([self.input_dock], [150], Qt.Orientation.Vertical)
+
+        self._build_status_bar()
+        self._build_menus()
+
+        self.ctx.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
+        self.ctx.errorMessage.connect(self.show_banner)
+        self.ctx.runner.jobStarted.connect(self._jobs_changed)
+        self.ctx.runner.jobFinished.connect(self._jobs_changed)
+        self.ctx.runner.jobProgress.connect(self._job_progress)
+
+        self._save_timer = QTimer(self, singleShot=True, interval=500)
+        self._save_timer.timeout.connect(self.save_session)
+        self.ctx.sessionChanged.connect(self._schedule_save)
+        # Panel settings change without signals; sweep them into the session every few seconds.
+        self._periodic = QTimer(self, interval=5000)
+        self._periodic.timeout.connect(self.save_session)
+        self._periodic.start()
+
+        self._session = load_session() if restore else {}
+        self._restore_layout()
+        self.nav.setCurrentRow(self._initial_row())
+
+    # ------------------------------------------------------------ panels
+
+    def _initial_row(self) -> int:
+        keys = [k for k, _c, _l in PANELS]
+        key = self._session.get("panel")
+        return keys.index(key) if key in keys else 0
+
+    def _show_row(self, row: int) -> None:
+        if row < 0:
+            return
+        key = PANELS[row][0]
+        self.panel(key)
+        self.stack.setCurrentIndex(row)
+        self._schedule_save()
+
+    def panel(self, key: str) -> Panel:
+        """The panel for ``key``, created on first use."""
+        if key not in self.panels:
+            module_key, cls_name, _label = next(p for p in PANELS if p[0] == key)
+            module = importlib.import_module(f"explorer.gui.panels.{module_key}")
+            panel = getattr(module, cls_name)(self.ctx)
+            self._slots[key].layout().addWidget(panel)
+            self.panels[key] = panel
+            state = self._session.get("panels", {}).get(key)
+            if state:
+                try:
+                    panel.restore_state(state)
+                except Exception:  # an old or damaged state must not block the panel
+                    log.exception("could not restore state of %s", key)
+        return self.panels[key]
+
+    def current_panel(self) -> Panel:
+        return self.panel(PANELS[max(0, self.nav.currentRow())][0])
+
+    def show_panel(self, key: str) -> Panel:
+        row = [k for k, _c, _l in PANELS].index(key)
+        self.nav.setCurrentRow(row)
+        return self.panel(key)
+
+    # ------------------------------------------------------------ chrome
+
+    def _build_status_bar(self) -> None:
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.job_label = QLabel()
+        self.cancel_btn = QPushButton("Cancel")
+        self.cancel_btn.setToolTip("Stop the running model work")
+        self.cancel_btn.clicked.connect(self.ctx.runner.cancel_all)
+        self.cancel_btn.setVisible(False)
+        bar = self.statusBar()
+        bar.addPermanentWidget(self.job_label)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.cancel_btn)
+        bar.showMessage("Ready. The bundled models load in the background.")
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        act = QAction("&Open text files…", self, shortcut=QKeySequence.StandardKey.Open)
+        act.triggered.connect(self.text_input.open_dialog)
+        file_menu.addAction(act)
+        act = QAction("&Export all charts of this panel…", self, shortcut=QKeySequence("Ctrl+Shift+E"))
+        act.triggered.connect(self.export_all_dialog)
+        file_menu.addAction(act)
+        file_menu.addSeparator()
+        act = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        act.triggered.connect(self.close)
+        file_menu.addAction(act)
+        view_menu = self.menuBar().addMenu("&View")
+        for i, (key, _cls, label) in enumerate(PANELS):
+            act = QAction(label, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+            act.triggered.connect(lambda _=False, k=key: self.show_panel(k))
+            view_menu.addAction(act)
+        view_menu.addSeparator()
+        view_menu.addAction(self.input_dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        act = QAction("&About LM Explorer", self)
+        act.triggered.connect(self.show_about)
+        help_menu.addAction(act)
+
+    def show_about(self) -> None:
+        from explorer.gui.about import AboutDialog
+
+        AboutDialog(self).exec()
+
+    def show_banner(self, message: str) -> None:
+        self.banner.setText(message)
+        self.banner_box.setVisible(True)
+        self.statusBar().showMessage(message.splitlines()[0][:200], 10000)
+
+    def hide_banner(self) -> None:
+        self.banner_box.setVisible(False)
+
+    def _jobs_changed(self, _job=None) -> None:
+        active = list(self.ctx.runner.active.values())
+        busy = bool(active)
+        self.progress.setVisible(busy)
+        self.cancel_btn.setVisible(busy)
+        self.job_label.setText(active[-1].label + (f" (+{len(active) - 1} more)" if len(active) > 1 else "") if busy else "")
+        if busy:
+            self.progress.setValue(int(active[-1].fraction * 1000))
+
+    def _job_progress(self, job, fraction: float, message: str) -> None:
+        self.progress.setValue(int(fraction * 1000))
+        if message:
+            self.job_label.setText(message[:80])
+
+    def export_all_dialog(self) -> None:
+        panel = self.current_panel()
+        if not panel.charts():
+            self.show_banner(f"The {panel.title} panel has no chart to export yet.")
+            return
+        folder = QFileDialog.getExistingDirectory(self, f"Export all charts of {panel.title} to a folder")
+        if folder:
+            self.export_all(folder)
+
+    def export_all(self, folder: str) -> list[Path]:
+        panel = self.current_panel()
+        try:
+            written = panel.export_all(folder)
+        except (OSError, ValueError, RuntimeError) as err:
+            self.show_banner(f"Could not export to {folder}: {err}. No half-written file was left.")
+            return []
+        self.statusBar().showMessage(f"Wrote {len(written)} files to {folder}", 8000)
+        return written
+
+    # ------------------------------------------------------------ session
+
+    def _restore_layout(self) -> None:
+        s = self._session
+        if s.get("geometry"):
+            self.restoreGeometry(_unb64(s["geometry"]))
+        if s.get("window_state"):
+            self.restoreState(_unb64(s["window_state"]))
+        self._restoring = True
+        if s.get("text"):
+            self.text_input.set_text(s["text"])
+        files = []
+        for path in s.get("files", []):
+            try:
+                files.append(read_text_file(path))
+            except Exception:  # a file moved away since: skip it
+                continue
+        if files:
+            self.ctx.add_files(files)
+        self._restoring = False
+
+    def after_first_paint(self) -> None:
+        """Load the models of the last session (both bundled ones on a first run) in the background."""
+        names = self._session.get("models", DEFAULT_MODELS if not self._session else [])
+        available = {e.name for e in catalog.list_models()}
+        for name in names:
+            if name in available:
+                self.ctx.models.load(name)
+
+    def _schedule_save(self) -> None:
+        if not self._restoring:
+            self._save_timer.start()
+
+    def session_state(self) -> dict:
+        panels = dict(self._session.get("panels", {}))
+        for key, panel in self.panels.items():
+            try:
+                panels[key] = panel.state_dict()
+            except Exception:
+                log.exception("could not read state of %s", key)
+        return {
+            "text": self.ctx.text.text(),
+            "files": [f.path for f in self.ctx.files],
+            "models": list(self.ctx.models.loaded) + [n for n in self.ctx.models.loading if n not in self.ctx.models.loaded],
+            "panel": PANELS[max(0, self.nav.currentRow())][0],
+            "geometry": _b64(self.saveGeometry()),
+            "window_state": _b64(self.saveState()),
+            "panels": panels,
+        }
+
+    def save_session(self) -> None:
+        try:
+            state = self.session_state()
+            save_session(state)
+            self._session.update({"panels": state["panels"]})
+        except OSError as err:
+            self.statusBar().showMessage(f"Could not save the session: {err}", 8000)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_session()
+        self.ctx.runner.cancel_all()
+        self.ctx.runner.wait(3000)
+        super().closeEvent(event)

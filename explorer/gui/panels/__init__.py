@@ -1,0 +1,1 @@
+"""One panel per lecture area; each module holds one ``<Key>Panel`` class."""

@@ -1,0 +1,21 @@
+"""Attention panel."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from explorer.gui.panels.base import Panel
+
+
+class AttentionPanel(Panel):
+    key = "attention"
+    title = "Attention"
+    summary = "What each layer and head attends to, with the causal mask of decoders and attention rollout."
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        label = QLabel(f"<h2>{self.title}</h2><p>{self.summary}</p>")
+        label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addStretch(1)

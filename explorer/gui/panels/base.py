@@ -1,0 +1,82 @@
+"""The panel base class: a title, a small saved state, and "export all charts" to a folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QWidget
+
+from explorer import __version__
+from explorer.core.fileio import atomic_write_text
+from explorer.gui.widgets.chart import ChartWidget, slug
+
+
+def state_to_dict(state: Any) -> dict:
+    return asdict(state) if is_dataclass(state) else dict(state or {})
+
+
+def state_from_dict(cls: type, data: dict | None) -> Any:
+    """Build a state dataclass from saved data, ignoring unknown or mistyped keys (old sessions)."""
+    obj = cls()
+    for f in fields(cls):
+        if data and f.name in data:
+            value = data[f.name]
+            default = getattr(obj, f.name)
+            if default is None or isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int)):
+                setattr(obj, f.name, value)
+    return obj
+
+
+class Panel(QWidget):
+    """One lecture area. Subclasses set ``key``/``title``/``summary`` and may override the state methods."""
+
+    key = "panel"
+    title = "Panel"
+    summary = ""
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+
+    def state_dict(self) -> dict:
+        """Settings and inputs to save in the session and beside exported charts."""
+        return {}
+
+    def restore_state(self, data: dict) -> None:
+        """Apply what :meth:`state_dict` returned in an earlier session."""
+
+    def charts(self) -> list[ChartWidget]:
+        return [c for c in self.findChildren(ChartWidget) if c.spec is not None]
+
+    def export_all(self, folder: str | Path) -> list[Path]:
+        """Write every chart as PNG, SVG and CSV plus ``settings.json`` with the inputs that made them."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        used: set[str] = set()
+        charts_meta = []
+        for i, chart in enumerate(self.charts()):
+            name = slug(chart.spec.title) or f"chart-{i + 1}"
+            while name in used:
+                name += f"-{i + 1}"
+            used.add(name)
+            for suffix in (".png", ".svg", ".csv"):
+                written.append(chart.export(folder / f"{name}{suffix}"))
+            charts_meta.append({"name": name, "title": chart.spec.title, "meta": chart.spec.meta})
+        settings = {
+            "app": f"lm-explorer {__version__}",
+            "panel": self.key,
+            "exported_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "state": self.state_dict(),
+            "text": self.ctx.text.text(),
+            "models": {n: lm.card.to_dict() for n, lm in self.ctx.models.loaded.items()},
+            "charts": charts_meta,
+        }
+        path = folder / "settings.json"
+        atomic_write_text(path, json.dumps(settings, ensure_ascii=False, indent=1, default=str))
+        written.append(path)
+        return written

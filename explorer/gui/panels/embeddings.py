@@ -1,0 +1,21 @@
+"""Embeddings panel."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from explorer.gui.panels.base import Panel
+
+
+class EmbeddingsPanel(Panel):
+    key = "embeddings"
+    title = "Embeddings"
+    summary = "Contextual embeddings layer by layer: one word in two contexts, against each layer's baseline."
+
+    def __init__(self, ctx, parent: QWidget | None = None) -> None:
+        super().__init__(ctx, parent)
+        label = QLabel(f"<h2>{self.title}</h2><p>{self.summary}</p>")
+        label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(label)
+        layout.addStretch(1)

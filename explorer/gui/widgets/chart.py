@@ -1,0 +1,317 @@
+"""The one chart widget every panel uses: draws a :class:`~explorer.core.charts.ChartSpec` and exports
+itself to PNG (2x), SVG, and its data to CSV/JSON, from a toolbar button and the right-click menu.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from pyqtgraph.exporters import ImageExporter, SVGExporter
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QMessageBox,
+    QToolButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.charts import ChartSpec, write_chart_data
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="#222")
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+EXPORT_FILTER = "PNG image (*.png);;SVG vector image (*.svg);;CSV data (*.csv);;JSON data (*.json)"
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()[:60] or "chart"
+
+
+class ChartWidget(QWidget):
+    """A titled pyqtgraph plot that knows its data; ``set_spec`` draws, ``export(path)`` writes."""
+
+    cellClicked = Signal(int, int)
+    cellHovered = Signal(int, int)
+    pointClicked = Signal(str, int)
+    exported = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
+        super().__init__(parent)
+        self.spec: ChartSpec | None = None
+        self._image: pg.ImageItem | None = None
+        self._colorbar: pg.ColorBarItem | None = None
+        self._matrix: np.ndarray | None = None
+        self._last_dir = str(Path.home())
+
+        self.title_label = QLabel(title)
+        self.title_label.setStyleSheet("font-weight: 600;")
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setToolTip("Export this chart as PNG, SVG, CSV or JSON")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setMenu(self._export_menu(self))
+        header = QHBoxLayout()
+        header.setContentsMargins(4, 0, 4, 0)
+        header.addWidget(self.title_label, 1)
+        header.addWidget(self.export_button)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.plot_item: pg.PlotItem = self.graphics.addPlot()
+        self.plot_item.showGrid(x=False, y=False)
+        self.plot_item.vb.menu.addSeparator()
+        for action in self._export_actions(self.plot_item.vb.menu):
+            self.plot_item.vb.menu.addAction(action)
+        scene = self.graphics.scene()
+        scene.sigMouseMoved.connect(self._on_mouse_moved)
+        scene.sigMouseClicked.connect(self._on_mouse_clicked)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(header)
+        layout.addWidget(self.graphics, 1)
+        self.setMinimumSize(240, 180)
+
+    # ------------------------------------------------------------ menus
+
+    def _export_actions(self, parent: QWidget) -> list[QAction]:
+        actions = []
+        for label, suffix in (("PNG image (2x)…", "png"), ("SVG image…", "svg"), ("Data as CSV…", "csv"), ("Data as JSON…", "json")):
+            action = QAction(f"Export {label}", parent)
+            action.triggered.connect(lambda _=False, s=suffix: self.export_dialog(s))
+            actions.append(action)
+        return actions
+
+    def _export_menu(self, parent: QWidget) -> QMenu:
+        menu = QMenu(parent)
+        for action in self._export_actions(menu):
+            menu.addAction(action)
+        return menu
+
+    def export_dialog(self, suffix: str = "png") -> str | None:
+        name = slug(self.spec.title if self.spec else self.title_label.text()) + f".{suffix}"
+        path, _ = QFileDialog.getSaveFileName(self, "Export chart", os.path.join(self._last_dir, name), EXPORT_FILTER)
+        if not path:
+            return None
+        if not Path(path).suffix:
+            path += f".{suffix}"
+        self._last_dir = str(Path(path).parent)
+        try:
+            self.export(path)
+        except (OSError, ValueError, RuntimeError) as err:
+            QMessageBox.warning(self, "Export failed", f"Could not write {path}:\n{err}\n\nNothing was overwritten.")
+            return None
+        return path
+
+    # ------------------------------------------------------------ drawing
+
+    def set_title(self, title: str) -> None:
+        self.title_label.setText(title)
+
+    def set_export_spec(self, spec: ChartSpec) -> None:
+        """Keep ``spec`` as the data behind a custom drawing (for CSV/JSON export) without redrawing."""
+        self.spec = spec
+        self.title_label.setText(spec.title)
+
+    def clear(self) -> None:
+        self.spec = None
+        self._reset()
+
+    def _reset(self, keep_image: bool = False) -> None:
+        pi = self.plot_item
+        if not keep_image:
+            if self._colorbar is not None:
+                self.graphics.ci.removeItem(self._colorbar)
+                self._colorbar = None
+            self._image = None
+            pi.clear()
+        if pi.legend is not None:
+            pi.legend.clear()
+        for name in ("bottom", "left"):
+            pi.getAxis(name).setTicks(None)
+        pi.invertY(False)
+        pi.setAspectLocked(False)
+        pi.enableAutoRange()
+
+    def set_spec(self, spec: ChartSpec) -> None:
+        """Draw ``spec``; redrawing a heatmap of the same shape reuses its image (fast at 512x512)."""
+        same_heatmap = (
+            spec.kind == "heatmap"
+            and self._image is not None
+            and self._matrix is not None
+            and spec.matrix is not None
+            and np.shape(spec.matrix) == self._matrix.shape
+        )
+        self.spec = spec
+        self.title_label.setText(spec.title)
+        self._reset(keep_image=same_heatmap)
+        pi = self.plot_item
+        pi.setLabel("bottom", spec.x_label)
+        pi.setLabel("left", spec.y_label)
+        if spec.kind == "heatmap":
+            self._draw_heatmap(spec, reuse=same_heatmap)
+        else:
+            self._matrix = None
+            self._draw_xy(spec)
+
+    def _draw_heatmap(self, spec: ChartSpec, reuse: bool) -> None:
+        pi = self.plot_item
+        m = np.asarray(spec.matrix, dtype=np.float32)
+        self._matrix = m
+        finite = m[np.isfinite(m)]
+        lo, hi = spec.value_range or ((float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0))
+        if hi <= lo:
+            hi = lo + 1e-6
+        cmap = pg.colormap.get(spec.colormap) if spec.colormap in pg.colormap.listMaps() else pg.colormap.get("viridis")
+        if reuse and self._image is not None:
+            self._image.setImage(m, levels=(lo, hi), autoLevels=False)
+            if self._colorbar is not None:
+                self._colorbar.setLevels((lo, hi))
+        else:
+            self._image = pg.ImageItem(m, levels=(lo, hi), autoLevels=False)
+            self._image.setColorMap(cmap)
+            pi.addItem(self._image)
+            self._colorbar = pg.ColorBarItem(values=(lo, hi), colorMap=cmap, interactive=False, width=12)
+            self._colorbar.setImageItem(self._image)
+            self.graphics.addItem(self._colorbar)
+        pi.invertY(True)
+        pi.setAspectLocked(False)
+        self._set_label_ticks("bottom", spec.col_labels, m.shape[1])
+        self._set_label_ticks("left", spec.row_labels, m.shape[0])
+        pi.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0)
+
+    def _set_label_ticks(self, axis: str, labels: list[str] | None, n: int) -> None:
+        if not labels:
+            return
+        # Show every k-th label so they never overlap; all of them when they fit.
+        available = max(self.graphics.width() if axis == "bottom" else self.graphics.height(), 200)
+        per_label = 7 * max(3, min(12, int(np.mean([len(s) for s in labels])))) if axis == "bottom" else 14
+        step = max(1, math.ceil(n * per_label / available))
+        major = [(i + 0.5, labels[i]) for i in range(0, n, step)]
+        self.plot_item.getAxis(axis).setTicks([major, []])
+
+    def _draw_xy(self, spec: ChartSpec) -> None:
+        pi = self.plot_item
+        if spec.legend and len(spec.series) > 1:
+            if pi.legend is None:
+                pi.addLegend(offset=(-10, 10))
+        bars = [s for s in spec.series if s.style == "bar"]
+        bar_width = 0.8 / max(1, len(bars))
+        bar_index = 0
+        for i, s in enumerate(spec.series):
+            color = s.color or PALETTE[i % len(PALETTE)]
+            x = np.asarray(s.x, dtype=float)
+            y = np.asarray(s.y, dtype=float)
+            if s.style == "bar":
+                offset = (bar_index - (len(bars) - 1) / 2) * bar_width
+                bar_index += 1
+                item = pg.BarGraphItem(x=x + offset, height=y, width=bar_width, brush=pg.mkBrush(color), pen=pg.mkPen(color))
+                pi.addItem(item)
+                if pi.legend is not None:
+                    pi.legend.addItem(item, s.name)
+            elif s.style == "scatter":
+                item = pg.ScatterPlotItem(
+                    x=x, y=y, size=8, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=0.5), name=s.name,
+                    data=list(range(len(x))), hoverable=True, hoverSize=11,
+                    tip=(lambda x, y, data, s=s: s.hover[data] if s.hover else f"{x:.3g}, {y:.3g}"),
+                )
+                item.sigClicked.connect(lambda _item, points, _ev, name=s.name: self.pointClicked.emit(name, int(points[0].data())))
+                pi.addItem(item)
+                if pi.legend is not None:
+                    pi.legend.addItem(item, s.name)
+            else:
+                pen = pg.mkPen(color, width=s.width, style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
+                symbol = "o" if len(x) <= 60 and s.style != "step" else None
+                stepped = "center" if s.style == "step" and len(x) == len(y) + 1 else None
+                item = pi.plot(x, y, pen=pen, name=s.name, symbol=symbol, symbolSize=6, symbolBrush=color,
+                               symbolPen=color, stepMode=stepped)
+                if s.hover:
+                    item.scatter.opts["hoverable"] = True
+                    item.scatter.setData(x=x, y=y, data=list(range(len(x))), hoverable=True,
+                                         tip=(lambda x, y, data, s=s: s.hover[data]), symbol=symbol or "o",
+                                         size=6, brush=pg.mkBrush(color), pen=pg.mkPen(color))
+            if s.err_low is not None and s.err_high is not None:
+                lo = np.asarray(s.err_low, dtype=float)
+                hi = np.asarray(s.err_high, dtype=float)
+                pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=0.15, pen=pg.mkPen(color)))
+        if spec.x_ticks:
+            pi.getAxis("bottom").setTicks([[(float(p), str(t)) for p, t in spec.x_ticks], []])
+        if spec.y_range:
+            pi.setYRange(*spec.y_range, padding=0.02)
+
+    # ------------------------------------------------------------ pointer
+
+    def _cell_at(self, scene_pos: QPointF) -> tuple[int, int] | None:
+        if self._image is None or self._matrix is None:
+            return None
+        if not self.plot_item.sceneBoundingRect().contains(scene_pos):
+            return None
+        p = self.plot_item.vb.mapSceneToView(scene_pos)
+        row, col = int(math.floor(p.y())), int(math.floor(p.x()))
+        if 0 <= row < self._matrix.shape[0] and 0 <= col < self._matrix.shape[1]:
+            return row, col
+        return None
+
+    def _on_mouse_moved(self, scene_pos: QPointF) -> None:
+        cell = self._cell_at(scene_pos)
+        if cell is None or self.spec is None:
+            return
+        row, col = cell
+        rl = self.spec.row_labels[row] if self.spec.row_labels else str(row)
+        cl = self.spec.col_labels[col] if self.spec.col_labels else str(col)
+        QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(scene_pos)),
+                          f"{rl} → {cl}: {self._matrix[row, col]:.4f}", self.graphics)
+        self.cellHovered.emit(row, col)
+
+    def _on_mouse_clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = self._cell_at(event.scenePos())
+        if cell is not None:
+            self.cellClicked.emit(*cell)
+
+    # ------------------------------------------------------------ export
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the chart to ``path``: .png (2x scale), .svg, .csv or .json; atomically (temp file + rename)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in (".csv", ".json"):
+            if self.spec is None:
+                raise ValueError("This chart has no data yet.")
+            write_chart_data(self.spec, path)
+            self.exported.emit(str(path))
+            return path
+        if suffix not in (".png", ".svg"):
+            raise ValueError(f"Unknown export format '{suffix}': use .png, .svg, .csv or .json.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+        os.close(fd)
+        try:
+            if suffix == ".png":
+                exporter = ImageExporter(self.graphics.scene())
+                width = max(self.graphics.width(), 320)
+                exporter.parameters()["width"] = int(width * 2)
+                exporter.export(tmp)
+            else:
+                SVGExporter(self.graphics.scene()).export(tmp)
+            if os.path.getsize(tmp) == 0:
+                raise OSError("the exporter wrote nothing")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.exported.emit(str(path))
+        return path

@@ -1,0 +1,55 @@
+"""A combo box of the loaded models a panel can use, kept in step with the model store."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QWidget
+
+
+class ModelPicker(QComboBox):
+    """Lists loaded models filtered by kind/head; says what to do when none fits."""
+
+    modelChanged = Signal(str)
+
+    def __init__(self, ctx, kinds: tuple[str, ...] | None = None, heads: tuple[str, ...] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx, self.kinds, self.heads = ctx, kinds, heads
+        self.setMinimumContentsLength(14)
+        self.setToolTip("Models loaded in the Models panel")
+        self._wanted: str | None = None
+        ctx.models.changed.connect(self.refresh)
+        self.currentIndexChanged.connect(self._emit)
+        self.refresh()
+
+    def refresh(self) -> None:
+        current = self.current_name() or self._wanted
+        names = self.ctx.models.names(self.kinds, self.heads)
+        self.blockSignals(True)
+        self.clear()
+        if names:
+            self.addItems(names)
+            self.setEnabled(True)
+        else:
+            self.addItem("(load a model in the Models panel)")
+            self.setEnabled(False)
+        if current in names:
+            self.setCurrentIndex(names.index(current))
+        self.blockSignals(False)
+        if self.current_name() != current:
+            self._emit()
+
+    def current_name(self) -> str | None:
+        return self.currentText() if self.isEnabled() and self.count() else None
+
+    def current_model(self):
+        return self.ctx.models.get(self.current_name())
+
+    def select(self, name: str) -> None:
+        self._wanted = name
+        i = self.findText(name)
+        if i >= 0:
+            self.setCurrentIndex(i)
+
+    def _emit(self, *_args) -> None:
+        self.modelChanged.emit(self.current_name() or "")
