@@ -1,0 +1,64 @@
+"""Make the README's screenshots: the real window, offscreen, with both bundled models, one PNG per panel.
+
+Each panel may define ``demo()`` that fills it with a worked example (the same a user gets from its buttons);
+the script waits for the job runner to go idle before grabbing the window.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "docs" / "screenshots"
+
+
+def wait(app, until, timeout: float = 600.0) -> None:
+    end = time.time() + timeout
+    while not until() and time.time() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def main() -> int:
+    import tempfile
+
+    os.environ["LM_EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="lmx-shots-")
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.gui.main_window import PANELS, MainWindow
+
+    app = QApplication([])
+    window = MainWindow(restore=False)
+    window.resize(1400, 900)
+    window.show()
+    window.after_first_paint()
+    wait(app, lambda: {"minilm", "smollm2"} <= set(window.ctx.models.loaded))
+    sample = (ROOT / "resources" / "samples" / "english-bank.txt").read_text(encoding="utf-8")
+    window.text_input.set_text(sample)
+    OUT.mkdir(parents=True, exist_ok=True)
+    only = set(sys.argv[1:])
+    for key, _cls, _label in PANELS:
+        if only and key not in only:
+            continue
+        panel = window.show_panel(key)
+        demo = getattr(panel, "demo", None)
+        if callable(demo):
+            demo()
+        wait(app, lambda: not window.ctx.runner.active)
+        for _ in range(30):
+            app.processEvents()
+            time.sleep(0.02)
+        path = OUT / f"{key}.png"
+        window.grab().save(str(path))
+        print(f"wrote {path}")
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
