@@ -23,7 +23,7 @@ run: setup
 
 lint: setup
 	$(BIN)/lint-imports
-	$(BIN)/ruff check explorer tests benchmarks scripts
+	$(BIN)/ruff check .
 
 test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider

@@ -42,6 +42,7 @@ HEAD_CLASSES = {
     "token-classification": "BertForTokenClassification",
     "question-answering": "BertForQuestionAnswering",
     "causal-lm": "GPT2LMHeadModel",
+    "seq2seq-lm": "BartForConditionalGeneration",
 }
 
 
@@ -59,6 +60,15 @@ def make_tiny_checkpoint(folder: Path, head: str = "mlm", labels: list[str] | No
         config = GPT2Config(
             vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=64,
             bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id, pad_token_id=tok.pad_token_id,
+        )
+    elif head == "seq2seq-lm":
+        from transformers import BartConfig
+
+        config = BartConfig(
+            vocab_size=len(tok), d_model=32, encoder_layers=2, decoder_layers=2, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=64,
+            pad_token_id=tok.pad_token_id, bos_token_id=tok.cls_token_id, eos_token_id=tok.sep_token_id,
+            decoder_start_token_id=tok.sep_token_id, forced_eos_token_id=None,
         )
     else:
         config = BertConfig(

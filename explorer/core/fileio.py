@@ -35,17 +35,105 @@ def looks_binary(data: bytes) -> bool:
     return control / len(sample) > 0.05
 
 
+_BOMS = (
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+# Without a BOM, UTF-16/32 guesses on short byte strings are nearly always wrong (NUL-free text is not UTF-16).
+_NO_BOM_UNICODE = ["utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be", "utf_7"]
+_OTHER_CJK = ("cp949", "euc_kr", "euc_jp", "cp932", "shift_jis", "big5", "big5hkscs", "johab", "iso2022_kr")
+_SCAN = 65536  # bytes (or characters) inspected by the heuristics; the decode itself covers everything
+
+
+def _gb2312_share(data: bytes) -> tuple[int, float]:
+    """(double-byte characters, share of them in GB2312's hanzi/punctuation rows) in a GBK byte string.
+
+    Real Chinese text is almost all GB2312 (both bytes 0xA1-0xFE); Latin-1 letters followed by ASCII letters
+    also decode as GBK but land in the rare extension rows, which tells the two apart on a few bytes.
+    """
+    pairs = common = 0
+    i, n = 0, min(len(data), _SCAN)
+    while i < n:
+        b = data[i]
+        if b < 0x80:
+            i += 1
+            continue
+        t = data[i + 1] if i + 1 < len(data) else 0
+        if 0x30 <= t <= 0x39:  # GB18030 four-byte sequence
+            i += 4
+            continue
+        pairs += 1
+        if (0xA1 <= b <= 0xA9 or 0xB0 <= b <= 0xF7) and 0xA1 <= t <= 0xFE:
+            common += 1
+        i += 2
+    return pairs, (common / pairs if pairs else 0.0)
+
+
+def _try_chinese(data: bytes) -> tuple[str, str] | None:
+    for codec in ("gbk", "gb18030"):
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        pairs, share = _gb2312_share(data)
+        if not pairs or share < 0.75:
+            return None
+        if pairs >= 100:
+            # Korean EUC-KR and Japanese EUC-JP have the same byte shape; on longer texts charset-normalizer's
+            # language check tells them apart reliably (on a dozen characters it does not).
+            from charset_normalizer import from_bytes
+
+            best = from_bytes(data[:_SCAN], cp_isolation=["gb18030", *_OTHER_CJK]).best()
+            if best is not None and best.encoding in _OTHER_CJK:
+                try:
+                    return data.decode(best.encoding), best.encoding
+                except UnicodeDecodeError:
+                    pass
+        return text, codec
+    return None
+
+
+def _try_western(data: bytes) -> tuple[str, str] | None:
+    """Latin-1 / Windows-1252, when the result reads like Western European text (mostly ASCII letters)."""
+    try:
+        text, codec = data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        text, codec = data.decode("latin-1"), "latin-1"
+    if codec == "cp1252" and not any(0x80 <= b <= 0x9F for b in data):
+        codec = "latin-1"  # the two agree on these bytes; latin-1 is the name people know
+    sample = text[:_SCAN]
+    letters = [c for c in sample if c.isalpha()]
+    foreign = sum(1 for c in letters if ord(c) > 0x7F)
+    controls = sum(1 for c in sample if 0x80 <= ord(c) <= 0x9F or (ord(c) < 32 and c not in "\t\n\r\f"))
+    # Cyrillic or Greek read as Latin-1 become words made only of accented letters; French or German do not.
+    if letters and foreign / len(letters) <= 0.4 and controls == 0:
+        return text, codec
+    return None
+
+
 def decode_bytes(data: bytes) -> tuple[str, str]:
-    """Decode bytes as UTF-8 if they are, else the encoding charset-normalizer finds; (text, encoding)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    """Decode bytes of unknown encoding; (text, encoding).
+
+    Order: byte-order mark, strict UTF-8, GBK/GB18030 when the bytes have the shape of Chinese text, Latin-1
+    when the result reads like Western European text, then charset-normalizer for everything else. The two
+    explicit guesses come first because charset-normalizer mis-reads short GBK and Latin-1 texts.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace").lstrip("\ufeff"), codec
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    found = _try_chinese(data) or _try_western(data)
+    if found:
+        return found
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
+    best = from_bytes(data, cp_exclusion=_NO_BOM_UNICODE).best()
     if best is None:
         raise InputError("This file is not text in any encoding I can recognise.")
     return str(best), best.encoding
