@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	bash scripts/system-deps.sh $(VENV)
 	$(BIN)/lm-explorer
 
 lint: setup

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -257,12 +258,43 @@ def _friendly_load_error(entry: ModelEntry, err: Exception) -> ModelError:
         return ModelError(
             f"The GGUF file in {entry.location} is of an architecture transformers cannot de-quantise ({msg})."
         )
-    if "trust_remote_code" in msg:
+    full = str(err)
+    if "trust_remote_code" in full or "contains custom code" in full:
         return ModelError(
-            f"'{entry.name}' needs its own Python code to load. Turn on 'trust remote code' for this model "
-            "only if you trust its author."
+            f"'{entry.name}' needs its own Python code (shipped in its folder) to load, and that code would run "
+            "with your permissions. Trusting remote code is off by default: turn on 'trust remote code' for this "
+            "model only if you trust its author."
+        )
+    if "Weights only load failed" in full or "weights_only" in full:
+        import re
+
+        found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", full)
+        what = f" (it calls {found.group(1)})" if found else ""
+        return ModelError(
+            f"Refused to load '{entry.name}': its pickled weights file holds program code as well as tensors{what}, "
+            "and loading it would run that code. Only plain tensors are loaded from pickle files. Use a "
+            ".safetensors copy of this model, or one from an author you trust."
         )
     return ModelError(f"Could not load '{entry.name}' from {entry.location}: {msg}")
+
+
+def _gguf_load_error(entry: ModelEntry, err: Exception) -> ModelError:
+    """Say which architecture the GGUF holds and whether transformers can read it at all."""
+    import transformers
+
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    file = entry.gguf_file or ""
+    try:
+        arch = gguf_summary(Path(entry.location) / file)[0] or "unknown"
+    except (OSError, ValueError, struct.error, ModelError):
+        arch = "unknown"
+    if "architecture" in msg and "not supported" in msg:
+        return ModelError(
+            f"{file} holds a '{arch}' model, an architecture that transformers {transformers.__version__} "
+            "cannot read from GGUF files (it reads Llama, Mistral, Qwen, Gemma, Phi-3, GPT-2 and a few more). "
+            "Open a Hugging Face folder of this model instead, or choose another model."
+        )
+    return ModelError(f"Could not read the GGUF file {file} (a '{arch}' model): {msg}")
 
 
 def _gguf_cache_folder(entry: ModelEntry) -> Path:
@@ -295,7 +327,7 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     except Exception as err:  # transformers raises ValueError/RuntimeError/OSError here
         if isinstance(err, ModelError):
             raise
-        raise _friendly_load_error(entry, err) from err
+        raise _gguf_load_error(entry, err) from err
     check(cancel)
     progress(0.7, "Saving the converted model to the cache…")
     # A model loaded from GGUF refuses save_pretrained; a fresh one from the same config does not.
@@ -312,16 +344,169 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     return target
 
 
+# ---------------------------------------------------------------- memory
+
+
+class TooBigError(ModelError):
+    """The model would need more memory than the computer has free; the user may load it anyway."""
+
+    def __init__(self, name: str, estimate: int, available: int) -> None:
+        self.name, self.estimate, self.available = name, estimate, available
+        super().__init__(
+            f"'{name}' needs about {_gb(estimate)} of memory to load, but only {_gb(available)} is free. "
+            "Loading it may make the computer swap or stop the app. Close other programs or choose a smaller model."
+        )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+
+
+_GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # value type -> bytes
+
+
+def gguf_summary(path: str | os.PathLike) -> tuple[str, int]:
+    """(architecture, parameter count) read from a GGUF header without de-quantising anything.
+
+    A direct header walk: the gguf package's reader parses every tokenizer array and takes seconds.
+    """
+    import mmap
+
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm[:4] != b"GGUF":
+            raise ModelError(f"{Path(path).name} is not a GGUF file (it does not start with 'GGUF').")
+        version, n_tensors, n_kv = struct.unpack_from("<IQQ", mm, 4)
+        if version < 2:
+            raise ModelError(f"{Path(path).name} is a GGUF version {version} file, too old to read.")
+        pos = 24
+
+        def string() -> str:
+            nonlocal pos
+            (length,) = struct.unpack_from("<Q", mm, pos)
+            pos += 8 + length
+            return mm[pos - length : pos].decode("utf-8", errors="replace")
+
+        def skip(vtype: int) -> None:
+            nonlocal pos
+            if vtype in _GGUF_FIXED:
+                pos += _GGUF_FIXED[vtype]
+            elif vtype == 8:
+                string()
+            elif vtype == 9:
+                etype, count = struct.unpack_from("<IQ", mm, pos)
+                pos += 12
+                if etype in _GGUF_FIXED:
+                    pos += _GGUF_FIXED[etype] * count
+                else:
+                    for _ in range(count):
+                        skip(etype)
+            else:
+                raise ValueError(f"unknown GGUF value type {vtype}")
+
+        arch = ""
+        for _ in range(n_kv):
+            key = string()
+            (vtype,) = struct.unpack_from("<I", mm, pos)
+            pos += 4
+            if key == "general.architecture" and vtype == 8:
+                arch = string()
+            else:
+                skip(vtype)
+        params = 0
+        for _ in range(n_tensors):
+            string()
+            (n_dims,) = struct.unpack_from("<I", mm, pos)
+            dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
+            pos += 4 + 8 * n_dims + 4 + 8
+            count = 1
+            for d in dims:
+                count *= d
+            params += count
+    return arch, params
+
+
+def _safetensors_params(files: list[Path]) -> int:
+    """Parameter count from safetensors headers (8-byte length + JSON), without reading the weights."""
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+        for name, info in header.items():
+            if name != "__metadata__":
+                count = 1
+                for d in info.get("shape", []):
+                    count *= d
+                total += count
+    return total
+
+
+def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
+    """Memory a load will take, in bytes (float32 weights); 0 when nothing can be known before loading.
+
+    From the parameter count: GGUF header (de-quantising a GGUF holds two float32 copies at once),
+    safetensors headers, else the config on the meta device, else the weight files' sizes. Never runs
+    a model's own code.
+    """
+    entry = entry_or_spec if isinstance(entry_or_spec, ModelEntry) else catalog.resolve(entry_or_spec)
+    if entry.source == "hub":
+        return 0
+    folder = Path(entry.location)
+    try:
+        if entry.gguf_file:
+            cached = converted_folder(entry)
+            if cached is not None:
+                return 4 * _safetensors_params(sorted(cached.glob("*.safetensors")))
+            return 2 * 4 * gguf_summary(folder / entry.gguf_file)[1]
+        if not (folder / "config.json").is_file():
+            return 0
+        files = sorted(folder.glob("*.safetensors"))
+        if files:
+            return 4 * _safetensors_params(files)
+        try:
+            import torch
+            from transformers import AutoConfig, AutoModel
+
+            config = AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+            with torch.device("meta"):
+                meta = AutoModel.from_config(config)
+            return 4 * sum(p.numel() for p in meta.parameters())
+        except Exception:  # custom code or an odd config: fall back to what is on disk
+            half = any(t in (folder / "config.json").read_text() for t in ('"float16"', '"bfloat16"'))
+            return _folder_bytes(folder) * (2 if half else 1)  # half-precision files double in float32
+    except (OSError, ValueError, struct.error) as err:
+        log.debug("no memory estimate for %s: %s", entry.name, err)
+        return 0
+
+
+def check_memory(entry: ModelEntry, available: int | None = None) -> int:
+    """Raise TooBigError when the estimate exceeds the free memory; returns the estimate."""
+    estimate = estimate_load_bytes(entry)
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    if estimate > available:
+        raise TooBigError(entry.name, estimate, available)
+    return estimate
+
+
 def load_model(
     spec: str | ModelEntry,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
     trust_remote_code: bool = False,
+    allow_big: bool = False,
 ) -> LoadedModel:
-    """Load a model by alias, folder, .gguf or hub id, with eager attention so attention weights are returned."""
+    """Load a model by alias, folder, .gguf or hub id, with eager attention so attention weights are returned.
+
+    Unless ``allow_big``, a model whose estimated size exceeds the free memory raises TooBigError first.
+    """
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
     start = time.perf_counter()
     progress(0.0, f"Loading {entry.name}…")
+    if not allow_big:
+        check_memory(entry)
     import torch
     import transformers
     from transformers import AutoConfig, AutoTokenizer
@@ -335,6 +520,8 @@ def load_model(
         folder = str(cached if cached is not None else _convert_gguf(entry, progress, cancel))
         check(cancel)
     elif entry.source != "hub" and not (Path(folder) / "config.json").is_file():
+        if (Path(folder) / "adapter_config.json").is_file():
+            return _load_adapter_folder(entry, progress, cancel, start)
         raise ModelError(f"{folder} is not a model folder: it has no config.json.")
     kwargs = {**_hub_kwargs(entry), "trust_remote_code": trust_remote_code}
     try:
@@ -366,6 +553,63 @@ def load_model(
     return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
 
 
+def _load_adapter_folder(
+    entry: ModelEntry, progress: Progress, cancel: threading.Event | None, start: float
+) -> LoadedModel:
+    """A peft adapter folder (adapter_config.json, no config.json): load the base model it names with the
+    head described in head_config.json (label names), apply the adapter and merge it into the weights."""
+    import torch
+    import transformers
+    from peft import PeftModel
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = Path(entry.location)
+    try:
+        adapter_cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{folder}/adapter_config.json cannot be read: {err}") from err
+    base = adapter_cfg.get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"The adapter in {folder} does not name its base model (base_model_name_or_path).")
+    known = {str(Path(e.location).resolve()): e for e in catalog.bundled_entries() + catalog.user_entries()}
+    base_entry = known.get(str(Path(base).expanduser().resolve())) if not _looks_like_id(base) else None
+    base_entry = base_entry or catalog.resolve(base)
+    base_folder = str(converted_folder(base_entry) or base_entry.location)
+    kwargs = _hub_kwargs(base_entry)
+    try:
+        progress(0.2, f"Loading the base model {base_entry.name} of the adapter…")
+        config = AutoConfig.from_pretrained(base_folder, **kwargs)
+        head_file = folder / "head_config.json"
+        if head_file.is_file():
+            config = type(config).from_dict(json.loads(head_file.read_text(encoding="utf-8")))
+        heads = heads_from_architectures(getattr(config, "architectures", None))
+        auto_cls = getattr(transformers, next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel"))
+        tok_folder = folder if (folder / "tokenizer_config.json").is_file() else Path(base_folder)
+        tokenizer = AutoTokenizer.from_pretrained(str(tok_folder), **kwargs)
+        check(cancel)
+        model = auto_cls.from_pretrained(
+            base_folder, config=config, attn_implementation="eager", dtype=torch.float32,
+            ignore_mismatched_sizes=True, **kwargs,
+        )
+        progress(0.7, "Applying the adapter…")
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except ModelError:
+        raise
+    except Exception as err:
+        raise _friendly_load_error(entry, err) from err
+    model.eval()
+    card = build_card(entry, config, tokenizer, model)
+    card.extra["adapter_base"] = base_entry.name
+    card.extra["adapter_type"] = adapter_cfg.get("peft_type", "")
+    elapsed = time.perf_counter() - start
+    progress(1.0, f"Loaded {entry.name} (adapter on {base_entry.name}) in {elapsed:.1f} s")
+    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
+
+
+def _looks_like_id(spec: str) -> bool:
+    return "/" in spec and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
+
+
 def describe(
     spec: str | ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
 ) -> ModelCard:
@@ -379,6 +623,10 @@ def describe(
         if cached is None:
             return load_model(entry, progress=progress, cancel=cancel).card
         folder = str(cached)
+    elif entry.source != "hub" and (Path(folder) / "adapter_config.json").is_file() and not (
+        Path(folder) / "config.json"
+    ).is_file():
+        return load_model(entry, progress=progress, cancel=cancel).card
     kwargs = _hub_kwargs(entry)
     try:
         config = AutoConfig.from_pretrained(folder, **kwargs)

@@ -37,33 +37,61 @@ class ModelStore(QObject):
             out.append(name)
         return out
 
-    def load(self, name: str, on_done: Callable[[Any], None] | None = None, trust_remote_code: bool = False) -> Job | None:
-        """Load ``name`` in the background (no-op when it is loaded or loading)."""
+    def load(
+        self,
+        name: str,
+        on_done: Callable[[Any], None] | None = None,
+        trust_remote_code: bool = False,
+        allow_big: bool = False,
+    ) -> Job | None:
+        """Load ``name`` in the background (no-op when it is loaded or loading).
+
+        A model larger than the free memory is not loaded until the user agrees (``ask_big``).
+        """
         if name in self.loaded:
             if on_done:
                 on_done(self.loaded[name])
             return None
         if name in self.loading:
             return self.loading[name]
-        from explorer.core.models import load_model
+        from explorer.core.models import TooBigError
 
         def done(lm: Any) -> None:
+            if isinstance(lm, TooBigError):
+                self.loading.pop(name, None)
+                if self.ask_big(lm):
+                    self.load(name, on_done, trust_remote_code, allow_big=True)
+                else:
+                    self.loadFailed.emit(name, f"{lm} Not loaded.")
+                return
             self.loaded[name] = lm
             self.changed.emit()
             if on_done:
                 on_done(lm)
 
         def finished() -> None:
-            self.loading.pop(name, None)
+            if self.loading.get(name) is job:
+                self.loading.pop(name, None)
             self.changed.emit()
 
         job = self.runner.submit(
-            load_model, name, label=f"Loading {name}", trust_remote_code=trust_remote_code or name in self.trusted,
+            _load_or_too_big, name, label=f"Loading {name}",
+            trust_remote_code=trust_remote_code or name in self.trusted, allow_big=allow_big,
             on_result=done, on_error=lambda msg: self.loadFailed.emit(name, msg), on_finished=finished,
         )
         self.loading[name] = job
         self.changed.emit()
         return job
+
+    def ask_big(self, err: Any) -> bool:
+        """Ask whether to load a model larger than the free memory anyway (``err`` is a TooBigError)."""
+        from PySide6.QtWidgets import QApplication, QMessageBox
+
+        answer = QMessageBox.question(
+            QApplication.activeWindow(), "Model larger than free memory", f"{err}\n\nLoad it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def unload(self, name: str) -> None:
         if self.loaded.pop(name, None) is not None:
@@ -71,6 +99,16 @@ class ModelStore(QObject):
 
             gc.collect()
             self.changed.emit()
+
+
+def _load_or_too_big(name: str, **kwargs: Any) -> Any:
+    """load_model, but a TooBigError comes back as the result so the GUI thread can ask the user."""
+    from explorer.core.models import TooBigError, load_model
+
+    try:
+        return load_model(name, **kwargs)
+    except TooBigError as err:
+        return err
 
 
 class SharedText(QObject):
