@@ -1,7 +1,7 @@
 """Make the README's screenshots: the real window, offscreen, with both bundled models, one PNG per panel.
 
-Each panel may define ``demo()`` that fills it with a worked example (the same a user gets from its buttons);
-the script waits for the job runner to go idle before grabbing the window.
+Each panel is driven through the same methods its buttons call; the script waits for the job runner to go
+idle before grabbing the window.
 """
 
 from __future__ import annotations
@@ -22,6 +22,16 @@ def wait(app, until, timeout: float = 600.0) -> None:
     while not until() and time.time() < end:
         app.processEvents()
         time.sleep(0.02)
+
+
+# Panel key -> the button methods to press, in order (the same a user would click).
+DEMOS = {
+    "masking": [lambda p: p.run()],
+    "attention": [lambda p: p.run()],
+    "embeddings": [lambda p: p.compare()],
+    "heads": [lambda p: p.tabs.setCurrentIndex(1) if hasattr(p, "tabs") else None, lambda p: p.train()],
+    "prompting": [lambda p: p.run_generation()],
+}
 
 
 def main() -> int:
@@ -46,10 +56,9 @@ def main() -> int:
         if only and key not in only:
             continue
         panel = window.show_panel(key)
-        demo = getattr(panel, "demo", None)
-        if callable(demo):
-            demo()
-        wait(app, lambda: not window.ctx.runner.active)
+        for action in DEMOS.get(key, ()):
+            action(panel)
+            wait(app, lambda: not window.ctx.runner.active)
         for _ in range(30):
             app.processEvents()
             time.sleep(0.02)

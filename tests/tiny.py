@@ -20,7 +20,9 @@ def tiny_tokenizer(folder: Path):
     from transformers import BertTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    pieces = sorted(set(WORDS)) + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,?!'")
+    words = sorted(set(WORDS))
+    # dict.fromkeys keeps order and drops the letters that are also words ("a", "i").
+    pieces = list(dict.fromkeys(words + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz.,?!'")))
     vocab = {t: i for i, t in enumerate(specials + pieces)}
     tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)

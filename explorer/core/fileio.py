@@ -29,8 +29,8 @@ def looks_binary(data: bytes) -> bool:
         return False
     sample = data[:8192]
     if b"\x00" in sample:
-        # UTF-16 text has NULs; charset-normalizer recognises it by its BOM.
-        return not sample.startswith((b"\xff\xfe", b"\xfe\xff"))
+        # UTF-16/32 text has NULs; decode_bytes reads it by its byte-order mark.
+        return not sample.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"))
     control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
     return control / len(sample) > 0.05
 
@@ -43,7 +43,11 @@ _BOMS = (
     (b"\xfe\xff", "utf-16"),
 )
 # Without a BOM, UTF-16/32 guesses on short byte strings are nearly always wrong (NUL-free text is not UTF-16).
-_NO_BOM_UNICODE = ["utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be", "utf_7"]
+# Classic Mac code pages are decades out of use but win close calls (Cyrillic cp1251 read as mac_cyrillic).
+_EXCLUDED = [
+    "utf_16", "utf_16_le", "utf_16_be", "utf_32", "utf_32_le", "utf_32_be", "utf_7",
+    "mac_cyrillic", "mac_greek", "mac_iceland", "mac_latin2", "mac_roman", "mac_turkish",
+]
 _OTHER_CJK = ("cp949", "euc_kr", "euc_jp", "cp932", "shift_jis", "big5", "big5hkscs", "johab", "iso2022_kr")
 _SCAN = 65536  # bytes (or characters) inspected by the heuristics; the decode itself covers everything
 
@@ -123,6 +127,15 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
     """
     for bom, codec in _BOMS:
         if data.startswith(bom):
+            if codec == "utf-32":
+                # FF FE 00 00 is also a UTF-16 BOM followed by U+0000: UTF-32 only if it decodes to some text.
+                try:
+                    text = data.decode(codec)
+                except UnicodeDecodeError:
+                    continue
+                if not text.lstrip("\ufeff"):
+                    continue
+                return text.lstrip("\ufeff"), codec
             return data.decode(codec, errors="replace").lstrip("\ufeff"), codec
     try:
         return data.decode("utf-8"), "utf-8"
@@ -133,14 +146,17 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
         return found
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data, cp_exclusion=_NO_BOM_UNICODE).best()
+    best = from_bytes(data, cp_exclusion=_EXCLUDED).best()
     if best is None:
         raise InputError("This file is not text in any encoding I can recognise.")
     return str(best), best.encoding
 
 
 def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextFile:
-    """Read a text file the user dropped or chose, detecting its encoding and refusing binary data."""
+    """Read a text file the user dropped or chose, detecting its encoding and refusing binary data.
+
+    Files over ``max_bytes`` are sampled: the first ``max_bytes`` up to a line end, with a note saying so.
+    """
     p = Path(path)
     if p.is_dir():
         raise InputError(f"{p.name} is a folder, not a text file.")
@@ -152,20 +168,65 @@ def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextF
         raise InputError(f"Cannot read {p.name}: {err.strerror or err}.") from err
     if looks_binary(data):
         raise InputError(
-            f"{p.name} looks like a binary file, not text. Drop a .txt, .md, .csv, .tsv or .jsonl file."
+            f"{p.name} looks like a binary file, not text. Use a .txt, .md, .csv, .tsv or .jsonl file."
         )
     note = ""
     if size > max_bytes:
-        # Cut at a line end so no character or line is split.
-        cut = data.rfind(b"\n")
-        data = data[: cut + 1] if cut > 0 else data
+        data = _cut_sample(data)
         note = (
-            f"{p.name} is {size / 1e6:.1f} MB; only the first {len(data) / 1e6:.1f} MB were read."
+            f"{p.name} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.0f} MB limit; "
+            f"only the first {len(data) / 1e6:.1f} MB were read."
         )
-    text, encoding = decode_bytes(data)
+    try:
+        text, encoding = decode_bytes(data)
+    except InputError:
+        raise InputError(
+            f"{p.name} is not text in any encoding I can recognise (tried UTF-8, GBK, Latin-1 and others). "
+            "Save it as UTF-8 and open it again."
+        ) from None
     if encoding not in ("utf-8", "ascii", "utf-8-sig"):
-        note = (note + " " if note else "") + f"Read as {encoding} (not UTF-8)."
+        note = (note + " " if note else "") + (
+            f"Its encoding is {_ENCODING_NAMES.get(encoding, encoding)}, not UTF-8; the text was converted."
+        )
     return TextFile(path=str(p), text=text, encoding=encoding, note=note)
+
+
+_ENCODING_NAMES = {
+    "gbk": "GBK (Chinese)", "gb18030": "GB18030 (Chinese)", "latin-1": "Latin-1", "cp1252": "Windows-1252",
+    "utf-16": "UTF-16", "utf-32": "UTF-32", "big5": "Big5 (Chinese)", "cp949": "EUC-KR (Korean)",
+    "cp932": "Shift-JIS (Japanese)", "cp1251": "Windows-1251 (Cyrillic)",
+}
+
+
+def _cut_sample(data: bytes) -> bytes:
+    """Cut a sample at its last line end, so no character or line is split (UTF-16 keeps whole code units)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        le = data.startswith(b"\xff\xfe")
+        newline = b"\n\x00" if le else b"\x00\n"
+        cut = data.rfind(newline)
+        while cut > 0 and cut % 2:  # only even offsets are code-unit boundaries
+            cut = data.rfind(newline, 0, cut)
+        return data[: cut + 2] if cut > 0 else data[: len(data) // 2 * 2]
+    cut = data.rfind(b"\n")
+    if cut > 0:
+        return data[: cut + 1]
+    # One huge line: drop a UTF-8 character cut in half at the end.
+    start = len(data)
+    while start > 0 and len(data) - start < 4 and 0x80 <= data[start - 1] < 0xC0:
+        start -= 1
+    if start > 0 and data[start - 1] >= 0xC0:
+        lead = data[start - 1]
+        need = 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+        if len(data) - (start - 1) < need:
+            return data[: start - 1]
+    return data
+
+
+def give_normal_permissions(path: str | os.PathLike) -> None:
+    """mkstemp makes files readable by their owner only; give them the mode a plain open() would (umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -178,6 +239,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        give_normal_permissions(tmp)
         os.replace(tmp, p)
     except BaseException:
         try:

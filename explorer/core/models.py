@@ -265,7 +265,16 @@ def _friendly_load_error(entry: ModelEntry, err: Exception) -> ModelError:
             "with your permissions. Trusting remote code is off by default: turn on 'trust remote code' for this "
             "model only if you trust its author."
         )
-    if "Weights only load failed" in full or "weights_only" in full:
+    damaged = ("deserializing header", "invalid load key", "failed finding central directory", "Unsupported operand")
+    if any(d in full for d in damaged):
+        short = msg.split(". ")[0].removeprefix("Weights only load failed")
+        if "Unsupported operand" in full or not short:
+            short = "not a readable PyTorch checkpoint"
+        return ModelError(
+            f"Could not load '{entry.name}' from {entry.location}: its weights file is damaged or incomplete "
+            f"({short}). Copy or download the model again."
+        )
+    if "Weights only load failed" in full:
         import re
 
         found = re.search(r"(?:unsupported|Unsupported global:) GLOBAL ([\w.]+)", full)
@@ -354,12 +363,13 @@ class TooBigError(ModelError):
         self.name, self.estimate, self.available = name, estimate, available
         super().__init__(
             f"'{name}' needs about {_gb(estimate)} of memory to load, but only {_gb(available)} is free. "
-            "Loading it may make the computer swap or stop the app. Close other programs or choose a smaller model."
+            "Loading it anyway may slow the computer down badly or make the app close. Close other programs or "
+            "choose a smaller model."
         )
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.0f} MB"
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 _GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # value type -> bytes
@@ -431,9 +441,13 @@ def _safetensors_params(files: list[Path]) -> int:
     for f in files:
         with f.open("rb") as fh:
             (length,) = struct.unpack("<Q", fh.read(8))
+            if length > min(f.stat().st_size - 8, 100_000_000):
+                raise ValueError(f"{f.name} is not a safetensors file")  # a corrupt file: no estimate
             header = json.loads(fh.read(length))
+        if not isinstance(header, dict):
+            raise ValueError(f"{f.name} is not a safetensors file")
         for name, info in header.items():
-            if name != "__metadata__":
+            if name != "__metadata__" and isinstance(info, dict):
                 count = 1
                 for d in info.get("shape", []):
                     count *= d
@@ -474,7 +488,7 @@ def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
         except Exception:  # custom code or an odd config: fall back to what is on disk
             half = any(t in (folder / "config.json").read_text() for t in ('"float16"', '"bfloat16"'))
             return _folder_bytes(folder) * (2 if half else 1)  # half-precision files double in float32
-    except (OSError, ValueError, struct.error) as err:
+    except (OSError, ValueError, TypeError, AttributeError, struct.error) as err:  # damaged files: no estimate
         log.debug("no memory estimate for %s: %s", entry.name, err)
         return 0
 
@@ -503,7 +517,6 @@ def load_model(
     Unless ``allow_big``, a model whose estimated size exceeds the free memory raises TooBigError first.
     """
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
-    start = time.perf_counter()
     progress(0.0, f"Loading {entry.name}…")
     if not allow_big:
         check_memory(entry)
@@ -513,6 +526,8 @@ def load_model(
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # Timed from here: the libraries' one-time import is not the model's load time.
+    start = time.perf_counter()
     check(cancel)
     folder: str = entry.location
     if entry.gguf_file:

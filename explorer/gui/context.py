@@ -15,6 +15,7 @@ class ModelStore(QObject):
     """Loaded models by name; loading and unloading go through the job runner."""
 
     changed = Signal()
+    modelLoaded = Signal(str, float)  # name, seconds
     loadFailed = Signal(str, str)  # name, message
 
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
@@ -62,10 +63,11 @@ class ModelStore(QObject):
                 if self.ask_big(lm):
                     self.load(name, on_done, trust_remote_code, allow_big=True)
                 else:
-                    self.loadFailed.emit(name, f"{lm} Not loaded.")
+                    self.loadFailed.emit(name, f"Not loaded: {lm}")
                 return
             self.loaded[name] = lm
             self.changed.emit()
+            self.modelLoaded.emit(name, lm.load_seconds)
             if on_done:
                 on_done(lm)
 

@@ -124,6 +124,9 @@ class MainWindow(QMainWindow):
 
         self.ctx.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 8000))
         self.ctx.errorMessage.connect(self.show_banner)
+        self.ctx.models.modelLoaded.connect(
+            lambda name, secs: self.statusBar().showMessage(f"Loaded {name} in {secs:.1f} s.", 8000)
+        )
         self.ctx.runner.jobStarted.connect(self._jobs_changed)
         self.ctx.runner.jobFinished.connect(self._jobs_changed)
         self.ctx.runner.jobProgress.connect(self._job_progress)
@@ -308,7 +311,7 @@ class MainWindow(QMainWindow):
             except Exception:
                 log.exception("could not read state of %s", key)
         return {
-            "text": self.ctx.text.text(),
+            "text": self.text_input.text(),  # not ctx.text: that lags behind typing by the input debounce
             "files": [f.path for f in self.ctx.files],
             "models": list(self.ctx.models.loaded) + [n for n in self.ctx.models.loading if n not in self.ctx.models.loaded],
             "panel": PANELS[max(0, self.nav.currentRow())][0],

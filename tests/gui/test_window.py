@@ -187,6 +187,9 @@ def test_chart_exports_png_svg_csv(qtbot, tmp_path, make_spec):
     data = json.loads(chart.export(tmp_path / "c.json").read_text())
     assert data["title"] == chart.spec.title
     assert not list(tmp_path.glob(".*tmp*"))  # no temp files left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert png.stat().st_mode & 0o777 == 0o666 & ~umask  # not the owner-only mode of a temp file
 
 
 def test_failed_export_leaves_no_file(qtbot, tmp_path, monkeypatch):

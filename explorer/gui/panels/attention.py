@@ -1,10 +1,64 @@
-"""Attention panel."""
+"""Attention panel: head view, heatmap, model view (every layer x head) and aggregate/rollout views
+of one analysis pass, with sentence-pair colouring, the causal mask of decoders, hidden special
+tokens, exBERT's threshold, and a token range plus search for long (512-token) inputs.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from dataclasses import dataclass
 
-from explorer.gui.panels.base import Panel
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.attention import (
+    attention_heatmap_spec,
+    drop_tokens,
+    layer_matrix,
+    threshold_mask,
+)
+from explorer.core.charts import ChartSpec
+from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
+from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.head_view import HEAD_COLORS, HeadView
+from explorer.gui.widgets.model_picker import ModelPicker
+
+VIEWS = [("head", "Head view"), ("heatmap", "Heatmap"), ("model", "Model view (all layers × heads)"),
+         ("aggregate", "Aggregate & rollout")]
+
+
+HEAD_VIEW_MAX = 96
+
+
+@dataclass
+class AttentionState:
+    model: str = ""
+    pair: str = ""
+    view: str = "head"
+    layer: int = 0
+    head: str = "all"  # "all" | "mean" | "max" | "rollout" | "<n>"
+    source: str = "self"
+    hide_special: bool = False
+    share: float = 1.0
+    range_start: int = 0
+    range_count: int = 512
+    search: str = ""
 
 
 class AttentionPanel(Panel):
@@ -14,8 +68,463 @@ class AttentionPanel(Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        label = QLabel(f"<h2>{self.title}</h2><p>{self.summary}</p>")
-        label.setWordWrap(True)
+        self.state = AttentionState()
+        self.analysis = None
+        self.job = None
+        self._search_hits: list[int] = []
+        self._search_pos = -1
+        self._overlay: pg.ImageItem | None = None
+        self._model_tile: tuple[int, int] = (0, 0)
+
+        # --- inputs
+        self.picker = ModelPicker(ctx)
+        self.pair_edit = QLineEdit()
+        self.pair_edit.setPlaceholderText("Second sentence (optional): a BERT sentence pair, or the decoder input of a seq2seq model")
+        self.run_button = QPushButton("Analyse")
+        self.run_button.setToolTip("Run the model once on the shared text (and the second sentence)")
+        self.run_button.clicked.connect(self.run)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.picker)
+        top.addWidget(self.pair_edit, 1)
+        top.addWidget(self.run_button)
+
+        # --- view controls
+        self.view_combo = QComboBox()
+        for key, label in VIEWS:
+            self.view_combo.addItem(label, key)
+        self.layer_spin = QSpinBox()
+        self.layer_spin.setRange(0, 0)
+        self.head_combo = QComboBox()
+        self.source_combo = QComboBox()
+        for key, label in (("self", "encoder self-attention"), ("decoder", "decoder self-attention"),
+                           ("cross", "cross-attention")):
+            self.source_combo.addItem(label, key)
+        self.source_combo.setVisible(False)
+        self.special_check = QCheckBox("Hide special tokens")
+        self.special_check.setToolTip("Drop [CLS]/[SEP]-like tokens and renormalise each row: much attention parks on them")
+        self.share_spin = QDoubleSpinBox()
+        self.share_spin.setRange(0.05, 1.0)
+        self.share_spin.setSingleStep(0.05)
+        self.share_spin.setValue(1.0)
+        self.share_spin.setToolTip("exBERT's threshold: keep each token's strongest links until they hold this share "
+                                   "of its attention (1.0 = all links)")
+        self.start_spin = QSpinBox()
+        self.start_spin.setRange(0, 0)
+        self.count_spin = QSpinBox()
+        self.count_spin.setRange(1, 100000)
+        self.count_spin.setValue(512)
+        self.count_spin.setToolTip("How many tokens to show from 'from' (zoom)")
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Find token…")
+        self.search_edit.setMaximumWidth(130)
+        self.search_edit.returnPressed.connect(self.search_next)
+        controls = QHBoxLayout()
+        for w in (QLabel("View"), self.view_combo, QLabel("Layer"), self.layer_spin, QLabel("Head"), self.head_combo,
+                  self.source_combo, self.special_check, QLabel("Keep share"), self.share_spin,
+                  QLabel("Tokens from"), self.start_spin, QLabel("count"), self.count_spin, self.search_edit):
+            controls.addWidget(w)
+        controls.addStretch(1)
+
+        self.note = QLabel("Type a text in the box above, pick a model and press Analyse.")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #555;")
+
+        # --- views
+        self.head_view = HeadView()
+        self.head_scroll = QScrollArea()
+        self.head_scroll.setWidget(self.head_view)
+        self.head_scroll.setWidgetResizable(True)
+        self.head_legend = QLabel()
+        self.head_export = QToolButton()
+        self.head_export.setText("Export")
+        self.head_export.setToolTip("Export the head view as PNG or SVG")
+        self.head_export.clicked.connect(self._export_head_dialog)
+        head_bar = QHBoxLayout()
+        head_bar.addWidget(self.head_legend, 1)
+        head_bar.addWidget(self.head_export)
+        head_page = QWidget()
+        hl = QVBoxLayout(head_page)
+        hl.setContentsMargins(0, 0, 0, 0)
+        hl.addLayout(head_bar)
+        hl.addWidget(self.head_scroll, 1)
+
+        self.heatmap = ChartWidget(title="Heatmap")
+        self.model_chart = ChartWidget(title="Model view")
+        self.model_chart.cellClicked.connect(self._open_model_cell)
+        self.mean_chart = ChartWidget(title="Mean of heads")
+        self.rollout_chart = ChartWidget(title="Rollout")
+        agg_page = QWidget()
+        al = QHBoxLayout(agg_page)
+        al.setContentsMargins(0, 0, 0, 0)
+        al.addWidget(self.mean_chart)
+        al.addWidget(self.rollout_chart)
+
+        self.stack = QStackedWidget()
+        for w in (head_page, self.heatmap, self.model_chart, agg_page):
+            self.stack.addWidget(w)
+
         layout = QVBoxLayout(self)
-        layout.addWidget(label)
-        layout.addStretch(1)
+        layout.addLayout(top)
+        layout.addLayout(controls)
+        layout.addWidget(self.note)
+        layout.addWidget(self.stack, 1)
+
+        self.view_combo.currentIndexChanged.connect(self._controls_changed)
+        self.layer_spin.valueChanged.connect(self._controls_changed)
+        self.head_combo.currentIndexChanged.connect(self._controls_changed)
+        self.source_combo.currentIndexChanged.connect(self._controls_changed)
+        self.special_check.toggled.connect(self._controls_changed)
+        self.share_spin.valueChanged.connect(self._controls_changed)
+        self.start_spin.valueChanged.connect(self._controls_changed)
+        self.count_spin.valueChanged.connect(self._controls_changed)
+        self.search_edit.textChanged.connect(self._search_changed)
+        self._fill_heads(12)
+
+    # ------------------------------------------------------------ running
+
+    def run(self) -> None:
+        """Analyse the shared text with the chosen model in the background."""
+        lm = self.picker.current_model()
+        if lm is None:
+            self.note.setText("Load a model in the Models panel first.")
+            return
+        text = self.ctx.text.text()
+        if not text.strip():
+            self.note.setText("The text is empty: type or drop a text in the box above.")
+            return
+        from explorer.core.analysis import analyse
+
+        if self.job is not None and not self.job.done:
+            self.job.cancel()
+        pair = self.pair_edit.text().strip() or None
+        self.note.setText(f"Running {lm.name}…")
+        self.run_button.setEnabled(False)
+        self.job = self.ctx.runner.submit(
+            analyse, lm, text, pair, label="Attention", on_result=self.show_analysis, on_error=self._on_error,
+            on_finished=lambda: self.run_button.setEnabled(True),
+        )
+
+    def _on_error(self, message: str) -> None:
+        self.note.setText(message)
+        self.ctx.error(message)
+
+    def show_analysis(self, analysis) -> None:
+        """Take a finished analysis and draw the current view."""
+        self.analysis = analysis
+        a = analysis
+        self.layer_spin.blockSignals(True)
+        self.layer_spin.setRange(0, a.num_layers - 1)
+        self.layer_spin.setValue(min(self.state.layer, a.num_layers - 1))
+        self.layer_spin.blockSignals(False)
+        self._fill_heads(a.num_heads)
+        self.source_combo.setVisible(a.kind == "encoder-decoder")
+        self.start_spin.blockSignals(True)
+        self.start_spin.setRange(0, max(0, a.num_tokens - 1))
+        self.start_spin.blockSignals(False)
+        parts = [f"{a.model_name}: {a.num_tokens} tokens, {a.num_layers} layers × {a.num_heads} heads."]
+        if a.causal:
+            parts.append("Decoder: each token attends only to itself and the tokens on its left (causal mask, grey).")
+        if a.pair is not None and a.kind != "encoder-decoder":
+            parts.append("Blue labels: sentence A, orange: sentence B.")
+        if a.note:
+            parts.append(a.note)
+        self.note.setText(" ".join(parts))
+        self.refresh()
+
+    def _fill_heads(self, n: int) -> None:
+        current = self.state.head
+        self.head_combo.blockSignals(True)
+        self.head_combo.clear()
+        for key, label in (("all", "all heads (colours)"), ("mean", "mean of heads"), ("max", "max of heads"),
+                           ("rollout", "rollout")):
+            self.head_combo.addItem(label, key)
+        for h in range(n):
+            self.head_combo.addItem(f"head {h}", str(h))
+        i = self.head_combo.findData(current)
+        self.head_combo.setCurrentIndex(max(0, i))
+        self.head_combo.blockSignals(False)
+
+    # ------------------------------------------------------------ state
+
+    def _read_controls(self) -> None:
+        s = self.state
+        s.view = self.view_combo.currentData() or "head"
+        s.layer = self.layer_spin.value()
+        s.head = self.head_combo.currentData() or "all"
+        s.source = self.source_combo.currentData() or "self"
+        s.hide_special = self.special_check.isChecked()
+        s.share = self.share_spin.value()
+        s.range_start = self.start_spin.value()
+        s.range_count = self.count_spin.value()
+        s.pair = self.pair_edit.text()
+        s.model = self.picker.current_name() or ""
+        s.search = self.search_edit.text()
+
+    def _controls_changed(self, *_args) -> None:
+        self._read_controls()
+        self.stack.setCurrentIndex([k for k, _ in VIEWS].index(self.state.view))
+        self.refresh()
+
+    def state_dict(self) -> dict:
+        self._read_controls()
+        return state_to_dict(self.state)
+
+    def restore_state(self, data: dict) -> None:
+        self.state = state_from_dict(AttentionState, data)
+        s = self.state
+        self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.view)))
+        self.pair_edit.setText(s.pair)
+        self.special_check.setChecked(s.hide_special)
+        self.share_spin.setValue(s.share)
+        self.count_spin.setValue(s.range_count)
+        self.search_edit.setText(s.search)
+        if s.model:
+            self.picker.select(s.model)
+
+    def set_view(self, key: str) -> None:
+        self.view_combo.setCurrentIndex(self.view_combo.findData(key))
+
+    # ------------------------------------------------------------ drawing
+
+    def _head_value(self) -> int | str:
+        h = self.state.head
+        return int(h) if h.isdigit() else h
+
+    def _kept(self) -> np.ndarray:
+        a = self.analysis
+        if self.state.hide_special and self.state.source == "self":
+            return ~np.asarray(a.special_mask, dtype=bool)
+        return np.ones(self._n_side(), dtype=bool)
+
+    def _n_side(self) -> int:
+        a = self.analysis
+        return len(a.decoder_tokens) if self.state.source == "decoder" else a.num_tokens
+
+    def _range(self, n: int) -> tuple[int, int]:
+        lo = min(self.state.range_start, max(0, n - 1))
+        return lo, min(n, lo + max(1, self.state.range_count))
+
+    def _attn(self) -> np.ndarray:
+        a = self.analysis
+        return {"self": a.attentions, "decoder": a.decoder_attentions, "cross": a.cross_attentions}[self.state.source]
+
+    def refresh(self) -> None:
+        if self.analysis is None:
+            return
+        view = self.state.view
+        if view == "head":
+            self._draw_head_view()
+        elif view == "heatmap":
+            self._draw_heatmap()
+        elif view == "model":
+            self._draw_model_view()
+        else:
+            self._draw_aggregate()
+
+    def _draw_head_view(self) -> None:
+        a = self.analysis
+        if self.state.source == "cross":
+            self.head_legend.setText("The head view shows self-attention; use the Heatmap for cross-attention.")
+            return
+        att = self._attn()
+        layer = min(self.state.layer, att.shape[0] - 1)
+        head = self._head_value()
+        if head == "all":
+            maps, heads = att[layer], list(range(att.shape[1]))  # [head, query, key]
+        else:
+            maps, heads = layer_matrix(att, layer, head)[None], [head if isinstance(head, int) else 0]
+        kept = self._kept()
+        labels = a.decoder_labels if self.state.source == "decoder" else a.labels
+        segments = [0] * len(labels) if self.state.source == "decoder" else a.segment_ids
+        if not kept.all():
+            maps = np.stack([drop_tokens(m, kept) for m in maps])
+        labels = [lab for lab, k in zip(labels, kept, strict=True) if k]
+        segments = [s for s, k in zip(segments, kept, strict=True) if k]
+        keep = None
+        if self.state.share < 1.0:
+            keep = np.stack([threshold_mask(m, self.state.share) for m in maps])
+        lo, hi = self._range(len(labels))
+        capped = hi - lo > HEAD_VIEW_MAX
+        hi = min(hi, lo + HEAD_VIEW_MAX)  # more lines than this are a blur: page with 'Tokens from'
+        maps = maps[:, lo:hi, lo:hi]
+        keep = keep[:, lo:hi, lo:hi] if keep is not None else None
+        self.head_view.min_weight = 0.01 if len(heads) == 1 else 0.04
+        from explorer.core.attention import view_name
+
+        title = f"{a.model_name} · layer {layer} · " + ("all heads" if head == "all" else view_name(head))
+        if lo > 0 or hi < len(labels):
+            title += f" · tokens {lo}–{hi - 1} of {len(labels)}"
+        if capped:
+            title += f" (the head view shows {HEAD_VIEW_MAX} tokens at a time: move 'Tokens from' or search)"
+        self.head_view.highlight = {i - lo for i in self._search_hits if lo <= i < hi}
+        self.head_view.set_data(labels[lo:hi], maps, heads, segments[lo:hi], keep, title)
+        if head == "all":
+            swatches = " ".join(f"<span style='color:{HEAD_COLORS[h % len(HEAD_COLORS)]}'>■</span>{h}" for h in heads)
+            self.head_legend.setText(f"Heads: {swatches} · hover a token to isolate its lines")
+        else:
+            self.head_legend.setText("Line opacity = attention weight · hover a token to isolate its lines")
+
+    def heatmap_spec(self) -> ChartSpec:
+        a = self.analysis
+        head = self._head_value()
+        if head == "all":
+            head = "mean"
+        kept_n = int(self._kept().sum())
+        lo, hi = self._range(kept_n)
+        return attention_heatmap_spec(a, self.state.layer, head, self.state.hide_special,
+                                      self.state.share if self.state.share < 1.0 else None,
+                                      token_range=(lo, hi), source=self.state.source)
+
+    def _draw_heatmap(self) -> None:
+        spec = self.heatmap_spec()
+        if self._overlay is not None:
+            self.heatmap.plot_item.removeItem(self._overlay)
+            self._overlay = None
+        self.heatmap.set_spec(spec)
+        if spec.meta.get("causal"):
+            rows = np.asarray(spec.meta["rows"])
+            cols = np.asarray(spec.meta["cols"])
+            masked = cols[None, :] > rows[:, None]  # [query, key]: the future a decoder cannot see
+            rgba = np.zeros(masked.shape + (4,), dtype=np.ubyte)
+            rgba[masked] = (215, 215, 215, 255)
+            self._overlay = pg.ImageItem(rgba)
+            self._overlay.setZValue(5)
+            self.heatmap.plot_item.addItem(self._overlay)
+            self.heatmap.set_title(spec.title + " · grey = masked (causal)")
+
+    def model_view_spec(self) -> ChartSpec:
+        """All layers × heads as one image of small tiles (one ImageItem, so it stays fast)."""
+        a = self.analysis
+        att = self._attn()
+        kept = self._kept()
+        n_layers, n_heads = att.shape[:2]
+        cols = np.nonzero(kept)[0]
+        lo, hi = self._range(len(cols))
+        cols = cols[lo:hi]
+        # Cross-attention: rows are the decoder's tokens, columns the encoder's.
+        rows = np.arange(att.shape[2]) if self.state.source == "cross" else cols
+        tr, tc = min(len(rows), 40), min(len(cols), 40)
+        gap = 2
+        b_r = (np.arange(tr) * len(rows) // tr).astype(int)
+        b_c = (np.arange(tc) * len(cols) // tc).astype(int)
+        grid = np.full((n_layers * (tr + gap) - gap, n_heads * (tc + gap) - gap), np.nan, dtype=np.float32)
+        renorm = self.state.hide_special and self.state.source == "self"
+        for layer in range(n_layers):
+            for h in range(n_heads):
+                m = att[layer, h][np.ix_(rows, cols)]  # [query, key]
+                if renorm:
+                    s = m.sum(-1, keepdims=True)
+                    m = np.divide(m, s, out=np.zeros_like(m), where=s > 0)
+                small = np.add.reduceat(np.add.reduceat(m, b_r, axis=0), b_c, axis=1)  # block sums [tr, tc]
+                top = small.max()
+                r, c = layer * (tr + gap), h * (tc + gap)
+                grid[r:r + tr, c:c + tc] = small / top if top > 0 else small
+        self._model_tile = (tr + gap, tc + gap)
+        row_labels = [f"layer {r // (tr + gap)}" for r in range(grid.shape[0])]
+        col_labels = [f"head {c // (tc + gap)}" for c in range(grid.shape[1])]
+        return ChartSpec(
+            title=f"{a.model_name} · every layer × head · click one to open it", kind="heatmap",
+            x_label="head", y_label="layer", matrix=grid, row_labels=row_labels, col_labels=col_labels,
+            value_range=(0.0, 1.0), legend=False,
+            meta={"model": a.model_name, "tile": [tr, tc], "gap": gap, "tokens": [int(i) for i in cols],
+                  "source": self.state.source, "note": "each tile scaled to its own maximum"},
+        )
+
+    def _draw_model_view(self) -> None:
+        spec = self.model_view_spec()
+        self.model_chart.set_spec(spec)
+        (sr, sc), (tr, tc) = self._model_tile, spec.meta["tile"]
+        n_layers, n_heads = self._attn().shape[:2]
+        self.model_chart.plot_item.getAxis("left").setTicks([[(i * sr + tr / 2, str(i)) for i in range(n_layers)], []])
+        self.model_chart.plot_item.getAxis("bottom").setTicks([[(h * sc + tc / 2, str(h)) for h in range(n_heads)], []])
+
+    def _open_model_cell(self, row: int, col: int) -> None:
+        if not self._model_tile[0]:
+            return
+        layer, head = row // self._model_tile[0], col // self._model_tile[1]
+        self.layer_spin.setValue(layer)
+        self.head_combo.setCurrentIndex(self.head_combo.findData(str(head)))
+        self.set_view("heatmap")
+
+    def _draw_aggregate(self) -> None:
+        head = self._head_value()
+        agg = head if head in ("mean", "max") else "mean"
+        kept_n = int(self._kept().sum())
+        lo, hi = self._range(kept_n)
+        share = self.state.share if self.state.share < 1.0 else None
+        a = self.analysis
+        self.mean_chart.set_spec(attention_heatmap_spec(a, self.state.layer, agg, self.state.hide_special, share,
+                                                        (lo, hi), self.state.source))
+        self.rollout_chart.set_spec(attention_heatmap_spec(a, self.state.layer, "rollout", self.state.hide_special,
+                                                           share, (lo, hi), self.state.source))
+
+    # ------------------------------------------------------------ search and export
+
+    def _search_changed(self, text: str) -> None:
+        self.state.search = text
+        self._search_hits = []
+        self._search_pos = -1
+        if self.analysis is None or not text.strip():
+            self.refresh()
+            return
+        kept = self._kept()
+        words = [w for w, k in zip(self._token_words(), kept, strict=False) if k]
+        labels = [lab for lab, k in zip(self.analysis.labels, kept, strict=False) if k]
+        q = text.strip().lower()
+        self._search_hits = [i for i, (lab, w) in enumerate(zip(labels, words, strict=True))
+                             if q in lab.lower().lstrip("#") or q in w.lower()]
+        self.search_next()
+
+    def _token_words(self) -> list[str]:
+        """The whole word each token belongs to (so 'contextual' finds 'context' + '##ual')."""
+        a = self.analysis
+        spans: dict[tuple[int, int], list[int]] = {}
+        for i, w in enumerate(a.word_ids):
+            if w is not None and not a.special_mask[i]:
+                spans.setdefault((a.segment_ids[i], w), []).append(i)
+        out = list(a.labels)
+        for (_seg, _w), toks in spans.items():
+            text = a.segment_text(toks[0])
+            word = text[a.offsets[toks[0]][0]:a.offsets[toks[-1]][1]]
+            for i in toks:
+                out[i] = word
+        return out
+
+    def search_next(self) -> None:
+        """Move the token range to the next token matching the search text."""
+        if not self._search_hits:
+            if self.search_edit.text().strip():
+                self.note.setText(f"No token matches '{self.search_edit.text().strip()}'.")
+            self.refresh()
+            return
+        self._search_pos = (self._search_pos + 1) % len(self._search_hits)
+        hit = self._search_hits[self._search_pos]
+        count = self.count_spin.value()
+        lo, hi = self.state.range_start, self.state.range_start + count
+        if not lo <= hit < hi:
+            self.start_spin.setValue(max(0, hit - count // 4))
+        self.note.setText(f"'{self.search_edit.text().strip()}': token {hit} "
+                          f"({self._search_pos + 1} of {len(self._search_hits)}; Enter for the next)")
+        self.refresh()
+        if self.state.view == "head":
+            y = int(self.head_view.row_y(hit - self.state.range_start))
+            self.head_scroll.ensureVisible(0, y, 0, 60)
+
+    def _export_head_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export head view", "head-view.png",
+                                              "PNG image (*.png);;SVG vector image (*.svg)")
+        if path:
+            try:
+                self.head_view.export(path)
+            except (OSError, ValueError) as err:
+                self.ctx.error(f"Could not write {path}: {err}")
+
+    def charts(self) -> list[ChartWidget]:
+        return [c for c in (self.heatmap, self.model_chart, self.mean_chart, self.rollout_chart) if c.spec is not None]
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_F3:
+            self.search_next()
+        else:
+            super().keyPressEvent(event)

@@ -1,10 +1,61 @@
-"""Embeddings panel."""
+"""Embeddings panel: one word in several contexts compared layer by layer against each layer's
+anisotropy baseline, token-by-token similarity at a chosen layer (or layer mix), and a corpus map of
+every occurrence of a word across the dropped files with nearest neighbours.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from dataclasses import dataclass, field
 
-from explorer.gui.panels.base import Panel
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from explorer.core.embeddings import (
+    Context,
+    LayerMix,
+    corpus_chart_spec,
+    layer_mix,
+    load_presets,
+    nearest_neighbours,
+    similarity_chart_spec,
+    token_similarity_spec,
+    umap_available,
+    word_vector,
+)
+from explorer.core.errors import InputError
+from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
+from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.model_picker import ModelPicker
+
+
+@dataclass
+class EmbeddingsState:
+    model: str = ""
+    preset: str = ""
+    contexts: list = field(default_factory=list)  # [[text, word, occurrence(1-based)]]
+    mix_mode: str = "layer"
+    mix_layer: int = -1
+    mix_last_n: int = 4
+    mix_weights: str = ""
+    token_context: int = 0
+    corpus_word: str = ""
+    corpus_layer: int = -1
+    corpus_method: str = "pca"
+    corpus_color: str = "file"
 
 
 class EmbeddingsPanel(Panel):
@@ -14,8 +65,381 @@ class EmbeddingsPanel(Panel):
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
-        label = QLabel(f"<h2>{self.title}</h2><p>{self.summary}</p>")
-        label.setWordWrap(True)
+        self.state = EmbeddingsState()
+        self.result = None
+        self.corpus = None
+        self.presets = load_presets().get("presets", [])
+        self._corpus_index: dict[str, list[int]] = {}
+
+        self.picker = ModelPicker(ctx)
+        self.preset_combo = QComboBox()
+        self.preset_combo.addItem("(presets)", None)
+        for p in self.presets:
+            self.preset_combo.addItem(p["name"], p["name"])
+        self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.clicked.connect(self.compare)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.picker)
+        top.addWidget(QLabel("Preset"))
+        top.addWidget(self.preset_combo, 1)
+        top.addWidget(self.compare_button)
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_contexts_tab(), "One word, several contexts")
+        self.tabs.addTab(self._build_tokens_tab(), "Token similarity")
+        self.tabs.addTab(self._build_corpus_tab(), "Corpus")
+        self.note = QLabel("Pick a preset or type sentences and the word in each, then press Compare.")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #555;")
+
         layout = QVBoxLayout(self)
-        layout.addWidget(label)
-        layout.addStretch(1)
+        layout.addLayout(top)
+        layout.addWidget(self.note)
+        layout.addWidget(self.tabs, 1)
+        ctx.filesChanged.connect(self._files_changed)
+        self._files_changed()
+
+    # ------------------------------------------------------------ building
+
+    def _build_contexts_tab(self) -> QWidget:
+        self.table = QTableWidget(2, 3)
+        self.table.setHorizontalHeaderLabels(["Sentence", "Word", "Occurrence"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setMaximumHeight(150)
+        add = QPushButton("Add sentence")
+        add.clicked.connect(lambda: self.table.insertRow(self.table.rowCount()))
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_row)
+        self.mix_mode = QComboBox()
+        for key, label in (("layer", "one layer"), ("last_n", "mean of last N layers"), ("weights", "my weights")):
+            self.mix_mode.addItem(label, key)
+        self.mix_layer = QSpinBox()
+        self.mix_layer.setRange(-1, 64)
+        self.mix_layer.setValue(-1)
+        self.mix_layer.setToolTip("Layer (0 = embeddings, -1 = last) or N for 'mean of last N'")
+        self.mix_weights = QLineEdit()
+        self.mix_weights.setPlaceholderText("weights per layer, e.g. 0,0,0,1,1,1,1")
+        self.mix_label = QLabel()
+        for w in (self.mix_mode, self.mix_layer):
+            (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(self._mix_changed)
+        self.mix_weights.editingFinished.connect(self._mix_changed)
+        row = QHBoxLayout()
+        row.addWidget(add)
+        row.addWidget(remove)
+        row.addSpacing(20)
+        row.addWidget(QLabel("Layer mix"))
+        row.addWidget(self.mix_mode)
+        row.addWidget(self.mix_layer)
+        row.addWidget(self.mix_weights, 1)
+        self.sim_chart = ChartWidget(title="Cosine similarity per layer")
+        page = QWidget()
+        v = QVBoxLayout(page)
+        v.addWidget(self.table)
+        v.addLayout(row)
+        v.addWidget(self.mix_label)
+        v.addWidget(self.sim_chart, 1)
+        return page
+
+    def _build_tokens_tab(self) -> QWidget:
+        self.token_context = QComboBox()
+        self.token_layer = QSpinBox()
+        self.token_layer.setRange(0, 0)
+        self.token_use_mix = QComboBox()
+        self.token_use_mix.addItems(["this layer", "the layer mix"])
+        self.token_chart = ChartWidget(title="Token similarity")
+        for w in (self.token_context, self.token_use_mix):
+            w.currentIndexChanged.connect(self._draw_tokens)
+        self.token_layer.valueChanged.connect(self._draw_tokens)
+        row = QHBoxLayout()
+        for w in (QLabel("Sentence"), self.token_context, QLabel("Layer"), self.token_layer, QLabel("Use"),
+                  self.token_use_mix):
+            row.addWidget(w)
+        row.addStretch(1)
+        page = QWidget()
+        v = QVBoxLayout(page)
+        v.addLayout(row)
+        v.addWidget(self.token_chart, 1)
+        return page
+
+    def _build_corpus_tab(self) -> QWidget:
+        self.corpus_word = QLineEdit()
+        self.corpus_word.setPlaceholderText("word to find in the dropped files")
+        self.corpus_layer = QSpinBox()
+        self.corpus_layer.setRange(-1, 64)
+        self.corpus_layer.setValue(-1)
+        self.corpus_method = QComboBox()
+        self.corpus_method.addItem("PCA", "pca")
+        if umap_available():
+            self.corpus_method.addItem("UMAP", "umap")
+        self.corpus_color = QComboBox()
+        self.corpus_color.addItem("colour by file", "file")
+        self.corpus_color.addItem("colour by cluster (k-means, 2)", "cluster")
+        self.corpus_button = QPushButton("Find in files")
+        self.corpus_button.clicked.connect(self.run_corpus)
+        self.files_label = QLabel()
+        for w in (self.corpus_method, self.corpus_color):
+            w.currentIndexChanged.connect(self._draw_corpus)
+        self.corpus_layer.valueChanged.connect(self._draw_corpus)
+        row = QHBoxLayout()
+        for w in (QLabel("Word"), self.corpus_word, QLabel("Layer"), self.corpus_layer, self.corpus_method,
+                  self.corpus_color, self.corpus_button):
+            row.addWidget(w)
+        row.addWidget(self.files_label, 1)
+        self.corpus_chart = ChartWidget(title="Corpus")
+        self.corpus_chart.pointClicked.connect(self._point_clicked)
+        self.neighbours = QListWidget()
+        self.neighbours.setWordWrap(True)
+        split = QSplitter()
+        split.addWidget(self.corpus_chart)
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 0, 0)
+        sv.addWidget(QLabel("Click a point: its nearest occurrences"))
+        sv.addWidget(self.neighbours, 1)
+        split.addWidget(side)
+        split.setSizes([700, 300])
+        page = QWidget()
+        v = QVBoxLayout(page)
+        v.addLayout(row)
+        v.addWidget(split, 1)
+        return page
+
+    # ------------------------------------------------------------ contexts
+
+    def _remove_row(self) -> None:
+        if self.table.rowCount() > 2:
+            self.table.removeRow(self.table.currentRow() if self.table.currentRow() >= 0 else self.table.rowCount() - 1)
+
+    def set_contexts(self, contexts: list[tuple[str, str, int]]) -> None:
+        """Fill the table with (sentence, word, occurrence 1-based) rows."""
+        self.table.setRowCount(max(2, len(contexts)))
+        for r, (text, word, occ) in enumerate(contexts):
+            self.table.setItem(r, 0, QTableWidgetItem(text))
+            self.table.setItem(r, 1, QTableWidgetItem(word))
+            self.table.setItem(r, 2, QTableWidgetItem(str(occ)))
+
+    def contexts(self) -> list[Context]:
+        out = []
+        for r in range(self.table.rowCount()):
+            cells = [self.table.item(r, c).text().strip() if self.table.item(r, c) else "" for c in range(3)]
+            if not cells[0]:
+                continue
+            if not cells[1]:
+                raise InputError(f"Sentence {r + 1}: give the word to compare.")
+            try:
+                occ = int(cells[2] or 1)
+            except ValueError:
+                raise InputError(f"Sentence {r + 1}: the occurrence is a number (1 = first).") from None
+            out.append(Context(cells[0], cells[1], max(1, occ) - 1))
+        return out
+
+    def _preset_chosen(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        preset = next((p for p in self.presets if p["name"] == name), None)
+        if preset is None:
+            return
+        self.state.preset = name
+        self.set_contexts([(c["text"], c["word"], c.get("occurrence", 1)) for c in preset["contexts"]])
+        wanted = preset.get("model")
+        if wanted and wanted in self.ctx.models.loaded:
+            self.picker.select(wanted)
+        elif wanted:
+            self.note.setText(f"This preset is meant for {wanted}; loading it…")
+            self.ctx.models.load(wanted, on_done=lambda _lm, w=wanted: (self.picker.select(w), self.compare()))
+            return
+        self.compare()
+
+    def _mix(self) -> LayerMix:
+        mode = self.mix_mode.currentData() or "layer"
+        if mode == "weights":
+            text = self.mix_weights.text().replace(";", ",")
+            try:
+                weights = [float(x) for x in text.split(",") if x.strip()]
+            except ValueError:
+                raise InputError("Layer weights are numbers separated by commas.") from None
+            return LayerMix("weights", weights=weights)
+        if mode == "last_n":
+            return LayerMix("last_n", last_n=max(1, self.mix_layer.value()))
+        return LayerMix("layer", layer=self.mix_layer.value())
+
+    def compare(self) -> None:
+        """Analyse the sentences and draw the per-layer similarity against the baseline."""
+        lm = self.picker.current_model()
+        if lm is None:
+            self.note.setText("Load a model in the Models panel first.")
+            return
+        try:
+            contexts = self.contexts()
+            mix = self._mix()
+        except InputError as err:
+            self.note.setText(str(err))
+            return
+        if len(contexts) < 2:
+            self.note.setText("Give at least two sentences, each with the word to compare.")
+            return
+        from explorer.core.embeddings import compare_contexts, load_reference_texts
+
+        preset = next((p for p in self.presets if p["name"] == self.state.preset), None)
+        reference = (preset or {}).get("reference") or load_reference_texts()
+        self.note.setText(f"Running {lm.name} on {len(contexts)} sentences…")
+        self.compare_button.setEnabled(False)
+        self.ctx.runner.submit(
+            compare_contexts, lm, contexts, reference, mix, label="Embeddings", on_result=self.show_result,
+            on_error=self._on_error, on_finished=lambda: self.compare_button.setEnabled(True),
+        )
+
+    def _on_error(self, message: str) -> None:
+        self.note.setText(message)
+
+    def show_result(self, result) -> None:
+        self.result = result
+        self.sim_chart.set_spec(similarity_chart_spec(result))
+        n_layers = len(result.baseline)
+        self.token_layer.setRange(0, n_layers - 1)
+        self.token_layer.setValue(n_layers - 1)
+        self.token_context.blockSignals(True)
+        self.token_context.clear()
+        for i, c in enumerate(result.contexts):
+            self.token_context.addItem(f"{i + 1}: {c.text[:50]}")
+        self.token_context.blockSignals(False)
+        first = result.pairs[0]
+        text = (f"{result.model_name}: '{result.contexts[0].word}' cosine falls from {first.layers[0]:.2f} "
+                f"(embeddings) to {first.layers[-1]:.2f} (last layer); the dashed line is what two random tokens "
+                f"already share at each layer.")
+        self.note.setText(" ".join([text] + result.notes))
+        self._mix_changed()
+        self._draw_tokens()
+
+    def _mix_changed(self, *_args) -> None:
+        mode = self.mix_mode.currentData()
+        self.mix_weights.setEnabled(mode == "weights")
+        self.mix_layer.setEnabled(mode != "weights")
+        if mode == "last_n" and self.mix_layer.value() < 1:
+            self.mix_layer.setValue(4)  # re-enters here with a valid N
+            return
+        if self.result is None:
+            return
+        try:
+            mix = self._mix()
+            r = self.result
+            vecs = [word_vector(a, o) for a, o in zip(r.analyses, r.occurrences, strict=False)]
+            parts = []
+            for p in r.pairs:
+                u, v = layer_mix(vecs[p.a], mix), layer_mix(vecs[p.b], mix)
+                cos = float((u @ v) / max((u @ u) ** 0.5 * (v @ v) ** 0.5, 1e-12))
+                parts.append(f"{p.a + 1}·{p.b + 1}: {cos:.3f}")
+                r.mixed[p.name] = cos
+            r.mix = mix
+            self.mix_label.setText(f"Cosine under the layer mix ({mix.describe()}): " + ", ".join(parts))
+        except InputError as err:
+            self.mix_label.setText(str(err))
+        if self.token_use_mix.currentIndex() == 1:
+            self._draw_tokens()
+
+    def _draw_tokens(self, *_args) -> None:
+        if self.result is None or not self.result.analyses:
+            return
+        i = max(0, self.token_context.currentIndex())
+        a = self.result.analyses[min(i, len(self.result.contexts) - 1)]
+        try:
+            mix = self._mix() if self.token_use_mix.currentIndex() == 1 else None
+            spec = token_similarity_spec(a, self.token_layer.value(), hide_special=True, mix=mix)
+        except InputError as err:
+            self.note.setText(str(err))
+            return
+        self.token_chart.set_spec(spec)
+
+    # ------------------------------------------------------------ corpus
+
+    def _files_changed(self) -> None:
+        n = len(self.ctx.files)
+        self.files_label.setText(f"{n} file(s) dropped" if n else "Drag text files into the window to search them")
+
+    def run_corpus(self) -> None:
+        lm = self.picker.current_model()
+        word = self.corpus_word.text().strip()
+        if lm is None:
+            self.note.setText("Load a model in the Models panel first.")
+            return
+        if not word:
+            self.note.setText("Type the word to find in the files.")
+            return
+        if not self.ctx.files:
+            self.note.setText("Drag some text files into the window first: the corpus view searches them.")
+            return
+        from explorer.core.embeddings import collect_corpus
+
+        files = [(f.path.rsplit("/", 1)[-1], f.text) for f in self.ctx.files]
+        self.corpus_button.setEnabled(False)
+        self.note.setText(f"Finding '{word}' in {len(files)} file(s)…")
+        self.ctx.runner.submit(collect_corpus, lm, files, word, label="Corpus", on_result=self.show_corpus,
+                               on_error=self._on_error, on_finished=lambda: self.corpus_button.setEnabled(True))
+
+    def show_corpus(self, corpus) -> None:
+        self.corpus = corpus
+        self.corpus_layer.setRange(-1, corpus.num_layers - 1)
+        self.note.setText(f"{len(corpus.points)} occurrences of '{corpus.word}'. Hover a point for its sentence, "
+                          "click it for its nearest neighbours. " + " ".join(corpus.notes))
+        self._draw_corpus()
+
+    def _draw_corpus(self, *_args) -> None:
+        if self.corpus is None:
+            return
+        spec = corpus_chart_spec(self.corpus, self.corpus_layer.value(), self.corpus_method.currentData() or "pca",
+                                 self.corpus_color.currentData() or "file")
+        self._corpus_index = spec.meta["index"]
+        self.corpus_chart.set_spec(spec)
+        self.neighbours.clear()
+
+    def _point_clicked(self, series: str, index: int) -> None:
+        self.show_neighbours(self._corpus_index[series][index])
+
+    def show_neighbours(self, point: int, k: int = 8) -> None:
+        """List the occurrences nearest to ``point`` at the shown layer (cosine)."""
+        c = self.corpus
+        layer = self.corpus_layer.value() % c.num_layers
+        p = c.points[point]
+        self.neighbours.clear()
+        self.neighbours.addItem(f"▶ {p.file}: {p.sentence}")
+        for j, cos in nearest_neighbours(c.vectors[:, layer], point, k):
+            q = c.points[j]
+            self.neighbours.addItem(f"{cos:.3f}  {q.file}: {q.sentence}")
+
+    # ------------------------------------------------------------ state
+
+    def state_dict(self) -> dict:
+        s = self.state
+        s.model = self.picker.current_name() or ""
+        rows = []
+        for r in range(self.table.rowCount()):
+            cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(3)]
+            rows.append(cells)
+        s.contexts = rows
+        s.mix_mode = self.mix_mode.currentData() or "layer"
+        s.mix_layer = self.mix_layer.value()
+        s.mix_weights = self.mix_weights.text()
+        s.corpus_word = self.corpus_word.text()
+        s.corpus_layer = self.corpus_layer.value()
+        s.corpus_method = self.corpus_method.currentData() or "pca"
+        s.corpus_color = self.corpus_color.currentData() or "file"
+        return state_to_dict(s)
+
+    def restore_state(self, data: dict) -> None:
+        self.state = state_from_dict(EmbeddingsState, data)
+        s = self.state
+        if s.contexts:
+            self.set_contexts([(r[0], r[1], int(r[2]) if str(r[2]).isdigit() else 1) for r in s.contexts
+                               if isinstance(r, list) and len(r) == 3])
+        self.mix_mode.setCurrentIndex(max(0, self.mix_mode.findData(s.mix_mode)))
+        self.mix_layer.setValue(s.mix_layer)
+        self.mix_weights.setText(s.mix_weights)
+        self.corpus_word.setText(s.corpus_word)
+        self.corpus_layer.setValue(s.corpus_layer)
+        self.corpus_color.setCurrentIndex(max(0, self.corpus_color.findData(s.corpus_color)))
+        if s.model:
+            self.picker.select(s.model)
+
+    def charts(self) -> list[ChartWidget]:
+        return [c for c in (self.sim_chart, self.token_chart, self.corpus_chart) if c.spec is not None]

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter, SVGExporter
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.charts import ChartSpec, write_chart_data
+from explorer.core.fileio import give_normal_permissions
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="#222")
 
@@ -70,6 +71,9 @@ class ChartWidget(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.plot_item: pg.PlotItem = self.graphics.addPlot()
         self.plot_item.showGrid(x=False, y=False)
+        for axis in ("left", "bottom"):
+            # SI-prefix scaling turns shares into "(x0.001)" units that readers misread.
+            self.plot_item.getAxis(axis).enableAutoSIPrefix(False)
         self.plot_item.vb.menu.addSeparator()
         for action in self._export_actions(self.plot_item.vb.menu):
             self.plot_item.vb.menu.addAction(action)
@@ -197,10 +201,24 @@ class ChartWidget(QWidget):
             return
         # Show every k-th label so they never overlap; all of them when they fit.
         available = max(self.graphics.width() if axis == "bottom" else self.graphics.height(), 200)
-        per_label = 7 * max(3, min(12, int(np.mean([len(s) for s in labels])))) if axis == "bottom" else 14
+        metrics = QFontMetrics(self.plot_item.getAxis(axis).style.get("tickFont") or self.font())
+        if axis == "bottom":
+            per_label = max(metrics.horizontalAdvance(s) for s in labels) + 10
+        else:
+            per_label = metrics.height() + 2
         step = max(1, math.ceil(n * per_label / available))
         major = [(i + 0.5, labels[i]) for i in range(0, n, step)]
         self.plot_item.getAxis(axis).setTicks([major, []])
+
+    @staticmethod
+    def _thin(ticks: list[tuple[float, str]], available: float) -> list[tuple[float, str]]:
+        """Every k-th tick label, so that labels of this length never overlap in ``available`` pixels."""
+        if not ticks:
+            return ticks
+        metrics = QFontMetrics(QFont())
+        per_label = max(metrics.horizontalAdvance(t) for _p, t in ticks) + 12
+        step = max(1, math.ceil(len(ticks) * per_label / available))
+        return ticks[::step]
 
     def _draw_xy(self, spec: ChartSpec) -> None:
         pi = self.plot_item
@@ -228,9 +246,7 @@ class ChartWidget(QWidget):
                     tip=(lambda x, y, data, s=s: s.hover[data] if s.hover else f"{x:.3g}, {y:.3g}"),
                 )
                 item.sigClicked.connect(lambda _item, points, _ev, name=s.name: self.pointClicked.emit(name, int(points[0].data())))
-                pi.addItem(item)
-                if pi.legend is not None:
-                    pi.legend.addItem(item, s.name)
+                pi.addItem(item)  # name= already puts it in the legend
             else:
                 pen = pg.mkPen(color, width=s.width, style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
                 symbol = "o" if len(x) <= 60 and s.style != "step" else None
@@ -245,11 +261,30 @@ class ChartWidget(QWidget):
             if s.err_low is not None and s.err_high is not None:
                 lo = np.asarray(s.err_low, dtype=float)
                 hi = np.asarray(s.err_high, dtype=float)
-                pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=0.15, pen=pg.mkPen(color)))
+                gaps = np.diff(np.unique(x))
+                beam = 0.25 * float(gaps.min()) if gaps.size else 0.15
+                pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=beam, pen=pg.mkPen(color)))
         if spec.x_ticks:
-            pi.getAxis("bottom").setTicks([[(float(p), str(t)) for p, t in spec.x_ticks], []])
+            ticks = [(float(p), str(t)) for p, t in spec.x_ticks]
+            pi.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
         if spec.y_range:
             pi.setYRange(*spec.y_range, padding=0.02)
+
+    def _apply_ticks(self) -> None:
+        spec = self.spec
+        if spec is None:
+            return
+        if spec.kind == "heatmap" and self._matrix is not None:
+            self._set_label_ticks("bottom", spec.col_labels, self._matrix.shape[1])
+            self._set_label_ticks("left", spec.row_labels, self._matrix.shape[0])
+        elif spec.x_ticks:
+            ticks = [(float(p), str(t)) for p, t in spec.x_ticks]
+            self.plot_item.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # Tick labels are thinned for the width they have; recompute when it changes.
+        self._apply_ticks()
 
     # ------------------------------------------------------------ pointer
 
@@ -299,6 +334,8 @@ class ChartWidget(QWidget):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
         os.close(fd)
+        # The title lives in a label above the plot; put it inside the picture while exporting.
+        self.plot_item.setTitle(self.title_label.text() or None, size="11pt", color="#222")
         try:
             if suffix == ".png":
                 exporter = ImageExporter(self.graphics.scene())
@@ -309,8 +346,10 @@ class ChartWidget(QWidget):
                 SVGExporter(self.graphics.scene()).export(tmp)
             if os.path.getsize(tmp) == 0:
                 raise OSError("the exporter wrote nothing")
+            give_normal_permissions(tmp)
             os.replace(tmp, path)
         finally:
+            self.plot_item.setTitle(None)
             if os.path.exists(tmp):
                 os.unlink(tmp)
         self.exported.emit(str(path))

@@ -1,0 +1,237 @@
+"""``lm-explorer prompt`` (build a GPT-3 style prompt, generate or score) and ``lm-explorer sweep`` (accuracy vs K)."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from typing import Any
+
+from explorer.commands._common import export_chart, load, print_json, stderr_progress
+from explorer.core.errors import InputError
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="local causal LM (alias, folder, hub id), or the model name "
+                   "on the endpoint with --endpoint (default: smollm2)")
+    p.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) "
+                   "instead of a local model")
+    p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
+                   help="environment variable holding the endpoint's API key (else the system keyring)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the endpoint (default 30)")
+    p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    p.add_argument("--trust-remote-code", action="store_true", help=argparse.SUPPRESS)
+
+
+def _task_args(p: argparse.ArgumentParser, required: bool) -> None:
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--task", help="built-in task: addition, subtraction, sentiment, nli, qa")
+    g.add_argument("--data", metavar="FILE", help="your labelled CSV/TSV/JSONL file")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prompt", help="build a zero/one/few-shot prompt and run it (generate, or score labels)")
+    _add_backend_args(p)
+    _task_args(p, required=False)
+    p.add_argument("--shots", type=int, default=0, help="number of demonstrations K (default 0)")
+    p.add_argument("--query", help="the query (fills the task's first input field; without a task: the whole prompt)")
+    p.add_argument("--item", type=int, default=None, help="use this task item as the query (default: a held-out one)")
+    p.add_argument("--description", help="task description put before the examples (overrides the task's)")
+    p.add_argument("--template", help="template with {fields} and {output}, e.g. 'Q: {input}\\nA: {output}'")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="tokens to generate (default: the task's, else 32)")
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int, default=0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--stop", action="append", default=None, help="stop sequence (repeatable; '\\n' allowed)")
+    p.add_argument("--seed", type=int, default=0, help="seed for the demonstrations and for sampling")
+    p.add_argument("--score", action="store_true", help="score the task's labels instead of generating")
+    p.add_argument("--top-n", type=int, default=5, help="alternatives per step in --json output (default 5)")
+    p.add_argument("--export", metavar="FILE", help="next-token distribution of the first step (or option scores) "
+                   "as .png/.svg/.csv/.json")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_prompt)
+
+    p = sub.add_parser("sweep", help="accuracy vs number of demonstrations K (GPT-3's few-shot curve)")
+    _add_backend_args(p)
+    _task_args(p, required=True)
+    p.add_argument("--shots", default="0,1,2,4,8", help="comma-separated K values (default 0,1,2,4,8)")
+    p.add_argument("--draws", type=int, default=3, help="random draws of the demonstrations per K (default 3)")
+    p.add_argument("--limit", type=int, default=50, help="how many query items to evaluate (default 50)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=("score", "generate"), help="label-word scoring or exact-match generation "
+                   "(default: the task's)")
+    p.add_argument("--normalize", choices=("mean", "sum"), default="mean",
+                   help="compare options by per-token (mean) or summed log-probability (default mean)")
+    p.add_argument("--ci", choices=("wilson", "bootstrap"), default="wilson", help="95%% interval (default wilson)")
+    p.add_argument("--details", action="store_true", help="include every evaluated item in --json output")
+    p.add_argument("--export", metavar="FILE", help="the accuracy-vs-K chart as .png/.svg/.csv/.json")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_sweep_cmd)
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    from explorer.core.backends import LocalBackend, OpenAIBackend
+
+    if args.endpoint:
+        return OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout)
+    return LocalBackend(load(args.model or "smollm2", trust_remote_code=args.trust_remote_code))
+
+
+def _unescape(text: str) -> str:
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+def _load_task(args: argparse.Namespace) -> Any:
+    from explorer.core.tasks import load_task, load_task_file
+
+    if getattr(args, "data", None):
+        return load_task_file(args.data)
+    if getattr(args, "task", None):
+        return load_task(args.task, seed=args.seed)
+    return None
+
+
+def run_prompt(args: argparse.Namespace) -> int:
+    from explorer.core.generation import GenerationSettings, step_chart
+    from explorer.core.prompting import Example, PromptTemplate, build_prompt, is_correct
+    from explorer.core.scoring import score_chart
+    from explorer.core.sweep import split_items
+
+    task = _load_task(args)
+    if args.shots < 0:
+        raise InputError("--shots must be 0 or more.")
+    if task is None:
+        if not args.query:
+            raise InputError("Give --task, --data or --query.")
+        if args.shots:
+            raise InputError("--shots needs examples: give --task or --data.")
+    if args.score and (task is None or not task.labels):
+        raise InputError("--score needs a task with a fixed label set (e.g. --task sentiment or nli).")
+    backend = _backend(args)
+    tokenizer = getattr(backend, "tokenizer", None)
+    expected: Example | None = None
+    if task is None:
+        template = PromptTemplate("", _unescape(args.template) if args.template else "{input}{output}",
+                                  description_separator="\n")
+        if args.description:
+            template.description = _unescape(args.description)
+        query = Example({f: "" for f in template.field_names()})
+        first = template.field_names()[0] if template.field_names() else None
+        if first is None:
+            raise InputError("The template has no input field for --query.")
+        query.fields[first] = _unescape(args.query)
+        built = build_prompt(template, [], query, tokenizer, backend.context_length, chat=args.chat)
+        stop: list[str] = []
+        max_new = args.max_new_tokens or 32
+        mode = "generate"
+    else:
+        template = task.template
+        if args.template:
+            template = PromptTemplate(template.description, _unescape(args.template), template.separator)
+        if args.description is not None:
+            template.description = _unescape(args.description)
+        queries, pool = split_items(len(task.items), None, args.shots, args.seed)
+        demos = [task.items[i] for i in random.Random(f"draw-{args.seed}-0").sample(pool, len(pool))[: args.shots]]
+        if args.query:
+            fields = list(task.items[0].fields)
+            query = Example({f: "" for f in fields})
+            query.fields[fields[0]] = _unescape(args.query)
+        else:
+            index = queries[0] if args.item is None else args.item
+            if not 0 <= index < len(task.items):
+                raise InputError(f"--item must be between 0 and {len(task.items) - 1}.")
+            query = expected = task.items[index]
+        built = build_prompt(template, demos, query, tokenizer, backend.context_length, chat=args.chat)
+        stop = [] if args.chat else list(task.stop)
+        max_new = args.max_new_tokens or task.max_new_tokens
+        mode = "score" if args.score else "generate"
+    if not built.fits:
+        raise InputError(f"The prompt has {built.n_tokens} tokens, more than the model's context of {built.context_length}.")
+    if args.stop is not None:
+        stop = [_unescape(s) for s in args.stop]
+    out: dict[str, Any] = {
+        "model": backend.name,
+        "task": task.name if task else None,
+        "shots": args.shots,
+        "prompt": built.text,
+        "n_tokens": built.n_tokens,
+        "context_length": built.context_length,
+        "chat": built.chat,
+    }
+    spec = None
+    if mode == "score":
+        options = [built.answer_prefix + label for label in task.labels]
+        res = backend.score(built.text, options, add_special_tokens=built.add_special_tokens, progress=stderr_progress)
+        out.update(mode="score", output=task.labels[res.best], scores=res.to_dict()["options"])
+        spec = score_chart(res)
+        got = task.labels[res.best]
+        correct = None if expected is None else got.strip().lower() == expected.output.strip().lower()
+    else:
+        settings = GenerationSettings(max_new, args.sample, args.temperature, args.top_k, args.top_p, stop, args.seed,
+                                      top_n=max(1, args.top_n))
+        streamed = not args.json and sys.stdout.isatty()
+        if not args.json:
+            print(built.text, end="", flush=True)
+        res = backend.generate(
+            built.text, settings, built.add_special_tokens,
+            partial=(lambda d: print(d["delta"], end="", flush=True)) if streamed else None,
+        )
+        out.update(mode="generate", output=res.text, stop_reason=res.stop_reason, n_new_tokens=len(res.steps),
+                   tokens_per_second=res.tokens_per_second,
+                   steps=[s.to_dict() for s in res.steps])
+        got = res.text
+        correct = None if expected is None else is_correct(res.text, expected)
+        if res.steps:
+            spec = step_chart(res, 0)
+    out["expected"] = expected.output if expected is not None else None
+    out["correct"] = correct
+    if args.json:
+        print_json(out)
+    else:
+        if mode == "generate":
+            if not streamed:
+                print(got, end="")
+            print()
+            print(f"-- {built.n_tokens} prompt tokens of {built.context_length}; {out['n_new_tokens']} new "
+                  f"({out['stop_reason']}, {out['tokens_per_second']:.1f} tokens/s)", file=sys.stderr)
+        else:
+            print()
+            for o in out["scores"]:
+                print(f"  {o['option']!r:<16} log p = {o['logprob']:8.3f}  per token {o['mean_logprob']:8.3f}  "
+                      f"p(choice) = {o['choice_prob']:.3f}")
+            print(f"prediction: {got}")
+        if expected is not None:
+            print(f"expected: {expected.output} -> {'correct' if correct else 'wrong'}")
+    if args.export:
+        if spec is None:
+            raise InputError("Nothing was generated, so there is no chart to export.")
+        export_chart(spec, args.export)
+    return 0
+
+
+def run_sweep_cmd(args: argparse.Namespace) -> int:
+    from explorer.core.sweep import parse_shots, run_sweep, sweep_chart
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError("--limit must be at least 1.")
+    shots = parse_shots(args.shots)
+    task = _load_task(args)
+    backend = _backend(args)
+
+    def show(point: Any) -> None:
+        if not args.json:
+            print(f"K = {point.shots:<3} accuracy {point.accuracy:6.1%}  95% CI [{point.ci_low:.1%}, {point.ci_high:.1%}]"
+                  f"  ({point.correct}/{point.n})", flush=True)
+
+    if not args.json:
+        print(f"{task.title} ({task.name}), {backend.name}, mode {args.mode or task.mode}: {task.note}")
+    result = run_sweep(
+        backend, task, shots, draws=args.draws, limit=args.limit, seed=args.seed, mode=args.mode,
+        normalize=args.normalize, ci=args.ci, chat=args.chat, on_point=show, progress=stderr_progress,
+    )
+    if args.json:
+        print_json(result.to_dict(details=args.details))
+    if args.export:
+        export_chart(sweep_chart([result]), args.export)
+    return 0

@@ -1,0 +1,270 @@
+"""One forward pass that keeps everything the Attention and Embeddings panels draw: tokens, attention
+weights and hidden states of every layer, for one text or a sentence pair (encoder-decoder: cross too).
+
+The pass is the bare ``model(**enc, output_attentions=True, output_hidden_states=True)`` plus one copy of
+the outputs into numpy, so the app's numbers are exactly transformers' numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from explorer.core.errors import InputError, ModelError
+from explorer.core.progress import Progress, check, no_progress
+
+
+@dataclass
+class Analysis:
+    """Everything one analysis pass produced; arrays are float32 numpy, shapes noted per field."""
+
+    model_name: str
+    kind: str  # "encoder" | "decoder" | "encoder-decoder"
+    text: str
+    pair: str | None
+    tokens: list[str]  # raw tokenizer pieces (e.g. "##ing", "Ġbank")
+    labels: list[str]  # readable labels for charts (text under each piece)
+    input_ids: list[int]
+    attentions: np.ndarray  # [layer, head, query, key]
+    hidden_states: np.ndarray  # [layer+1, token, dim]; index 0 = embedding layer
+    segment_ids: list[int]  # 0 = first text, 1 = pair text (special tokens take their neighbour's segment)
+    offsets: list[tuple[int, int]]  # character span of each piece in its own text (text or pair)
+    word_ids: list[int | None]
+    special_mask: list[bool]
+    causal: bool  # decoder self-attention sees only the left context
+    truncated: bool = False
+    note: str = ""  # what the user should be told (truncation)
+    # Encoder-decoder models: the encoder side is in the fields above; the decoder side here.
+    decoder_tokens: list[str] = field(default_factory=list)
+    decoder_labels: list[str] = field(default_factory=list)
+    decoder_attentions: np.ndarray | None = None  # [layer, head, query, key], causal
+    cross_attentions: np.ndarray | None = None  # [layer, head, decoder query, encoder key]
+    decoder_hidden_states: np.ndarray | None = None  # [layer+1, token, dim]
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.tokens)
+
+    def segment_text(self, index: int) -> str:
+        """The text (first or pair) that token ``index`` comes from, for its offsets."""
+        return self.pair if (self.segment_ids[index] == 1 and self.pair is not None) else self.text
+
+    def to_dict(self, layer: int | None = None, head: int | None = None) -> dict:
+        """JSON-ready: tokens and attentions [layer][head][query][key], or only the asked slice."""
+        att: Any = self.attentions
+        if layer is not None:
+            att = att[layer]
+            if head is not None:
+                att = att[head]
+        elif head is not None:
+            att = att[:, head]
+        return {
+            "model": self.model_name,
+            "tokens": self.tokens,
+            "segment_ids": self.segment_ids,
+            "attentions": np.asarray(att, dtype=np.float64).tolist(),
+            "truncated": self.truncated,
+            "note": self.note,
+        }
+
+
+def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: list[str],
+                    specials: list[bool]) -> list[str]:
+    """Label each piece by the text it covers; later pieces of one character (byte-level BPE) get ·2, ·3."""
+    out: list[str] = []
+    prev_span: tuple[int, int, str] | None = None
+    repeat = 1
+    for tok, (s, e), text, special in zip(tokens, offsets, texts, specials, strict=True):
+        if special or e <= s:
+            out.append(tok)
+            prev_span = None
+            continue
+        piece = text[s:e]
+        label = piece.strip() or ("⏎" if "\n" in piece else "␣")
+        span = (s, e, text)
+        if span == prev_span:
+            repeat += 1
+            label = f"{label}·{repeat}"
+        else:
+            repeat = 1
+        prev_span = span
+        if tok.startswith("##"):
+            label = "##" + label
+        out.append(label)
+    return out
+
+
+def _special_mask(enc: Any, tokenizer: Any, ids: list[int]) -> list[bool]:
+    """Tokens the tokenizer added ([CLS], [SEP], <s>…), not [UNK]: an unknown word is still content."""
+    mask = enc.pop("special_tokens_mask", None)
+    if mask is not None:
+        return [bool(v) for v in mask[0].tolist()]
+    unk = tokenizer.unk_token_id
+    specials = set(tokenizer.all_special_ids) - {unk}
+    return [i in specials for i in ids]
+
+
+def _segments(enc: Any, n: int) -> list[int]:
+    """Segment per token: token_type_ids when the tokenizer makes them, else sequence ids filled forward."""
+    tt = enc.get("token_type_ids")
+    if tt is not None:
+        return [int(v) for v in tt[0].tolist()]
+    seq = enc.sequence_ids(0)
+    out, last = [], 0
+    for s in seq[:n]:
+        last = last if s is None else int(s)
+        out.append(last)
+    return out
+
+
+#: Memory allowed for the attention maps of one pass ([layer, head, n, n] float32).
+ATTENTION_BUDGET_BYTES = 1_200_000_000
+
+
+def analysis_limit(loaded: Any) -> int:
+    """Most tokens one analysis takes: the model's limit, or fewer when every layer's and head's
+    n x n attention map would not fit the memory budget (SmolLM2 takes 8192 tokens, whose maps are 72 GB)."""
+    card = loaded.card
+    per_token2 = 4 * max(1, card.num_layers) * max(1, card.num_heads)
+    by_memory = int((ATTENTION_BUDGET_BYTES / per_token2) ** 0.5)
+    return max(16, min(int(loaded.max_length), by_memory))
+
+
+def encode(loaded: Any, text: str, pair: str | None = None) -> tuple[Any, bool, str]:
+    """Tokenize ``text`` (and ``pair``) as PyTorch tensors, truncated to the model's limit; (enc, truncated, note)."""
+    if not text or not text.strip():
+        raise InputError("The text is empty: type or drop some text to analyse.")
+    tok = loaded.tokenizer
+    limit = analysis_limit(loaded)
+    kwargs: dict[str, Any] = {"return_offsets_mapping": True, "return_special_tokens_mask": True}
+    full = tok(text, pair, **kwargs) if pair is not None else tok(text, **kwargs)
+    n = len(full["input_ids"])
+    truncated = n > limit
+    note = ""
+    if truncated:
+        why = (f"{loaded.name} takes at most {limit}" if limit >= int(loaded.max_length) else
+               f"keeping every attention map of {loaded.name} fits in memory up to {limit}")
+        note = f"The text has {n} tokens; {why}, so only the first {limit} were analysed."
+        trunc = "longest_first" if pair is not None else True
+        full = tok(text, pair, truncation=trunc, max_length=limit, **kwargs) if pair is not None else \
+            tok(text, truncation=True, max_length=limit, **kwargs)
+    full.convert_to_tensors("pt", prepend_batch_axis=True)  # in place: [1, token]
+    return full, truncated, note
+
+
+def _stack(tensors: Any) -> np.ndarray:
+    """Tuple of per-layer [1, ...] tensors -> one float32 numpy array [layer, ...] (the only copy).
+
+    numpy's stack of zero-copy views is ~10x faster here than ``torch.cat`` (measured: 18 ms vs 160 ms
+    for MiniLM's 6x12x512x512 attentions).
+    """
+    if tensors is None or len(tensors) == 0 or any(t is None for t in tensors):
+        raise ModelError("This model returned no attention weights (its attention implementation hides them).")
+    views = [t.detach()[0].float().numpy() for t in tensors]  # each [...]; no copy for float32
+    return np.stack(views)  # [layer, ...]
+
+
+def analyse(
+    loaded: Any,
+    text: str,
+    pair: str | None = None,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> Analysis:
+    """Run the model once on ``text`` (and optional ``pair``) and keep attentions and hidden states.
+
+    For an encoder-decoder model ``text`` goes to the encoder and ``pair`` (or just the start token)
+    to the decoder, so cross-attention links the two.
+    """
+    import torch
+
+    check(cancel)
+    progress(0.05, "Tokenizing…")
+    tok = loaded.tokenizer
+    kind = loaded.card.kind
+    if kind == "encoder-decoder":
+        return _analyse_seq2seq(loaded, text, pair, progress, cancel)
+    enc, truncated, note = encode(loaded, text, pair)
+    offsets = [tuple(int(v) for v in o) for o in enc.pop("offset_mapping")[0].tolist()]
+    ids = enc["input_ids"][0].tolist()
+    n = len(ids)
+    check(cancel)
+    progress(0.2, f"Running {loaded.name} on {n} tokens…")
+    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    if kind == "decoder":
+        inputs.pop("token_type_ids", None)
+    with loaded.lock, torch.inference_mode():
+        out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
+        check(cancel)
+        attentions = _stack(out.attentions)  # [layer, head, query, key]
+        hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
+    del out
+    progress(0.9, "Collecting tokens…")
+    tokens = tok.convert_ids_to_tokens(ids)
+    segments = _segments(enc, n)
+    specials = _special_mask(enc, tok, ids)
+    texts = [pair if (s == 1 and pair is not None) else text for s in segments]
+    word_ids = list(enc.word_ids(0)) if hasattr(enc, "word_ids") else [None] * n
+    progress(1.0, "Done")
+    return Analysis(
+        model_name=loaded.name, kind=kind, text=text, pair=pair, tokens=tokens,
+        labels=readable_labels(tokens, offsets, texts, specials), input_ids=ids,
+        attentions=attentions, hidden_states=hidden, segment_ids=segments, offsets=offsets,
+        word_ids=word_ids, special_mask=specials, causal=(kind == "decoder"),
+        truncated=truncated, note=note,
+    )
+
+
+def _analyse_seq2seq(loaded: Any, text: str, target: str | None, progress: Progress,
+                     cancel: threading.Event | None) -> Analysis:
+    """Encoder-decoder: encoder self-attention, decoder (causal) self-attention and cross-attention."""
+    import torch
+
+    tok = loaded.tokenizer
+    model = loaded.model
+    enc, truncated, note = encode(loaded, text, None)
+    offsets = [tuple(int(v) for v in o) for o in enc.pop("offset_mapping")[0].tolist()]
+    ids = enc["input_ids"][0].tolist()
+    if target:
+        dec_ids = tok(text_target=target, truncation=True, max_length=int(loaded.max_length))["input_ids"]
+    else:
+        dec_ids = []
+    start = getattr(model.config, "decoder_start_token_id", None)
+    if start is None:
+        start = tok.pad_token_id if tok.pad_token_id is not None else 0
+    dec_input = torch.tensor([[int(start)] + list(dec_ids)[:-1] if dec_ids else [int(start)]])
+    check(cancel)
+    progress(0.2, f"Running {loaded.name} on {len(ids)} + {dec_input.shape[1]} tokens…")
+    with loaded.lock, torch.inference_mode():
+        out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                    decoder_input_ids=dec_input, output_attentions=True, output_hidden_states=True)
+        check(cancel)
+        enc_att = _stack(out.encoder_attentions)  # [layer, head, query, key]
+        dec_att = _stack(out.decoder_attentions)  # [layer, head, query, key]
+        cross = _stack(out.cross_attentions)  # [layer, head, decoder query, encoder key]
+        enc_hidden = _stack(out.encoder_hidden_states)  # [layer+1, token, dim]
+        dec_hidden = _stack(out.decoder_hidden_states)  # [layer+1, token, dim]
+    tokens = tok.convert_ids_to_tokens(ids)
+    specials = _special_mask(enc, tok, ids)
+    dec_tokens = tok.convert_ids_to_tokens(dec_input[0].tolist())
+    progress(1.0, "Done")
+    return Analysis(
+        model_name=loaded.name, kind="encoder-decoder", text=text, pair=target, tokens=tokens,
+        labels=readable_labels(tokens, offsets, [text] * len(ids), specials), input_ids=ids,
+        attentions=enc_att, hidden_states=enc_hidden, segment_ids=[0] * len(ids), offsets=offsets,
+        word_ids=list(enc.word_ids(0)), special_mask=specials, causal=False,
+        truncated=truncated, note=note, decoder_tokens=dec_tokens,
+        decoder_labels=[t.replace("Ġ", "").replace("▁", "") or t for t in dec_tokens],
+        decoder_attentions=dec_att, cross_attentions=cross, decoder_hidden_states=dec_hidden,
+    )

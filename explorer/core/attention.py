@@ -1,0 +1,192 @@
+"""Attention utilities on an :class:`~explorer.core.analysis.Analysis`: head aggregates, rollout
+(Abnar & Zuidema 2020), dropping special tokens, top-k edges and exBERT's share threshold, and the
+heatmap chart spec the window and the CLI both draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from explorer.core.charts import ChartSpec
+from explorer.core.errors import InputError
+
+#: What a view can show for a layer: one head index, or one of these aggregates.
+AGGREGATES = ("mean", "max", "rollout")
+
+
+def head_mean(attentions: np.ndarray) -> np.ndarray:
+    """Mean over heads: [layer, head, query, key] -> [layer, query, key]."""
+    return attentions.mean(axis=1)
+
+
+def head_max(attentions: np.ndarray) -> np.ndarray:
+    """Max over heads: [layer, head, query, key] -> [layer, query, key] (rows no longer sum to 1)."""
+    return attentions.max(axis=1)
+
+
+def rollout(attentions: np.ndarray, residual: float = 0.5) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020): per layer A = (1-r)·mean_heads + r·I, rows renormalised,
+    multiplied through the layers. Returns the cumulative map after each layer: [layer, query, key].
+    """
+    mean = head_mean(attentions).astype(np.float64)  # [layer, query, key]
+    n = mean.shape[-1]
+    eye = np.eye(n)
+    out = np.empty_like(mean)
+    acc = eye
+    for layer in range(mean.shape[0]):
+        a = (1.0 - residual) * mean[layer] + residual * eye
+        a = a / a.sum(axis=-1, keepdims=True)
+        acc = a @ acc  # rollout_l = A_l · rollout_{l-1}
+        out[layer] = acc
+    return out.astype(np.float32)
+
+
+def layer_matrix(attentions: np.ndarray, layer: int, head: int | str) -> np.ndarray:
+    """The [query, key] map of one head, or the layer's mean / max over heads, or rollout up to it."""
+    num_layers, num_heads = attentions.shape[:2]
+    if not -num_layers <= layer < num_layers:
+        raise InputError(f"Layer {layer} does not exist: this model has layers 0–{num_layers - 1}.")
+    if isinstance(head, str):
+        if head == "mean":
+            return attentions[layer].mean(axis=0)
+        if head == "max":
+            return attentions[layer].max(axis=0)
+        if head == "rollout":
+            return rollout(attentions[: layer % num_layers + 1])[-1]
+        raise InputError(f"Unknown head aggregate '{head}': use a head number, mean, max or rollout.")
+    if not -num_heads <= head < num_heads:
+        raise InputError(f"Head {head} does not exist: this model has heads 0–{num_heads - 1}.")
+    return attentions[layer, head]
+
+
+def drop_tokens(matrix: np.ndarray, keep: np.ndarray | list[bool], renormalise: bool = True) -> np.ndarray:
+    """Keep the rows and columns in ``keep`` ([query, key] -> [kept, kept]); rows renormalised to sum 1.
+
+    Used to hide [CLS]/[SEP]: much of BERT's attention parks on them and drowns the rest.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    sub = matrix[np.ix_(keep, keep)].astype(np.float32)
+    if renormalise:
+        sums = sub.sum(axis=-1, keepdims=True)
+        sub = np.divide(sub, sums, out=np.zeros_like(sub), where=sums > 0)
+    return sub
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One attention link from a query token to a key token."""
+
+    query: int
+    key: int
+    weight: float
+
+
+def top_k_edges(matrix: np.ndarray, k: int) -> list[Edge]:
+    """The ``k`` strongest links of a [query, key] map, strongest first."""
+    flat = matrix.ravel()
+    k = max(0, min(int(k), flat.size))
+    if k == 0:
+        return []
+    idx = np.argpartition(-flat, k - 1)[:k]
+    idx = idx[np.argsort(-flat[idx], kind="stable")]
+    n = matrix.shape[1]
+    return [Edge(int(i // n), int(i % n), float(flat[i])) for i in idx]
+
+
+def threshold_mask(matrix: np.ndarray, share: float) -> np.ndarray:
+    """exBERT's filter: per query row keep its strongest links until they hold ``share`` of the row's mass.
+
+    Returns a bool [query, key] mask; share=1 keeps every non-zero link, share→0 keeps each row's top link.
+    """
+    share = float(np.clip(share, 0.0, 1.0))
+    order = np.argsort(-matrix, axis=-1, kind="stable")  # [query, rank]
+    sorted_w = np.take_along_axis(matrix, order, axis=-1)
+    cum = np.cumsum(sorted_w, axis=-1)
+    total = cum[:, -1:]
+    # A link is kept if the mass before it is still short of the target share.
+    before = cum - sorted_w
+    keep_sorted = (before < share * total - 1e-9) | (np.arange(matrix.shape[1]) == 0)
+    keep_sorted &= sorted_w > 0
+    mask = np.zeros_like(matrix, dtype=bool)
+    np.put_along_axis(mask, order, keep_sorted, axis=-1)
+    return mask
+
+
+def causal_mask(n: int) -> np.ndarray:
+    """True where a decoder query may look (key ≤ query): the lower triangle."""
+    return np.tril(np.ones((n, n), dtype=bool))
+
+
+def view_name(head: int | str) -> str:
+    return f"head {head}" if isinstance(head, int) else {"mean": "mean of heads", "max": "max of heads",
+                                                          "rollout": "rollout"}[head]
+
+
+def attention_heatmap_spec(
+    analysis: object,
+    layer: int,
+    head: int | str = "mean",
+    hide_special: bool = False,
+    share: float | None = None,
+    token_range: tuple[int, int] | None = None,
+    source: str = "self",
+) -> ChartSpec:
+    """Heatmap of one attention map (rows = queries, columns = keys) with the settings in ``meta``.
+
+    ``source`` picks "self" (encoder/decoder-only), "decoder" or "cross" for encoder-decoder models.
+    Hidden special tokens are dropped and rows renormalised; ``share`` blanks links below exBERT's threshold.
+    """
+    a = analysis
+    rows_labels, cols_labels = list(a.labels), list(a.labels)
+    keep_rows = ~np.asarray(a.special_mask, dtype=bool) if hide_special else np.ones(a.num_tokens, bool)
+    keep_cols = keep_rows
+    if source == "self":
+        att = a.attentions
+    elif source == "decoder":
+        att = a.decoder_attentions
+        rows_labels = cols_labels = list(a.decoder_labels)
+        keep_rows = keep_cols = np.ones(len(rows_labels), bool)
+    elif source == "cross":
+        att = a.cross_attentions
+        rows_labels = list(a.decoder_labels)
+        keep_rows = np.ones(len(rows_labels), bool)
+    else:
+        raise InputError(f"Unknown attention source '{source}': use self, decoder or cross.")
+    if att is None:
+        raise InputError(f"This model has no {source} attention.")
+    m = layer_matrix(att, layer, head)
+    if hide_special and source == "self":
+        m = drop_tokens(m, keep_rows)
+    elif hide_special and source == "cross":
+        m = m[:, keep_cols]
+        sums = m.sum(axis=-1, keepdims=True)
+        m = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
+    rows_labels = [lab for lab, k in zip(rows_labels, keep_rows, strict=True) if k]
+    cols_labels = [lab for lab, k in zip(cols_labels, keep_cols, strict=True) if k]
+    rows_idx = [i for i, k in enumerate(keep_rows) if k]
+    cols_idx = [i for i, k in enumerate(keep_cols) if k]
+    if share is not None and share < 1.0:
+        m = np.where(threshold_mask(m, share), m, 0.0).astype(np.float32)
+    if token_range is not None:
+        lo, hi = max(0, token_range[0]), min(len(rows_labels), token_range[1])
+        m = m[lo:hi, lo:hi] if source != "cross" else m[lo:hi]
+        rows_labels = rows_labels[lo:hi]
+        rows_idx = rows_idx[lo:hi]
+        if source != "cross":
+            cols_labels, cols_idx = cols_labels[lo:hi], cols_idx[lo:hi]
+    layer_no = layer % att.shape[0]
+    causal = (a.causal and source == "self") or source == "decoder"
+    title = f"{a.model_name} · layer {layer_no} · {view_name(head)}"
+    if source != "self":
+        title += f" · {source} attention"
+    return ChartSpec(
+        title=title, kind="heatmap", x_label="key (attended to)", y_label="query (attending)",
+        matrix=np.asarray(m, dtype=np.float32), row_labels=rows_labels, col_labels=cols_labels,
+        value_range=(0.0, float(max(m.max(), 1e-6)) if m.size else 1.0),
+        colormap="viridis", legend=False,
+        meta={"model": a.model_name, "layer": layer_no, "head": head, "hide_special": hide_special,
+              "share": share, "source": source, "causal": causal, "rows": rows_idx, "cols": cols_idx,
+              "text": a.text, "pair": a.pair, "truncated": a.truncated},
+    )

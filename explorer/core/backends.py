@@ -1,0 +1,441 @@
+"""Where prompts are run: a local transformers causal LM, or any OpenAI-compatible HTTP endpoint
+(vLLM, TGI, a llama.cpp server, Ollama) for models that do not fit this machine.
+
+Both give the same two operations — ``generate`` (streamed) and ``score`` (log-probability of options) — so the
+panel, the CLI and the sweep do not care which one runs. The HTTP API key comes from an environment variable or
+the system keyring (when the ``keyring`` package is installed) and is never written to settings.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from explorer.core.errors import InputError, ModelError
+from explorer.core.generation import GenerationResult, GenerationSettings, StepInfo
+from explorer.core.progress import Progress, check, no_progress
+from explorer.core.scoring import OptionScore, ScoreResult, pick_best
+
+KEYRING_SERVICE = "lm-explorer"
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+class LocalBackend:
+    """A loaded local causal LM (:class:`explorer.core.models.LoadedModel`)."""
+
+    kind = "local"
+
+    def __init__(self, lm: Any) -> None:
+        if "causal-lm" not in lm.heads:
+            raise ModelError(
+                f"{lm.name} has no next-token head (it is a {lm.kind} with heads: {', '.join(lm.heads) or 'none'}). "
+                "Prompting needs a causal language model such as smollm2."
+            )
+        self.lm = lm
+        self.name = lm.name
+
+    @property
+    def tokenizer(self) -> Any:
+        return self.lm.tokenizer
+
+    @property
+    def context_length(self) -> int | None:
+        return self.lm.max_length
+
+    def count_tokens(self, text: str, add_special_tokens: bool = True) -> int | None:
+        from explorer.core.prompting import count_tokens
+
+        return count_tokens(self.lm.tokenizer, text, add_special_tokens)
+
+    def generate(
+        self,
+        prompt: str,
+        settings: GenerationSettings,
+        add_special_tokens: bool = True,
+        partial: Callable[[dict], None] | None = None,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        from explorer.core.generation import generate
+
+        return generate(self.lm, prompt, settings, add_special_tokens, partial=partial, progress=progress, cancel=cancel)
+
+    def score(
+        self,
+        prompt: str,
+        options: list[str],
+        normalize: str = "mean",
+        add_special_tokens: bool = True,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> ScoreResult:
+        from explorer.core.scoring import score_options
+
+        return score_options(self.lm, prompt, options, normalize, add_special_tokens, progress=progress, cancel=cancel)
+
+    def describe(self) -> dict:
+        return {"backend": "local", "model": self.name}
+
+
+# ---------------------------------------------------------------- HTTP
+
+
+def is_env_var_name(name: str) -> bool:
+    """True for a plausible environment-variable name; a pasted API key (``sk-…``) is not one."""
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name or ""))
+
+
+def resolve_api_key(env_var: str | None, base_url: str) -> str | None:
+    """The API key from ``env_var``, else from the system keyring (service 'lm-explorer', user = base URL)."""
+    if env_var:
+        value = os.environ.get(env_var)
+        if value:
+            return value
+    try:
+        import keyring  # optional
+    except ImportError:
+        return None
+    try:
+        return keyring.get_password(KEYRING_SERVICE, base_url) or None
+    except Exception:  # no keyring backend on this system
+        return None
+
+
+def normalize_base_url(url: str) -> str:
+    """``http://host:port`` → ``http://host:port/v1``; a URL with a path is used as given."""
+    url = url.strip().rstrip("/")
+    if not url:
+        raise InputError("Give the endpoint's base URL, e.g. http://127.0.0.1:8000/v1.")
+    if "://" not in url:
+        url = "http://" + url
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InputError(f"'{url}' is not an http(s) URL.")
+    if parsed.path in ("", "/"):
+        url += "/v1"
+    return url
+
+
+@dataclass
+class HttpSettings:
+    """Endpoint settings that may be saved: no key, only the name of the variable holding it."""
+
+    base_url: str = "http://127.0.0.1:8000/v1"
+    model: str = ""
+    api_key_env: str = DEFAULT_KEY_ENV
+    timeout: float = 30.0
+
+
+class OpenAIBackend:
+    """Any server speaking OpenAI's ``/v1/completions``; uses its logprobs (top alternatives, echo) when returned."""
+
+    kind = "http"
+    tokenizer = None
+
+    def __init__(
+        self, base_url: str, model: str = "", api_key_env: str | None = DEFAULT_KEY_ENV, timeout: float = 30.0,
+        api_key: str | None = None,
+    ) -> None:
+        self.base_url = normalize_base_url(base_url)
+        self.model = model.strip()
+        self.api_key_env = api_key_env
+        self._api_key = api_key if api_key is not None else resolve_api_key(api_key_env, self.base_url)
+        self.timeout = float(timeout)
+        self.name = f"{self.model or 'default'} @ {urllib.parse.urlparse(self.base_url).netloc}"
+        self._tokenize_route: str | None = None
+        self.context_length: int | None = None
+
+    def describe(self) -> dict:
+        return {"backend": "http", "base_url": self.base_url, "model": self.model, "api_key_env": self.api_key_env}
+
+    # ------------------------------------------------------------ transport
+
+    def _request(
+        self, path: str, body: dict | None, stream: bool = False, timeout: float | None = None, root: str | None = None
+    ) -> Any:
+        url = (root or self.base_url) + path
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream" if stream else "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        req = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
+        t = self.timeout if timeout is None else timeout
+        try:
+            return urllib.request.urlopen(req, timeout=t)
+        except urllib.error.HTTPError as err:
+            detail = ""
+            try:
+                payload = json.loads(err.read().decode("utf-8", "replace") or "{}")
+                e = payload.get("error", payload.get("detail", payload))
+                detail = e.get("message", str(e)) if isinstance(e, dict) else str(e)
+            except (ValueError, OSError):
+                pass
+            if err.code in (401, 403):
+                where = f"the environment variable {self.api_key_env}" if self.api_key_env else "the keyring"
+                raise ModelError(
+                    f"{url} refused the request ({err.code}): check the API key in {where}. {detail}".strip()
+                ) from err
+            raise ModelError(f"{url} answered {err.code} {err.reason}. {detail}".strip()) from err
+        except urllib.error.URLError as err:
+            reason = err.reason
+            if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+                raise ModelError(f"No answer from {url} within {t:g} s. Is the server up and the address right?") from err
+            if isinstance(reason, ConnectionRefusedError):
+                raise ModelError(f"Could not reach {url}: connection refused. Is the server running on that port?") from err
+            raise ModelError(f"Could not reach {url}: {reason}.") from err
+        except TimeoutError as err:
+            raise ModelError(f"No answer from {url} within {t:g} s. Is the server up and the address right?") from err
+        except OSError as err:
+            raise ModelError(f"Could not reach {url}: {err}.") from err
+
+    def _call(self, fn: Callable[[], Any], cancel: threading.Event | None, what: str) -> Any:
+        """Run a blocking HTTP exchange in a helper thread so cancel returns at once and the wait is bounded."""
+        box: queue.Queue = queue.Queue()
+
+        def work() -> None:
+            try:
+                box.put((True, fn()))
+            except BaseException as err:  # delivered to the caller below
+                box.put((False, err))
+
+        threading.Thread(target=work, name=f"http-{what}", daemon=True).start()
+        deadline = time.monotonic() + self.timeout + 5
+        while True:
+            check(cancel)
+            try:
+                ok, value = box.get(timeout=0.05)
+            except queue.Empty:
+                if time.monotonic() > deadline:
+                    raise ModelError(f"No answer from {self.base_url} within {self.timeout:g} s ({what}).") from None
+                continue
+            if ok:
+                return value
+            raise value
+
+    def _post_json(
+        self, path: str, body: dict, cancel: threading.Event | None = None, timeout: float | None = None,
+        root: str | None = None,
+    ) -> dict:
+        def run() -> dict:
+            with self._request(path, body, timeout=timeout, root=root) as resp:
+                raw = resp.read().decode("utf-8", "replace")
+            try:
+                return json.loads(raw)
+            except ValueError as err:
+                raise ModelError(f"{self.base_url}{path} did not answer with JSON: {raw[:200]!r}") from err
+
+        return self._call(run, cancel, path)
+
+    def models(self, cancel: threading.Event | None = None) -> list[str]:
+        """Model ids the server lists (also a quick reachability check)."""
+        def run() -> dict:
+            with self._request("/models", None) as resp:
+                return json.loads(resp.read().decode("utf-8", "replace"))
+
+        data = self._call(run, cancel, "models")
+        return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+
+    def count_tokens(self, text: str, add_special_tokens: bool = True) -> int | None:
+        """Token count from the server's tokenize route when it has one (vLLM, llama.cpp); None otherwise."""
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        routes = [self._tokenize_route] if self._tokenize_route else ["/extras/tokenize", "/tokenize", "/v1/tokenize"]
+        for route in routes:
+            if route == "":
+                return None
+            body = {"input": text, "prompt": text, "content": text, "model": self.model, "add_special": add_special_tokens}
+            try:
+                data = self._post_json(route, body, timeout=min(self.timeout, 5.0), root=root)
+            except ModelError:
+                continue
+            tokens = data.get("tokens")
+            count = data.get("count")
+            if isinstance(tokens, list) or isinstance(count, int):
+                self._tokenize_route = route
+                return int(count) if isinstance(count, int) else len(tokens)
+        self._tokenize_route = ""
+        return None
+
+    # ------------------------------------------------------------ generate
+
+    def _completion_body(self, prompt: str, settings: GenerationSettings, stream: bool) -> dict:
+        body: dict[str, Any] = {
+            "prompt": prompt,
+            "max_tokens": int(settings.max_new_tokens),
+            "temperature": float(settings.temperature) if settings.do_sample else 0.0,
+            "top_p": float(settings.top_p) if settings.do_sample else 1.0,
+            "logprobs": max(1, min(int(settings.top_n), 5)),  # OpenAI's limit is 5
+            "stream": stream,
+            "seed": int(settings.seed),
+        }
+        if self.model:
+            body["model"] = self.model
+        if settings.stop:
+            body["stop"] = [s for s in settings.stop if s][:4]
+        if settings.do_sample and settings.top_k > 0:
+            body["top_k"] = int(settings.top_k)  # vLLM / llama.cpp extension
+        return body
+
+    @staticmethod
+    def _steps_from_logprobs(lp: dict | None, fallback_text: str) -> list[StepInfo]:
+        if not lp or not lp.get("tokens"):
+            return [StepInfo(-1, fallback_text, float("nan"), float("nan"), [])] if fallback_text else []
+        steps = []
+        tops = lp.get("top_logprobs") or [None] * len(lp["tokens"])
+        for tok_text, tok_lp, top in zip(lp["tokens"], lp.get("token_logprobs") or [None] * len(lp["tokens"]), tops, strict=False):
+            value = float(tok_lp) if tok_lp is not None else float("nan")
+            alts = sorted(((str(t), math.exp(float(v))) for t, v in (top or {}).items()), key=lambda kv: -kv[1])
+            steps.append(StepInfo(-1, str(tok_text), math.exp(value) if tok_lp is not None else float("nan"), value, alts))
+        return steps
+
+    def generate(
+        self,
+        prompt: str,
+        settings: GenerationSettings,
+        add_special_tokens: bool = True,
+        partial: Callable[[dict], None] | None = None,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> GenerationResult:
+        """Streamed completion; text pieces go to ``partial`` as they arrive."""
+        settings.validate()
+        if not prompt:
+            raise InputError("The prompt is empty.")
+        lines: queue.Queue = queue.Queue()
+        holder: dict[str, Any] = {}
+
+        def reader() -> None:
+            try:
+                resp = self._request("/completions", self._completion_body(prompt, settings, True), stream=True)
+                holder["resp"] = resp
+                with resp:
+                    for raw in resp:
+                        lines.put(("line", raw.decode("utf-8", "replace")))
+                lines.put(("end", None))
+            except BaseException as err:
+                lines.put(("error", err))
+
+        start = time.perf_counter()
+        threading.Thread(target=reader, name="http-stream", daemon=True).start()
+        text, steps, finish = "", [], None
+        last = time.monotonic()
+        try:
+            while True:
+                check(cancel)
+                try:
+                    kind, value = lines.get(timeout=0.05)
+                except queue.Empty:
+                    if time.monotonic() - last > self.timeout:
+                        raise ModelError(f"{self.base_url} stopped sending for {self.timeout:g} s.") from None
+                    continue
+                last = time.monotonic()
+                if kind == "error":
+                    raise value
+                if kind == "end":
+                    break
+                line = value.strip()
+                if not line.startswith("data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == "[DONE]":
+                    break
+                try:
+                    chunk = json.loads(payload)
+                except ValueError:
+                    continue
+                if "error" in chunk:
+                    err = chunk["error"]
+                    raise ModelError(f"{self.base_url}: {err.get('message', err) if isinstance(err, dict) else err}")
+                choice = (chunk.get("choices") or [{}])[0]
+                piece = choice.get("text") or ""
+                new_steps = self._steps_from_logprobs(choice.get("logprobs"), piece)
+                steps.extend(new_steps)
+                if piece:
+                    text += piece
+                    if partial is not None:
+                        for j, s in enumerate(new_steps or [None]):
+                            partial({"delta": piece if j == 0 else "", "step": s, "index": len(steps) - len(new_steps) + j})
+                finish = choice.get("finish_reason") or finish
+                progress(min(1.0, len(steps) / settings.max_new_tokens), f"{len(steps)} tokens")
+        finally:
+            resp = holder.get("resp")
+            if resp is not None and cancel is not None and cancel.is_set():
+                try:
+                    resp.close()
+                except OSError:
+                    pass
+        reason = {"stop": "stop", "length": "max_tokens", "eos": "eos"}.get(str(finish), "stop" if finish else "max_tokens")
+        if reason == "stop" and not any(s and s in text for s in settings.stop):
+            reason = "eos" if finish == "stop" and len(steps) < settings.max_new_tokens else reason
+        return GenerationResult(text, steps, reason, self.count_tokens(prompt) or 0, time.perf_counter() - start,
+                                settings.to_dict())
+
+    # ------------------------------------------------------------ score
+
+    def score(
+        self,
+        prompt: str,
+        options: list[str],
+        normalize: str = "mean",
+        add_special_tokens: bool = True,
+        progress: Progress = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> ScoreResult:
+        """Each option's log-probability from the server's echoed prompt logprobs (``echo`` + ``logprobs``)."""
+        if not options:
+            raise InputError("There are no options to score.")
+        scores = []
+        for i, option in enumerate(options):
+            check(cancel)
+            full = prompt + option
+            body: dict[str, Any] = {"prompt": full, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0.0}
+            if self.model:
+                body["model"] = self.model
+            data = self._post_json("/completions", body, cancel)
+            choice = (data.get("choices") or [{}])[0]
+            lp = choice.get("logprobs") or {}
+            tokens, values = lp.get("tokens") or [], lp.get("token_logprobs") or []
+            offsets = lp.get("text_offset")
+            if not tokens or not values:
+                raise ModelError(
+                    f"{self.base_url} returned no prompt log-probabilities (it does not support 'echo' with 'logprobs'). "
+                    "Use generation (exact match) with this endpoint."
+                )
+            if not offsets or len(offsets) != len(tokens):
+                offsets, pos = [], 0
+                for t in tokens:
+                    offsets.append(pos)
+                    pos += len(t)
+            picked_tokens, picked = [], []
+            for t, v, off in zip(tokens, values, offsets, strict=False):
+                end = off + len(t)
+                # Tokens that carry any character of the option; the echoed prompt ends at len(full).
+                if end > len(prompt) and off < len(full):
+                    if v is None:
+                        raise ModelError(f"{self.base_url} gave no log-probability for the token {t!r} of {option!r}.")
+                    picked_tokens.append(str(t))
+                    picked.append(float(v))
+            if not picked:
+                raise ModelError(f"Could not find the tokens of {option!r} in the server's echoed prompt.")
+            scores.append(OptionScore(option, float(sum(picked)), picked_tokens, picked))
+            progress((i + 1) / len(options), "scoring options")
+        return ScoreResult(scores, normalize, pick_best(scores, normalize))
+
+
+def make_backend(spec: Any) -> LocalBackend | OpenAIBackend:
+    """A backend from a loaded local model, or from :class:`HttpSettings`."""
+    if isinstance(spec, HttpSettings):
+        return OpenAIBackend(spec.base_url, spec.model, spec.api_key_env, spec.timeout)
+    if isinstance(spec, (LocalBackend, OpenAIBackend)):
+        return spec
+    return LocalBackend(spec)

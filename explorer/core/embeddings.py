@@ -1,0 +1,537 @@
+"""Contextual embeddings from an analysis pass: a word's vector at every layer, the same word in two
+contexts compared layer by layer against each layer's anisotropy baseline, token-by-token similarity,
+layer mixes, sentence embeddings, and a 2-D map of a word's occurrences across a corpus.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from explorer.core.analysis import Analysis, analyse
+from explorer.core.charts import ChartSpec, Series
+from explorer.core.errors import InputError
+from explorer.core.progress import Progress, check, no_progress
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+BASELINE_COLOR = "#7f7f7f"
+
+# ---------------------------------------------------------------- occurrences
+
+
+@dataclass
+class Occurrence:
+    """One place a word occurs: its character span in its text and the tokens that cover it."""
+
+    word: str
+    segment: int  # 0 = the text, 1 = the pair text
+    start: int
+    end: int
+    tokens: list[int]  # token indices into the analysis
+    pieces: list[str]  # the raw pieces, e.g. ['ban', '##k'] or ['ç', 'ĭ', 'Ĺ']
+
+    def describe(self) -> str:
+        return f"'{self.word}' at characters {self.start}–{self.end} ({' '.join(self.pieces)})"
+
+
+def _is_cjk(ch: str) -> bool:
+    return "CJK" in unicodedata.name(ch, "") or "\u3040" <= ch <= "\u30ff"
+
+
+def find_spans(text: str, word: str) -> list[tuple[int, int]]:
+    """Character spans of ``word`` in ``text``: whole words for alphabetic words (case-insensitive),
+    any substring for Chinese/Japanese characters (狗 inside 哈巴狗)."""
+    word = word.strip()
+    if not word:
+        raise InputError("Give the word to look for.")
+    if any(_is_cjk(c) for c in word) or not re.fullmatch(r"\w+", word):
+        pattern = re.escape(word)
+    else:
+        pattern = rf"(?<!\w){re.escape(word)}(?!\w)"
+    return [(m.start(), m.end()) for m in re.finditer(pattern, text, flags=re.IGNORECASE)]
+
+
+def find_occurrences(analysis: Analysis, word: str, segment: int | None = None) -> list[Occurrence]:
+    """Every occurrence of ``word`` in the analysed text(s), mapped to tokens through the offsets."""
+    out: list[Occurrence] = []
+    texts = [(0, analysis.text)] + ([(1, analysis.pair)] if analysis.pair is not None else [])
+    for seg, text in texts:
+        if segment is not None and seg != segment:
+            continue
+        for s, e in find_spans(text, word):
+            toks = [
+                i for i, (a, b) in enumerate(analysis.offsets)
+                if analysis.segment_ids[i] == seg and not analysis.special_mask[i] and b > a and a < e and b > s
+            ]
+            if toks:  # spans cut off by truncation have no tokens
+                out.append(Occurrence(word, seg, s, e, toks, [analysis.tokens[i] for i in toks]))
+    return out
+
+
+def pick_occurrence(analysis: Analysis, word: str, index: int = 0, segment: int | None = None) -> Occurrence:
+    """The ``index``-th (0-based) occurrence of ``word``, with a clear message when it is not there."""
+    occ = find_occurrences(analysis, word, segment)
+    if not occ:
+        raise InputError(f"'{word}' does not occur in \"{_short(analysis.text)}\".")
+    if not 0 <= index < len(occ):
+        raise InputError(f"'{word}' occurs {len(occ)} time(s) in \"{_short(analysis.text)}\"; "
+                         f"occurrence {index + 1} does not exist.")
+    return occ[index]
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------- vectors
+
+
+def word_vector(analysis: Analysis, occurrence: Occurrence | list[int]) -> np.ndarray:
+    """A word's vector at every layer: the mean of its pieces. [layer+1, dim]."""
+    idx = occurrence.tokens if isinstance(occurrence, Occurrence) else list(occurrence)
+    return analysis.hidden_states[:, idx, :].mean(axis=1)  # [layer+1, dim]
+
+
+def cosine_per_layer(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Cosine similarity of two [layer+1, dim] stacks, layer by layer -> [layer+1]."""
+    u64, v64 = u.astype(np.float64), v.astype(np.float64)
+    num = (u64 * v64).sum(-1)
+    den = np.linalg.norm(u64, axis=-1) * np.linalg.norm(v64, axis=-1)
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def anisotropy_baseline(analyses: list[Analysis], n_pairs: int = 1000, seed: int = 0) -> np.ndarray:
+    """Each layer's mean cosine of random pairs of (non-special) token vectors from ``analyses``, seeded.
+
+    Contextual vectors share a common direction (Ethayarajh 2019), so two unrelated tokens already have a
+    high cosine at deep layers; this is the floor against which a same-word similarity means something.
+    """
+    pool = [h.hidden_states[:, [i for i, sp in enumerate(h.special_mask) if not sp], :] for h in analyses]
+    vectors = np.concatenate(pool, axis=1).astype(np.float64)  # [layer+1, pooled token, dim]
+    n = vectors.shape[1]
+    if n < 2:
+        raise InputError("Too few tokens to estimate the anisotropy baseline.")
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, size=n_pairs)
+    j = (i + rng.integers(1, n, size=n_pairs)) % n  # j != i
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    return (unit[:, i, :] * unit[:, j, :]).sum(-1).mean(axis=1)  # [layer+1]
+
+
+def similarity_matrix(hidden: np.ndarray) -> np.ndarray:
+    """Token-by-token cosine similarity of one layer's [token, dim] vectors -> [token, token]."""
+    h = hidden.astype(np.float64)
+    unit = h / np.maximum(np.linalg.norm(h, axis=-1, keepdims=True), 1e-12)
+    return (unit @ unit.T).astype(np.float32)
+
+
+@dataclass
+class LayerMix:
+    """How to turn the stack of layers into one vector: one layer, mean of the last N, or user weights."""
+
+    mode: str = "layer"  # "layer" | "last_n" | "weights"
+    layer: int = -1
+    last_n: int = 4
+    weights: list[float] | None = None  # one per layer, index 0 = embeddings; normalised to sum 1
+
+    def describe(self) -> str:
+        if self.mode == "layer":
+            return f"layer {self.layer}"
+        if self.mode == "last_n":
+            return f"mean of last {self.last_n} layers"
+        return "weighted layers"
+
+
+def layer_mix(stack: np.ndarray, mix: LayerMix) -> np.ndarray:
+    """Combine a [layer+1, ...] stack over its first axis as ``mix`` says -> [...]."""
+    n = stack.shape[0]
+    if mix.mode == "layer":
+        if not -n <= mix.layer < n:
+            raise InputError(f"Layer {mix.layer} does not exist: layers are 0–{n - 1} (0 = embeddings).")
+        return stack[mix.layer]
+    if mix.mode == "last_n":
+        k = int(np.clip(mix.last_n, 1, n))
+        return stack[n - k:].mean(axis=0)
+    if mix.mode == "weights":
+        w = np.asarray(mix.weights if mix.weights is not None else [], dtype=np.float64)
+        if w.shape != (n,):
+            raise InputError(f"Give one weight per layer: {n} weights (embeddings + {n - 1} layers), got {w.size}.")
+        if w.sum() <= 0 or (w < 0).any():
+            raise InputError("Layer weights must be non-negative and not all zero.")
+        w = w / w.sum()
+        return np.tensordot(w, stack.astype(np.float64), axes=1).astype(np.float32)
+    raise InputError(f"Unknown layer mix '{mix.mode}': use layer, last_n or weights.")
+
+
+def sentence_embedding(analysis: Analysis, pooling: str = "mean", mix: LayerMix | None = None) -> np.ndarray:
+    """One vector for the whole text: the CLS (first) token, the last token (decoders), or the mean of
+    all tokens (sentence-transformers' mean pooling) of the mixed layers -> [dim]."""
+    hidden = layer_mix(analysis.hidden_states, mix or LayerMix())  # [token, dim]
+    if pooling == "cls":
+        return hidden[0]
+    if pooling == "last":
+        return hidden[-1]
+    if pooling == "mean":
+        return hidden.mean(axis=0)
+    raise InputError(f"Unknown pooling '{pooling}': use cls, mean or last.")
+
+
+# ---------------------------------------------------------------- one word, two contexts
+
+
+@dataclass
+class Context:
+    """A sentence and the word (and which of its occurrences, 0-based) to compare."""
+
+    text: str
+    word: str
+    occurrence: int = 0
+
+
+@dataclass
+class PairSimilarity:
+    name: str
+    a: int  # context indices
+    b: int
+    layers: list[float]  # cosine per layer, index 0 = embeddings
+
+
+@dataclass
+class SimilarityResult:
+    """Same word in several contexts: per-layer cosine of each pair of contexts, and the baseline."""
+
+    model_name: str
+    contexts: list[Context]
+    occurrences: list[Occurrence]
+    pairs: list[PairSimilarity]
+    baseline: list[float]
+    analyses: list[Analysis] = field(repr=False, default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    mixed: dict[str, float] = field(default_factory=dict)  # pair name -> cosine under the chosen layer mix
+    mix: LayerMix = field(default_factory=LayerMix)
+
+    def to_dict(self) -> dict:
+        first = self.pairs[0] if self.pairs else None
+        return {
+            "model": self.model_name,
+            "layers": first.layers if first else [],
+            "baseline": self.baseline,
+            "pairs": [{"name": p.name, "a": p.a, "b": p.b, "layers": p.layers} for p in self.pairs],
+            "occurrences": [
+                {"text": c.text, "word": c.word, "occurrence": c.occurrence, "start": o.start, "end": o.end,
+                 "pieces": o.pieces}
+                for c, o in zip(self.contexts, self.occurrences, strict=True)
+            ],
+            "mix": self.mix.describe(),
+            "mixed": self.mixed,
+            "notes": self.notes,
+        }
+
+
+def compare_contexts(
+    loaded: Any,
+    contexts: list[Context],
+    reference: list[str] | None = None,
+    mix: LayerMix | None = None,
+    n_pairs: int = 1000,
+    seed: int = 0,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> SimilarityResult:
+    """Analyse each context, pick its word occurrence, and compare every pair layer by layer.
+
+    The baseline pools the tokens of the contexts and of ``reference`` texts (more tokens, steadier floor).
+    """
+    if len(contexts) < 2:
+        raise InputError("Give at least two sentences to compare.")
+    analyses: list[Analysis] = []
+    occs: list[Occurrence] = []
+    notes: list[str] = []
+    texts = [c.text for c in contexts] + list(reference or [])
+    unk = getattr(loaded.tokenizer, "unk_token", None)
+    for k, text in enumerate(texts):
+        check(cancel)
+        progress(k / (len(texts) + 1), f"Analysing sentence {k + 1} of {len(texts)}…")
+        a = analyse(loaded, text)
+        analyses.append(a)
+        if a.note:
+            notes.append(a.note)
+        if k < len(contexts):
+            c = contexts[k]
+            occ = pick_occurrence(a, c.word, c.occurrence)
+            occs.append(occ)
+            if unk is not None and all(p == unk for p in occ.pieces) and not any(c.word in n for n in notes):
+                notes.append(f"'{c.word}' is {unk} for {loaded.name}: its vocabulary lacks it, so this compares "
+                             f"unknown-token placeholders. Try a model whose vocabulary has it.")
+    vectors = [word_vector(a, o) for a, o in zip(analyses, occs, strict=False)]  # each [layer+1, dim]
+    pairs = []
+    mixed: dict[str, float] = {}
+    mix = mix or LayerMix()
+    for i, j in itertools.combinations(range(len(contexts)), 2):
+        name = f"{i + 1}·{j + 1}: {_short(contexts[i].text, 18)} / {_short(contexts[j].text, 18)}"
+        pairs.append(PairSimilarity(name, i, j, [float(x) for x in cosine_per_layer(vectors[i], vectors[j])]))
+        u, v = layer_mix(vectors[i], mix), layer_mix(vectors[j], mix)
+        mixed[name] = float(cosine_per_layer(u[None], v[None])[0])
+    baseline = anisotropy_baseline(analyses, n_pairs=n_pairs, seed=seed)
+    progress(1.0, "Done")
+    return SimilarityResult(loaded.name, list(contexts), occs, pairs, [float(x) for x in baseline], analyses,
+                            notes, mixed, mix)
+
+
+def similarity_chart_spec(result: SimilarityResult) -> ChartSpec:
+    """Line chart: cosine per layer, one line per pair, the anisotropy baseline dashed."""
+    series = []
+    for k, p in enumerate(result.pairs):
+        series.append(Series(p.name, list(range(len(p.layers))), p.layers, color=PALETTE[k % len(PALETTE)],
+                             hover=[f"{p.name}\nlayer {i}: cosine {v:.3f}" for i, v in enumerate(p.layers)]))
+    b = result.baseline
+    series.append(Series("baseline: random token pairs", list(range(len(b))), b, color=BASELINE_COLOR,
+                         dashed=True, hover=[f"baseline layer {i}: {v:.3f}" for i, v in enumerate(b)]))
+    n = len(b)
+    words = sorted({c.word for c in result.contexts})
+    return ChartSpec(
+        title=f"'{'/'.join(words)}' in different contexts · {result.model_name}",
+        x_label="layer (0 = embeddings)", y_label="cosine similarity", series=series,
+        x_ticks=[(i, str(i)) for i in range(n)] if n <= 40 else None,
+        meta={"model": result.model_name, "contexts": [c.__dict__ for c in result.contexts],
+              "notes": result.notes, "baseline": "mean cosine of random non-special token pairs, seeded"},
+    )
+
+
+def token_similarity_spec(analysis: Analysis, layer: int = -1, hide_special: bool = True,
+                          mix: LayerMix | None = None) -> ChartSpec:
+    """Heatmap of token-by-token cosine similarity at one layer (or under a layer mix)."""
+    n_layers = analysis.hidden_states.shape[0]
+    if mix is None:
+        if not -n_layers <= layer < n_layers:
+            raise InputError(f"Layer {layer} does not exist: layers are 0–{n_layers - 1} (0 = embeddings).")
+        mix = LayerMix("layer", layer=layer)
+    keep = [i for i, sp in enumerate(analysis.special_mask) if not (hide_special and sp)]
+    hidden = layer_mix(analysis.hidden_states, mix)  # [token, dim]
+    m = similarity_matrix(hidden[keep])  # [token, token]
+    labels = [analysis.labels[i] for i in keep]
+    where = f"layer {mix.layer % n_layers}" if mix.mode == "layer" else mix.describe()
+    return ChartSpec(
+        title=f"Token similarity · {analysis.model_name} · {where}", kind="heatmap",
+        x_label="token", y_label="token", matrix=m, row_labels=labels, col_labels=labels,
+        value_range=(float(min(0.0, m.min())), 1.0), colormap="viridis", legend=False,
+        meta={"model": analysis.model_name, "mix": mix.__dict__, "text": analysis.text, "tokens": keep},
+    )
+
+
+# ---------------------------------------------------------------- corpus view
+
+
+_SENTENCE = re.compile(r"[^\n]+?(?:[.!?]+(?=\s|$)|[。！？]+|$)", re.MULTILINE)
+
+
+def split_sentences(text: str) -> list[tuple[int, str]]:
+    """Sentences of ``text`` as (start offset, sentence), split at . ! ? 。！？ and line breaks."""
+    out = []
+    for m in _SENTENCE.finditer(text):
+        s = m.group(0)
+        stripped = s.strip()
+        if stripped:
+            out.append((m.start() + (len(s) - len(s.lstrip())), stripped))
+    return out
+
+
+@dataclass
+class CorpusPoint:
+    """One occurrence of the word in a file: the sentence it is in and where."""
+
+    file: str
+    sentence: str
+    start: int  # span of the word in the sentence
+    end: int
+
+
+@dataclass
+class Corpus:
+    """Vectors of every occurrence of ``word`` across files: [occurrence, layer+1, dim]."""
+
+    word: str
+    model_name: str
+    points: list[CorpusPoint]
+    vectors: np.ndarray  # [occurrence, layer+1, dim]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.vectors.shape[1])
+
+
+def _hidden_batch(loaded: Any, sentences: list[str]) -> tuple[list[np.ndarray], list[list[tuple[int, int]]], list[list[bool]]]:
+    """Hidden states of several sentences in one padded forward: per sentence [layer+1, token, dim]."""
+    import torch
+
+    tok = loaded.tokenizer
+    enc = tok(sentences, padding=True, truncation=True, max_length=min(int(loaded.max_length), 256),
+              return_offsets_mapping=True, return_special_tokens_mask=True, return_tensors="pt")
+    offsets = enc.pop("offset_mapping").tolist()
+    special = enc.pop("special_tokens_mask").tolist()
+    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    if loaded.card.kind == "decoder":
+        inputs.pop("token_type_ids", None)
+    with loaded.lock, torch.inference_mode():
+        out = loaded.model(**inputs, output_hidden_states=True)
+        hidden = np.stack([h.float().numpy() for h in out.hidden_states], axis=1)  # [sentence, layer+1, token, dim]
+    mask = enc["attention_mask"].tolist()
+    res_h, res_o, res_s = [], [], []
+    for b in range(len(sentences)):
+        keep = [i for i, m in enumerate(mask[b]) if m]
+        res_h.append(hidden[b][:, keep])
+        res_o.append([tuple(offsets[b][i]) for i in keep])
+        res_s.append([bool(special[b][i]) for i in keep])
+    return res_h, res_o, res_s
+
+
+def collect_corpus(
+    loaded: Any,
+    files: list[tuple[str, str]],
+    word: str,
+    max_occurrences: int = 400,
+    batch_size: int = 16,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> Corpus:
+    """Every occurrence of ``word`` in ``files`` ([(name, text)]) with its vector at every layer."""
+    if not files:
+        raise InputError("Drop some text files first: the corpus view looks for the word in them.")
+    found: list[tuple[str, str, list[tuple[int, int]]]] = []
+    for name, text in files:
+        for _start, sentence in split_sentences(text):
+            spans = find_spans(sentence, word)
+            if spans:
+                found.append((name, sentence, spans))
+    if not found:
+        raise InputError(f"'{word}' does not occur in the {len(files)} file(s).")
+    notes = []
+    points: list[CorpusPoint] = []
+    vectors: list[np.ndarray] = []
+    total = sum(len(s) for _, _, s in found)
+    if total > max_occurrences:
+        notes.append(f"'{word}' occurs {total} times; the first {max_occurrences} are shown.")
+    for b0 in range(0, len(found), batch_size):
+        if len(points) >= max_occurrences:
+            break
+        check(cancel)
+        progress(b0 / len(found), f"Embedding sentences {b0 + 1}–{min(b0 + batch_size, len(found))} of {len(found)}…")
+        batch = found[b0: b0 + batch_size]
+        hs, offs, specs = _hidden_batch(loaded, [s for _, s, _ in batch])
+        for (name, sentence, spans), h, off, sp in zip(batch, hs, offs, specs, strict=True):
+            for s, e in spans:
+                toks = [i for i, (a, b) in enumerate(off) if not sp[i] and b > a and a < e and b > s]
+                if not toks or len(points) >= max_occurrences:
+                    continue
+                points.append(CorpusPoint(name, sentence, s, e))
+                vectors.append(h[:, toks, :].mean(axis=1))  # [layer+1, dim]
+    progress(1.0, f"{len(points)} occurrences")
+    return Corpus(word, loaded.name, points, np.stack(vectors).astype(np.float32), notes)
+
+
+def umap_available() -> bool:
+    return importlib.util.find_spec("umap") is not None
+
+
+def project_2d(vectors: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
+    """[n, dim] -> ([n, 2], method used). PCA by SVD of the centred vectors; UMAP when installed and asked."""
+    x = vectors.astype(np.float64)
+    n = x.shape[0]
+    if method == "umap" and umap_available() and n >= 5:
+        import umap
+
+        reducer = umap.UMAP(n_components=2, random_state=seed, n_neighbors=min(15, n - 1))
+        return reducer.fit_transform(x).astype(np.float32), "umap"
+    x = x - x.mean(axis=0, keepdims=True)
+    if n < 2:
+        return np.zeros((n, 2), dtype=np.float32), "pca"
+    _u, _s, vt = np.linalg.svd(x, full_matrices=False)
+    comps = vt[:2]
+    # Fix each component's sign so the same data always gives the same picture.
+    signs = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
+    comps = comps * signs[:, None]
+    out = x @ comps.T
+    if out.shape[1] < 2:
+        out = np.pad(out, ((0, 0), (0, 2 - out.shape[1])))
+    return out.astype(np.float32), "pca"
+
+
+def nearest_neighbours(vectors: np.ndarray, index: int, k: int = 5) -> list[tuple[int, float]]:
+    """The ``k`` occurrences most cosine-similar to ``index`` (itself excluded): [(index, cosine)]."""
+    x = vectors.astype(np.float64)
+    unit = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+    sims = unit @ unit[index]
+    sims[index] = -np.inf
+    order = np.argsort(-sims, kind="stable")[: max(0, min(k, len(sims) - 1))]
+    return [(int(i), float(sims[i])) for i in order]
+
+
+def cluster_labels(vectors: np.ndarray, k: int = 2, seed: int = 0) -> np.ndarray:
+    """k-means cluster of each occurrence (seeded) -> [n] ints."""
+    from sklearn.cluster import KMeans
+
+    k = max(1, min(k, vectors.shape[0]))
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(vectors.astype(np.float64))
+
+
+def corpus_chart_spec(corpus: Corpus, layer: int = -1, method: str = "pca", color_by: str = "file",
+                      clusters: int = 2, seed: int = 0) -> ChartSpec:
+    """Scatter of the occurrences at one layer in 2-D; hover shows the sentence. ``meta['index']`` maps
+    (series name, point) to the occurrence, for the nearest-neighbour list."""
+    n_layers = corpus.num_layers
+    if not -n_layers <= layer < n_layers:
+        raise InputError(f"Layer {layer} does not exist: layers are 0–{n_layers - 1} (0 = embeddings).")
+    layer = layer % n_layers
+    vec = corpus.vectors[:, layer, :]  # [occurrence, dim]
+    xy, used = project_2d(vec, method, seed)
+    if color_by == "cluster":
+        groups = [f"cluster {c + 1}" for c in cluster_labels(vec, clusters, seed)]
+    else:
+        groups = [p.file for p in corpus.points]
+    names = list(dict.fromkeys(groups))
+    series, index = [], {}
+    for k, g in enumerate(names):
+        members = [i for i, gg in enumerate(groups) if gg == g]
+        index[g] = members
+        hover = []
+        for i in members:
+            p = corpus.points[i]
+            hover.append(f"{p.file}: {p.sentence[:p.start]}[{p.sentence[p.start:p.end]}]{p.sentence[p.end:]}"[:300])
+        series.append(Series(g, [float(xy[i, 0]) for i in members], [float(xy[i, 1]) for i in members],
+                             style="scatter", color=PALETTE[k % len(PALETTE)], hover=hover))
+    return ChartSpec(
+        title=f"'{corpus.word}' across {len({p.file for p in corpus.points})} file(s) · {corpus.model_name} · "
+              f"layer {layer} · {used.upper()}",
+        x_label=f"{used.upper()} 1", y_label=f"{used.upper()} 2", series=series,
+        meta={"model": corpus.model_name, "word": corpus.word, "layer": layer, "method": used,
+              "color_by": color_by, "index": index, "notes": corpus.notes},
+    )
+
+
+# ---------------------------------------------------------------- presets
+
+
+def load_presets() -> dict:
+    """The shipped "one word, several contexts" presets (resources/presets/embeddings.json)."""
+    import json
+
+    from explorer.core.paths import resources_dir
+
+    path = resources_dir() / "presets" / "embeddings.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"presets": [], "reference": []}
+
+
+def load_reference_texts() -> list[str]:
+    """Neutral sentences whose tokens join the anisotropy baseline's pool, for a steadier estimate."""
+    return list(load_presets().get("reference", []))

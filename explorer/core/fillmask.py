@@ -1,0 +1,118 @@
+"""Fill-mask as in pre-training: every masked position predicted in ONE forward pass (the transformers pipeline
+takes one mask at a time: #3609, #10158), and the causal-LM contrast: a prediction from the left context only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from explorer.core.errors import ModelError
+from explorer.core.progress import Progress, check, no_progress
+
+
+@dataclass
+class Prediction:
+    """Top-k guesses for one position."""
+
+    position: int
+    original: str
+    shown: str  # what the model saw there (mask / random / the original)
+    tokens: list[str]
+    probs: list[float]
+    original_prob: float
+    original_rank: int  # 1 = the model's first guess
+    context: str = "both sides"  # or "left only"
+
+    def to_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+@dataclass
+class FillResult:
+    model: str
+    mode: str  # "mlm" | "causal-left-context"
+    predictions: list[Prediction] = field(default_factory=list)
+    message: str = ""
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "mode": self.mode, "message": self.message,
+                "predictions": [p.to_dict() for p in self.predictions]}
+
+
+def fill_message(lm: Any) -> str | None:
+    """A plain sentence when ``lm`` cannot fill masks at all, else None."""
+    heads = list(getattr(lm, "heads", []) or [])
+    if "mlm" in heads or "causal-lm" in heads:
+        return None
+    return (
+        f"{lm.name} has no masked-LM head: it was trained as a sentence encoder, so it cannot guess masked words. "
+        "Load a model with an MLM head (e.g. a bert-base folder) to fill masks, or a causal LM (smollm2) to see "
+        "what GPT predicts from the left context only."
+    )
+
+
+def _topk(logits_row: Any, original_id: int, tokenizer: Any, k: int) -> tuple[list[str], list[float], float, int]:
+    import torch
+
+    probs = torch.softmax(logits_row.float(), dim=-1)  # [vocab]
+    top = torch.topk(probs, k)
+    p_orig = float(probs[original_id])
+    rank = int((probs > probs[original_id]).sum()) + 1
+    return tokenizer.convert_ids_to_tokens(top.indices.tolist()), [float(x) for x in top.values], p_orig, rank
+
+
+def fill_masks(
+    lm: Any,
+    original_ids: list[int],
+    input_ids: list[int],
+    positions: list[int],
+    top_k: int = 5,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> FillResult:
+    """Predict every position in ``positions``: an MLM sees the corrupted ``input_ids`` on both sides, all
+    masks at once; a causal LM (no mask token) sees the ORIGINAL tokens left of each position only."""
+    msg = fill_message(lm)
+    if msg:
+        return FillResult(model=lm.name, mode="none", message=msg)
+    import torch
+
+    tok = lm.tokenizer
+    heads = lm.heads
+    check(cancel)
+    progress(0.1, "Predicting the masked positions…")
+    if "mlm" in heads:
+        mask_id = tok.mask_token_id
+        ids = [mask_id if i < 0 else i for i in input_ids]
+        if mask_id is None and any(i < 0 for i in input_ids):
+            raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
+        with lm.lock, torch.no_grad():
+            logits = lm.model(input_ids=torch.tensor([ids])).logits[0]  # [seq, vocab]
+        preds = []
+        for p in positions:
+            toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
+            preds.append(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]),
+                                    tok.convert_ids_to_tokens(ids[p]) if ids[p] >= 0 else "<mask>",
+                                    toks, probs, p_orig, rank))
+        progress(1.0, "Done")
+        return FillResult(model=lm.name, mode="mlm", predictions=preds,
+                          message=f"{len(preds)} masked positions predicted in one forward pass (both sides).")
+    with lm.lock, torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([original_ids])).logits[0]  # [seq, vocab]; row i predicts i+1
+    preds = []
+    skipped = 0
+    for p in positions:
+        if p == 0:
+            skipped += 1
+            continue
+        toks, probs, p_orig, rank = _topk(logits[p - 1], original_ids[p], tok, top_k)
+        preds.append(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]), "(not seen yet)", toks, probs,
+                                p_orig, rank, context="left only"))
+    progress(1.0, "Done")
+    message = (f"{lm.name} is a causal LM: each guess sees only the tokens to its left — what GPT sees, "
+               "unlike BERT, which sees both sides.")
+    if skipped:
+        message += " The first token has no left context and is not predicted."
+    return FillResult(model=lm.name, mode="causal-left-context", predictions=preds, message=message)

@@ -1,0 +1,230 @@
+"""bertviz-style head view: tokens on the left (attending) and right (attended to), one line per link
+whose opacity is its weight; hover a token to isolate its lines; several heads at once in colours.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QWidget
+
+HEAD_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+               "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#843c39", "#7b4173", "#3182bd"]
+SEGMENT_COLORS = ["#e8f0fb", "#fdeedd"]  # background of sentence A / sentence B tokens
+
+
+class HeadView(QWidget):
+    """Draws ``maps`` ([head, query, key] weights of the shown tokens) between two token columns."""
+
+    tokenHovered = Signal(int)  # index into the shown tokens, -1 when none
+
+    ROW = 18
+    MAX_LINES = 2500
+    GAP = 220  # horizontal space for the lines
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMouseTracking(True)
+        self.labels: list[str] = []
+        self.segments: list[int] = []
+        self.maps = np.zeros((0, 0, 0), dtype=np.float32)  # [head, query, key]
+        self.heads: list[int] = []  # the model head number of each map (for colours and legend)
+        self.keep: np.ndarray | None = None  # [head, query, key] bool: threshold filter
+        self.hover: int = -1
+        self.hover_side: str = ""
+        self.min_weight = 0.01
+        self.title = ""
+        self.highlight: set[int] = set()
+        self._font = QFont()
+        self._font.setPointSize(9)
+        self._label_w = 90
+        self.setMinimumWidth(360)
+
+    # ------------------------------------------------------------ data
+
+    def set_data(self, labels: list[str], maps: np.ndarray, heads: list[int], segments: list[int] | None = None,
+                 keep: np.ndarray | None = None, title: str = "") -> None:
+        """Show ``maps`` [head, query, key] for tokens ``labels``; ``keep`` masks links (exBERT threshold)."""
+        self.labels = list(labels)
+        self.maps = np.asarray(maps, dtype=np.float32)
+        self.heads = list(heads)
+        self.segments = list(segments) if segments is not None else [0] * len(labels)
+        self.keep = keep
+        self.title = title
+        self.hover = -1
+        fm = QFontMetrics(self._font)
+        widest = max((fm.horizontalAdvance(s) for s in self.labels[:2000]), default=40)
+        self._label_w = min(max(widest + 12, 40), 160)
+        self.setMinimumHeight(self.sizeHint().height())
+        self.updateGeometry()
+        self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(2 * self._label_w + self.GAP + 20, 40 + self.ROW * max(1, len(self.labels)))
+
+    def gap(self) -> int:
+        """Room for the lines: wider when the widget is wide, so steep lines stay apart."""
+        return int(min(520, max(self.GAP, self.width() - 2 * self._label_w - 40)))
+
+    def row_y(self, i: int) -> float:
+        return 34 + i * self.ROW + self.ROW / 2
+
+    # ------------------------------------------------------------ pointer
+
+    def _token_at(self, pos: QPointF) -> tuple[int, str]:
+        i = int((pos.y() - 34) // self.ROW)
+        if not 0 <= i < len(self.labels):
+            return -1, ""
+        x0 = 10
+        if x0 <= pos.x() <= x0 + self._label_w:
+            return i, "left"
+        x1 = x0 + self._label_w + self.gap()
+        if x1 <= pos.x() <= x1 + self._label_w:
+            return i, "right"
+        return -1, ""
+
+    def mouseMoveEvent(self, event) -> None:
+        i, side = self._token_at(event.position())
+        if (i, side) != (self.hover, self.hover_side):
+            self.hover, self.hover_side = i, side
+            self.tokenHovered.emit(i)
+            self.update()
+
+    def leaveEvent(self, event) -> None:
+        self.hover, self.hover_side = -1, ""
+        self.tokenHovered.emit(-1)
+        self.update()
+
+    # ------------------------------------------------------------ painting
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        self.paint(p, event.rect())
+        p.end()
+
+    def paint(self, p: QPainter, clip: QRectF | None = None) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        p.fillRect(self.rect(), QColor("white"))
+        p.setFont(self._font)
+        n = len(self.labels)
+        x_left = 10
+        x_l_end = x_left + self._label_w
+        x_right = x_l_end + self.gap()
+        p.setPen(QColor("#222"))
+        bold = QFont(self._font)
+        bold.setBold(True)
+        p.setFont(bold)
+        p.drawText(QRectF(x_left, 2, max(self.width(), 400) - 20, 16), Qt.AlignmentFlag.AlignLeft, self.title)
+        p.setFont(self._font)
+        p.setPen(QColor("#666"))
+        p.drawText(QRectF(x_left, 17, self._label_w + 60, 14), Qt.AlignmentFlag.AlignLeft, "attending")
+        p.drawText(QRectF(x_right, 17, self._label_w + 60, 14), Qt.AlignmentFlag.AlignLeft, "attended to")
+        if n == 0 or self.maps.size == 0:
+            return
+        top = 0 if clip is None else max(0, int((clip.top() - 34) // self.ROW) - 1)
+        bottom = n if clip is None else min(n, int((clip.bottom() - 34) // self.ROW) + 2)
+        # Lines: every head in its colour, opacity = weight. Hovering isolates one token's lines.
+        n_heads = self.maps.shape[0]
+        scale = 1.0 if n_heads == 1 else 1.6
+        batches: list[tuple[QColor, np.ndarray, np.ndarray, np.ndarray]] = []
+        for h in range(n_heads):
+            m = self.maps[h]
+            mask = m >= self.min_weight
+            if self.keep is not None:
+                mask &= self.keep[h]
+            if self.hover >= 0:
+                only = np.zeros_like(mask)
+                if self.hover_side == "left":
+                    only[self.hover, :] = True
+                else:
+                    only[:, self.hover] = True
+                mask &= only
+            else:
+                # Only links with an end in the visible rows (a long view paints what is on screen).
+                rows = np.zeros(n, bool)
+                rows[top:bottom] = True
+                mask &= rows[:, None] | rows[None, :]
+            qs, ks = np.nonzero(mask)
+            color = QColor(HEAD_COLORS[self.heads[h] % len(HEAD_COLORS)] if n_heads > 1 else "#1f5fbf")
+            batches.append((color, qs, ks, m[qs, ks]))
+        total = sum(len(b[3]) for b in batches)
+        if total > self.MAX_LINES:  # keep the strongest links overall; the rest are invisible anyway
+            cut = np.partition(np.concatenate([b[3] for b in batches]), total - self.MAX_LINES)[total - self.MAX_LINES]
+            batches = [(c, q[w >= cut], k[w >= cut], w[w >= cut]) for c, q, k, w in batches]
+            total = sum(len(b[3]) for b in batches)
+        # Antialiased lines cost ~6x more in Qt's raster engine: only for a few lines.
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, total <= 600)
+        width = 2.0 if self.hover >= 0 else (1.5 if total <= 600 else 1.0)
+        xa, xb = x_l_end + 2, x_right - 2
+        for color, qs, ks, w in batches:
+            alpha = np.minimum(1.0, w * scale)
+            levels = np.clip(np.ceil(alpha * 16), 1, 16).astype(int)  # 16 opacity steps, one drawLines each
+            for level in np.unique(levels):
+                sel = levels == level
+                c = QColor(color)
+                c.setAlphaF(level / 16)
+                p.setPen(QPen(c, width))
+                p.drawLines([QLineF(xa, self.row_y(q), xb, self.row_y(k))
+                             for q, k in zip(qs[sel].tolist(), ks[sel].tolist(), strict=True)])
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        # Token labels on both sides, coloured by segment; the hovered token and search hits highlighted.
+        for i in range(top, bottom):
+            y = 34 + i * self.ROW
+            seg = self.segments[i] if i < len(self.segments) else 0
+            bg = QColor(SEGMENT_COLORS[seg % 2])
+            for side, x in (("left", x_left), ("right", x_right)):
+                r = QRectF(x, y + 1, self._label_w, self.ROW - 2)
+                fill = bg
+                if i == self.hover and side == self.hover_side:
+                    fill = QColor("#ffd54f")
+                elif i in self.highlight:
+                    fill = QColor("#c8e6c9")
+                p.fillRect(r, fill)
+                p.setPen(QColor("#111"))
+                align = Qt.AlignmentFlag.AlignRight if side == "left" else Qt.AlignmentFlag.AlignLeft
+                text = QFontMetrics(self._font).elidedText(self.labels[i], Qt.TextElideMode.ElideRight,
+                                                           int(self._label_w - 6))
+                p.drawText(r.adjusted(3, 0, -3, 0), align | Qt.AlignmentFlag.AlignVCenter, text)
+
+    # ------------------------------------------------------------ export
+
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the view as .png (2x) or .svg, atomically."""
+        from PySide6.QtGui import QImage
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        size = self.sizeHint().expandedTo(QSize(self.width(), 0))
+        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{suffix}")
+        try:
+            if suffix == ".png":
+                img = QImage(size * 2, QImage.Format.Format_ARGB32)
+                img.fill(QColor("white"))
+                p = QPainter(img)
+                p.scale(2, 2)
+                self.paint(p)
+                p.end()
+                if not img.save(str(tmp), "PNG"):
+                    raise OSError(f"could not write {path}")
+            elif suffix == ".svg":
+                from PySide6.QtSvg import QSvgGenerator
+
+                gen = QSvgGenerator()
+                gen.setFileName(str(tmp))
+                gen.setSize(size)
+                gen.setViewBox(QRectF(0, 0, size.width(), size.height()))
+                gen.setTitle(self.title)
+                p = QPainter(gen)
+                self.paint(p)
+                p.end()
+            else:
+                raise ValueError(f"The head view exports .png or .svg, not '{suffix}'.")
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return path

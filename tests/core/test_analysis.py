@@ -1,0 +1,124 @@
+"""The analysis pass returns exactly what bare transformers returns, for the bundled encoder and decoder."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.core.analysis import analyse
+from explorer.core.errors import Cancelled, InputError
+
+
+def _bare(loaded, text, pair=None):
+    enc = loaded.tokenizer(text, pair, return_tensors="pt") if pair else loaded.tokenizer(text, return_tensors="pt")
+    if loaded.kind == "decoder":
+        enc.pop("token_type_ids", None)
+    with torch.no_grad():
+        out = loaded.model(**enc, output_attentions=True, output_hidden_states=True)
+    return enc, out
+
+
+def test_encoder_pair_matches_bare_transformers(minilm):
+    text, pair = "The bank of the river was muddy.", "He went to the bank to get money."
+    a = analyse(minilm, text, pair)
+    enc, out = _bare(minilm, text, pair)
+    assert a.tokens == minilm.tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    assert a.attentions.shape == (6, 12, len(a.tokens), len(a.tokens))
+    assert a.attentions.dtype == np.float32
+    bare_att = torch.stack([t[0] for t in out.attentions]).numpy()
+    np.testing.assert_allclose(a.attentions, bare_att, atol=1e-5)
+    bare_hidden = torch.stack([t[0] for t in out.hidden_states]).numpy()
+    assert a.hidden_states.shape == (7, len(a.tokens), 384)
+    np.testing.assert_allclose(a.hidden_states, bare_hidden, atol=1e-5)
+    # segment ids: first sentence and its [SEP] are 0, the pair is 1
+    assert a.segment_ids == enc["token_type_ids"][0].tolist()
+    assert a.segment_ids[0] == 0 and a.segment_ids[-1] == 1 and set(a.segment_ids) == {0, 1}
+    assert a.special_mask[0] and a.special_mask[-1] and sum(a.special_mask) == 3
+    assert not a.causal
+    # every attention row is a distribution
+    np.testing.assert_allclose(a.attentions.sum(-1), 1.0, atol=1e-4)
+    # offsets point into the right text
+    i = a.tokens.index("river")
+    s, e = a.offsets[i]
+    assert a.segment_text(i)[s:e] == "river"
+    j = len(a.tokens) - 1 - a.tokens[::-1].index("bank")
+    assert a.segment_ids[j] == 1 and pair[slice(*a.offsets[j])] == "bank"
+
+
+def test_decoder_matches_bare_and_is_causal(smollm2):
+    text = "我家的哈巴狗很可爱. The cat sat."
+    a = analyse(smollm2, text)
+    _enc, out = _bare(smollm2, text)
+    bare_att = torch.stack([t[0] for t in out.attentions]).numpy()
+    np.testing.assert_allclose(a.attentions, bare_att, atol=1e-5)
+    np.testing.assert_allclose(a.hidden_states, torch.stack([t[0] for t in out.hidden_states]).numpy(), atol=1e-4)
+    assert a.causal
+    n = a.num_tokens
+    upper = np.triu(np.ones((n, n), bool), k=1)
+    assert np.abs(a.attentions[..., upper]).max() < 1e-6  # nothing looks right
+    # the three byte pieces of 狗 are all labelled with the character
+    assert [lab for lab in a.labels if lab.startswith("狗")] == ["狗", "狗·2", "狗·3"]
+
+
+def test_truncation_is_reported_and_unk_is_not_special(minilm):
+    a = analyse(minilm, "word " * 600)
+    assert a.truncated and "512" in a.note
+    assert a.attentions.shape[-1] == 512 and a.tokens[-1] == "[SEP]"
+    b = analyse(minilm, "哈巴狗")
+    assert "[UNK]" in b.tokens
+    assert not b.special_mask[b.tokens.index("[UNK]")]
+
+
+def test_empty_and_cancelled(minilm):
+    with pytest.raises(InputError):
+        analyse(minilm, "   ")
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        analyse(minilm, "hello", cancel=ev)
+
+
+def test_slices_in_to_dict(minilm):
+    a = analyse(minilm, "a short text")
+    d = a.to_dict(layer=2, head=3)
+    np.testing.assert_allclose(np.array(d["attentions"]), a.attentions[2, 3], atol=1e-7)
+    assert np.array(a.to_dict(head=1)["attentions"]).shape == (6, a.num_tokens, a.num_tokens)
+
+
+def test_encoder_decoder_cross_attention(tiny_factory):
+    from explorer.core.attention import attention_heatmap_spec
+    from explorer.core.models import load_model
+
+    lm = load_model(str(tiny_factory("seq2seq-lm")))
+    assert lm.kind == "encoder-decoder"
+    a = analyse(lm, "the cat is good", "the dog is bad")
+    enc = lm.tokenizer("the cat is good", return_tensors="pt")
+    dec_ids = torch.tensor([[lm.model.config.decoder_start_token_id]
+                            + lm.tokenizer(text_target="the dog is bad")["input_ids"][:-1]])
+    with torch.no_grad():
+        out = lm.model(**enc, decoder_input_ids=dec_ids, output_attentions=True, output_hidden_states=True)
+    n_enc, n_dec = enc["input_ids"].shape[1], dec_ids.shape[1]
+    assert a.attentions.shape == (2, 2, n_enc, n_enc)
+    assert a.decoder_attentions.shape == (2, 2, n_dec, n_dec)
+    assert a.cross_attentions.shape == (2, 2, n_dec, n_enc)
+    np.testing.assert_allclose(a.cross_attentions, torch.stack([t[0] for t in out.cross_attentions]).numpy(), atol=1e-6)
+    np.testing.assert_allclose(a.decoder_attentions[..., np.triu_indices(n_dec, 1)[0], np.triu_indices(n_dec, 1)[1]], 0,
+                               atol=1e-6)
+    assert a.decoder_tokens[0] == lm.tokenizer.convert_ids_to_tokens(int(dec_ids[0, 0]))
+    spec = attention_heatmap_spec(a, 1, "mean", source="cross")
+    assert spec.matrix.shape == (n_dec, n_enc) and spec.row_labels == a.decoder_labels
+    assert attention_heatmap_spec(a, 0, 1, source="decoder").meta["causal"]
+
+
+def test_decoder_limit_keeps_attention_maps_in_memory(smollm2, monkeypatch):
+    from explorer.core import analysis
+
+    limit = analysis.analysis_limit(smollm2)
+    assert limit < smollm2.max_length  # 8192 tokens of 30x9 maps would be 72 GB
+    assert 4 * 30 * 9 * limit**2 <= analysis.ATTENTION_BUDGET_BYTES
+    monkeypatch.setattr(analysis, "ATTENTION_BUDGET_BYTES", 4 * 30 * 9 * 40**2)  # room for 40 tokens
+    a = analyse(smollm2, "word " * 100)
+    assert a.num_tokens == 40 and a.truncated and "fits in memory" in a.note

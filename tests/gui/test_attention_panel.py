@@ -1,0 +1,134 @@
+"""Attention panel: every view opens on a real analysis and exports; 512 tokens stay usable."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.gui.panels.attention import HEAD_VIEW_MAX, AttentionPanel
+
+
+@pytest.fixture
+def panel(qtbot, ctx_with_models):
+    p = AttentionPanel(ctx_with_models)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    return p
+
+
+def _run(panel, qtbot, text, model="minilm", pair=""):
+    panel.ctx.text.set_text(text)
+    panel.picker.select(model)
+    panel.pair_edit.setText(pair)
+    panel.run()
+    qtbot.waitUntil(lambda: panel.analysis is not None and panel.analysis.text == text, timeout=60_000)
+    return panel.analysis
+
+
+def test_every_view_opens_and_exports(panel, qtbot, tmp_path):
+    a = _run(panel, qtbot, "The bank of the river was muddy.", pair="She went to the bank.")
+    assert a.pair == "She went to the bank." and set(a.segment_ids) == {0, 1}
+    assert "sentence B" in panel.note.text()
+    # head view: all heads of a layer, blue/orange segments, hover isolates a token's lines
+    panel.set_view("head")
+    panel.layer_spin.setValue(1)
+    hv = panel.head_view
+    assert hv.maps.shape == (12, a.num_tokens, a.num_tokens) and hv.segments == a.segment_ids
+    np.testing.assert_allclose(hv.maps, a.attentions[1], atol=1e-7)
+    for suffix in (".png", ".svg"):
+        out = hv.export(tmp_path / f"head{suffix}")
+        assert out.stat().st_size > 1000
+    # heatmap of one head equals the analysis
+    panel.set_view("heatmap")
+    panel.head_combo.setCurrentIndex(panel.head_combo.findData("4"))
+    np.testing.assert_allclose(panel.heatmap.spec.matrix, a.attentions[1, 4], atol=1e-7)
+    # hide special tokens: rows renormalised, [CLS] gone
+    panel.special_check.setChecked(True)
+    assert "[CLS]" not in panel.heatmap.spec.row_labels
+    np.testing.assert_allclose(panel.heatmap.spec.matrix.sum(-1), 1.0, atol=1e-5)
+    # threshold keeps fewer links
+    before = int((panel.heatmap.spec.matrix > 0).sum())
+    panel.share_spin.setValue(0.5)
+    assert int((panel.heatmap.spec.matrix > 0).sum()) < before
+    # model view: a grid of layer x head tiles; clicking one opens it in the heatmap
+    panel.share_spin.setValue(1.0)
+    panel.set_view("model")
+    spec = panel.model_chart.spec
+    tr, tc = panel._model_tile
+    assert spec.matrix.shape == (6 * tr - 2, 12 * tc - 2)
+    panel._open_model_cell(3 * tr + 1, 7 * tc + 1)
+    assert panel.state.view == "heatmap" and panel.state.layer == 3 and panel.state.head == "7"
+    # aggregate and rollout
+    panel.set_view("aggregate")
+    assert "mean of heads" in panel.mean_chart.spec.title and "rollout" in panel.rollout_chart.spec.title
+    written = panel.export_all(tmp_path / "all")
+    names = {p.name for p in written}
+    assert "settings.json" in names and sum(n.endswith(".svg") for n in names) == 4
+    state = panel.state_dict()
+    assert state["view"] == "aggregate" and state["pair"] == "She went to the bank."
+
+
+def test_decoder_shows_causal_mask(panel, qtbot):
+    a = _run(panel, qtbot, "The cat sat on the mat.", model="smollm2")
+    assert a.causal and "causal" in panel.note.text()
+    panel.set_view("heatmap")
+    assert panel.heatmap.spec.meta["causal"] and panel._overlay is not None
+    m = panel.heatmap.spec.matrix
+    assert np.triu(m, 1).max() < 1e-6  # nothing to the right
+    rgba = panel._overlay.image
+    assert rgba[0, -1, 3] == 255 and rgba[-1, 0, 3] == 0  # grey above the diagonal only
+
+
+def test_512_tokens_range_and_search(panel, qtbot):
+    text = "Pre-trained language models such as BERT learn contextual embeddings by predicting masked words. " * 40
+    a = _run(panel, qtbot, text)
+    assert a.num_tokens == 512 and "only the first 512" in panel.note.text()
+    panel.set_view("heatmap")
+    assert panel.heatmap.spec.matrix.shape == (512, 512)
+    panel.set_view("head")
+    assert len(panel.head_view.labels) == HEAD_VIEW_MAX  # paged, not a blur of 512 rows
+    panel.start_spin.setValue(100)
+    panel.count_spin.setValue(30)
+    assert panel.head_view.labels == a.labels[100:130]
+    panel.search_edit.setText("contextual")  # a word split into pieces is found
+    hit = panel._search_hits[0]
+    assert a.labels[hit] in ("context", "##ual")
+    assert panel.state.range_start <= hit < panel.state.range_start + 30
+    panel.search_next()
+    assert panel._search_pos == 1
+
+
+def test_hover_isolates_a_tokens_lines(panel, qtbot):
+    from PySide6.QtCore import QPoint
+
+    a = _run(panel, qtbot, "The bank of the river.")
+    panel.set_view("head")
+    panel.head_combo.setCurrentIndex(panel.head_combo.findData("0"))
+    hv = panel.head_view
+    qtbot.mouseMove(hv, QPoint(20, int(hv.row_y(2))))
+    qtbot.waitUntil(lambda: hv.hover == 2 and hv.hover_side == "left", timeout=3000)
+    assert hv.labels[2] == a.labels[2] == "bank"
+    hv.grab()  # paints only that token's lines without error
+    qtbot.mouseMove(hv, QPoint(hv.width() - 5, 5))
+    qtbot.waitUntil(lambda: hv.hover == -1, timeout=3000)
+
+
+def test_encoder_decoder_cross_attention_views(panel, qtbot, tiny_factory, tmp_path):
+    from explorer.core.models import load_model
+
+    lm = load_model(str(tiny_factory("seq2seq-lm")))
+    panel.ctx.models.loaded["tiny-bart"] = lm
+    panel.ctx.models.changed.emit()
+    a = _run(panel, qtbot, "the cat is good", model="tiny-bart", pair="the dog")
+    assert a.kind == "encoder-decoder" and panel.source_combo.isVisibleTo(panel)
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData("cross"))
+    panel.set_view("heatmap")
+    assert panel.heatmap.spec.matrix.shape == (len(a.decoder_tokens), a.num_tokens)
+    panel.set_view("model")
+    tr, tc = panel._model_tile
+    assert panel.model_chart.spec.matrix.shape == (2 * tr - 2, 2 * tc - 2)
+    panel.source_combo.setCurrentIndex(panel.source_combo.findData("decoder"))
+    panel.set_view("heatmap")
+    assert panel.heatmap.spec.meta["causal"] and panel._overlay is not None
+    assert panel.heatmap.export(tmp_path / "dec.png").stat().st_size > 1000

@@ -1,0 +1,81 @@
+"""Embeddings panel: presets, similarity with baseline, token heatmap, layer mix, corpus view; exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.core.fileio import TextFile
+from explorer.gui.panels.embeddings import EmbeddingsPanel
+
+
+@pytest.fixture
+def panel(qtbot, ctx_with_models):
+    p = EmbeddingsPanel(ctx_with_models)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    return p
+
+
+def _choose(panel, qtbot, name_part):
+    i = next(i for i in range(panel.preset_combo.count()) if name_part in panel.preset_combo.itemText(i))
+    panel.result = None
+    panel.preset_combo.setCurrentIndex(i)
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
+    return panel.result
+
+
+def test_bank_preset_falls_and_exports(panel, qtbot, tmp_path):
+    r = _choose(panel, qtbot, "bank: river vs money")
+    assert r.model_name == "minilm" and panel.picker.current_name() == "minilm"
+    layers = np.array(r.pairs[0].layers)
+    assert layers[-1] < layers[0] - 0.1
+    spec = panel.sim_chart.spec
+    assert len(spec.series) == 2 and spec.series[1].dashed and "baseline" in spec.series[1].name
+    assert "falls from" in panel.note.text()
+    # layer mix: mean of last 2 layers gives the mean-vector cosine
+    panel.mix_mode.setCurrentIndex(panel.mix_mode.findData("last_n"))
+    panel.mix_layer.setValue(2)
+    assert "mean of last 2 layers" in panel.mix_label.text()
+    # token similarity heatmap at a chosen layer
+    panel.tabs.setCurrentIndex(1)
+    panel.token_layer.setValue(2)
+    a = r.analyses[0]
+    n = a.num_tokens - sum(a.special_mask)
+    assert panel.token_chart.spec.matrix.shape == (n, n) and "layer 2" in panel.token_chart.spec.title
+    panel.token_use_mix.setCurrentIndex(1)
+    assert "mean of last 2" in panel.token_chart.spec.title
+    for suffix in (".png", ".svg", ".csv"):
+        assert panel.sim_chart.export(tmp_path / f"sim{suffix}").stat().st_size > 100
+        assert panel.token_chart.export(tmp_path / f"tok{suffix}").stat().st_size > 100
+    assert panel.state_dict()["contexts"][0][1] == "bank"
+
+
+def test_chinese_dog_preset(panel, qtbot):
+    r = _choose(panel, qtbot, "狗")
+    assert r.model_name == "smollm2"
+    assert all(len(o.pieces) == 3 for o in r.occurrences)  # 狗 = three byte pieces, averaged
+    assert len(r.baseline) == 31 and r.pairs[0].layers[-1] > r.baseline[-1]
+
+
+def test_corpus_view_neighbours(panel, qtbot, tmp_path):
+    panel.ctx.add_files([
+        TextFile("river.txt", "The bank of the river was muddy. Fish swam near the bank.", "utf-8"),
+        TextFile("money.txt", "He robbed a bank. The bank lent him money for a house.", "utf-8"),
+    ])
+    assert "2 file" in panel.files_label.text()
+    panel.picker.select("minilm")
+    panel.tabs.setCurrentIndex(2)
+    panel.corpus_word.setText("bank")
+    panel.run_corpus()
+    qtbot.waitUntil(lambda: panel.corpus is not None, timeout=60_000)
+    spec = panel.corpus_chart.spec
+    assert [s.name for s in spec.series] == ["river.txt", "money.txt"]
+    assert "[bank]" in spec.series[1].hover[0]
+    panel.corpus_chart.pointClicked.emit("money.txt", 0)  # He robbed a bank.
+    items = [panel.neighbours.item(i).text() for i in range(panel.neighbours.count())]
+    assert items[0].startswith("▶ money.txt: He robbed") and items[1].split()[1] == "money.txt:"
+    panel.corpus_color.setCurrentIndex(1)
+    assert {s.name for s in panel.corpus_chart.spec.series} <= {"cluster 1", "cluster 2"}
+    assert panel.corpus_chart.export(tmp_path / "corpus.png").stat().st_size > 1000

@@ -1,0 +1,98 @@
+"""The Heads panel: the right inputs per head, each result drawn, and the fine-tune lab end to end on a tiny
+encoder (figures before training, live chart, result opened in the run view)."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.core.models import load_model
+from explorer.gui.panels.heads import HeadsPanel
+
+
+@pytest.fixture
+def panel(qtbot, ctx, tiny_factory):
+    ctx.models.loaded.update({
+        "cls": load_model(str(tiny_factory("sequence-classification", ["neg", "pos"]))),
+        "qa": load_model(str(tiny_factory("question-answering"))),
+        "tiny-base": load_model(str(tiny_factory("base"))),
+    })
+    ctx.models.changed.emit()
+    p = HeadsPanel(ctx)
+    qtbot.addWidget(p)
+    p.resize(1100, 800)
+    p.show()
+    return p
+
+
+def _run(qtbot, p, model, task, a, b=""):
+    p.picker.select(model)
+    p.task_combo.setCurrentIndex(p.task_combo.findData(task))
+    p.edit1.setPlainText(a)
+    p.edit2.setPlainText(b)
+    p.result = None
+    p.run()
+    qtbot.waitUntil(lambda: p.result is not None, timeout=30000)
+
+
+def test_inputs_follow_the_head_and_results_are_drawn(qtbot, panel):
+    p = panel
+    p.picker.select("cls")
+    assert [p.task_combo.itemData(i) for i in range(p.task_combo.count())] == ["classify", "pair"]
+    p.task_combo.setCurrentIndex(p.task_combo.findData("classify"))
+    assert p.edit2.isHidden() and p.label1.text() == "Text"
+    p.task_combo.setCurrentIndex(p.task_combo.findData("pair"))
+    assert not p.edit2.isHidden() and p.label2.text() == "Sentence B"
+    _run(qtbot, p, "cls", "pair", "good movie", "bad film")
+    assert p.result.text_pair == "bad film"
+    assert [t for _, t in p.class_chart.spec.x_ticks] == ["neg", "pos"]
+    assert p.result.label in p.class_label.text()
+
+    _run(qtbot, p, "qa", "qa", "where does john live?", "john lives in paris")
+    assert p.label1.text() == "Question" and p.label2.text() == "Context"
+    assert p.qa_matrix.spec.kind == "heatmap" and p.qa_matrix.spec.matrix.shape == (4, 4)
+    assert p.spans.count() == len(p.result.spans) > 0
+    best = p.result.spans[0]
+    assert best.text in p.qa_text.toPlainText()
+    p._cell_clicked(0, 3)  # a heatmap click highlights that span
+    assert "Tokens 0–3" in p.qa_text.toPlainText()
+    assert len(p.charts()) >= 3
+
+
+def test_bare_encoder_says_to_fine_tune(panel):
+    panel.picker.select("tiny-base")
+    assert panel.task_combo.count() == 0 and not panel.run_button.isEnabled()
+    assert "Fine-tune lab" in panel.run_note.text()
+
+
+def test_finetune_lab_end_to_end(qtbot, panel, tmp_path):
+    p = panel
+    bad = tmp_path / "bad.csv"
+    bad.write_text("words,x\nhello,1\n")
+    p.set_data_file(str(bad))
+    assert p.data is None and "found: words, x" in p.data_note.text()
+
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "good movie,pos\nbad movie,neg\ngreat film,pos\nterrible film,neg\n" * 3)
+    p.ft_picker.select("tiny-base")
+    p.set_data_file(str(good))
+    assert p.data.task == "classify" and p.preview.rowCount() == 8
+    qtbot.waitUntil(lambda: p.costs is not None, timeout=30000)
+    assert [p.cost_table.item(r, 0).text() for r in range(3)] == ["frozen", "full", "adapter"]
+    assert p.cost_table.item(0, 1).text() == f"{32 * 2 + 2:,}"
+
+    p.mode_group.button(2).setChecked(True)  # adapter
+    assert p.epochs.value() == 3
+    p.epochs.setValue(2)
+    p.train()
+    qtbot.waitUntil(lambda: p.ft_result is not None, timeout=60000)
+    r = p.ft_result
+    assert r.mode == "adapter" and len(r.history) == 2
+    names = [s.name for s in p.train_chart.spec.series]
+    assert "validation accuracy" in names and "batch loss" in names
+    assert p.open_result.isEnabled()
+    p.open_result.click()
+    qtbot.waitUntil(lambda: p.current_task() == "classify", timeout=30000)
+    assert p.tabs.currentIndex() == 0 and p.picker.current_model().heads == ["sequence-classification"]
+
+    state = p.state_dict()
+    assert state["mode"] == "adapter" and state["data_path"] == str(good)

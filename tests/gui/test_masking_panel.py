@@ -1,0 +1,122 @@
+"""Masking panel: strips coloured by action, compare view, statistics charts, objectives' attention masks,
+fill-mask message, export and saved state, driven through the real job runner."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from explorer.gui.panels.masking import MaskingPanel
+
+TEXT = ("SpanBERT masks contiguous spans of whole words. Google hired John Smith in New York. "
+        "The unbelievably quick brown fox jumps over the lazy dog.")
+
+
+def make(qtbot, ctx, model="minilm"):
+    ctx.text.set_text(TEXT)
+    panel = MaskingPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.resize(1200, 800)
+    panel.show()
+    panel.picker.select(model)
+    return panel
+
+
+def wait_jobs(qtbot, ctx):
+    qtbot.waitUntil(lambda: not ctx.runner.active, timeout=60000)
+
+
+def test_span_masking_strips_compare_and_stats(qtbot, ctx_with_models, tmp_path):
+    ctx = ctx_with_models
+    panel = make(qtbot, ctx)
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("span"))
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    mk = panel.result
+    assert mk is not None and mk.strategy == "span" and mk.masked
+    strip = panel.original_strip
+    assert strip.tokens[0] == "[CLS]" and len(strip.tokens) == mk.tt.n
+    assert {strip.actions[i] for i in mk.masked} <= {"mask", "random", "keep"}
+    assert all(strip.actions[i] is None for i in range(mk.tt.n) if i not in mk.masked)
+    assert len(panel.target_strip.tokens) == len(mk.masked)
+    # every strategy shown on the same text at once, each never splitting a word except random
+    assert [m.strategy for m in panel.compare] == ["random", "wwm", "phrase", "entity", "span"]
+    for m in panel.compare:
+        acts = panel.compare_strips[m.strategy].actions
+        assert sum(a is not None for a in acts) == len(m.masked)
+    # resample draws another masking
+    before = list(mk.masked)
+    panel.resample()
+    wait_jobs(qtbot, ctx)
+    assert panel.seed_spin.value() == 1 and panel.result.masked != before
+
+    panel.samples_spin.setValue(500)
+    panel.run_stats()
+    wait_jobs(qtbot, ctx)
+    hist = panel.hist_chart.spec
+    assert hist is not None and "theory" in hist.series[-1].name
+    assert panel.freq_chart.spec.series[0].y[0] == 0.0  # [CLS] never masked
+    assert "mask ratio" in panel.stats_label.text()
+    paths = panel.export_all(tmp_path / "out")
+    names = {p.name for p in paths}
+    assert any(n.endswith(".svg") for n in names) and any(n.endswith(".csv") for n in names)
+    assert len([n for n in names if n.endswith(".png")]) == 3  # attention mask, span lengths, frequency
+    panel.grab().save(str(tmp_path / "panel.png"))
+
+
+def test_objectives_draw_their_attention_mask(qtbot, ctx_with_models):
+    ctx = ctx_with_models
+    panel = make(qtbot, ctx)
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("objective"))
+    for kind in ("gpt", "xlnet", "mass", "token-delete"):
+        panel.objective_combo.setCurrentIndex(panel.objective_combo.findData(kind))
+        panel.run()
+        wait_jobs(qtbot, ctx)
+        res = panel.result
+        assert res.kind == kind
+        m = np.asarray(panel.attention_chart.spec.matrix)
+        assert m.shape == res.attention_mask.shape
+        if kind == "gpt":
+            assert (m == np.tril(np.ones_like(m))).all()
+        if kind == "xlnet":
+            assert panel.stream_combo.isVisibleTo(panel)
+            panel.stream_combo.setCurrentIndex(1)
+            assert "query" in panel.attention_chart.spec.title
+        if kind == "token-delete":
+            assert "deleted" in panel.original_strip.actions
+            assert len(panel.input_strip.tokens) < len(panel.original_strip.tokens)
+    assert panel.ratio_spin.value() == 0.15  # token-delete's own ratio (MASS had set 0.5)
+
+
+def test_fill_mask_message_and_causal(qtbot, ctx_with_models):
+    ctx = ctx_with_models
+    panel = make(qtbot, ctx)
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("wwm"))
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    panel.run_fill()
+    assert "no masked-LM head" in panel.fill_view.toPlainText()
+    panel.picker.select("smollm2")
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    assert "left" in panel.fill_view.toPlainText()
+
+
+def test_state_round_trip_and_no_model(qtbot, ctx):
+    panel = MaskingPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.run()
+    assert "Load a model" in panel.note.text()
+    panel.mode_combo.setCurrentIndex(1)
+    panel.objective_combo.setCurrentIndex(panel.objective_combo.findData("xlnet"))
+    panel.seed_spin.setValue(7)
+    panel.p_spin.setValue(0.3)
+    state = json.loads(json.dumps(panel.state_dict()))
+    other = MaskingPanel(ctx)
+    qtbot.addWidget(other)
+    other.restore_state(state)
+    assert other.state_dict() == state
+    assert other.objective_combo.currentData() == "xlnet" and other.seed_spin.value() == 7
