@@ -172,7 +172,7 @@ def _generation(opts: Options) -> list[dict]:
     missing = module_missing("bench_generation")
     if missing:
         return [not_measured(name, missing, unit=unit, target=target)]
-    kwargs = {"repeats": 1} if opts.quick else {}
+    kwargs = {"repeats": 1 if opts.quick else opts.repeats}
     answer = run_calls([{"target": "benchmarks.bench_generation:bench_generation", "kwargs": kwargs}],
                        opts.timeout(300))[0]
     if "error" in answer:
@@ -186,8 +186,10 @@ def _generation(opts: Options) -> list[dict]:
     if not isinstance(app, (int, float)) or not isinstance(bare, (int, float)) or not bare:
         return [_unrecognised(name, r, unit, target)]
     limit = _get(r, "target_ratio", default=GENERATION_TARGET)
-    extra = {k: v for k, v in r.items() if k in ("model", "new_tokens", "max_new_tokens", "repeats", "prompt_tokens")}
-    note = "app's streamed generation vs bare model.generate, same settings" + (f"; {extra}" if extra else "")
+    note = (f"explorer.core.generation.generate streaming each token to a callback vs bare model.generate, greedy, "
+            f"{_get(r, 'model', default='?')}, {_get(r, 'prompt_tokens', default='?')}-token prompt, "
+            f"{_get(r, 'new_tokens', 'max_new_tokens', default='?')} new tokens, tokenizing and decoding in both, "
+            f"run alternately; median of {_get(r, 'repeats', default='?')}")
     return [make_row(name, app, baseline=bare, unit=unit, target=target, passed=app / bare >= limit, note=note)]
 
 

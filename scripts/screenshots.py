@@ -28,7 +28,7 @@ def wait(app, until, timeout: float = 600.0) -> None:
 DEMOS = {
     "masking": [lambda p: p.run()],
     "attention": [lambda p: p.run()],
-    "embeddings": [lambda p: p.compare()],
+    "embeddings": [lambda p: p.preset_combo.setCurrentIndex(1), lambda p: p.compare()],
     "heads": [lambda p: p.tabs.setCurrentIndex(1) if hasattr(p, "tabs") else None, lambda p: p.train()],
     "prompting": [lambda p: p.run_generation()],
 }

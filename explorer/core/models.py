@@ -162,9 +162,12 @@ def tokenizer_kind(tokenizer: Any) -> str:
     if backend is None:
         name = type(tokenizer).__name__
         return "SentencePiece" if "SentencePiece" in name or hasattr(tokenizer, "sp_model") else name
-    spec = json.loads(backend.to_str())
-    model_type = (spec.get("model") or {}).get("type", "")
-    dump = json.dumps({k: spec.get(k) for k in ("pre_tokenizer", "decoder", "normalizer")})
+    # Read the component types directly: serialising the whole tokenizer (vocabulary and merges) to JSON
+    # took most of a second on large vocabularies.
+    model_type = type(backend.model).__name__
+    dump = " ".join(
+        repr(part) for part in (backend.pre_tokenizer, backend.decoder, backend.normalizer) if part is not None
+    )
     if model_type == "WordPiece":
         return "WordPiece"
     if model_type == "Unigram":
@@ -505,6 +508,11 @@ def check_memory(entry: ModelEntry, available: int | None = None) -> int:
     return estimate
 
 
+# transformers resolves its classes through lazy module imports that are not thread-safe ("module
+# 'transformers' has no attribute 'AutoModel'" when two jobs load at once), so loads run one at a time.
+_LOAD_LOCK = threading.RLock()
+
+
 def load_model(
     spec: str | ModelEntry,
     progress: Progress = no_progress,
@@ -515,7 +523,20 @@ def load_model(
     """Load a model by alias, folder, .gguf or hub id, with eager attention so attention weights are returned.
 
     Unless ``allow_big``, a model whose estimated size exceeds the free memory raises TooBigError first.
+    Loads run one at a time (see ``_LOAD_LOCK``).
     """
+    with _LOAD_LOCK:
+        check(cancel)
+        return _load_model(spec, progress, cancel, trust_remote_code, allow_big)
+
+
+def _load_model(
+    spec: str | ModelEntry,
+    progress: Progress,
+    cancel: threading.Event | None,
+    trust_remote_code: bool,
+    allow_big: bool,
+) -> LoadedModel:
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
     progress(0.0, f"Loading {entry.name}…")
     if not allow_big:
@@ -629,6 +650,11 @@ def describe(
     spec: str | ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
 ) -> ModelCard:
     """Model card without loading the weights (parameters counted on the meta device)."""
+    with _LOAD_LOCK:
+        return _describe(spec, progress, cancel)
+
+
+def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Event | None) -> ModelCard:
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
     from transformers import AutoConfig, AutoTokenizer
 

@@ -19,7 +19,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -35,8 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.gui.main_window import MainWindow
 
     window = MainWindow()
+    # Models (and so torch) load only once the window is on screen.
+    window.firstPainted.connect(window.after_first_paint)
     window.show()
-    QTimer.singleShot(0, window.after_first_paint)
     return app.exec()
 
 

@@ -7,7 +7,7 @@ import importlib
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -60,6 +60,8 @@ def _unb64(text: str) -> QByteArray:
 class MainWindow(QMainWindow):
     """Panels are created when first shown, so the window paints at once and before torch is imported."""
 
+    firstPainted = Signal()
+
     def __init__(self, ctx: AppContext | None = None, restore: bool = True) -> None:
         super().__init__()
         self.ctx = ctx or AppContext(self)
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
         self.panels: dict[str, Panel] = {}
         self._pending_state: dict[str, dict] = {}
         self._restoring = False
+        self._painted = False
 
         self.nav = QListWidget()
         self.nav.setFixedWidth(190)
@@ -290,6 +293,13 @@ class MainWindow(QMainWindow):
         if files:
             self.ctx.add_files(files)
         self._restoring = False
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            # Queued, so it runs after this paint reaches the screen, never before it.
+            QTimer.singleShot(0, self.firstPainted.emit)
 
     def after_first_paint(self) -> None:
         """Load the models of the last session (both bundled ones on a first run) in the background."""

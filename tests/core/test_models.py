@@ -89,3 +89,39 @@ def test_corrupt_weights(tiny_factory, tmp_path):
     (folder / "model.safetensors").write_bytes(b"this is not a safetensors file")
     with pytest.raises(ModelError, match="Could not load"):
         load_model(str(folder))
+
+
+def test_concurrent_loads_are_serialised(tmp_path):
+    """Two jobs loading at once (the window's start-up) both succeed and never run the loader together:
+    transformers' lazy imports are not thread-safe."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import threading, time\n"
+        "import explorer.core.models as m\n"
+        "inner = m._load_model\n"
+        "active, peak, errors = [0], [0], []\n"
+        "def counting(*a, **k):\n"
+        "    active[0] += 1; peak[0] = max(peak[0], active[0])\n"
+        "    try:\n"
+        "        time.sleep(0.2)\n"
+        "        return inner(*a, **k)\n"
+        "    finally:\n"
+        "        active[0] -= 1\n"
+        "m._load_model = counting\n"
+        "def go(name):\n"
+        "    try:\n"
+        "        m.load_model(name)\n"
+        "    except Exception as e:\n"
+        "        errors.append(repr(e))\n"
+        "ts = [threading.Thread(target=go, args=(n,)) for n in ('minilm', 'minilm')]\n"
+        "[t.start() for t in ts]; [t.join() for t in ts]\n"
+        "print('peak', peak[0], 'errors', errors)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, LM_EXPLORER_DATA_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert "peak 1 errors []" in out.stdout, out.stdout + out.stderr

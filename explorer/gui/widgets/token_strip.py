@@ -49,6 +49,7 @@ class TokenStrip(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._in_relayout = False
         self.tokens: list[str] = []
         self.groups: list[int | None] = []
         self.actions: list[str | None] = []
@@ -91,7 +92,8 @@ class TokenStrip(QWidget):
 
     # ------------------------------------------------------------ layout
 
-    def _relayout(self, width: int) -> int:
+    def _layout_for(self, width: int) -> tuple[list[QRectF], int]:
+        """Token boxes wrapped to ``width`` and the height they need; no side effects (Qt may ask any width)."""
         fm = QFontMetrics(self._font)
         h = fm.height() + 2 * self.PAD_Y
         x, y = 2.0, 2.0
@@ -106,17 +108,25 @@ class TokenStrip(QWidget):
                 x, y = 2.0, y + h + self.ROW_GAP
             rects.append(QRectF(x, y, w, h))
             x += w
-        self._rects = rects
-        self._height = int(y + h + 6)
-        if self.minimumHeight() != self._height:
-            self.setMinimumHeight(self._height)
+        return rects, int(y + h + 6)
+
+    def _relayout(self, width: int) -> int:
+        self._rects, self._height = self._layout_for(width)
+        # Changing the minimum height re-enters layout (and so heightForWidth); do it only when it changes,
+        # and never from inside heightForWidth, or Qt recurses until the stack overflows.
+        if self.minimumHeight() != self._height and not self._in_relayout:
+            self._in_relayout = True
+            try:
+                self.setMinimumHeight(self._height)
+            finally:
+                self._in_relayout = False
         return self._height
 
     def hasHeightForWidth(self) -> bool:
         return True
 
     def heightForWidth(self, width: int) -> int:
-        return self._relayout(width)
+        return self._layout_for(width)[1]
 
     def sizeHint(self) -> QSize:
         return QSize(600, self._height)
