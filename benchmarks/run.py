@@ -167,20 +167,26 @@ def _analysis_row(name: str, answer: dict, target: str) -> dict:
     return make_row(name, app, baseline=bare, unit="s", target=target, passed=app / bare <= limit, note=note)
 
 
+def _call_helper(name: str, unit: str, target: str, call: str, kwargs: dict,
+                 timeout: float) -> tuple[Any, list[dict] | None]:
+    """Run another helper's benchmark function in a fresh process: (its result, None), or (None, the rows
+    to report) when it is missing, failed, or already returned finished rows."""
+    missing = module_missing(call.split(":")[0].rsplit(".", 1)[1])
+    if missing:
+        return None, [not_measured(name, missing, unit=unit, target=target)]
+    answer = run_calls([{"target": call, "kwargs": kwargs}], timeout)[0]
+    if "error" in answer:
+        return None, [not_measured(name, answer["error"], unit=unit, target=target)]
+    ready = as_rows(answer["result"])
+    return (None, ready) if ready else (answer["result"], None)
+
+
 def _generation(opts: Options) -> list[dict]:
     name, unit, target = "Generation: streamed tokens/s vs bare generate", "tokens/s", f"≥ {GENERATION_TARGET}× bare"
-    missing = module_missing("bench_generation")
-    if missing:
-        return [not_measured(name, missing, unit=unit, target=target)]
     kwargs = {"repeats": 1 if opts.quick else opts.repeats}
-    answer = run_calls([{"target": "benchmarks.bench_generation:bench_generation", "kwargs": kwargs}],
-                       opts.timeout(300))[0]
-    if "error" in answer:
-        return [not_measured(name, answer["error"], unit=unit, target=target)]
-    r = answer["result"]
-    ready = as_rows(r)
-    if ready:
-        return ready
+    r, rows = _call_helper(name, unit, target, "benchmarks.bench_generation:bench_generation", kwargs, opts.timeout(300))
+    if rows is not None:
+        return rows
     app = _get(r, "app_tokens_per_second", "app_tps", "streamed_tokens_per_second", "app")
     bare = _get(r, "bare_tokens_per_second", "bare_tps", "generate_tokens_per_second", "bare")
     if not isinstance(app, (int, float)) or not isinstance(bare, (int, float)) or not bare:
@@ -195,18 +201,10 @@ def _generation(opts: Options) -> list[dict]:
 
 def _masking(opts: Options) -> list[dict]:
     name, unit, target = "Masking: 10,000 SpanBERT samples of 512 tokens", "s", "< 1 s"
-    missing = module_missing("bench_masking")
-    if missing:
-        return [not_measured(name, missing, unit=unit, target=target)]
     kwargs = {"repeats": 1} if opts.quick else {}
-    answer = run_calls([{"target": "benchmarks.bench_masking:bench_span_sampler", "kwargs": kwargs}],
-                       opts.timeout(180))[0]
-    if "error" in answer:
-        return [not_measured(name, answer["error"], unit=unit, target=target)]
-    r = answer["result"]
-    ready = as_rows(r)
-    if ready:
-        return ready
+    r, rows = _call_helper(name, unit, target, "benchmarks.bench_masking:bench_span_sampler", kwargs, opts.timeout(180))
+    if rows is not None:
+        return rows
     secs = _get(r, "seconds", "median_seconds", "app_seconds", "sample_seconds", "total_seconds")
     if not isinstance(secs, (int, float)):
         return [_unrecognised(name, r, unit, target)]
@@ -223,18 +221,10 @@ def _masking(opts: Options) -> list[dict]:
 
 def _heatmap(opts: Options) -> list[dict]:
     name, unit, target = "Heatmap redraw, 512×512 attention", "s", "< 100 ms"
-    missing = module_missing("bench_analysis")
-    if missing:
-        return [not_measured(name, missing, unit=unit, target=target)]
     kwargs = {"repeats": 3} if opts.quick else {}
-    answer = run_calls([{"target": "benchmarks.bench_analysis:bench_heatmap_redraw", "kwargs": kwargs}],
-                       opts.timeout(180))[0]
-    if "error" in answer:
-        return [not_measured(name, answer["error"], unit=unit, target=target)]
-    r = answer["result"]
-    ready = as_rows(r)
-    if ready:
-        return ready
+    r, rows = _call_helper(name, unit, target, "benchmarks.bench_analysis:bench_heatmap_redraw", kwargs, opts.timeout(180))
+    if rows is not None:
+        return rows
     secs = _get(r, "redraw_seconds", "seconds", "median_seconds")
     if not isinstance(secs, (int, float)):
         return [_unrecognised(name, r, unit, target)]
@@ -372,11 +362,12 @@ def console_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def write_results(rows: list[dict], info: dict, out_dir: Path, seconds: float | None = None) -> tuple[Path, Path]:
-    """Write ``latest.json`` and ``latest.md`` (atomically) into ``out_dir``."""
+def write_results(rows: list[dict], info: dict, out_dir: Path, seconds: float | None = None,
+                  stem: str = "latest") -> tuple[Path, Path]:
+    """Write ``<stem>.json`` and ``<stem>.md`` (atomically) into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     data = {"rows": rows, "machine": info, "seconds": seconds}
-    paths = (out_dir / "latest.json", out_dir / "latest.md")
+    paths = (out_dir / f"{stem}.json", out_dir / f"{stem}.md")
     texts = (json.dumps(data, indent=1, ensure_ascii=False) + "\n", markdown(rows, info, seconds))
     for path, text in zip(paths, texts, strict=True):
         tmp = path.with_name(path.name + ".tmp")
@@ -418,7 +409,9 @@ def main(argv: list[str] | None = None) -> int:
         info["load_average_end"] = round(os.getloadavg()[0], 2)
     except OSError:
         pass
-    json_path, md_path = write_results(rows, info, args.out, seconds)
+    # A partial run (--only / --quick) must not replace the full table the README quotes.
+    stem = "partial" if (args.only or args.quick) else "latest"
+    json_path, md_path = write_results(rows, info, args.out, seconds, stem=stem)
     print()
     print(console_table(rows))
     missed = [r for r in rows if r["status"] == "MISS"]

@@ -79,19 +79,15 @@ def _read_builtin(name: str) -> list[Example]:
 
 def builtin_task(name: str, seed: int = 0, n: int = 200) -> Task:
     """One of :data:`BUILTIN`; arithmetic items are generated from ``seed``."""
-    if name == "addition":
+    if name in ("addition", "subtraction"):
+        op = "plus" if name == "addition" else "minus"
         return Task(
-            "addition", "Two-digit addition",
-            PromptTemplate("", "Q: What is {a} plus {b}?\nA: {output}"),
-            arithmetic_items("plus", n, seed), "generate", max_new_tokens=5,
-            note="Exact match of the generated number (greedy), as in GPT-3's arithmetic tests.",
-        )
-    if name == "subtraction":
-        return Task(
-            "subtraction", "Two-digit subtraction",
-            PromptTemplate("", "Q: What is {a} minus {b}?\nA: {output}"),
-            arithmetic_items("minus", n, seed), "generate", max_new_tokens=5,
-            note="Exact match of the generated number (greedy); answers may be negative, as in GPT-3's 2D-.",
+            name, f"Two-digit {name}",
+            PromptTemplate("", f"Q: What is {{a}} {op} {{b}}?\nA: {{output}}"),
+            arithmetic_items(op, n, seed), "generate", max_new_tokens=5,
+            note="Exact match of the generated number (greedy), as in GPT-3's arithmetic tests."
+            if name == "addition" else
+            "Exact match of the generated number (greedy); answers may be negative, as in GPT-3's 2D-.",
         )
     if name == "sentiment":
         return Task(
