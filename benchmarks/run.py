@@ -36,6 +36,7 @@ from benchmarks.common import (
     run_child,
     time_left,
 )
+from explorer.core.fileio import atomic_write_text
 
 ANALYSIS_TARGET = 1.2
 GENERATION_TARGET = 0.9
@@ -370,9 +371,7 @@ def write_results(rows: list[dict], info: dict, out_dir: Path, seconds: float | 
     paths = (out_dir / f"{stem}.json", out_dir / f"{stem}.md")
     texts = (json.dumps(data, indent=1, ensure_ascii=False) + "\n", markdown(rows, info, seconds))
     for path, text in zip(paths, texts, strict=True):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, text)
     return paths
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.charts import ChartSpec, write_chart_data
-from explorer.core.fileio import give_normal_permissions
+from explorer.core.fileio import atomic_path
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="#222")
 
@@ -331,26 +330,18 @@ class ChartWidget(QWidget):
             return path
         if suffix not in (".png", ".svg"):
             raise ValueError(f"Unknown export format '{suffix}': use .png, .svg, .csv or .json.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-        os.close(fd)
         # The title lives in a label above the plot; put it inside the picture while exporting.
         self.plot_item.setTitle(self.title_label.text() or None, size="11pt", color="#222")
         try:
-            if suffix == ".png":
-                exporter = ImageExporter(self.graphics.scene())
-                width = max(self.graphics.width(), 320)
-                exporter.parameters()["width"] = int(width * 2)
-                exporter.export(tmp)
-            else:
-                SVGExporter(self.graphics.scene()).export(tmp)
-            if os.path.getsize(tmp) == 0:
-                raise OSError("the exporter wrote nothing")
-            give_normal_permissions(tmp)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                if suffix == ".png":
+                    exporter = ImageExporter(self.graphics.scene())
+                    width = max(self.graphics.width(), 320)
+                    exporter.parameters()["width"] = int(width * 2)
+                    exporter.export(str(tmp))
+                else:
+                    SVGExporter(self.graphics.scene()).export(str(tmp))
         finally:
             self.plot_item.setTitle(None)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         self.exported.emit(str(path))
         return path

@@ -12,6 +12,8 @@ from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
+from explorer.core.fileio import atomic_path
+
 HEAD_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#843c39", "#7b4173", "#3182bd"]
 SEGMENT_COLORS = ["#e8f0fb", "#fdeedd"]  # background of sentence A / sentence B tokens
@@ -199,8 +201,9 @@ class HeadView(QWidget):
         path = Path(path)
         suffix = path.suffix.lower()
         size = self.sizeHint().expandedTo(QSize(self.width(), 0))
-        tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{suffix}")
-        try:
+        if suffix not in (".png", ".svg"):
+            raise ValueError(f"The head view exports .png or .svg, not '{suffix}'.")
+        with atomic_path(path) as tmp:
             if suffix == ".png":
                 img = QImage(size * 2, QImage.Format.Format_ARGB32)
                 img.fill(QColor("white"))
@@ -210,7 +213,7 @@ class HeadView(QWidget):
                 p.end()
                 if not img.save(str(tmp), "PNG"):
                     raise OSError(f"could not write {path}")
-            elif suffix == ".svg":
+            else:
                 from PySide6.QtSvg import QSvgGenerator
 
                 gen = QSvgGenerator()
@@ -221,10 +224,4 @@ class HeadView(QWidget):
                 p = QPainter(gen)
                 self.paint(p)
                 p.end()
-            else:
-                raise ValueError(f"The head view exports .png or .svg, not '{suffix}'.")
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return path
