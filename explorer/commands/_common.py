@@ -40,10 +40,10 @@ def stderr_progress(fraction: float, message: str = "") -> None:
             print(file=sys.stderr)
 
 
-def load(name: str, trust_remote_code: bool = False) -> Any:
+def load(name: str) -> Any:
     from explorer.core.models import load_model
 
-    return load_model(name, progress=stderr_progress, trust_remote_code=trust_remote_code)
+    return load_model(name, progress=stderr_progress, trust_remote_code=False)
 
 
 def print_json(obj: Any) -> None:

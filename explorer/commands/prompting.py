@@ -20,7 +20,6 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
                    help="environment variable holding the endpoint's API key (else the system keyring)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the endpoint (default 30)")
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
-    p.add_argument("--trust-remote-code", action="store_true", help=argparse.SUPPRESS)
 
 
 def _task_args(p: argparse.ArgumentParser, required: bool) -> None:
@@ -75,7 +74,7 @@ def _backend(args: argparse.Namespace) -> Any:
 
     if args.endpoint:
         return OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout)
-    return LocalBackend(load(args.model or "smollm2", trust_remote_code=args.trust_remote_code))
+    return LocalBackend(load(args.model or "smollm2"))
 
 
 def _unescape(text: str) -> str:

@@ -127,6 +127,44 @@ def normalize_base_url(url: str) -> str:
     return url
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parsed = urllib.parse.urlsplit(url)
+    port = parsed.port or {"http": 80, "https": 443}.get(parsed.scheme)
+    return (parsed.scheme, (parsed.hostname or "").lower(), port)
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the endpoint's origin: urllib would otherwise re-send the
+    ``Authorization`` header (the API key) to whatever host or port the server names."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's signature
+        if _origin(newurl) != _origin(req.full_url):
+            raise ModelError(
+                f"{_origin_text(req.full_url)} redirected the request to another address "
+                f"({_origin_text(newurl)}). It was not followed, so the API key is only ever sent to the endpoint "
+                "you gave. Use the final address as the endpoint if you trust it."
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _origin_text(url: str) -> str:
+    parsed = urllib.parse.urlsplit(url)
+    return f"{parsed.scheme}://{parsed.netloc}"
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects)
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with the API key (and anything sent as a bearer token) replaced by '***'."""
+    if secret:
+        text = text.replace(secret, "***")
+        if len(secret) > 12:  # a server may echo part of it
+            text = text.replace(secret[:12], "***")
+    return _BEARER.sub(r"\1***", text)
+
+
 @dataclass
 class HttpSettings:
     """Endpoint settings that may be saved: no key, only the name of the variable holding it."""
@@ -172,7 +210,7 @@ class OpenAIBackend:
         req = urllib.request.Request(url, data=data, headers=headers, method="GET" if body is None else "POST")
         t = self.timeout if timeout is None else timeout
         try:
-            return urllib.request.urlopen(req, timeout=t)
+            return _OPENER.open(req, timeout=t)
         except urllib.error.HTTPError as err:
             detail = ""
             try:
@@ -181,6 +219,7 @@ class OpenAIBackend:
                 detail = e.get("message", str(e)) if isinstance(e, dict) else str(e)
             except (ValueError, OSError):
                 pass
+            detail = redact(detail, self._api_key)[:300]
             if err.code in (401, 403):
                 where = f"the environment variable {self.api_key_env}" if self.api_key_env else "the keyring"
                 raise ModelError(
@@ -221,7 +260,15 @@ class OpenAIBackend:
                 continue
             if ok:
                 return value
-            raise value
+            raise self._redacted(value)
+
+    def _redacted(self, err: BaseException) -> BaseException:
+        """The same error with the key removed from its message (servers echo headers in error bodies)."""
+        if isinstance(err, (ModelError, InputError)):
+            clean = redact(str(err), self._api_key)
+            if clean != str(err):
+                return type(err)(clean)
+        return err
 
     def _post_json(
         self, path: str, body: dict, cancel: threading.Event | None = None, timeout: float | None = None,
@@ -233,7 +280,9 @@ class OpenAIBackend:
             try:
                 return json.loads(raw)
             except ValueError as err:
-                raise ModelError(f"{self.base_url}{path} did not answer with JSON: {raw[:200]!r}") from err
+                raise ModelError(
+                    redact(f"{self.base_url}{path} did not answer with JSON: {raw[:200]!r}", self._api_key)
+                ) from err
 
         return self._call(run, cancel, path)
 
@@ -340,7 +389,7 @@ class OpenAIBackend:
                     continue
                 last = time.monotonic()
                 if kind == "error":
-                    raise value
+                    raise self._redacted(value)
                 if kind == "end":
                     break
                 line = value.strip()
@@ -355,7 +404,8 @@ class OpenAIBackend:
                     continue
                 if "error" in chunk:
                     err = chunk["error"]
-                    raise ModelError(f"{self.base_url}: {err.get('message', err) if isinstance(err, dict) else err}")
+                    text = err.get("message", err) if isinstance(err, dict) else err
+                    raise ModelError(redact(f"{self.base_url}: {text}", self._api_key))
                 choice = (chunk.get("choices") or [{}])[0]
                 piece = choice.get("text") or ""
                 new_steps = self._steps_from_logprobs(choice.get("logprobs"), piece)

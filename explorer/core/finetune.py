@@ -175,7 +175,9 @@ def _check_model(lm: Any, task: str) -> None:
 def _head_config(lm: Any, task: str, labels: list[str]) -> Any:
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(base_folder(lm), local_files_only=lm.entry.source != "hub")
+    config = AutoConfig.from_pretrained(
+        base_folder(lm), local_files_only=lm.entry.source != "hub", trust_remote_code=False
+    )
     config.num_labels = len(labels)
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
@@ -286,6 +288,7 @@ def build_task_model(lm: Any, task: str, labels: list[str], mode: str, lora_r: i
         model = auto.from_pretrained(
             base_folder(lm), config=config, attn_implementation="eager", dtype=torch.float32,
             ignore_mismatched_sizes=True, local_files_only=lm.entry.source != "hub",
+            trust_remote_code=False,
         )
     except Exception as err:  # transformers raises many types here
         raise ModelError(f"Could not build a {task} model on '{lm.name}': {str(err).splitlines()[0]}") from err

@@ -246,8 +246,43 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
 # ---------------------------------------------------------------- loading
 
 
-def _hub_kwargs(entry: ModelEntry) -> dict:
-    return {"local_files_only": entry.source != "hub"}
+def _hub_kwargs(entry: ModelEntry, trust_remote_code: bool = False) -> dict:
+    """Keyword arguments for every ``from_pretrained`` call. ``trust_remote_code`` is always passed explicitly:
+    left unset, transformers asks on standard input whether to run a folder's own code."""
+    return {"local_files_only": entry.source != "hub", "trust_remote_code": bool(trust_remote_code)}
+
+
+_CODE_FILES = ("config.json", "tokenizer_config.json", "processor_config.json", "preprocessor_config.json")
+
+
+def custom_code_files(folder: str | Path) -> list[str]:
+    """Files of a local model folder that ask transformers to import the folder's own Python code (``auto_map``)."""
+    root = Path(folder)
+    found = []
+    for name in _CODE_FILES:
+        path = root / name
+        try:
+            if path.is_file() and path.stat().st_size < 5_000_000:
+                data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+                if isinstance(data, dict) and data.get("auto_map"):
+                    found.append(name)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def refuse_custom_code(entry: ModelEntry, folder: str | Path, trusted: bool) -> None:
+    """Raise a clear ModelError, before transformers is asked anything, when a local folder needs its own code
+    and the user has not agreed to run it for this model (in the window's Models panel)."""
+    if trusted or entry.source == "hub":
+        return
+    files = custom_code_files(folder)
+    if files:
+        raise ModelError(
+            f"'{entry.name}' needs its own Python code ({', '.join(files)} name it in 'auto_map'), and that code "
+            "would run with your permissions. It is not run: trusting remote code is off. In the window, tick "
+            "'Trust remote code for this model' in the Models panel and confirm, only if you trust its author."
+        )
 
 
 def _friendly_load_error(entry: ModelEntry, err: Exception) -> ModelError:
@@ -333,9 +368,9 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     target = _gguf_cache_folder(entry)
     progress(0.05, "De-quantising the GGUF file (first time only, about half a minute)…")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file)
+        tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
         check(cancel)
-        loaded = AutoModelForCausalLM.from_pretrained(entry.location, gguf_file=entry.gguf_file)
+        loaded = AutoModelForCausalLM.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
     except Exception as err:  # transformers raises ValueError/RuntimeError/OSError here
         if isinstance(err, ModelError):
             raise
@@ -559,7 +594,8 @@ def _load_model(
         if (Path(folder) / "adapter_config.json").is_file():
             return _load_adapter_folder(entry, progress, cancel, start)
         raise ModelError(f"{folder} is not a model folder: it has no config.json.")
-    kwargs = {**_hub_kwargs(entry), "trust_remote_code": trust_remote_code}
+    refuse_custom_code(entry, folder, trust_remote_code)
+    kwargs = _hub_kwargs(entry, trust_remote_code)
     try:
         config = AutoConfig.from_pretrained(folder, **kwargs)
         progress(0.3, "Loading the tokenizer…")
@@ -600,6 +636,7 @@ def _load_adapter_folder(
     from transformers import AutoConfig, AutoTokenizer
 
     folder = Path(entry.location)
+    refuse_custom_code(entry, folder, False)
     try:
         adapter_cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
@@ -611,6 +648,7 @@ def _load_adapter_folder(
     base_entry = known.get(str(Path(base).expanduser().resolve())) if not _looks_like_id(base) else None
     base_entry = base_entry or catalog.resolve(base)
     base_folder = str(converted_folder(base_entry) or base_entry.location)
+    refuse_custom_code(base_entry, base_folder, False)
     kwargs = _hub_kwargs(base_entry)
     try:
         progress(0.2, f"Loading the base model {base_entry.name} of the adapter…")
@@ -668,6 +706,7 @@ def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Even
         Path(folder) / "config.json"
     ).is_file():
         return load_model(entry, progress=progress, cancel=cancel).card
+    refuse_custom_code(entry, folder, False)
     kwargs = _hub_kwargs(entry)
     try:
         config = AutoConfig.from_pretrained(folder, **kwargs)

@@ -40,11 +40,11 @@ def data_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """Sample texts, data sets and icons the project ships (repo checkout or PyInstaller bundle)."""
-    here = Path(__file__).resolve().parents[2] / "resources"
-    if here.is_dir():
-        return here
-    import sys
+    """Sample texts, data sets and icons the project ships, inside the package (``explorer/resources``).
 
-    bundle = Path(getattr(sys, "_MEIPASS", "")) / "resources"
-    return bundle
+    Found through ``importlib.resources`` so an editable install, a wheel and the PyInstaller bundle (which
+    collects the folder as package data) all work from any working directory.
+    """
+    from importlib.resources import files
+
+    return Path(str(files("explorer") / "resources"))

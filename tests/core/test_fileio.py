@@ -59,7 +59,7 @@ def test_gbk_file(tmp_path, text):
 def test_lecture_notes_as_gbk(tmp_path):
     from explorer.core.paths import resources_dir
 
-    seed = resources_dir().parent.parent / "shared" / "seed" / "bert-and-gpt3-lecture-notes.zh.txt"
+    seed = resources_dir().parents[2] / "shared" / "seed" / "bert-and-gpt3-lecture-notes.zh.txt"
     if not seed.is_file():
         pytest.skip("the lecture notes are not next to this checkout")
     text = seed.read_text(encoding="utf-8")[:3000]

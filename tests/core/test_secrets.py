@@ -101,3 +101,97 @@ def test_window_session_never_holds_the_key(qtbot, data_dir, monkeypatch):
     assert any(p.name == "session.json" for p in saved)
     for p in saved:
         assert SECRET not in p.read_text(encoding="utf-8", errors="replace"), p
+
+
+class _Redirect(BaseHTTPRequestHandler):
+    """Answers 302 to another port (``target``); the other server records what it receives."""
+
+    target = ""
+
+    def _go(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(302)
+        self.send_header("Location", self.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST = _go
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+class _Echo(BaseHTTPRequestHandler):
+    """A 401 whose body echoes the Authorization header back, as some proxies do."""
+
+    def _echo(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps({"error": {"message": f"bad key: {self.headers.get('Authorization', '')}"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _echo
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(handler):
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_cross_origin_redirect_never_carries_the_key(monkeypatch):
+    from explorer.core.generation import GenerationSettings
+
+    other = _serve(_Refuse)
+    _Refuse.seen = []
+    _Redirect.target = f"http://127.0.0.1:{other.server_address[1]}"
+    first = _serve(_Redirect)
+    try:
+        monkeypatch.setenv(ENV, SECRET)
+        backend = backends.OpenAIBackend(f"http://127.0.0.1:{first.server_address[1]}", "m", ENV, timeout=5)
+        for call in (lambda: backend.models(),
+                     lambda: backend.generate("Hi", GenerationSettings(max_new_tokens=2)),
+                     lambda: backend.score("Q: ", ["a", "b"])):
+            with pytest.raises(backends.ModelError) as info:
+                call()
+            assert "redirected" in str(info.value) and SECRET not in str(info.value)
+        assert _Refuse.seen == []  # the other origin never heard from us, key or not
+    finally:
+        for s in (first, other):
+            s.shutdown()
+            s.server_close()
+
+
+def test_echoed_key_is_redacted_from_every_message(monkeypatch):
+    from explorer.core.generation import GenerationSettings
+
+    server = _serve(_Echo)
+    try:
+        monkeypatch.setenv(ENV, SECRET)
+        backend = backends.OpenAIBackend(f"http://127.0.0.1:{server.server_address[1]}", "m", ENV, timeout=5)
+        for call in (lambda: backend.models(),
+                     lambda: backend.generate("Hi", GenerationSettings(max_new_tokens=2)),
+                     lambda: backend.score("Q: ", ["a", "b"])):
+            with pytest.raises(backends.ModelError) as info:
+                call()
+            message = str(info.value)
+            assert "401" in message and SECRET not in message and SECRET[:12] not in message
+            assert "Bearer ***" in message
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_redact_hides_key_and_bearer_tokens():
+    assert backends.redact(f"x {SECRET} y", SECRET) == "x *** y"
+    assert backends.redact("Authorization: Bearer abc.def-123", None) == "Authorization: Bearer ***"
