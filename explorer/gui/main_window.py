@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -30,6 +32,7 @@ from explorer.core.fileio import read_text_file
 from explorer.core.session import load_session, save_session
 from explorer.gui.context import AppContext
 from explorer.gui.panels.base import Panel
+from explorer.gui.widgets.flow import make_readable
 from explorer.gui.widgets.text_input import TextInput
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,13 @@ class MainWindow(QMainWindow):
             slot = QWidget()
             QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
             self._slots[key] = slot
-            self.stack.addWidget(slot)
+            # A panel taller or wider than a small screen scrolls inside the window; its minimum size never
+            # grows the window past the screen (where the window manager would cut it off).
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(slot)
+            self.stack.addWidget(scroll)
         self.nav.currentRowChanged.connect(self._show_row)
 
         self.banner = QLabel()
@@ -167,6 +176,7 @@ class MainWindow(QMainWindow):
             module_key, cls_name, _label = next(p for p in PANELS if p[0] == key)
             module = importlib.import_module(f"explorer.gui.panels.{module_key}")
             panel = getattr(module, cls_name)(self.ctx)
+            make_readable(panel)
             self._slots[key].layout().addWidget(panel)
             self.panels[key] = panel
             state = self._session.get("panels", {}).get(key)

@@ -29,6 +29,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.format import card_lines
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 
 
 def comparison_spec(cards: list) -> ChartSpec:
@@ -75,7 +76,7 @@ class ModelsPanel(Panel):
         refresh_btn = QPushButton("Refresh")
         refresh_btn.setToolTip("Look again for models in the Hugging Face cache and your folders")
         refresh_btn.clicked.connect(self.refresh)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.load_btn, self.unload_btn, add_btn, refresh_btn):
             buttons.addWidget(b)
 
