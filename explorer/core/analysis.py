@@ -194,17 +194,25 @@ def encode(loaded: Any, text: str, pair: str | None = None,
     """Tokenize ``text`` (and ``pair``) as PyTorch tensors, truncated to the model's limit; (enc, truncated, note)."""
     if not text or not text.strip():
         raise InputError("The text is empty: type or drop some text to analyse.")
+    from explorer.core.words import clip_to_tokens
+
     tok = loaded.tokenizer
     limit = analysis_limit(loaded, top_k)
     kwargs: dict[str, Any] = {"return_offsets_mapping": True, "return_special_tokens_mask": True}
+    # Only the start the model can take is tokenized (offsets still index the whole text).
+    text, cut = clip_to_tokens(tok, text, limit)
+    if pair is not None:
+        pair, cut_pair = clip_to_tokens(tok, pair, limit)
+        cut = cut or cut_pair
     full = tok(text, pair, **kwargs) if pair is not None else tok(text, **kwargs)
     n = len(full["input_ids"])
-    truncated = n > limit
+    truncated = cut or n > limit
     note = ""
     if truncated:
         why = (f"{loaded.name} takes at most {limit}" if limit >= int(loaded.max_length) else
                f"the attention of {loaded.name} fits in memory up to {limit}")
-        note = f"The text has {n} tokens; {why}, so only the first {limit} were analysed."
+        has = f"more than {limit}" if cut else str(n)
+        note = f"The text has {has} tokens; {why}, so only the first {limit} were analysed."
         trunc = "longest_first" if pair is not None else True
         full = tok(text, pair, truncation=trunc, max_length=limit, **kwargs) if pair is not None else \
             tok(text, truncation=True, max_length=limit, **kwargs)

@@ -36,6 +36,7 @@ from explorer.core.attention import (
 from explorer.core.charts import ChartSpec
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.head_view import HEAD_COLORS, HeadView
 from explorer.gui.widgets.model_picker import ModelPicker
 
@@ -119,7 +120,7 @@ class AttentionPanel(Panel):
         self.search_edit.setPlaceholderText("Find token…")
         self.search_edit.setMaximumWidth(130)
         self.search_edit.returnPressed.connect(self.search_next)
-        controls = QHBoxLayout()
+        controls = FlowLayout()
         for w in (QLabel("View"), self.view_combo, QLabel("Layer"), self.layer_spin, QLabel("Head"), self.head_combo,
                   self.source_combo, self.special_check, QLabel("Keep share"), self.share_spin,
                   QLabel("Tokens from"), self.start_spin, QLabel("count"), self.count_spin, self.search_edit):

@@ -43,6 +43,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.paths import data_dir, resources_dir
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
 
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
@@ -157,7 +158,7 @@ class HeadsPanel(Panel):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda: self._job and self._job.cancel())
-        top = QHBoxLayout()
+        top = FlowLayout()
         for w in (QLabel("Model"), self.picker, open_button, QLabel("Task"), self.task_combo):
             top.addWidget(w)
         top.addStretch(1)
@@ -184,7 +185,7 @@ class HeadsPanel(Panel):
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
-        self.options = QHBoxLayout()
+        self.options = FlowLayout()
         self._opt_widgets = {}
         for key, label, w in (("top_k", "Candidates", self.top_k), ("max_answer", "Longest answer (tokens)", self.max_answer),
                               ("max_new", "New tokens", self.max_new), ("temperature", "Temperature", self.temperature)):
@@ -545,7 +546,7 @@ class HeadsPanel(Panel):
         for label, key in (("task from the columns", ""), ("classify", "classify"), ("pair", "pair"), ("tokens", "tokens")):
             self.ft_task.addItem(label, key)
         self.ft_task.currentIndexChanged.connect(lambda *_: self.set_data_file(self.data_path.text()))
-        row = QHBoxLayout()
+        row = FlowLayout()
         for w in (QLabel("Data"), self.data_path):
             row.addWidget(w)
         row.addWidget(open_data)
@@ -592,7 +593,7 @@ class HeadsPanel(Panel):
         form.addRow("Mode", modes)
         form.addRow("Epochs", self.epochs)
         form.addRow("Seed", self.seed)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.train_button, self.ft_cancel, self.open_result):
             buttons.addWidget(b)
         form.addRow(buttons)

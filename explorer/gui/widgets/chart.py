@@ -85,7 +85,7 @@ class ChartWidget(QWidget):
         layout.setSpacing(2)
         layout.addLayout(header)
         layout.addWidget(self.graphics, 1)
-        self.setMinimumSize(240, 180)
+        self.setMinimumSize(220, 130)
 
     # ------------------------------------------------------------ menus
 
