@@ -129,6 +129,7 @@ class CompactAttentions(LayerAttentions):
         self.top_k = int(weights.shape[-1])
         self._inputs = inputs
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._memo: OrderedDict[tuple, np.ndarray] = OrderedDict()  # rows of a layer, rollouts
         self._lock = threading.Lock()
         per_layer = 2 * h * q * num_keys
         self._cache_layers = max(1, int(cache_bytes // max(1, per_layer)))
@@ -157,6 +158,59 @@ class CompactAttentions(LayerAttentions):
             while len(self._cache) > self._cache_layers:
                 self._cache.popitem(last=False)
         return dense
+
+    def _memo_get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        return None
+
+    def memo(self, key: tuple, compute: Any) -> np.ndarray:
+        """``compute()`` once per ``key`` (a few recent results are kept): rows and rollouts on screen."""
+        got = self._memo_get(key)
+        if got is not None:
+            return got
+        value = compute()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > 6:
+                self._memo.popitem(last=False)
+        return value
+
+    def has(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._memo
+
+    @staticmethod
+    def rows_key(layer: int, rows: np.ndarray) -> tuple:
+        return ("rows", int(layer), rows.tobytes())
+
+    def rows_ready(self, layer: int, rows: Any) -> bool:
+        """True when ``rows(layer, rows)`` needs no recompute."""
+        layer = self._layer_index(layer)
+        return layer in self._cache or self.has(self.rows_key(layer, np.asarray(rows, dtype=np.int64)))
+
+    def rows(self, layer: int, rows: Any) -> np.ndarray:
+        """Dense float16 weights of the query ``rows`` of one layer: [head, rows, key] (the rows on screen)."""
+        import torch
+
+        layer = self._layer_index(layer)
+        rows = np.asarray(rows, dtype=np.int64)
+        with self._lock:
+            if layer in self._cache:
+                return self._cache[layer][:, rows]
+        li = self._inputs[layer]
+
+        def compute() -> np.ndarray:
+            out = np.empty((self.shape[1], len(rows), self.shape[3]), dtype=np.float16)  # [head, rows, key]
+            with torch.inference_mode():
+                for s in range(0, len(rows), QUERY_BLOCK):
+                    sel = torch.from_numpy(rows[s:s + QUERY_BLOCK])
+                    out[:, s:s + len(sel)] = _weights_at(li, sel).to(torch.float16).numpy()
+            return out
+
+        return self.memo(self.rows_key(layer, rows), compute)
 
     def recompute(self, index: int, cancel: threading.Event | None = None) -> np.ndarray:
         """Run the layer's eager attention again on its stored queries and keys, in blocks of queries."""
@@ -203,6 +257,16 @@ def _block_weights(li: _LayerInputs, s: int, e: int) -> Any:
     value = li.key[..., :0]  # the weights need no values: a zero-width value keeps the output empty
     mask = _mask_rows(li.mask, s, e, li.query.shape[2])
     _out, w = li.eager(li.module, q, li.key, value, mask, scaling=li.scaling, dropout=0.0, **li.kwargs)
+    return w[0].float()
+
+
+def _weights_at(li: _LayerInputs, rows: Any) -> Any:
+    """[head, rows, key] float32 weights of the queries at ``rows`` (a torch index tensor)."""
+    q = li.query.index_select(2, rows)
+    mask = li.mask
+    if mask is not None and mask.dim() >= 3 and mask.shape[-2] == li.query.shape[2]:
+        mask = mask.index_select(mask.dim() - 2, rows)
+    _out, w = li.eager(li.module, q, li.key, li.key[..., :0], mask, scaling=li.scaling, dropout=0.0, **li.kwargs)
     return w[0].float()
 
 
