@@ -132,6 +132,7 @@ class CompactAttentions(LayerAttentions):
         self._memo: OrderedDict[tuple, np.ndarray] = OrderedDict()  # rows of a layer, rollouts
         self._lock = threading.Lock()
         per_layer = 2 * h * q * num_keys
+        self._cache_bytes = cache_bytes
         self._cache_layers = max(1, int(cache_bytes // max(1, per_layer)))
 
     dtype = np.dtype(np.float16)
@@ -174,7 +175,8 @@ class CompactAttentions(LayerAttentions):
         value = compute()
         with self._lock:
             self._memo[key] = value
-            while len(self._memo) > 6:
+            # Keep the newest result, and older ones while they fit the cache budget.
+            while len(self._memo) > 1 and sum(v.nbytes for v in self._memo.values()) > self._cache_bytes:
                 self._memo.popitem(last=False)
         return value
 

@@ -145,7 +145,7 @@ def test_long_input_compact_views_match_dense(panel, qtbot, minilm):
     panel.head_combo.setCurrentIndex(panel.head_combo.findData("4"))
     panel.show_analysis(compact)
     panel.layer_spin.setValue(2)
-    assert "Exact:" in panel.note.text() and "top 16 links" in panel.note.text()
+    assert "16 strongest links" in panel.note.text() and "recomputed in full" in panel.note.text()
     qtbot.waitUntil(lambda: panel.heatmap.spec is not None and panel.heatmap.spec.meta["layer"] == 2, timeout=60_000)
     np.testing.assert_allclose(panel.heatmap.spec.matrix, dense.attentions[2, 4], atol=1e-3)
     assert panel.heatmap.spec.meta["exact"]

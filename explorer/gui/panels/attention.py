@@ -240,9 +240,6 @@ class AttentionPanel(Panel):
             parts.append("Blue labels: sentence A, orange: sentence B.")
         if a.note:
             parts.append(a.note)
-        if not a.exact:
-            parts.append(f"Exact: the head view, heatmap and mean/max of the layer on screen (recomputed, float16). "
-                         f"From each token's top {a.attentions.top_k} links per head: rollout and the model view.")
         self.note.setText(" ".join(parts))
 
     def _fill_heads(self, n: int) -> None:
