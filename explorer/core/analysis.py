@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core.errors import InputError, ModelError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 
@@ -218,6 +219,7 @@ def analyse(
         attentions = _stack(out.attentions)  # [layer, head, query, key]
         hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
     del out
+    require_finite(hidden, loaded.name, "hidden states")
     progress(0.9, "Collecting tokens…")
     tokens = tok.convert_ids_to_tokens(ids)
     segments = _segments(enc, n)
@@ -263,6 +265,7 @@ def _analyse_seq2seq(loaded: Any, text: str, target: str | None, progress: Progr
         cross = _stack(out.cross_attentions)  # [layer, head, decoder query, encoder key]
         enc_hidden = _stack(out.encoder_hidden_states)  # [layer+1, token, dim]
         dec_hidden = _stack(out.decoder_hidden_states)  # [layer+1, token, dim]
+    require_finite(dec_hidden, loaded.name, "hidden states")
     tokens = tok.convert_ids_to_tokens(ids)
     specials = _special_mask(enc, tok, ids)
     dec_tokens = tok.convert_ids_to_tokens(dec_input[0].tolist())
