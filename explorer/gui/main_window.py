@@ -208,10 +208,28 @@ class MainWindow(QMainWindow):
         self.cancel_btn.clicked.connect(self.ctx.runner.cancel_all)
         self.cancel_btn.setVisible(False)
         bar = self.statusBar()
+        # Permanent, so the temporary messages (model loads, results) never hide it.
+        self.font_warning = QLabel()
+        self.font_warning.setStyleSheet("color: #8a4b00;")
+        self.font_warning.setVisible(False)
+        bar.addPermanentWidget(self.font_warning)
         bar.addPermanentWidget(self.job_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_btn)
         bar.showMessage("Ready. The bundled models load in the background.")
+        # Asked once the event loop runs: the font database is filled lazily and must not delay the first paint.
+        QTimer.singleShot(0, self.check_fonts)
+
+    def check_fonts(self) -> None:
+        """Warn once, in the status bar, when no installed font can draw Chinese."""
+        from explorer.gui.fonts import NO_CJK_FONT, cjk_font_families
+
+        if self.font_warning.text() or cjk_font_families():
+            return
+        self.font_warning.setText("⚠ No font for Chinese: Chinese text shows as boxes.")
+        self.font_warning.setToolTip(NO_CJK_FONT)
+        self.font_warning.setVisible(True)
+        self.statusBar().showMessage(NO_CJK_FONT, 20000)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -282,6 +300,39 @@ class MainWindow(QMainWindow):
             return []
         self.statusBar().showMessage(f"Wrote {len(written)} files to {folder}", 8000)
         return written
+
+    def open_paths(self, paths: list[str]) -> None:
+        """Files given on the command line (a file manager's "Open with"), checked as dropped files are.
+
+        A CSV/TSV/JSONL that reads as a labelled data set opens in the fine-tune lab; the other files go into
+        the text box (the first one's text) and the corpus. Unreadable, binary or oversized files are reported
+        in the text box's notice, as when dropped.
+        """
+        from explorer.core.datasets import load_task_data
+        from explorer.core.errors import ExplorerError
+        from explorer.gui.panels.heads import DATA_SUFFIXES
+
+        labelled: list[str] = []
+        texts: list[str] = []
+        for path in paths:
+            if Path(path).suffix.lower() in DATA_SUFFIXES and Path(path).is_file():
+                try:
+                    load_task_data(path)
+                    labelled.append(path)
+                    continue
+                except ExplorerError:  # not a labelled set (or unreadable): handled as a text file below
+                    pass
+            texts.append(path)
+        if texts:
+            self.text_input.open_files(texts)
+        if labelled:
+            heads = self.show_panel("heads")
+            heads.tabs.setCurrentIndex(1)
+            heads.set_data_file(labelled[0])
+            rest = ", ".join(Path(p).name for p in labelled[1:])
+            self.statusBar().showMessage(
+                f"Opened {Path(labelled[0]).name} in the fine-tune lab."
+                + (f" The lab takes one data set at a time; not opened: {rest}." if rest else ""), 15000)
 
     # ------------------------------------------------------------ session
 
