@@ -19,6 +19,7 @@ from explorer.commands._common import (
     read_text,
     stderr_progress,
 )
+from explorer.core.attention_store import DEFAULT_TOP_K
 from explorer.core.errors import InputError
 
 
@@ -55,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "e.g. 0.8")
     p.add_argument("--export", type=export_path, metavar="FILE", help="write the heatmap as .png, .svg, .csv or .json")
     p.add_argument("--json", action="store_true", help="print tokens and attentions [layer][head][query][key]")
+    p.add_argument("--top-k", type=int_range(1, 100_000), default=DEFAULT_TOP_K, metavar="K",
+                   help=f"long inputs: keys kept per token, layer and head (exact weights; default {DEFAULT_TOP_K}); "
+                   "the layer asked for is recomputed in full")
     p.set_defaults(func=run_attention)
 
     p = sub.add_parser("similarity", help="the same word in two contexts: cosine similarity per layer")
@@ -95,7 +99,7 @@ def run_attention(args: argparse.Namespace) -> int:
 
     text = read_text(args)
     loaded = load(args.model)
-    a = analyse(loaded, text, args.pair, progress=stderr_progress)
+    a = analyse(loaded, text, args.pair, progress=stderr_progress, top_k=args.top_k)
     if a.note:
         print(f"lm-explorer: {a.note}", file=sys.stderr)
     layer = args.layer

@@ -375,11 +375,14 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.firstPainted.emit)
 
     def after_first_paint(self) -> None:
-        """Load the models of the last session (both bundled ones on a first run) in the background."""
+        """Load the models of the last session (both bundled ones on a first run) in the background: catalogue
+        names, and folders (fine-tuned models, opened folders) that still exist."""
         names = self._session.get("models", DEFAULT_MODELS if not self._session else [])
         available = {e.name for e in catalog.list_models()}
         for name in names:
-            if name in available:
+            if not isinstance(name, str):
+                continue
+            if name in available or Path(name).expanduser().exists():
                 self.ctx.models.load(name)
 
     def _schedule_save(self) -> None:
