@@ -25,7 +25,7 @@ from explorer.core.attention_store import (
     estimate_bytes,
 )
 from explorer.core.errors import InputError, ModelError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 
 @dataclass
@@ -282,7 +282,7 @@ def analyse(
                                               **extra)
         hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
     else:
-        progress(0.2, f"Running {loaded.name} on {n} tokens…")
+        progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
         with loaded.lock, torch.inference_mode():
             out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
             check(cancel)
