@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import catalog
-from explorer.core.fileio import read_text_file
-from explorer.core.session import load_session, save_session
+from explorer.core.fileio import read_text_files
+from explorer.core.session import read_session, save_session
 from explorer.gui.context import AppContext
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.flow import make_readable
@@ -152,7 +152,10 @@ class MainWindow(QMainWindow):
         self._periodic.timeout.connect(self.save_session)
         self._periodic.start()
 
-        self._session = load_session() if restore else {}
+        self._session, session_note = read_session() if restore else ({}, "")
+        self._pending_files: list[str] = []  # session files still being read (kept in the session meanwhile)
+        if session_note:
+            self.show_banner(session_note)
         self._restore_layout()
         self.nav.setCurrentRow(self._initial_row())
 
@@ -388,15 +391,24 @@ class MainWindow(QMainWindow):
         self._restoring = True
         if s.get("text"):
             self.text_input.set_text(s["text"])
-        files = []
-        for path in s.get("files", []):
-            try:
-                files.append(read_text_file(path))
-            except Exception:  # a file moved away since: skip it
-                continue
+        if s.get("files"):
+            # Read in a job: a file on a slow drive, or one that became a named pipe, must not freeze the window.
+            self._pending_files = list(s["files"])
+            self.ctx.runner.submit(
+                read_text_files, list(s["files"]), label="Reopening the session's files",
+                on_result=self._session_files_read, on_finished=self._session_files_done,
+            )
+        self._restoring = False
+
+    def _session_files_read(self, result: tuple) -> None:
+        files, problems = result
         if files:
             self.ctx.add_files(files)
-        self._restoring = False
+        if problems:
+            self.statusBar().showMessage(f"Some files of the last session were not reopened: {problems[0]}", 10000)
+
+    def _session_files_done(self) -> None:
+        self._pending_files = []
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
@@ -429,7 +441,8 @@ class MainWindow(QMainWindow):
                 log.exception("could not read state of %s", key)
         return {
             "text": self.text_input.text(),  # not ctx.text: that lags behind typing by the input debounce
-            "files": [f.path for f in self.ctx.files],
+            "files": [f.path for f in self.ctx.files] + [p for p in self._pending_files
+                                                          if p not in {f.path for f in self.ctx.files}],
             "models": list(self.ctx.models.loaded) + [n for n in self.ctx.models.loading if n not in self.ctx.models.loaded],
             "panel": PANELS[max(0, self.nav.currentRow())][0],
             "geometry": _b64(self.saveGeometry()),
