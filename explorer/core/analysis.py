@@ -26,7 +26,7 @@ from explorer.core.attention_store import (
 )
 from explorer.core.errors import InputError, ModelError
 from explorer.core.models import require_finite
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 
 @dataclass
@@ -120,6 +120,14 @@ def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: li
             label = "##" + label
         out.append(label)
     return out
+
+
+PIECE_NOTE = "·2, ·3 = the 2nd, 3rd byte piece of one character"
+
+
+def label_axis(name: str, labels: list[str]) -> str:
+    """An axis name that explains the ``·2`` marks of :func:`readable_labels` when any label carries one."""
+    return f"{name} ({PIECE_NOTE})" if any("·" in lab for lab in labels) else name
 
 
 def _special_mask(enc: Any, tokenizer: Any, ids: list[int]) -> list[bool]:
@@ -283,7 +291,7 @@ def analyse(
                                               **extra)
         hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
     else:
-        progress(0.2, f"Running {loaded.name} on {n} tokens…")
+        progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
         with loaded.lock, torch.inference_mode():
             out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
             check(cancel)

@@ -23,7 +23,7 @@ from typing import Any
 from explorer.core import catalog, paths
 from explorer.core.catalog import ModelEntry
 from explorer.core.errors import Cancelled, ModelError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -624,7 +624,7 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
 
     target = _gguf_cache_folder(entry)
     ensure_assembled(entry, progress, cancel)
-    progress(0.05, "De-quantising the GGUF file (first time only, a minute or two)…")
+    progress(UNKNOWN, "De-quantising the GGUF file (first time only, a minute or two)…")
     try:
         tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
         check(cancel)
