@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.commands._common import export_chart, load, print_json, stderr_progress
+from explorer.commands._common import (
+    CliParser,
+    add_seed_arg,
+    export_chart,
+    export_path,
+    finite_float,
+    int_range,
+    load,
+    print_json,
+    stderr_progress,
+)
 from explorer.core.errors import InputError
 
 HEAD_TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
@@ -14,7 +24,7 @@ FT_MODES = ("frozen", "full", "adapter", "scratch")
 POOLINGS = ("mean", "cls", "max", "pooler")
 
 
-class _IntermixedParser(argparse.ArgumentParser):
+class _IntermixedParser(CliParser):
     """Options may sit between positionals (``head MODEL --task qa QUESTION CONTEXT``); plain argparse
     binds the optional TEXT/TEXT2 positionals as empty at the first option and then rejects them."""
 
@@ -44,12 +54,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("text2", nargs="?", help="the second text (pair) or the context (qa)")
     p.add_argument("--file", help="read TEXT from this file")
     p.add_argument("--file2", help="read TEXT2 from this file (e.g. a long QA context)")
-    p.add_argument("--top-k", type=int, default=5, help="candidates per mask / QA spans listed (default 5)")
-    p.add_argument("--max-answer-len", type=int, default=30, help="longest QA answer in tokens (default 30)")
-    p.add_argument("--max-new-tokens", type=int, default=40, help="tokens to generate (default 40)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling")
-    p.add_argument("--export", metavar="PATH", help="write the result's chart (.png/.svg/.csv/.json)")
+    p.add_argument("--top-k", type=int_range(1, 100), default=5,
+                   help="candidates per mask / QA spans listed, 1–100 (default 5)")
+    p.add_argument("--max-answer-len", type=int_range(1, 4096), default=30,
+                   help="longest QA answer in tokens (default 30)")
+    p.add_argument("--max-new-tokens", type=int_range(1, 4096), default=40, help="tokens to generate (default 40)")
+    p.add_argument("--temperature", type=finite_float(0.0, 100.0), default=0.0,
+                   help="0 = greedy (default); > 0 samples (at most 100)")
+    add_seed_arg(p, help="seed for sampling")
+    p.add_argument("--export", type=export_path, metavar="PATH", help="write the result's chart (.png/.svg/.csv/.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_head)
 
@@ -65,23 +78,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns")
     p.add_argument("--mode", choices=FT_MODES, default="frozen",
                    help="what to train (default frozen); scratch = the same architecture from random weights")
-    p.add_argument("--epochs", type=int,
+    p.add_argument("--epochs", type=int_range(1, 10_000),
                    help="full/adapter/scratch: epochs (default 3); frozen: most L-BFGS rounds of 10 iterations "
                    "(default 50; stops when converged)")
-    p.add_argument("--lr", type=float, help="learning rate (default: full/scratch 1e-4, adapter 1e-3; frozen: "
+    p.add_argument("--lr", type=finite_float(0.0, 1.0, lo_open=True),
+                   help="learning rate, above 0 and at most 1 (default: full/scratch 1e-4, adapter 1e-3; frozen: "
                    "none, L-BFGS line search)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of rows held out (default 0.2)")
-    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank for --mode adapter (default 8)")
+    p.add_argument("--batch-size", type=int_range(1, 4096), default=16)
+    p.add_argument("--val-fraction", type=finite_float(0.0, 1.0, lo_open=True, hi_open=True), default=0.2,
+                   help="share of rows held out (default 0.2)")
+    p.add_argument("--lora-r", type=int_range(1, 1024), default=8, help="LoRA rank for --mode adapter (default 8)")
     p.add_argument("--pooling", choices=POOLINGS,
                    help="frozen: the sentence vector (default: the model's own, e.g. 1_Pooling/config.json)")
-    p.add_argument("--seed", type=int, default=0)
+    add_seed_arg(p)
     p.add_argument("--out", help="folder to save in: new, empty, or an earlier fine-tune (only the app's own files "
                    "in it are replaced)")
     p.add_argument("--why-pretrain", action="store_true",
                    help="train full and scratch with the same data, steps and seed and compare (no --out needed)")
     p.add_argument("--plan", action="store_true", help="only print the parameter / storage table, do not train")
-    p.add_argument("--export", metavar="PATH", help="write the loss / accuracy chart (.png/.svg/.csv/.json)")
+    p.add_argument("--export", type=export_path, metavar="PATH",
+                   help="write the loss / accuracy chart (.png/.svg/.csv/.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_finetune)
 
@@ -94,8 +110,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="alias, folder (also a fine-tune output folder) or hub id")
     p.add_argument("--data", required=True, help="CSV/TSV (text[,text_pair],label) or JSONL (tokens, tags)")
     p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--export", metavar="PATH", help="write the confusion-matrix chart (.png/.svg/.csv/.json)")
+    p.add_argument("--batch-size", type=int_range(1, 4096), default=32)
+    p.add_argument("--export", type=export_path, metavar="PATH",
+                   help="write the confusion-matrix chart (.png/.svg/.csv/.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_evaluate)
 
@@ -244,8 +261,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from explorer.core.datasets import parse_examples
     from explorer.core.evaluation import confusion_chart, evaluate
 
-    if not 1 <= args.batch_size <= 4096:
-        raise InputError(f"--batch-size must be between 1 and 4096 (got {args.batch_size}).")
     parse_examples(args.data, args.task)  # a bad file is refused before the model loads
     lm = load(args.model)
     result = evaluate(lm, args.data, args.task, args.batch_size, progress=stderr_progress)

@@ -79,6 +79,12 @@ def pick_occurrence(analysis: Analysis, word: str, index: int = 0, segment: int 
     """The ``index``-th (0-based) occurrence of ``word``, with a clear message when it is not there."""
     occ = find_occurrences(analysis, word, segment)
     if not occ:
+        texts = [analysis.text] + ([analysis.pair] if analysis.pair is not None else [])
+        if analysis.truncated and any(find_spans(t, word) for t in texts):
+            raise InputError(
+                f"'{word}' occurs only beyond the first {len(analysis.tokens)} tokens, the most {analysis.model_name} takes, so the "
+                "model never sees it. Move it nearer the start or shorten the text."
+            )
         raise InputError(f"'{word}' does not occur in \"{_short(analysis.text)}\".")
     if not 0 <= index < len(occ):
         raise InputError(f"'{word}' occurs {len(occ)} time(s) in \"{_short(analysis.text)}\"; "

