@@ -134,7 +134,8 @@ def read_text(args: argparse.Namespace, required: bool = True) -> str:
 
 def stderr_progress(fraction: float, message: str = "") -> None:
     if message and sys.stderr.isatty():
-        print(f"\r[{fraction * 100:3.0f}%] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+        share = " .. " if fraction < 0 else f"{fraction * 100:3.0f}%"
+        print(f"\r[{share}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
         if fraction >= 1.0:
             print(file=sys.stderr)
 

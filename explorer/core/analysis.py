@@ -25,7 +25,8 @@ from explorer.core.attention_store import (
     estimate_bytes,
 )
 from explorer.core.errors import InputError, ModelError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.models import require_finite
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 
 @dataclass
@@ -282,13 +283,14 @@ def analyse(
                                               **extra)
         hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
     else:
-        progress(0.2, f"Running {loaded.name} on {n} tokens…")
+        progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
         with loaded.lock, torch.inference_mode():
             out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
             check(cancel)
             attentions = DenseAttentions(_views(out.attentions))  # per layer [head, query, key]
             hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
     del out
+    require_finite(hidden, loaded.name, "hidden states")
     if isinstance(attentions, CompactAttentions):
         kept = (f"Long input: each token's {attentions.top_k} strongest links per layer and head are kept "
                 "(exact weights), and the layer on screen is recomputed in full.")
@@ -338,6 +340,7 @@ def _analyse_seq2seq(loaded: Any, text: str, target: str | None, progress: Progr
         cross = _stack(out.cross_attentions)  # [layer, head, decoder query, encoder key]
         enc_hidden = _stack(out.encoder_hidden_states)  # [layer+1, token, dim]
         dec_hidden = _stack(out.decoder_hidden_states)  # [layer+1, token, dim]
+    require_finite(dec_hidden, loaded.name, "hidden states")
     tokens = tok.convert_ids_to_tokens(ids)
     specials = _special_mask(enc, tok, ids)
     dec_tokens = tok.convert_ids_to_tokens(dec_input[0].tolist())

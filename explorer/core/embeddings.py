@@ -18,6 +18,7 @@ import numpy as np
 from explorer.core.analysis import Analysis, analyse
 from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -389,6 +390,7 @@ def _hidden_batch(loaded: Any, sentences: list[str]) -> tuple[list[np.ndarray], 
     with loaded.lock, torch.inference_mode():
         out = loaded.model(**inputs, output_hidden_states=True)
         hidden = np.stack([h.float().numpy() for h in out.hidden_states], axis=1)  # [sentence, layer+1, token, dim]
+    require_finite(hidden, loaded.name, "hidden states")
     mask = enc["attention_mask"].tolist()
     res_h, res_o, res_s = [], [], []
     for b in range(len(sentences)):

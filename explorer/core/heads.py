@@ -19,6 +19,7 @@ import numpy as np
 
 from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError, ModelError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
@@ -279,7 +280,9 @@ def predict_sentences(
         b = pairs[lo:lo + batch_size] if pairs is not None else None
         enc = lm.tokenizer(a, b, truncation=True, max_length=limit, padding=True, return_tensors="pt")
         with lm.lock, torch.no_grad():
-            out.append(_scores(lm, lm.model(**enc).logits))  # [batch, label]
+            logits = lm.model(**enc).logits  # [batch, label]
+        require_finite(logits, lm.name, "label scores")
+        out.append(_scores(lm, logits))
         done = min(n, lo + batch_size)
         progress(done / max(1, n), f"Predicted {done:,}/{n:,} rows")
     return np.concatenate(out) if out else np.zeros((0, lm.config.num_labels), dtype=np.float32)
@@ -305,7 +308,9 @@ def predict_words(
         enc = lm.tokenizer(chunk, is_split_into_words=True, truncation=True, max_length=limit, padding=True,
                            return_tensors="pt")
         with lm.lock, torch.no_grad():
-            pred = lm.model(**enc).logits.argmax(-1).tolist()  # [batch, token]
+            logits = lm.model(**enc).logits  # [batch, token, label]
+        require_finite(logits, lm.name, "label scores")
+        pred = logits.argmax(-1).tolist()
         for row, words in enumerate(chunk):
             labels = [-1] * len(words)
             prev = None
@@ -378,6 +383,7 @@ def tag_tokens(
     check(cancel)
     with lm.lock, torch.no_grad():
         logits = lm.model(**enc).logits[0]  # [token, label]
+    require_finite(logits, lm.name, "label scores")
     probs = torch.softmax(logits.float(), dim=-1).numpy()
     names = label_names(lm.config, probs.shape[-1])
     ids = enc["input_ids"][0].tolist()
@@ -455,6 +461,8 @@ def answer(
     check(cancel)
     with lm.lock, torch.no_grad():
         out = lm.model(**enc)
+    require_finite(out.start_logits, lm.name, "answer scores")
+    require_finite(out.end_logits, lm.name, "answer scores")
     start_logits = out.start_logits[0, ctx_idx].float()  # [context_token]
     end_logits = out.end_logits[0, ctx_idx].float()  # [context_token]
     ps = torch.softmax(start_logits, dim=-1).numpy()
@@ -515,6 +523,7 @@ def fill_mask(
     progress(0.2, f"Filling {len(positions)} mask(s) in one pass…")
     with lm.lock, torch.no_grad():
         logits = lm.model(**enc).logits[0]  # [token, vocab]
+        require_finite(logits, lm.name, "predictions")
     probs = torch.softmax(logits[positions].float(), dim=-1)  # [mask, vocab]
     top = torch.topk(probs, k=min(top_k, probs.shape[-1]), dim=-1)
     masks = []

@@ -161,3 +161,51 @@ def test_session_round_trip_of_every_panel_setting_and_finetuned_model(qtbot, da
     for key, wanted in PANEL_SETTINGS.items():
         assert not _differences(saved[key], wanted), (key, _differences(saved[key], wanted))
     w2.ctx.runner.wait(10_000)
+
+
+def test_progress_names_the_real_phase_and_is_busy_when_its_length_is_unknown(window, qtbot):
+    import threading
+
+    from explorer.core.progress import UNKNOWN
+
+    release = threading.Event()
+
+    def job(progress, cancel):
+        progress(0.05, "Tokenizing…")
+        progress(UNKNOWN, "Running the model on 147 tokens…")  # straight after: must not be throttled away
+        release.wait(10)
+        return 1
+
+    window.ctx.runner.submit(job, label="Attention")
+    qtbot.waitUntil(lambda: "Running the model" in window.job_label.toolTip(), timeout=5000)
+    assert window.progress.maximum() == 0  # a busy bar, not a percentage that sits still
+    qtbot.waitUntil(lambda: window.job_label.toolTip().endswith(" s)"), timeout=5000)  # and the seconds spent
+    release.set()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
+
+
+def test_chart_legend_sits_outside_the_data_and_hover_reads_a_cell(qtbot):
+    import numpy as np
+
+    from explorer.core.charts import ChartSpec, Series
+    from explorer.gui.widgets.chart import ChartWidget
+
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    chart.resize(500, 300)
+    chart.show()
+    chart.set_spec(ChartSpec(title="t", kind="xy", x_label="K", y_label="accuracy", legend=True, series=[
+        Series(name="smollm2", x=[0, 1, 2, 4], y=[0.2, 0.5, 0.7, 0.9]),
+        Series(name="chance", x=[0, 1, 2, 4], y=[0.5] * 4, dashed=True)]))
+    settle(qtbot)
+    data = chart.plot_item.vb.sceneBoundingRect()
+    legend = chart.legend.sceneBoundingRect()
+    assert chart.legend.isVisible() and legend.height() > 0
+    assert not data.intersects(legend), (data, legend)
+
+    m = np.arange(12, dtype=float).reshape(3, 4) / 12
+    chart.set_spec(ChartSpec(title="h", kind="heatmap", x_label="key (attended to)", y_label="query (attending)",
+                             matrix=m, row_labels=["a", "b", "c"], col_labels=["w", "x", "y", "z"]))
+    settle(qtbot)
+    chart._on_mouse_moved(chart.cell_scene_pos(2, 1))
+    assert chart.readout.text() == f"query c → key x: {m[2, 1]:.4f}"
