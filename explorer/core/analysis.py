@@ -122,6 +122,14 @@ def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: li
     return out
 
 
+PIECE_NOTE = "·2, ·3 = the 2nd, 3rd byte piece of one character"
+
+
+def label_axis(name: str, labels: list[str]) -> str:
+    """An axis name that explains the ``·2`` marks of :func:`readable_labels` when any label carries one."""
+    return f"{name} ({PIECE_NOTE})" if any("·" in lab for lab in labels) else name
+
+
 def _special_mask(enc: Any, tokenizer: Any, ids: list[int]) -> list[bool]:
     """Tokens the tokenizer added ([CLS], [SEP], <s>…), not [UNK]: an unknown word is still content."""
     mask = enc.pop("special_tokens_mask", None)
