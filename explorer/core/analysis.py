@@ -25,7 +25,8 @@ from explorer.core.attention_store import (
     estimate_bytes,
 )
 from explorer.core.errors import InputError, ModelError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.models import require_finite
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 
 @dataclass
@@ -119,6 +120,14 @@ def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: li
             label = "##" + label
         out.append(label)
     return out
+
+
+PIECE_NOTE = "·2, ·3 = the 2nd, 3rd byte piece of one character"
+
+
+def label_axis(name: str, labels: list[str]) -> str:
+    """An axis name that explains the ``·2`` marks of :func:`readable_labels` when any label carries one."""
+    return f"{name} ({PIECE_NOTE})" if any("·" in lab for lab in labels) else name
 
 
 def _special_mask(enc: Any, tokenizer: Any, ids: list[int]) -> list[bool]:
@@ -288,19 +297,20 @@ def analyse(
         extra = {"use_cache": False} if kind == "decoder" else {}
         with loaded.lock:
             out, attentions = capture_forward(loaded.model, inputs, top_k, cancel, causal=(kind == "decoder"),
-                                              output_hidden_states=True,
-                                              **extra)
+                                              progress=progress, num_layers=loaded.card.num_layers,
+                                              output_hidden_states=True, **extra)
         layers = list(out.hidden_states)
         del out
         hidden = _stack_freeing(layers)  # [layer+1, token, dim]
     else:
-        progress(0.2, f"Running {loaded.name} on {n} tokens…")
+        progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
         with loaded.lock, torch.inference_mode():
             out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
             check(cancel)
             attentions = DenseAttentions(_views(out.attentions))  # per layer [head, query, key]
             hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
         del out
+    require_finite(hidden, loaded.name, "hidden states")
     if isinstance(attentions, CompactAttentions):
         kept = (f"Long input: rollout and the model view use each token's {attentions.top_k} strongest links per "
                 "layer and head (exact weights, the rest dropped); one layer's maps (head view, heatmap, mean/max) "
@@ -351,6 +361,7 @@ def _analyse_seq2seq(loaded: Any, text: str, target: str | None, progress: Progr
         cross = _stack(out.cross_attentions)  # [layer, head, decoder query, encoder key]
         enc_hidden = _stack(out.encoder_hidden_states)  # [layer+1, token, dim]
         dec_hidden = _stack(out.decoder_hidden_states)  # [layer+1, token, dim]
+    require_finite(dec_hidden, loaded.name, "hidden states")
     tokens = tok.convert_ids_to_tokens(ids)
     specials = _special_mask(enc, tok, ids)
     dec_tokens = tok.convert_ids_to_tokens(dec_input[0].tolist())

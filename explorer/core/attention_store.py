@@ -276,6 +276,8 @@ def _weights_at(li: _LayerInputs, rows: Any) -> Any:
 class _Recorder:
     top_k: int
     cancel: threading.Event | None
+    progress: Any = None
+    num_layers: int = 0
     indices: list = field(default_factory=list)
     weights: list = field(default_factory=list)
     inputs: list = field(default_factory=list)
@@ -315,6 +317,9 @@ def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_ma
     rec.weights.append(wts.numpy())
     rec.inputs.append(_LayerInputs(module, eager, query, key, attention_mask, scaling,
                                    {k_: v for k_, v in kwargs.items() if k_ not in ("output_attentions",)}))
+    if rec.progress is not None and rec.num_layers:
+        done = len(rec.inputs)
+        rec.progress(0.2 + 0.7 * min(1.0, done / rec.num_layers), f"Layer {done} of {rec.num_layers}…")
     return torch.cat(outs, dim=1), None
 
 
@@ -345,7 +350,8 @@ def _configs(model: Any) -> list[Any]:
 
 
 def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel: threading.Event | None = None,
-                    cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
+                    cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, progress: Any = None,
+                    num_layers: int = 0, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
     """Run ``model(**inputs)`` keeping attention in compact form; returns (model output, attentions).
 
     The caller holds the model's lock: the attention implementation is switched for the pass and restored.
@@ -357,7 +363,7 @@ def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel
     _register()
     configs = _configs(model)
     before = [c._attn_implementation for c in configs]
-    rec = _Recorder(top_k=int(top_k), cancel=cancel)
+    rec = _Recorder(top_k=int(top_k), cancel=cancel, progress=progress, num_layers=num_layers)
     _active.recorder = rec
     try:
         for c in configs:

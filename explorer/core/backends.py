@@ -423,8 +423,8 @@ class OpenAIBackend:
                 if time.monotonic() > deadline:
                     timed_out = True
                     raise ModelError(
-                        f"{where} did not finish within {self.timeout:g} s (--timeout bounds the whole answer); "
-                        f"{len(steps)} tokens had arrived."
+                        f"No answer from {where} within {self.timeout:g} s: the timeout bounds the whole answer, "
+                        f"and {len(steps)} tokens had arrived."
                     )
                 try:
                     kind, value = lines.get(timeout=0.05)

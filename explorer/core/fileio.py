@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.core.errors import InputError
+from explorer.core.progress import Progress, check, no_progress
 
 TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".jsonl", ".json", ".text")
 MAX_BYTES = 10 * 1024 * 1024
@@ -233,6 +234,22 @@ def _file_kind(mode: int) -> str:
     return "special file"
 
 
+def read_text_files(
+    paths: list[str], progress: Progress = no_progress, cancel: object | None = None
+) -> tuple[list[TextFile], list[str]]:
+    """Read several files (for a job off the GUI thread); (the files read, a message per file that was not)."""
+    good: list[TextFile] = []
+    problems: list[str] = []
+    for i, path in enumerate(paths):
+        check(cancel)  # type: ignore[arg-type]
+        try:
+            good.append(read_text_file(path))
+        except InputError as err:
+            problems.append(str(err))
+        progress((i + 1) / max(1, len(paths)), f"Read {Path(path).name}")
+    return good, problems
+
+
 _ENCODING_NAMES = {
     "gbk": "GBK (Chinese)", "gb18030": "GB18030 (Chinese)", "latin-1": "Latin-1", "cp1252": "Windows-1252",
     "utf-16": "UTF-16", "utf-32": "UTF-32", "utf-16-le": "UTF-16 (little-endian, no byte-order mark)",
@@ -292,6 +309,32 @@ def atomic_path(path: str | os.PathLike, allow_empty: bool = False) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def backup_name(path: str | os.PathLike, tag: str = "broken") -> Path:
+    """A new, unused name beside ``path`` for keeping a copy: ``session.broken-20261125-154501.json``, then
+    ``…-2.json`` when that exists, so a second backup never overwrites the first."""
+    import time
+
+    p = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = p.with_name(f"{p.stem}.{tag}-{stamp}{p.suffix}")
+    n = 2
+    while candidate.exists():
+        candidate = p.with_name(f"{p.stem}.{tag}-{stamp}-{n}{p.suffix}")
+        n += 1
+    return candidate
+
+
+def move_aside(path: str | os.PathLike, tag: str = "broken") -> Path | None:
+    """Rename a file the app cannot use to a fresh backup name beside it; the backup's path, or None if the
+    rename failed (then the file stays where it is, still untouched)."""
+    target = backup_name(path, tag)
+    try:
+        os.rename(path, target)
+    except OSError:
+        return None
+    return target
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
