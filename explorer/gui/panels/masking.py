@@ -500,7 +500,9 @@ class MaskingPanel(Panel):
             f"(seed {mk.seed})" + ("; bold outline = SBO boundary tokens" if mk.sbo else ""))
         self.input_box.title_label.setText("Model input (after corruption)")
         self.target_box.title_label.setText(f"Target: the {len(tgt)} original tokens at the masked positions")
-        self.legend.set_actions(["mask", "random", "keep", "predicted"])  # the compare view uses all three
+        unit = {"phrase": "one unit (a noun phrase or a word) masked as a whole",
+                "entity": "one unit (a named entity or a word) masked as a whole"}.get(mk.strategy, "pieces of one word")
+        self.legend.set_actions(["mask", "random", "keep", "predicted"], underline=unit)  # compare view uses all three
         self.note.setText(mk.note)
         self._draw_attention()
 
@@ -618,10 +620,12 @@ class MaskingPanel(Panel):
     def _show_fill(self, res: Any) -> None:
         rows = []
         for p in res.predictions:
+            # Readable text ("it", not the byte-level piece "Ġit"); the raw piece is the tooltip.
             guesses = " ".join(
-                f"<span style='background:{'#c7e9c0' if t == p.original else '#f0f0f0'}'>{html.escape(t)}"
-                f"&nbsp;{q:.2f}</span>" for t, q in zip(p.tokens, p.probs, strict=True))
-            rows.append(f"<tr><td>{p.position}</td><td><b>{html.escape(p.original)}</b></td>"
+                f"<span title='{html.escape(t, quote=True)}' style='background:{'#c7e9c0' if t == p.original else '#f0f0f0'}'>"
+                f"{html.escape(r)}&nbsp;{q:.2f}</span>"
+                for t, r, q in zip(p.tokens, p.texts or p.tokens, p.probs, strict=True))
+            rows.append(f"<tr><td>{p.position}</td><td><b>{html.escape(p.original_text or p.original)}</b></td>"
                         f"<td>{html.escape(p.shown)}</td><td>{guesses}</td><td>{p.original_rank}</td></tr>")
         self.fill_view.setHtml(
             f"<p>{html.escape(res.message)}</p><table cellspacing=4><tr><th>pos</th><th>original</th>"
