@@ -3,6 +3,8 @@ at 1024×700, and results that follow their inputs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QTabWidget, QWidget
@@ -255,3 +257,39 @@ def test_corpus_view_counts_stacked_points_and_token_labels_are_explained(minilm
     spec = token_similarity_spec(a, -1)
     assert any("·" in lab for lab in spec.row_labels)
     assert "byte piece of one character" in spec.x_label and "byte piece of one character" in spec.y_label
+
+
+def test_prompting_follows_k_and_forgets_the_last_task_s_answer(small_window, qtbot):
+    p = small_window.show_panel("prompting")
+    p.model_picker.select("smollm2")
+    p.set_task("addition")
+    p.shots_spin.setValue(2)
+    assert p.examples_table.rowCount() == 2
+    p.shots_spin.setValue(4)  # no "Draw" press: the examples and the prompt follow K at once
+    assert p.examples_table.rowCount() == 4 and len(p.examples()) == 4
+    p.max_tokens_spin.setValue(3)
+    p.run_generation()
+    qtbot.waitUntil(lambda: p.result is not None and not small_window.ctx.runner.active, timeout=60_000)
+    assert p.output_view.toPlainText() and p.step_list.count() > 0
+    p.set_task("sentiment")
+    assert p.result is None and p.output_view.toPlainText() == "" and p.step_list.count() == 0
+    assert p.dist_chart.spec is None
+
+
+def test_models_compare_shows_every_model_and_a_folder_s_kind(window, qtbot, minilm, smollm2, tiny_factory):
+    folder = str(tiny_factory("sequence-classification"))
+    window.resize(1024, 700)
+    window.ctx.models.loaded.update({"minilm": minilm, "smollm2": smollm2})
+    window.ctx.models.load(folder)
+    qtbot.waitUntil(lambda: folder in window.ctx.models.loaded, timeout=60_000)
+    p = window.show_panel("models")
+    p.tabs.setCurrentIndex(1)
+    settle(qtbot)
+    table = p.compare_table
+    right = table.viewport().width()
+    for c in range(table.columnCount()):  # every column starts and ends inside the visible table
+        assert table.columnViewportPosition(c) >= 0
+        assert table.columnViewportPosition(c) + table.columnWidth(c) <= right + 1
+    rows = {p.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): p.tree.topLevelItem(i)
+            for i in range(p.tree.topLevelItemCount())}
+    assert rows[folder].text(1) == "encoder" and rows[folder].text(0) == Path(folder).name
