@@ -23,9 +23,10 @@ BASE = {
     "prompt": ["prompt", "--query", "hi"],
     "sweep": ["sweep", "--task", "addition"],
     "head": ["head", "minilm", "hello"],
+    "finetune": ["finetune", "--data", "__FILE__", "--plan"],
+    "evaluate": ["evaluate", "minilm", "--data", "__FILE__"],
 }
-# Fine-tuning's options are checked by the fine-tune command itself (issue 12 owns that command).
-SKIP_COMMANDS = {"finetune"}
+SKIP_COMMANDS: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
