@@ -107,7 +107,7 @@ PANEL_SETTINGS = {
     "models": {"selected": "smollm2", "tab": 1},
     "masking": {"model": "smollm2", "mode": "objective", "strategy": "entity", "objective": "xlnet", "seed": 7,
                 "ratio": 0.3, "p_mask": 0.7, "p_random": 0.2, "geometric_p": 0.3, "max_span": 6,
-                "poisson_lambda": 2.5, "samples": 1500, "stream": "query", "tab": 2},
+                "poisson_lambda": 2.5, "samples": 1500, "stream": "query", "tab": 2, "mask_from": 10, "mask_count": 30},
     "attention": {"model": "smollm2", "pair": "a second sentence", "view": "heatmap", "layer": 5, "head": "3",
                   "source": "self", "hide_special": True, "share": 0.5, "range_start": 4, "range_count": 100,
                   "search": "bank"},
@@ -293,3 +293,36 @@ def test_models_compare_shows_every_model_and_a_folder_s_kind(window, qtbot, min
     rows = {p.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): p.tree.topLevelItem(i)
             for i in range(p.tree.topLevelItemCount())}
     assert rows[folder].text(1) == "encoder" and rows[folder].text(0) == Path(folder).name
+
+
+def test_entity_masking_treats_model_names_as_entities(minilm):
+    from explorer.core.masking import mask_text, units_for
+    from explorer.core.paths import resources_dir
+    from explorer.core.words import tokenize_words
+
+    text = (resources_dir() / "samples" / "bert-paragraph.txt").read_text(encoding="utf-8")
+    tt = tokenize_words(minilm.tokenizer, text, max_length=minilm.max_length)
+    entities, _ = units_for(tt, "entity")
+    phrases, _ = units_for(tt, "phrase")
+    names = {"".join(tt.tokens[i].removeprefix("##") for i in range(tt.word_spans[a][0], tt.word_spans[b - 1][1]))
+             for a, b in entities if b - a > 1 or tt.text[tt.offsets[tt.word_spans[a][0]][0]].isupper()}
+    assert "bert" in names and "gpt-3" in names, names
+    assert entities != phrases
+    mk = mask_text(tt, minilm.tokenizer, "entity", seed=0)
+    assert len(mk.units) == len(entities)  # the draw chooses among these units (as token ranges)
+
+
+def test_long_objective_mask_is_shown_as_a_readable_window(small_window, qtbot):
+    w = small_window
+    w.text_input.set_text(SAMPLE * 4)
+    p = w.show_panel("masking")
+    p.picker.select("minilm")
+    p.mode_combo.setCurrentIndex(p.mode_combo.findData("objective"))
+    p.objective_combo.setCurrentIndex(p.objective_combo.findData("xlnet"))
+    p.run()
+    qtbot.waitUntil(lambda: p.attention_chart.spec is not None and not w.ctx.runner.active, timeout=60_000)
+    n = len(p.result.tt.tokens)
+    assert n > 100
+    assert p.attention_chart.spec.matrix.shape == (48, 48) and f"of {n}" in p.attention_chart.spec.title
+    p.mask_from.setValue(20)
+    assert p.attention_chart.spec.row_labels[0].startswith("20") or "20–67" in p.attention_chart.spec.title
