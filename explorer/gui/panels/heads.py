@@ -241,11 +241,13 @@ class HeadsPanel(Panel):
     def _build_eval_view(self) -> tuple[ChartWidget, QTextBrowser, QWidget]:
         chart = ChartWidget(title="Confusion matrix")
         text = QTextBrowser()
-        text.setMinimumWidth(300)
+        text.setMinimumWidth(200)
         split = QSplitter()
         split.addWidget(chart)
         split.addWidget(text)
-        split.setSizes([560, 380])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([600, 300])
         return chart, text, split
 
     def _build_class_view(self) -> QWidget:
@@ -639,7 +641,7 @@ class HeadsPanel(Panel):
         row.addWidget(self.sample_combo)
         row.addWidget(self.ft_task)
         self.preview = QTableWidget(0, 2)
-        self.preview.setMaximumHeight(170)
+        self.preview.setMaximumHeight(120)
         self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.preview.verticalHeader().setVisible(False)
         self.data_note = QLabel("Columns: text[, text_pair], label — or JSONL with tokens and tags.")
@@ -715,12 +717,16 @@ class HeadsPanel(Panel):
             buttons.addWidget(b)
         form.addRow(buttons)
         form.addRow(self.progress)
+        self.ft_note = QLabel("")
+        self.ft_note.setWordWrap(True)
+        form.addRow(self.ft_note)
 
         self.cost_table = QTableWidget(len(MODES), 4)
-        self.cost_table.setHorizontalHeaderLabels(["mode", "trainable parameters", "share of the model", "stored per task"])
+        self.cost_table.setHorizontalHeaderLabels(["mode", "trainable", "share", "stored per task"])
         self.cost_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.cost_table.verticalHeader().setVisible(False)
-        self.cost_table.setMaximumHeight(150)
+        self.cost_table.verticalHeader().setDefaultSectionSize(22)
+        self.cost_table.setFixedHeight(self.cost_table.horizontalHeader().sizeHint().height() + 22 * len(MODES) + 6)
         costs_box = QGroupBox("Before training: what each mode trains and stores per task")
         cv = QVBoxLayout(costs_box)
         cv.addWidget(self.cost_table)
@@ -736,8 +742,6 @@ class HeadsPanel(Panel):
         self.lab_tabs.addTab(self.train_chart, "Training")
         self.lab_tabs.addTab(self.why_chart, "Why pre-train")
         self.lab_tabs.addTab(lab_eval_view, "Evaluation")
-        self.ft_note = QLabel("")
-        self.ft_note.setWordWrap(True)
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -747,7 +751,6 @@ class HeadsPanel(Panel):
         lv.addWidget(self.preview)
         lv.addWidget(costs_box)
         lv.addWidget(self.lab_tabs, 1)
-        lv.addWidget(self.ft_note)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(settings)
@@ -895,8 +898,8 @@ class HeadsPanel(Panel):
         self.cost_note.setText(
             f"A full fine-tune stores a whole {_mb(by['full'].stored_bytes)} copy per task; the frozen head stores "
             f"{_mb(by['frozen'].stored_bytes)} and LoRA adapters {_mb(by['adapter'].stored_bytes)} — "
-            f"{by['adapter'].stored_bytes / by['full'].stored_bytes:.1%} of it — while sharing one encoder. "
-            "(Weights as float32; after training the row shows the bytes the run wrote.)")
+            f"{by['adapter'].stored_bytes / by['full'].stored_bytes:.1%} of it — sharing one encoder. After "
+            "training, the row shows the bytes the run wrote.")
         self._show_mode_settings()
 
     def _fill_costs(self) -> None:
@@ -979,12 +982,13 @@ class HeadsPanel(Panel):
         self._fill_costs()
         what = {"frozen": "the head and a manifest naming the encoder", "adapter": "the LoRA matrices and the head",
                 "full": "the whole model", "scratch": "the whole model"}[result.mode]
-        conv = "" if result.converged is None else (" — converged." if result.converged else " — NOT converged.")
+        conv = "." if result.converged is None else (
+            ": the head converged." if result.converged else ": the head did NOT converge.")
         self.ft_note.setText(
             f"Validation accuracy {result.val_accuracy:.0%} (before training {result.initial_val_accuracy:.0%}, "
             f"majority baseline {result.majority_baseline:.0%}) in {result.seconds:.0f} s. Trained "
             f"{result.trainable_parameters:,} parameters; wrote {_mb(result.stored_bytes)} ({what}) to "
-            f"{result.out_dir}. Stopping: {result.stopping_rule}{conv}")
+            f"{result.out_dir}{conv}" + "".join(f" {n}" for n in result.notes))
 
     def _train_finished(self) -> None:
         self.train_button.setEnabled(True)
@@ -1086,9 +1090,9 @@ def _eval_html(r) -> str:
         f"<tr><td>{html.escape(name)}</td><td align=right>{v['precision']:.3f}</td><td align=right>{v['recall']:.3f}"
         f"</td><td align=right>{v['f1']:.3f}</td><td align=right>{v['support']}</td></tr>"
         for name, v in r.per_class.items())
-    unit = "words" if r.level == "entity" else "rows"
+    over = f"{r.units} words in {r.n} rows" if r.level == "entity" else f"{r.n} rows"
     notes = "".join(f"<p style='color:#a15c00'>{html.escape(n)}</p>" for n in r.notes)
-    return (f"<p><b>Accuracy {r.accuracy:.1%}</b> over {r.units} {unit} ({r.n} rows); macro-F1 <b>{r.macro_f1:.3f}</b>"
+    return (f"<p><b>Accuracy {r.accuracy:.1%}</b> over {over}; macro-F1 <b>{r.macro_f1:.3f}</b>"
             + (" (entity level: exact spans)" if r.level == "entity" else "") + "</p>"
             f"<table cellspacing=6><tr><th align=left>{level}</th><th>precision</th><th>recall</th><th>F1</th>"
             f"<th>support</th></tr>{rows}</table>{notes}")
