@@ -116,7 +116,7 @@ def assert_one_line_error(code, err):
 def test_bad_value_is_one_line_exit_2(command, option, value, capsys, tmp_path):
     code, out, err = run(BASE[command] + [option, value], capsys, tmp_path)
     assert_one_line_error(code, err)
-    assert option in err
+    assert option in err and f"lm-explorer {command} --help" in err and "[-h]" not in err
     assert out == ""
 
 
