@@ -26,7 +26,7 @@ def wait(app, until, timeout: float = 600.0) -> None:
 
 # Panel key -> the button methods to press, in order (the same a user would click).
 DEMOS = {
-    "masking": [lambda p: p.run()],
+    "masking": [lambda p: p.strategy_combo.setCurrentIndex(p.strategy_combo.findData("span")), lambda p: p.run()],
     "attention": [lambda p: p.run()],
     "embeddings": [lambda p: p.preset_combo.setCurrentIndex(1), lambda p: p.compare()],
     "heads": [lambda p: p.tabs.setCurrentIndex(1) if hasattr(p, "tabs") else None, lambda p: p.train()],

@@ -143,6 +143,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.input_dock)
         self.resizeDocks([self.input_dock], [min(150, self.height() // 6)], Qt.Orientation.Vertical)
 
+        # Keyboard: Tab from the panel list goes straight into the text, then on to its buttons.
+        QWidget.setTabOrder(self.nav, self.text_input.edit)
         self._build_status_bar()
         self._build_menus()
 
