@@ -83,8 +83,8 @@ def smoke(folder: Path) -> None:
         out = work / "adapter"
         result = json.loads(run(exe, ["finetune", "--model", "minilm", "--data", str(data), "--mode", "adapter",
                                       "--epochs", "1", "--out", str(out), "--json"], work, env))
-        if result.get("saved_bytes", 0) <= 0:
-            raise SmokeFailure(f"the adapter fine-tune reports no saved weights: {result}")
+        if not (out / "adapter_model.safetensors").is_file() or "adapter_model.safetensors" not in result["files"]:
+            raise SmokeFailure(f"the adapter fine-tune saved no weights (it reports: {result['files']})")
         for name in ("adapter_config.json", "README.md"):
             if not (out / name).is_file():
                 raise SmokeFailure(f"the adapter fine-tune did not save {name} (saved: {sorted(os.listdir(out))})")
