@@ -53,6 +53,16 @@ def fill_message(lm: Any) -> str | None:
     )
 
 
+def head_note(lm: Any) -> str:
+    """Where the MLM head came from, when the app attached it (the bundled MiniLM)."""
+    if getattr(lm, "mlm_head", None) is None:
+        return ""
+    acc = (lm.card.extra.get("mlm_head_accuracy") or {}).get("project_text")
+    tail = f" (held-out top-1 {acc['top1']:.0%}, top-5 {acc['top5']:.0%})" if acc else ""
+    return (f" {lm.name} ships without an MLM head: these guesses come from the head this project trained on the "
+            f"frozen encoder{tail}.")
+
+
 def _topk(logits_row: Any, original_id: int, tokenizer: Any, k: int) -> tuple[list[str], list[float], float, int]:
     import torch
 
@@ -88,8 +98,9 @@ def fill_masks(
         ids = [mask_id if i < 0 else i for i in input_ids]
         if mask_id is None and any(i < 0 for i in input_ids):
             raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
-        with lm.lock, torch.no_grad():
-            logits = lm.model(input_ids=torch.tensor([ids])).logits[0]  # [seq, vocab]
+        from explorer.core.mlm_head import mlm_logits
+
+        logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: every mask in this one pass
         preds = []
         for p in positions:
             toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
@@ -98,7 +109,8 @@ def fill_masks(
                                     toks, probs, p_orig, rank))
         progress(1.0, "Done")
         return FillResult(model=lm.name, mode="mlm", predictions=preds,
-                          message=f"{len(preds)} masked positions predicted in one forward pass (both sides).")
+                          message=f"{len(preds)} masked positions predicted in one forward pass (both sides)."
+                          + head_note(lm))
     with lm.lock, torch.no_grad():
         logits = lm.model(input_ids=torch.tensor([original_ids])).logits[0]  # [seq, vocab]; row i predicts i+1
     preds = []
@@ -116,3 +128,58 @@ def fill_masks(
     if skipped:
         message += " The first token has no left context and is not predicted."
     return FillResult(model=lm.name, mode="causal-left-context", predictions=preds, message=message)
+
+
+MASK_MARK = "[MASK]"
+
+
+def fill_text(
+    lm: Any,
+    text: str,
+    top_k: int = 5,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Fill every ``[MASK]`` of ``text`` in one forward pass of a masked LM.
+
+    ``[MASK]`` is mapped to the model's own mask token (``<mask>`` for RoBERTa-style tokenizers). Returns
+    ``{"model", "text", "tokens", "masks": [{"position", "candidates": [{"token", "probability"}]}], "message"}``.
+    """
+    from explorer.core.errors import InputError
+
+    if top_k < 1:
+        raise InputError("--top-k must be at least 1.")
+    heads = list(getattr(lm, "heads", []) or [])
+    tok = lm.tokenizer
+    if "mlm" not in heads:
+        raise ModelError(f"{lm.name} is not a masked LM, so it cannot fill [MASK]s"
+                         + (" (a causal LM sees only the left context)" if "causal-lm" in heads else "")
+                         + ". Use minilm or another model with an MLM head.")
+    if tok.mask_token is None:
+        raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
+    if MASK_MARK not in text and tok.mask_token not in text:
+        raise InputError(f"The text has no {MASK_MARK}: write {MASK_MARK} where a word should be guessed.")
+    import torch
+
+    from explorer.core.mlm_head import mlm_logits
+
+    check(cancel)
+    enc = tok(text.replace(MASK_MARK, tok.mask_token), truncation=True, max_length=lm.max_length)
+    ids = list(enc["input_ids"])
+    positions = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
+    if not positions:
+        raise InputError(f"No {MASK_MARK} is left within the model's first {lm.max_length} tokens.")
+    progress(0.2, "Predicting the masked positions…")
+    logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: all masks in this one pass
+    probs = torch.softmax(logits[positions].float(), dim=-1)  # [masks, vocab]
+    k = min(top_k, probs.shape[-1])
+    top = torch.topk(probs, k, dim=-1)
+    masks = []
+    for row, p in enumerate(positions):
+        cand_ids = top.indices[row].tolist()
+        masks.append({"position": p, "candidates": [
+            {"token": t, "probability": float(q)}
+            for t, q in zip(tok.convert_ids_to_tokens(cand_ids), top.values[row].tolist(), strict=True)]})
+    progress(1.0, "Done")
+    return {"model": lm.name, "text": text, "tokens": tok.convert_ids_to_tokens(ids), "masks": masks,
+            "message": f"{len(masks)} mask(s) filled in one forward pass." + head_note(lm)}
