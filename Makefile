@@ -44,9 +44,12 @@ bench: setup
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py
 
+# A self-contained folder (dist/lm-explorer/) built by PyInstaller, then run headless by the smoke script; the
+# target fails when any smoke step fails. Not part of `make test`: it takes a quarter of an hour.
 bundle: setup
-	$(BIN)/python -m pip install --quiet pyinstaller
-	$(BIN)/pyinstaller --noconfirm packaging/lm-explorer.spec
+	$(BIN)/python -m pip install --quiet 'pyinstaller==6.22.3'
+	$(BIN)/python -m PyInstaller --noconfirm --log-level WARN packaging/lm-explorer.spec
+	$(BIN)/python packaging/smoke_bundle.py dist/lm-explorer
 
 clean:
 	rm -rf $(VENV) build dist

@@ -1,5 +1,7 @@
 """``lm-explorer``: no subcommand opens the window; subcommands run the same core functions headless.
 
+``lm-explorer FILE...`` opens the window with those files (what a file manager's "Open with" runs). Command
+names win over file names: a file called like a command is opened by giving its path (``./models``).
 Each module in :mod:`explorer.commands` adds its subcommands through ``register(subparsers)``.
 """
 
@@ -10,14 +12,21 @@ import importlib
 import os
 import pkgutil
 import sys
+from pathlib import Path
 
 from explorer import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from explorer.commands._common import CliParser
+
+    parser = CliParser(
         prog="lm-explorer",
         description="See and run what 'BERT and its family' and GPT-3 explain. Without a command, opens the window.",
+        usage="%(prog)s [-h] [--version] [COMMAND ... | FILE ...]",
+        epilog="lm-explorer FILE... opens the window with those files: text files go into the text box (several "
+        "form the corpus), a labelled CSV/TSV/JSONL opens in the fine-tune lab. A file named like a command is "
+        "opened by its path, e.g. ./models (or after --).",
     )
     parser.add_argument("--version", action="version", version=f"lm-explorer {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -29,13 +38,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_names(parser: argparse.ArgumentParser) -> set[str]:
+    """The subcommands ``parser`` knows."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
+
+
+def files_to_open(argv: list[str], commands: set[str]) -> list[str] | None:
+    """The files of ``lm-explorer FILE...``, or None when ``argv`` is a command line for argparse.
+
+    A first argument that is a command or an option goes to argparse. Otherwise the arguments are files when
+    one of them exists or the first looks like a path (a folder part or a suffix), so a misspelt command
+    still gets argparse's "invalid choice" and not a window complaining about a missing file. After ``--``
+    every argument is a file.
+    """
+    if argv[:1] == ["--"]:  # `lm-explorer -- models`: everything after -- is a file
+        return argv[1:] or None
+    if not argv or argv[0] in commands or argv[0].startswith("-"):
+        return None
+    first = Path(argv[0])
+    if any(Path(a).exists() for a in argv) or os.sep in argv[0] or first.suffix:
+        return list(argv)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    files = files_to_open(argv, command_names(parser))
+    if files is not None:
+        from explorer.gui.app import main as gui_main
+
+        return gui_main(files=files)
+    try:
+        # Every option's value is checked here (argparse types), before any model loads.
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a one-line usage error (exit 2)
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
     if args.command is None:
         from explorer.gui.app import main as gui_main
 
-        return gui_main()
+        return gui_main(files=[])
     from explorer.core.errors import Cancelled, ExplorerError
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -50,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lm-explorer: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lm-explorer … | head`
+        return 0
+    except Exception as err:  # a bug: still one line, with the way to see the whole traceback
+        if os.environ.get("LM_EXPLORER_DEBUG"):
+            raise
+        first = str(err).splitlines()[0][:300] if str(err) else ""
+        print(f"lm-explorer: unexpected error ({type(err).__name__}{': ' + first if first else ''}). "
+              "Run again with LM_EXPLORER_DEBUG=1 to see where, and please report it.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

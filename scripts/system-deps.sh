@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Install the system libraries Qt's X11/Wayland plugin needs to open a real window (Debian/Ubuntu).
-# Finds what is missing with ldd on the plugin itself, so nothing is installed when all is present.
+# Install what the window needs from the system (Debian/Ubuntu): the libraries Qt's X11 plugin links to, and a
+# font for Chinese (the lecture's 哈巴狗 / 单身狗 presets draw as boxes without one).
+# Finds what is missing with ldd on the plugin itself and fontconfig, so nothing is installed when all is present.
 set -euo pipefail
 venv="${1:-.venv}"
 qt="$("$venv/bin/python" -c 'import os, PySide6; print(os.path.dirname(PySide6.__file__))')/Qt"
 missing=$( { ldd "$qt/plugins/platforms/libqxcb.so"; ldd "$qt/lib/libQt6XcbQpa.so.6"; } 2>/dev/null | awk '/not found/ {print $1}' | sort -u)
 # libxcb-cursor is dlopen-ed at run time, so ldd does not list it.
 ldconfig -p 2>/dev/null | grep -q libxcb-cursor.so.0 || missing="$missing libxcb-cursor.so.0"
-[ -z "${missing// /}" ] && exit 0
+fonts=""
+if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=zh family 2>/dev/null)" ]; then
+  fonts="fonts-noto-cjk"
+fi
+[ -z "${missing// /}" ] && [ -z "$fonts" ] && exit 0
 declare -A pkg=(
   [libxcb-icccm.so.4]=libxcb-icccm4 [libxcb-keysyms.so.1]=libxcb-keysyms1 [libxcb-cursor.so.0]=libxcb-cursor0
   [libxcb-image.so.0]=libxcb-image0 [libxcb-render-util.so.0]=libxcb-render-util0 [libxcb-randr.so.0]=libxcb-randr0
@@ -20,8 +25,13 @@ declare -A pkg=(
 packages=""
 for lib in $missing; do packages="$packages ${pkg[$lib]:-}"; done
 packages="$(echo $packages | tr ' ' '\n' | sort -u | tr '\n' ' ')"
-[ -z "${packages// /}" ] && { echo "Qt needs libraries I cannot map to packages: $missing" >&2; exit 0; }
-echo "Qt needs system libraries to open a window: $packages"
+if [ -n "${missing// /}" ] && [ -z "${packages// /}" ]; then
+  echo "Qt needs libraries I cannot map to packages: $missing" >&2
+fi
+[ -n "${packages// /}" ] && echo "Qt needs system libraries to open a window: $packages"
+[ -n "$fonts" ] && echo "No installed font covers Chinese; installing $fonts"
+packages="$packages $fonts"
+[ -z "${packages// /}" ] && exit 0
 if ! command -v apt-get >/dev/null; then
   echo "Install them with your system's package manager, then run 'make run' again." >&2; exit 1
 fi

@@ -35,6 +35,29 @@ def smollm2():
 
 
 @pytest.fixture(scope="session")
+def gemma3():
+    """The bundled Gemma 3 270M base decoder (real weights; the first run assembles and de-quantises it)."""
+    from explorer.core.models import load_model
+
+    return load_model("gemma3")
+
+
+@pytest.fixture(scope="session")
+def gemma3_tokenizer(request):
+    """Gemma's real SentencePiece tokenizer, read alone from the converted folder when it exists (seconds),
+    else taken from the loaded model (which makes that folder)."""
+    from explorer.core.catalog import resolve
+    from explorer.core.models import converted_folder
+
+    folder = converted_folder(resolve("gemma3"))
+    if folder is None:
+        return request.getfixturevalue("gemma3").tokenizer
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+
+
+@pytest.fixture(scope="session")
 def tiny_factory(tmp_path_factory):
     """Call with a head name (see tests/tiny.py HEAD_CLASSES) to get a saved tiny checkpoint folder."""
     from tests.tiny import make_tiny_checkpoint

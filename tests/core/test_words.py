@@ -85,3 +85,12 @@ def test_char_spans_expand_to_whole_words(minilm):
     # a span covering only "believ" still takes the whole first word
     assert word_ranges_for_chars(tt, [(2, 6)]) == [(0, 1)]
     assert word_ranges_for_chars(tt, [(0, 3), (5, 17)]) == [(0, 2)]  # overlaps merge
+
+
+@pytest.mark.parametrize("which", ["minilm", "smollm2"])
+def test_word_ids_kept_where_they_split_words(which, request):
+    from explorer.core.words import word_ids_split_words
+
+    tok = request.getfixturevalue(which).tokenizer
+    assert word_ids_split_words(tok)
+    assert tokenize_words(tok, TEXT).grouping == "word_ids"

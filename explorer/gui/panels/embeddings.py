@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
@@ -40,6 +39,7 @@ from explorer.core.embeddings import (
 from explorer.core.errors import InputError
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
 
 
@@ -81,7 +81,7 @@ class EmbeddingsPanel(Panel):
         self.preset_combo.currentIndexChanged.connect(self._preset_chosen)
         self.compare_button = QPushButton("Compare")
         self.compare_button.clicked.connect(self.compare)
-        top = QHBoxLayout()
+        top = FlowLayout()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.picker)
         top.addWidget(QLabel("Preset"))
@@ -138,7 +138,7 @@ class EmbeddingsPanel(Panel):
         for w in (self.mix_mode, self.mix_layer):
             (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(self._mix_changed)
         self.mix_weights.editingFinished.connect(self._mix_changed)
-        row = QHBoxLayout()
+        row = FlowLayout()
         row.addWidget(add)
         row.addWidget(remove)
         row.addSpacing(20)
@@ -168,7 +168,7 @@ class EmbeddingsPanel(Panel):
         for w in (self.token_context, self.token_use_mix):
             w.currentIndexChanged.connect(self._draw_tokens)
         self.token_layer.valueChanged.connect(self._draw_tokens)
-        row = QHBoxLayout()
+        row = FlowLayout()
         for w in (QLabel("Sentence"), self.token_context, QLabel("Layer"), self.token_layer, QLabel("Use"),
                   self.token_use_mix):
             row.addWidget(w)
@@ -198,7 +198,7 @@ class EmbeddingsPanel(Panel):
         for w in (self.corpus_method, self.corpus_color):
             w.currentIndexChanged.connect(self._draw_corpus)
         self.corpus_layer.valueChanged.connect(self._draw_corpus)
-        row = QHBoxLayout()
+        row = FlowLayout()
         for w in (QLabel("Word"), self.corpus_word, QLabel("Layer"), self.corpus_layer, self.corpus_method,
                   self.corpus_color, self.corpus_button):
             row.addWidget(w)

@@ -43,6 +43,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.paths import data_dir, resources_dir
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
 
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
@@ -123,6 +124,9 @@ class HeadsPanel(Panel):
         super().__init__(ctx, parent)
         self.state = HeadsState()
         self.result = None
+        self._result_model: str | None = None  # the model and task the shown result came from
+        self._result_task: str | None = None
+        self._run_for: tuple[str | None, str | None] = (None, None)
         self.ft_result = None
         self.data = None
         self.costs = None
@@ -157,7 +161,7 @@ class HeadsPanel(Panel):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda: self._job and self._job.cancel())
-        top = QHBoxLayout()
+        top = FlowLayout()
         for w in (QLabel("Model"), self.picker, open_button, QLabel("Task"), self.task_combo):
             top.addWidget(w)
         top.addStretch(1)
@@ -184,7 +188,7 @@ class HeadsPanel(Panel):
         self.temperature = QDoubleSpinBox()
         self.temperature.setRange(0.0, 2.0)
         self.temperature.setSingleStep(0.1)
-        self.options = QHBoxLayout()
+        self.options = FlowLayout()
         self._opt_widgets = {}
         for key, label, w in (("top_k", "Candidates", self.top_k), ("max_answer", "Longest answer (tokens)", self.max_answer),
                               ("max_new", "New tokens", self.max_new), ("temperature", "Temperature", self.temperature)):
@@ -315,8 +319,25 @@ class HeadsPanel(Panel):
         if hasattr(self, "ft_picker"):
             self._update_plan()
 
+    def _clear_results(self) -> None:
+        """Forget the shown result: it belongs to another model or task than the ones now chosen."""
+        if self.result is None:
+            return
+        self.result = None
+        for chart in (self.class_chart, self.token_chart, self.qa_curves, self.qa_matrix, self.fill_chart):
+            chart.clear()
+        for view in (self.tokens_text, self.qa_text, self.fill_text, self.gen_text):
+            view.clear()
+        self.class_label.clear()
+        self.tokens_legend.clear()
+        self.entities.clear()
+        self.spans.clear()
+        self.fill_mask_combo.clear()
+
     def _model_chosen(self, _name: str = "") -> None:
         lm = self.picker.current_model()
+        if self.result is not None and (lm is None or self._result_model != lm.name):
+            self._clear_results()
         tasks = H.tasks_for(lm.heads) if lm is not None else []
         current = self.task_combo.currentData() or self.state.task
         self.task_combo.blockSignals(True)
@@ -340,6 +361,8 @@ class HeadsPanel(Panel):
 
     def _task_chosen(self, *_args) -> None:
         task = self.current_task()
+        if self.result is not None and self._result_task != task:
+            self._clear_results()
         kind = H.TASK_INPUTS.get(task or "classify", "text")
         l1, l2 = INPUT_LABELS[kind]
         self.label1.setText(l1)
@@ -375,7 +398,8 @@ class HeadsPanel(Panel):
         self.tabs.setCurrentIndex(0)
 
         def done(lm) -> None:
-            self.picker.select(lm.name)
+            # The store (and so the picker) knows the model by the folder it was loaded from.
+            self.picker.select(folder)
             self._model_chosen()
             self.run_note.setText(f"Loaded {lm.name} ({', '.join(lm.heads) or 'no head'}). Press Run.")
 
@@ -394,6 +418,7 @@ class HeadsPanel(Panel):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.run_note.setText(f"Running {task} on {lm.name}…")
+        self._run_for = (lm.name, task)
         on_partial = self._show_partial_generation if task == "generate" else None
         if task == "generate":
             self.views.setCurrentIndex(4)
@@ -416,6 +441,7 @@ class HeadsPanel(Panel):
 
     def show_result(self, result) -> None:
         self.result = result
+        self._result_model, self._result_task = self._run_for
         if isinstance(result, H.ClassResult):
             self.views.setCurrentIndex(0)
             self.class_chart.set_spec(H.class_chart(result))
@@ -545,7 +571,7 @@ class HeadsPanel(Panel):
         for label, key in (("task from the columns", ""), ("classify", "classify"), ("pair", "pair"), ("tokens", "tokens")):
             self.ft_task.addItem(label, key)
         self.ft_task.currentIndexChanged.connect(lambda *_: self.set_data_file(self.data_path.text()))
-        row = QHBoxLayout()
+        row = FlowLayout()
         for w in (QLabel("Data"), self.data_path):
             row.addWidget(w)
         row.addWidget(open_data)
@@ -592,7 +618,7 @@ class HeadsPanel(Panel):
         form.addRow("Mode", modes)
         form.addRow("Epochs", self.epochs)
         form.addRow("Seed", self.seed)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.train_button, self.ft_cancel, self.open_result):
             buttons.addWidget(b)
         form.addRow(buttons)

@@ -31,6 +31,7 @@ from explorer.core.masking import STRATEGIES, STRATEGY_TITLES, MaskParams
 from explorer.core.objectives import DESCRIPTIONS, OBJECTIVES, TITLES, ObjectiveParams
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
 from explorer.gui.widgets.token_strip import Legend, TokenStrip
 
@@ -172,7 +173,7 @@ class MaskingPanel(Panel):
         self.resample_button.clicked.connect(self.resample)
         self.run_button = QPushButton("Show")
         self.run_button.clicked.connect(self.run)
-        row1 = QHBoxLayout()
+        row1 = FlowLayout()
         for w in (QLabel("Model"), self.picker, self.mode_combo, self.strategy_combo, self.objective_combo,
                   QLabel("Seed"), self.seed_spin, self.resample_button, self.run_button):
             row1.addWidget(w)
@@ -207,7 +208,7 @@ class MaskingPanel(Panel):
         self.fill_button = QPushButton("Fill masks")
         self.fill_button.setToolTip("Predict every masked token at once (MLM), or from the left only (causal LM)")
         self.fill_button.clicked.connect(self.run_fill)
-        row2 = QHBoxLayout()
+        row2 = FlowLayout()
         for w in (QLabel("Ratio"), self.ratio_spin, QLabel("→mask"), self.mask_spin, QLabel("→random"),
                   self.random_spin, QLabel("Span p"), self.p_spin, QLabel("max words"), self.max_span_spin,
                   QLabel("Infill λ"), self.lambda_spin, QLabel("Samples"), self.samples_spin, self.stats_button,
@@ -502,7 +503,9 @@ class MaskingPanel(Panel):
             f"(seed {mk.seed})" + ("; bold outline = SBO boundary tokens" if mk.sbo else ""))
         self.input_box.title_label.setText("Model input (after corruption)")
         self.target_box.title_label.setText(f"Target: the {len(tgt)} original tokens at the masked positions")
-        self.legend.set_actions(["mask", "random", "keep", "predicted"])  # the compare view uses all three
+        unit = {"phrase": "one unit (a noun phrase or a word) masked as a whole",
+                "entity": "one unit (a named entity or a word) masked as a whole"}.get(mk.strategy, "pieces of one word")
+        self.legend.set_actions(["mask", "random", "keep", "predicted"], underline=unit)  # compare view uses all three
         self.note.setText(mk.note)
         self._draw_attention()
 

@@ -29,6 +29,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.format import card_lines
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 
 
 def comparison_spec(cards: list) -> ChartSpec:
@@ -75,7 +76,7 @@ class ModelsPanel(Panel):
         refresh_btn = QPushButton("Refresh")
         refresh_btn.setToolTip("Look again for models in the Hugging Face cache and your folders")
         refresh_btn.clicked.connect(self.refresh)
-        buttons = QHBoxLayout()
+        buttons = FlowLayout()
         for b in (self.load_btn, self.unload_btn, add_btn, refresh_btn):
             buttons.addWidget(b)
 
@@ -98,7 +99,9 @@ class ModelsPanel(Panel):
         lv.setContentsMargins(0, 0, 0, 0)
         intro = QLabel(
             "<b>Models available offline.</b> Double-click to load. <i>minilm</i> is a 6-layer BERT encoder "
-            "(sees the whole sentence); <i>smollm2</i> is a 30-layer GPT-style decoder (sees only the left context)."
+            "(sees the whole sentence); <i>smollm2</i> is a 30-layer GPT-style decoder (sees only the left context); "
+            "<i>gemma3</i> is Google's 18-layer Gemma 3 270M base decoder with a multilingual SentencePiece "
+            "vocabulary (Gemma Terms of Use)."
         )
         intro.setWordWrap(True)
         lv.addWidget(intro)
@@ -215,7 +218,12 @@ class ModelsPanel(Panel):
             if answer != QMessageBox.StandardButton.Yes:
                 return
             self.ctx.models.trusted.add(name)
-        self._say(f"Loading {name}… (the first load of smollm2 de-quantises it, about half a minute)")
+        entry = next((e for e in catalog.list_models() if e.name == name), None)
+        first = ""
+        if entry is not None and entry.gguf_file:
+            first = (" (the first load " + ("assembles the GGUF from its chunk packages and " if entry.assemble_from
+                                            else "") + "de-quantises it once: up to a minute or two)")
+        self._say(f"Loading {name}…{first}")
         self.ctx.models.load(name, on_done=lambda lm: self._say(f"Loaded {lm.name} in {lm.load_seconds:.1f} s."))
 
     def unload_selected(self) -> None:

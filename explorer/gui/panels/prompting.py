@@ -43,6 +43,7 @@ from explorer.core.prompting import OUTPUT_FIELD, Example, PromptTemplate, build
 from explorer.core.tasks import BUILTIN, Task, builtin_task, load_task_file
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
 
 
@@ -162,7 +163,7 @@ class PromptingPanel(Panel):
         top.addWidget(QLabel("Run on"))
         top.addWidget(self.backend_combo)
         top.addWidget(self.backend_stack, 1)
-        row2 = QHBoxLayout()
+        row2 = FlowLayout()
         row2.addWidget(QLabel("Task"))
         row2.addWidget(self.task_combo)
         row2.addWidget(self.open_button)
@@ -269,7 +270,7 @@ class PromptingPanel(Panel):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_generation)
-        settings = QHBoxLayout()
+        settings = FlowLayout()
         for label, w in (("max tokens", self.max_tokens_spin), ("", self.sample_check), ("T", self.temperature_spin),
                          ("top-k", self.top_k_spin), ("top-p", self.top_p_spin), ("stop", self.stop_edit)):
             if label:
@@ -337,7 +338,7 @@ class PromptingPanel(Panel):
         self.point_details = QPlainTextEdit(readOnly=True)
         self.point_details.setPlaceholderText("Select a row (or click a point) to see what the model answered.")
         self.point_details.setMaximumHeight(120)
-        row = QHBoxLayout()
+        row = FlowLayout()
         for label, w in (("K values", self.sweep_shots_edit), ("draws", self.sweep_draws_spin),
                          ("items", self.sweep_limit_spin), ("", self.sweep_mode)):
             if label:

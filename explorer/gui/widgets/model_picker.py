@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QWidget
+
+
+def short_name(name: str) -> str:
+    """What the box shows for a model: a catalogue name as is, a folder by its own name (the full path is the
+    item's tooltip), so a fine-tuned model never reads as a path cut off mid-name."""
+    if "/" in name or "\\" in name:
+        path = Path(name)
+        if path.is_absolute() or path.exists():
+            return path.name or name
+    return name
 
 
 class ModelPicker(QComboBox):
@@ -16,6 +28,8 @@ class ModelPicker(QComboBox):
         super().__init__(parent)
         self.ctx, self.kinds, self.heads = ctx, kinds, heads
         self.setMinimumContentsLength(14)
+        # The box keeps its width whatever is loaded: a long name never widens the window.
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setToolTip("Models loaded in the Models panel")
         self._wanted: str | None = None
         ctx.models.changed.connect(self.refresh)
@@ -28,7 +42,9 @@ class ModelPicker(QComboBox):
         self.blockSignals(True)
         self.clear()
         if names:
-            self.addItems(names)
+            for name in names:
+                self.addItem(short_name(name), name)
+                self.setItemData(self.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
             self.setEnabled(True)
         else:
             self.addItem("(load a model in the Models panel)")
@@ -40,14 +56,14 @@ class ModelPicker(QComboBox):
             self._emit()
 
     def current_name(self) -> str | None:
-        return self.currentText() if self.isEnabled() and self.count() else None
+        return self.currentData() if self.isEnabled() and self.count() else None
 
     def current_model(self):
         return self.ctx.models.get(self.current_name())
 
     def select(self, name: str) -> None:
         self._wanted = name
-        i = self.findText(name)
+        i = self.findData(name)
         if i >= 0:
             self.setCurrentIndex(i)
 

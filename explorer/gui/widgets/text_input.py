@@ -8,7 +8,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QTextCursor
 from PySide6.QtWidgets import (
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QToolButton,
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.errors import InputError
 from explorer.core.fileio import TEXT_SUFFIXES, TextFile, read_text_file
+from explorer.gui.widgets.flow import FlowLayout
 
 
 class _DropEdit(QPlainTextEdit):
@@ -55,6 +55,8 @@ class TextInput(QWidget):
             "Type or paste a text here, or drag in .txt, .md, .csv, .tsv or .jsonl files. Every panel reads this text."
         )
         self.edit.setAcceptDrops(True)
+        # Tab and Shift+Tab move between controls; they never type into the user's text.
+        self.edit.setTabChangesFocus(True)
         self.edit.filesDropped.connect(self.open_files)
         self.notice = QLabel()
         self.notice.setWordWrap(True)
@@ -72,7 +74,7 @@ class TextInput(QWidget):
         self.samples_btn.setToolTip("Insert a sample text the project ships")
         self.samples_btn.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self._build_samples_menu()
-        bar = QHBoxLayout()
+        bar = FlowLayout()
         bar.setContentsMargins(0, 0, 0, 0)
         bar.addWidget(open_btn)
         bar.addWidget(self.samples_btn)

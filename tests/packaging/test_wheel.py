@@ -1,0 +1,132 @@
+"""A non-editable install (the wheel) finds its resources from any directory: tasks, samples, data sets,
+similarity's reference sentences, the Samples menu.
+
+The wheel is built from a copy of the sources and installed without dependencies into a fresh venv that sees
+this interpreter's site-packages through a .pth file (plain path lines, so the editable install of the
+checkout living there is not activated): the heavy packages are reused, the project comes from the wheel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+A = "We sat on the bank of the river."
+B = "She went to the bank to deposit her money."
+
+
+def _site_dirs() -> list[str]:
+    """This interpreter's site-packages folders (a venv's own and any it reuses), never the checkout."""
+    dirs = [sysconfig.get_paths()["purelib"]] + [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    return [d for d in dict.fromkeys(dirs) if Path(d).is_dir() and Path(d).resolve() != ROOT]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    shutil.copytree(ROOT / "explorer", src / "explorer", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    run = dict(capture_output=True, text=True, timeout=300)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
+                            "-q", "-w", str(tmp / "dist"), str(src)], **run)
+    assert build.returncode == 0, build.stderr
+    wheel = next((tmp / "dist").glob("lm_explorer-*.whl"))
+    venv = tmp / "venv"
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], **run)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    inst = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index",
+                           "-q", str(wheel)], **run)
+    assert inst.returncode == 0, inst.stderr
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             **run).stdout.strip()
+    Path(purelib, "_reuse_heavy_packages.pth").write_text("\n".join(_site_dirs()) + "\n")
+    elsewhere = tmp / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env.update(QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", LM_EXPLORER_DATA_DIR=str(tmp / "data"))
+    return {"venv": venv, "python": python, "cwd": elsewhere, "env": env, "wheel": wheel}
+
+
+def _run(installed, argv: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, cwd=installed["cwd"], env=installed["env"], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_wheel_carries_every_resource(installed):
+    import zipfile
+
+    names = set(zipfile.ZipFile(installed["wheel"]).namelist())
+    on_disk = {p.relative_to(ROOT).as_posix() for p in (ROOT / "explorer" / "resources").rglob("*") if p.is_file()}
+    assert on_disk and on_disk <= names, sorted(on_disk - names)
+
+
+def test_installed_resources_from_another_directory(installed):
+    code = (
+        "import json, explorer\n"
+        "from explorer.core.paths import resources_dir\n"
+        "from explorer.core.tasks import load_task\n"
+        "from explorer.core.embeddings import load_reference_texts\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from explorer.gui.context import AppContext\n"
+        "from explorer.gui.widgets.text_input import TextInput\n"
+        "box = TextInput(AppContext())\n"
+        "r = resources_dir()\n"
+        "print(json.dumps({'package': explorer.__file__, 'resources': str(r),\n"
+        "  'samples': sorted(p.name for p in (r / 'samples').iterdir()),\n"
+        "  'data': sorted(p.name for p in (r / 'data').iterdir()),\n"
+        "  'sentiment': len(load_task('sentiment').items), 'references': len(load_reference_texts()),\n"
+        "  'menu_enabled': box.samples_btn.isEnabled(),\n"
+        "  'menu': [a.text() for a in box.samples_btn.menu().actions()]}))\n"
+    )
+    proc = _run(installed, [str(installed["python"]), "-c", code])
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["package"].startswith(str(installed["venv"]))  # the wheel's copy, not the checkout
+    assert out["resources"].startswith(str(installed["venv"]))
+    assert out["samples"] == sorted(p.name for p in (ROOT / "explorer/resources/samples").iterdir())
+    assert out["data"] == sorted(p.name for p in (ROOT / "explorer/resources/data").iterdir())
+    sentiment_lines = (ROOT / "explorer/resources/tasks/sentiment.jsonl").read_text(encoding="utf-8").splitlines()
+    assert out["sentiment"] == len([line for line in sentiment_lines if line.strip()])
+    presets = json.loads((ROOT / "explorer/resources/presets/embeddings.json").read_text(encoding="utf-8"))
+    assert out["references"] == len(presets["reference"]) > 0
+    assert out["menu_enabled"] and len(out["menu"]) == len(out["samples"])
+
+
+def test_installed_cli_similarity_uses_the_reference_sentences(installed, minilm):
+    from explorer.core.embeddings import Context, compare_contexts
+
+    proc = _run(installed, [str(installed["venv"] / "bin" / "lm-explorer"), "similarity", "--model", "minilm",
+                            "--a", A, "--word-a", "bank", "--b", B, "--json"])
+    assert proc.returncode == 0, proc.stderr
+    got = np.array(json.loads(proc.stdout)["baseline"])
+    presets = json.loads((ROOT / "explorer/resources/presets/embeddings.json").read_text(encoding="utf-8"))
+    contexts = [Context(A, "bank", 0), Context(B, "bank", 0)]
+    with_refs = np.array(compare_contexts(minilm, contexts, reference=presets["reference"], seed=0).baseline)
+    without = np.array(compare_contexts(minilm, contexts, reference=[], seed=0).baseline)
+    assert np.allclose(got, with_refs, atol=1e-4), (got, with_refs)
+    assert not np.allclose(got, without, atol=1e-3)
+
+
+def test_installed_cli_prompt_builtin_task(installed):
+    proc = _run(installed, [str(installed["venv"] / "bin" / "lm-explorer"), "prompt", "--task", "sentiment",
+                            "--model", "smollm2", "--score", "--json"])
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["task"] == "sentiment" and out["mode"] == "score"
+    assert out["prompt"].startswith("Is each review positive or negative?")
+    assert out["output"] in ("positive", "negative") and out["expected"] in ("positive", "negative")
+    assert {s["option"].strip() for s in out["scores"]} == {"positive", "negative"}
