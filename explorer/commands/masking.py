@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fill", help="fill every [MASK] of a text in one pass of a masked LM")
     add_text_args(p)
     p.add_argument("--model", default="minilm", help="a masked LM (default: minilm, with the project's MLM head)")
-    p.add_argument("--top-k", type=int, default=5, help="candidates per mask (default: 5)")
+    p.add_argument("--top-k", type=int_range(1, 100), default=5, help="candidates per mask (1–100, default: 5)")
     p.add_argument("--json", action="store_true", help="print JSON: masks = [{position, candidates}]")
     p.set_defaults(func=run_fill)
 

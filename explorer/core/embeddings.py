@@ -438,7 +438,7 @@ def similarity_chart_spec(result: SimilarityResult, view: str = "raw") -> ChartS
         y = p.values(view, result.baseline)
         if both and p.relation:
             color, width = (SAME_LIGHT if p.relation == "same" else DIFF_LIGHT), 1.0
-            label = f"{p.relation} sense {p.name}"
+            label = f"{p.relation} sense {p.a + 1}·{p.b + 1}"  # the full sentences are in the hover
         else:
             color, width, label = PALETTE[k % len(PALETTE)], 2.0, p.name
         series.append(Series(label, x, y, color=color, width=width,

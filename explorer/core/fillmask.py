@@ -133,8 +133,6 @@ def fill_masks(
     return FillResult(model=lm.name, mode="causal-left-context", predictions=preds, message=message)
 
 
-MASK_MARK = "[MASK]"
-
 
 def fill_text(
     lm: Any,
@@ -143,46 +141,16 @@ def fill_text(
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> dict:
-    """Fill every ``[MASK]`` of ``text`` in one forward pass of a masked LM.
+    """Fill every ``[MASK]`` of ``text`` in one forward pass of a masked LM (``heads.fill_mask``), as the CLI's
+    ``fill`` prints it: ``{"model", "text", "filled", "tokens", "masks": [{"position", "candidates":
+    [{"token", "probability"}]}], "message"}``. ``[MASK]`` is mapped to the model's own mask token."""
+    from explorer.core.heads import fill_mask
 
-    ``[MASK]`` is mapped to the model's own mask token (``<mask>`` for RoBERTa-style tokenizers). Returns
-    ``{"model", "text", "tokens", "masks": [{"position", "candidates": [{"token", "probability"}]}], "message"}``.
-    """
-    from explorer.core.errors import InputError
-
-    if top_k < 1:
-        raise InputError("--top-k must be at least 1.")
-    heads = list(getattr(lm, "heads", []) or [])
-    tok = lm.tokenizer
-    if "mlm" not in heads:
-        raise ModelError(f"{lm.name} is not a masked LM, so it cannot fill [MASK]s"
-                         + (" (a causal LM sees only the left context)" if "causal-lm" in heads else "")
-                         + ". Use minilm or another model with an MLM head.")
-    if tok.mask_token is None:
-        raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
-    if MASK_MARK not in text and tok.mask_token not in text:
-        raise InputError(f"The text has no {MASK_MARK}: write {MASK_MARK} where a word should be guessed.")
-    import torch
-
-    from explorer.core.mlm_head import mlm_logits
-
-    check(cancel)
-    enc = tok(text.replace(MASK_MARK, tok.mask_token), truncation=True, max_length=lm.max_length)
-    ids = list(enc["input_ids"])
-    positions = [i for i, t in enumerate(ids) if t == tok.mask_token_id]
-    if not positions:
-        raise InputError(f"No {MASK_MARK} is left within the model's first {lm.max_length} tokens.")
-    progress(0.2, "Predicting the masked positions…")
-    logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: all masks in this one pass
-    probs = torch.softmax(logits[positions].float(), dim=-1)  # [masks, vocab]
-    k = min(top_k, probs.shape[-1])
-    top = torch.topk(probs, k, dim=-1)
-    masks = []
-    for row, p in enumerate(positions):
-        cand_ids = top.indices[row].tolist()
-        masks.append({"position": p, "candidates": [
-            {"token": t, "probability": float(q)}
-            for t, q in zip(tok.convert_ids_to_tokens(cand_ids), top.values[row].tolist(), strict=True)]})
-    progress(1.0, "Done")
-    return {"model": lm.name, "text": text, "tokens": tok.convert_ids_to_tokens(ids), "masks": masks,
-            "message": f"{len(masks)} mask(s) filled in one forward pass." + head_note(lm)}
+    res = fill_mask(lm, text, top_k=top_k, progress=progress, cancel=cancel)
+    masks = [{"position": m.position, "candidates": [{"token": t, "probability": p} for t, p in m.candidates]}
+             for m in res.masks]
+    message = f"{len(masks)} mask(s) filled in one forward pass." + head_note(lm)
+    if res.truncated:
+        message += " The text was cut to the model's length limit."
+    return {"model": lm.name, "text": res.text, "filled": res.filled, "tokens": res.tokens, "masks": masks,
+            "message": message}

@@ -23,7 +23,6 @@ from explorer.core.embeddings import (
     project_2d,
     sentence_embedding,
     similarity_chart_spec,
-    similarity_matrix,
     split_sentences,
     token_similarity_spec,
     word_vector,
@@ -201,3 +200,23 @@ def test_presets_parse_and_find_their_words():
         assert len(p["contexts"]) >= 2
         for c in p["contexts"]:
             assert find_spans(c["text"], c["word"]), (p["name"], c)
+
+
+@pytest.mark.slow
+def test_two_senses_on_gemma3_need_the_corrected_view(gemma3):
+    """哈巴狗 and 牧羊犬…狗 against 单身狗 twice on Gemma (DESIGN.md: mean-centred 0.86 vs 0.51 at layer 9)."""
+    from explorer.core.embeddings import load_presets
+
+    preset = next(p for p in load_presets()["presets"] if p["name"].startswith("狗"))
+    assert preset["model"] == "gemma3"
+    contexts = [Context(c["text"], c["word"], 0, c["sense"]) for c in preset["contexts"]]
+    r = compare_contexts(gemma3, contexts, reference=preset["reference"])
+    assert len(r.baseline) == 19 and all(len(o.pieces) == 1 for o in r.occurrences)  # 狗 is one piece
+    centred = r.summary("centred")
+    best = centred["best_layer"]
+    assert centred["same_sense"][best] > centred["different_sense"][best] + 0.2
+    m = r.sense_means("centred")
+    assert m["same"][9] > m["different"][9] + 0.15
+    # raw cosines sit near 1 at the last layer (anisotropy): the gap there is small
+    raw = r.sense_means("raw")
+    assert min(raw["same"][-1], raw["different"][-1]) > 0.8 and raw["same"][-1] - raw["different"][-1] < 0.1

@@ -112,6 +112,8 @@ class EmbeddingsPanel(Panel):
         self.table.horizontalHeaderItem(3).setToolTip(
             "A label per sentence: rows with the same label form same-sense pairs, different labels "
             "different-sense pairs (leave empty to compare every pair on its own)")
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setMinimumHeight(122)  # four sentences (two per sense) visible at once
         self.table.setMaximumHeight(150)
         add = QPushButton("Add sentence")
         add.clicked.connect(lambda: self.table.insertRow(self.table.rowCount()))
