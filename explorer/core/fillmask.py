@@ -25,6 +25,8 @@ class Prediction:
     original_prob: float
     original_rank: int  # 1 = the model's first guess
     context: str = "both sides"  # or "left only"
+    texts: list[str] = field(default_factory=list)  # ``tokens`` as a person reads them ("Ġit" → "it")
+    original_text: str = ""  # ``original`` likewise
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -62,6 +64,14 @@ def head_note(lm: Any) -> str:
     tail = f" (held-out top-1 {acc['top1']:.0%}, top-5 {acc['top5']:.0%})" if acc else ""
     return (f" {lm.name} ships without an MLM head: these guesses come from the head this project trained on the "
             f"frozen encoder{tail}.")
+
+
+def _readable(pred: Prediction, tokenizer: Any) -> Prediction:
+    from explorer.core.words import token_texts
+
+    pred.texts = token_texts(tokenizer, pred.tokens)
+    pred.original_text = token_texts(tokenizer, [pred.original])[0]
+    return pred
 
 
 def _topk(logits_row: Any, original_id: int, tokenizer: Any, k: int) -> tuple[list[str], list[float], float, int]:
@@ -106,9 +116,9 @@ def fill_masks(
         preds = []
         for p in positions:
             toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
-            preds.append(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]),
-                                    tok.convert_ids_to_tokens(ids[p]) if ids[p] >= 0 else "<mask>",
-                                    toks, probs, p_orig, rank))
+            preds.append(_readable(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]),
+                                              tok.convert_ids_to_tokens(ids[p]) if ids[p] >= 0 else "<mask>",
+                                              toks, probs, p_orig, rank), tok))
         progress(1.0, "Done")
         return FillResult(model=lm.name, mode="mlm", predictions=preds,
                           message=f"{len(preds)} masked positions predicted in one forward pass (both sides)."
@@ -123,8 +133,8 @@ def fill_masks(
             skipped += 1
             continue
         toks, probs, p_orig, rank = _topk(logits[p - 1], original_ids[p], tok, top_k)
-        preds.append(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]), "(not seen yet)", toks, probs,
-                                p_orig, rank, context="left only"))
+        preds.append(_readable(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]), "(not seen yet)", toks,
+                                          probs, p_orig, rank, context="left only"), tok))
     progress(1.0, "Done")
     message = (f"{lm.name} is a causal LM: each guess sees only the tokens to its left — what GPT sees, "
                "unlike BERT, which sees both sides.")
