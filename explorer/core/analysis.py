@@ -23,6 +23,7 @@ from explorer.core.attention_store import (
     LayerAttentions,
     capture_forward,
     estimate_bytes,
+    release_heap,
 )
 from explorer.core.errors import InputError, ModelError
 from explorer.core.models import require_finite
@@ -236,6 +237,16 @@ def _views(tensors: Any) -> list[np.ndarray]:
     return [t.detach()[0].float().numpy() for t in tensors]
 
 
+def _stack_freeing(tensors: list) -> np.ndarray:
+    """Like :func:`_stack` but drops each tensor once copied, so a long input's hidden states are not held twice."""
+    first = tensors[0].detach()[0]
+    out = np.empty((len(tensors), *first.shape), dtype=np.float32)  # [layer, ...]
+    for i in range(len(tensors)):
+        out[i] = tensors[i].detach()[0].float().numpy()
+        tensors[i] = None
+    return out
+
+
 def _stack(tensors: Any) -> np.ndarray:
     """Tuple of per-layer [1, ...] tensors -> one float32 numpy array [layer, ...] (the only copy).
 
@@ -282,26 +293,33 @@ def analyse(
     if kind == "decoder":
         inputs.pop("token_type_ids", None)
     attentions: LayerAttentions
+    # The model without its head: an analysis needs no logits (SmolLM2's are [token, 49,152] floats, 0.8 GB
+    # at 4,096 tokens, and a third of the pass's work at 512); hidden states and attentions are the same.
+    net = getattr(loaded.model, "base_model", None) or loaded.model
     if compact:
         progress(0.2, f"Running {loaded.name} on {n} tokens (keeping each token's top {top_k} links per layer)…")
         extra = {"use_cache": False} if kind == "decoder" else {}
         with loaded.lock:
-            out, attentions = capture_forward(loaded.model, inputs, top_k, cancel, causal=(kind == "decoder"),
-                                              output_hidden_states=True,
-                                              **extra)
-        hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
+            out, attentions = capture_forward(net, inputs, top_k, cancel, causal=(kind == "decoder"),
+                                              progress=progress, num_layers=loaded.card.num_layers,
+                                              output_hidden_states=True, **extra)
+        layers = list(out.hidden_states)
+        del out
+        hidden = _stack_freeing(layers)  # [layer+1, token, dim]
+        release_heap()
     else:
         progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
         with loaded.lock, torch.inference_mode():
-            out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
+            out = net(**inputs, output_attentions=True, output_hidden_states=True)
             check(cancel)
             attentions = DenseAttentions(_views(out.attentions))  # per layer [head, query, key]
             hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
-    del out
+        del out
     require_finite(hidden, loaded.name, "hidden states")
     if isinstance(attentions, CompactAttentions):
-        kept = (f"Long input: each token's {attentions.top_k} strongest links per layer and head are kept "
-                "(exact weights), and the layer on screen is recomputed in full.")
+        kept = (f"Long input: rollout and the model view use each token's {attentions.top_k} strongest links per "
+                "layer and head (exact weights, the rest dropped); one layer's maps (head view, heatmap, mean/max) "
+                "are recomputed in full, in float16.")
         note = f"{note} {kept}".strip()
     progress(0.9, "Collecting tokens…")
     tokens = tok.convert_ids_to_tokens(ids)
