@@ -36,7 +36,7 @@ def test_misspelt_command_is_an_argparse_error_not_a_window(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     opened = []
     monkeypatch.setattr("explorer.gui.app.main", lambda **kw: opened.append(kw) or 0)
-    assert cli.main(["modles"]) == 2  # main returns argparse's exit code (one line on stderr)
+    assert cli.main(["modles"]) == 2
     assert "invalid choice: 'modles'" in capsys.readouterr().err
     assert opened == []
 
