@@ -4,9 +4,11 @@ itself to PNG (2x), SVG, and its data to CSV/JSON, from a toolbar button and the
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,7 @@ class ChartWidget(QWidget):
         self._image: pg.ImageItem | None = None
         self._colorbar: pg.ColorBarItem | None = None
         self._matrix: np.ndarray | None = None
+        self._note_item: pg.LabelItem | None = None  # the spec's note, in the scene so that exports carry it
         self._last_dir = str(Path.home())
 
         self.title_label = QLabel(title)
@@ -142,6 +145,9 @@ class ChartWidget(QWidget):
             pi.clear()
         if pi.legend is not None:
             pi.legend.clear()
+        if self._note_item is not None:
+            self.graphics.ci.removeItem(self._note_item)
+            self._note_item = None
         for name in ("bottom", "left"):
             pi.getAxis(name).setTicks(None)
         pi.invertY(False)
@@ -188,7 +194,7 @@ class ChartWidget(QWidget):
             pi.addItem(self._image)
             self._colorbar = pg.ColorBarItem(values=(lo, hi), colorMap=cmap, interactive=False, width=12)
             self._colorbar.setImageItem(self._image)
-            self.graphics.addItem(self._colorbar)
+            self.graphics.addItem(self._colorbar, row=0, col=1)
         pi.invertY(True)
         pi.setAspectLocked(False)
         self._set_label_ticks("bottom", spec.col_labels, m.shape[1])
@@ -219,8 +225,29 @@ class ChartWidget(QWidget):
         step = max(1, math.ceil(len(ticks) * per_label / available))
         return ticks[::step]
 
+    def _note_html(self) -> str:
+        """The spec's note wrapped to the plot's width (a LabelItem does not wrap by itself)."""
+        note = self.spec.note if self.spec is not None else ""
+        per_line = max(40, int(max(self.graphics.width(), 300) / max(QFontMetrics(QFont()).averageCharWidth(), 5)))
+        lines = [w for para in note.split("\n") for w in textwrap.wrap(para, per_line) or [""]]
+        return "<br>".join(html.escape(line) for line in lines)
+
+    def _draw_note(self) -> None:
+        if self.spec is None or not self.spec.note:
+            return
+        text = self._note_html()
+        if self._note_item is None:
+            self._note_item = pg.LabelItem(text, size="8pt", color="#444", justify="left")
+            self.graphics.addItem(self._note_item, row=1, col=0)
+        else:
+            self._note_item.setText(text, size="8pt", color="#444")
+
     def _draw_xy(self, spec: ChartSpec) -> None:
         pi = self.plot_item
+        self._draw_note()
+        # Log x: the widget draws log10(x) and labels the ticks with the data's own values.
+        tx = (lambda v: np.log10(np.maximum(np.asarray(v, dtype=float), 1e-300))) if spec.log_x else (
+            lambda v: np.asarray(v, dtype=float))
         if spec.legend and len(spec.series) > 1:
             if pi.legend is None:
                 pi.addLegend(offset=(-10, 10))
@@ -229,7 +256,7 @@ class ChartWidget(QWidget):
         bar_index = 0
         for i, s in enumerate(spec.series):
             color = s.color or PALETTE[i % len(PALETTE)]
-            x = np.asarray(s.x, dtype=float)
+            x = tx(s.x)
             y = np.asarray(s.y, dtype=float)
             if s.style == "bar":
                 offset = (bar_index - (len(bars) - 1) / 2) * bar_width
@@ -264,8 +291,12 @@ class ChartWidget(QWidget):
                 beam = 0.25 * float(gaps.min()) if gaps.size else 0.15
                 pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=beam, pen=pg.mkPen(color)))
         if spec.x_ticks:
-            ticks = [(float(p), str(t)) for p, t in spec.x_ticks]
+            ticks = [(float(tx([p])[0]), str(t)) for p, t in spec.x_ticks]
             pi.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+        if spec.log_x and spec.series:
+            xs = np.concatenate([tx(s.x) for s in spec.series if len(s.x)])
+            pad = max(0.15, 0.15 * float(xs.max() - xs.min()))  # room for the end points and their labels
+            pi.setXRange(float(xs.min()) - pad, float(xs.max()) + pad, padding=0)
         if spec.y_range:
             pi.setYRange(*spec.y_range, padding=0.02)
 
@@ -277,8 +308,10 @@ class ChartWidget(QWidget):
             self._set_label_ticks("bottom", spec.col_labels, self._matrix.shape[1])
             self._set_label_ticks("left", spec.row_labels, self._matrix.shape[0])
         elif spec.x_ticks:
-            ticks = [(float(p), str(t)) for p, t in spec.x_ticks]
+            ticks = [(float(np.log10(p)) if spec.log_x and p > 0 else float(p), str(t)) for p, t in spec.x_ticks]
             self.plot_item.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+        if spec.kind != "heatmap" and spec.note and self._note_item is not None:
+            self._note_item.setText(self._note_html(), size="8pt", color="#444")
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
