@@ -18,7 +18,9 @@ from explorer import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from explorer.commands._common import CliParser
+
+    parser = CliParser(
         prog="lm-explorer",
         description="See and run what 'BERT and its family' and GPT-3 explain. Without a command, opens the window.",
         usage="%(prog)s [-h] [--version] [COMMAND ... | FILE ...]",
@@ -70,7 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.gui.app import main as gui_main
 
         return gui_main(files=files)
-    args = parser.parse_args(argv)
+    try:
+        # Every option's value is checked here (argparse types), before any model loads.
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a one-line usage error (exit 2)
+        return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
     if args.command is None:
         from explorer.gui.app import main as gui_main
 
@@ -89,6 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("lm-explorer: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `lm-explorer … | head`
+        return 0
+    except Exception as err:  # a bug: still one line, with the way to see the whole traceback
+        if os.environ.get("LM_EXPLORER_DEBUG"):
+            raise
+        first = str(err).splitlines()[0][:300] if str(err) else ""
+        print(f"lm-explorer: unexpected error ({type(err).__name__}{': ' + first if first else ''}). "
+              "Run again with LM_EXPLORER_DEBUG=1 to see where, and please report it.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,10 +4,109 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from explorer.core.errors import InputError
+
+SEED_MAX = 2**32 - 1  # numpy, torch and the window's spin boxes all take seeds in [0, 2**32)
+EXPORT_SUFFIXES = (".png", ".svg", ".csv", ".json")
+
+
+class CliParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr (``lm-explorer: …``), exit code 2.
+
+    argparse prints the whole usage block before the error; a script or a person reads the one line better,
+    and ``--help`` still shows the usage.
+    """
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        command = self.prog.partition(" ")[2]
+        where = f"{command}: " if command else ""
+        self.exit(2, f"lm-explorer: {where}{message}. See '{self.prog} --help'.\n")
+
+
+def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
+    if lo is not None and hi is not None:
+        left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
+        return f"between {lo:g} and {hi:g} {left}{lo:g}, {hi:g}{right}"
+    if lo is not None:
+        return f"above {lo:g}" if lo_open else f"{lo:g} or more"
+    if hi is not None:
+        return f"below {hi:g}" if hi_open else f"{hi:g} or less"
+    return "a finite number"
+
+
+def finite_float(
+    lo: float | None = None, hi: float | None = None, lo_open: bool = False, hi_open: bool = False
+) -> Callable[[str], float]:
+    """argparse ``type=`` for a float that must be finite (no nan/inf) and inside [lo, hi] (open ends optional)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        bad = not math.isfinite(value)
+        bad = bad or (lo is not None and (value <= lo if lo_open else value < lo))
+        bad = bad or (hi is not None and (value >= hi if hi_open else value > hi))
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {_range_text(lo, hi, lo_open, hi_open)}, not '{text}'"
+            )
+        return value
+
+    parse.__name__ = "number"
+    parse.bounds = ("float", lo, hi, lo_open, hi_open)  # type: ignore[attr-defined]
+    return parse
+
+
+def int_range(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """argparse ``type=`` for a whole number inside [lo, hi]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"must be a whole number {_range_text(lo, hi, False, False)}, not '{text}'")
+        return value
+
+    parse.__name__ = "whole number"
+    parse.bounds = ("int", lo, hi, False, False)  # type: ignore[attr-defined]
+    return parse
+
+
+def add_seed_arg(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    parser.add_argument("--seed", type=int_range(0, SEED_MAX), default=0, help=help or f"random seed (0–{SEED_MAX})")
+
+
+def export_path(text: str) -> str:
+    """argparse ``type=`` for ``--export``: a file name ending in a format we write, in a folder that exists and
+    is writable, checked before any model loads."""
+    p = Path(text).expanduser()
+    if p.is_dir() or text.endswith(("/", "\\")):
+        raise argparse.ArgumentTypeError(f"'{text}' is a folder; give a file name such as {Path(text) / 'chart.png'}")
+    suffix = p.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        what = f"'{suffix}'" if suffix else "no suffix"
+        raise argparse.ArgumentTypeError(
+            f"'{text}' has {what}: give a file ending in {', '.join(EXPORT_SUFFIXES)}"
+        )
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {parent} does not exist")
+    import os
+
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"the folder {parent} is not writable")
+    if p.exists() and not p.is_file():
+        raise argparse.ArgumentTypeError(f"'{text}' exists and is not a regular file")
+    return str(p)
 
 
 def add_text_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -35,7 +134,8 @@ def read_text(args: argparse.Namespace, required: bool = True) -> str:
 
 def stderr_progress(fraction: float, message: str = "") -> None:
     if message and sys.stderr.isatty():
-        print(f"\r[{fraction * 100:3.0f}%] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+        share = " .. " if fraction < 0 else f"{fraction * 100:3.0f}%"
+        print(f"\r[{share}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
         if fraction >= 1.0:
             print(file=sys.stderr)
 
@@ -47,8 +147,23 @@ def load(name: str) -> Any:
 
 
 def print_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, ensure_ascii=False, indent=None, default=_default)
+    """Print strict JSON: NaN and ±Infinity (which ``json`` would print as bare words no parser accepts) become null."""
+    json.dump(finite_json(obj), sys.stdout, ensure_ascii=False, indent=None, allow_nan=False)
     sys.stdout.write("\n")
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` as plain JSON data (numpy arrays and scalars, ``to_dict`` objects converted), non-finite floats → None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, (str, int, float, bool)) and k is not None else k: finite_json(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if obj is None or isinstance(obj, (str, int, bool)):
+        return obj
+    return finite_json(_default(obj))
 
 
 def _default(o: Any) -> Any:
@@ -60,6 +175,8 @@ def _default(o: Any) -> Any:
         return o.item()
     if hasattr(o, "to_dict"):
         return o.to_dict()
+    if isinstance(o, Path):
+        return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
@@ -67,10 +184,22 @@ def export_chart(spec: Any, path: str) -> None:
     """Write a chart spec to .png/.svg (rendered offscreen by the window's chart widget) or .csv/.json."""
     from explorer.core.charts import write_chart_data
 
-    if path.lower().endswith((".csv", ".json")):
-        write_chart_data(spec, path)
-    else:
-        from explorer.gui.render import render_chart_file
+    export_path_checked(path)
+    try:
+        if path.lower().endswith((".csv", ".json")):
+            write_chart_data(spec, path)
+        else:
+            from explorer.gui.render import render_chart_file
 
-        render_chart_file(spec, path)
+            render_chart_file(spec, path)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise InputError(f"Could not write {path}: {getattr(err, 'strerror', None) or err}. Nothing was written.") from err
     print(f"lm-explorer: wrote {path}", file=sys.stderr)
+
+
+def export_path_checked(path: str) -> None:
+    """The ``--export`` checks again at write time (the folder may have changed while the model ran)."""
+    try:
+        export_path(path)
+    except argparse.ArgumentTypeError as err:
+        raise InputError(f"--export: {err}.") from None

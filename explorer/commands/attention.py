@@ -8,13 +8,18 @@ import sys
 import numpy as np
 
 from explorer.commands._common import (
+    add_seed_arg,
     add_text_args,
     export_chart,
+    export_path,
+    finite_float,
+    int_range,
     load,
     print_json,
     read_text,
     stderr_progress,
 )
+from explorer.core.attention_store import DEFAULT_TOP_K
 from explorer.core.errors import InputError
 
 
@@ -22,9 +27,18 @@ def _head_arg(value: str) -> int | str:
     if value in ("mean", "max", "rollout"):
         return value
     try:
-        return int(value)
+        head = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError("a head number, or mean, max or rollout") from None
+        raise argparse.ArgumentTypeError(f"'{value}' is not a head number (0, 1, …), mean, max or rollout") from None
+    if not 0 <= head < 10_000:
+        raise argparse.ArgumentTypeError(f"heads are numbered from 0, not '{value}'")
+    return head
+
+
+LAYER = int_range(-10_000, 10_000)  # the model's real range is checked once it is known
+
+
+OCCURRENCE = int_range(1, 100_000)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,27 +46,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_text_args(p)
     p.add_argument("--pair", help="a second sentence (BERT-style pair; the decoder input for encoder-decoders)")
     p.add_argument("--model", default="minilm", help="model alias, folder or hub id (default: minilm)")
-    p.add_argument("--layer", type=int, help="only this layer (0-based; -1 = last)")
+    p.add_argument("--layer", type=LAYER, help="only this layer (0-based; -1 = last)")
     p.add_argument("--head", type=_head_arg, help="only this head (0-based), or mean / max / rollout")
     p.add_argument("--source", choices=["self", "decoder", "cross"], default="self",
                    help="encoder-decoder models: encoder self-, decoder self- or cross-attention")
     p.add_argument("--hide-special", action="store_true", help="drop [CLS]/[SEP]-like tokens and renormalise")
-    p.add_argument("--threshold", type=float, metavar="SHARE",
-                   help="keep each token's strongest links up to this share of its attention (exBERT), e.g. 0.8")
-    p.add_argument("--export", metavar="FILE", help="write the heatmap as .png, .svg, .csv or .json")
+    p.add_argument("--threshold", type=finite_float(0.0, 1.0, lo_open=True), metavar="SHARE",
+                   help="keep each token's strongest links up to this share of its attention (exBERT), in (0, 1], "
+                   "e.g. 0.8")
+    p.add_argument("--export", type=export_path, metavar="FILE", help="write the heatmap as .png, .svg, .csv or .json")
     p.add_argument("--json", action="store_true", help="print tokens and attentions [layer][head][query][key]")
+    p.add_argument("--top-k", type=int_range(1, 100_000), default=DEFAULT_TOP_K, metavar="K",
+                   help=f"long inputs: keys kept per token, layer and head (exact weights; default {DEFAULT_TOP_K}); "
+                   "the layer asked for is recomputed in full")
     p.set_defaults(func=run_attention)
 
     p = sub.add_parser("similarity", help="the same word in two contexts: cosine similarity per layer")
     p.add_argument("--model", default="minilm", help="model alias, folder or hub id (default: minilm)")
     p.add_argument("--a", required=True, metavar="TEXT", help="first sentence")
     p.add_argument("--word-a", required=True, metavar="W", help="the word in the first sentence")
-    p.add_argument("--occurrence-a", type=int, default=1, metavar="N", help="which occurrence (1 = first)")
+    p.add_argument("--occurrence-a", type=OCCURRENCE, default=1, metavar="N", help="which occurrence (1 = first)")
     p.add_argument("--b", required=True, metavar="TEXT", help="second sentence")
     p.add_argument("--word-b", metavar="W", help="the word in the second sentence (default: --word-a)")
-    p.add_argument("--occurrence-b", type=int, default=1, metavar="N", help="which occurrence (1 = first)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random token pairs of the baseline")
-    p.add_argument("--export", metavar="FILE", help="write the chart as .png, .svg, .csv or .json")
+    p.add_argument("--occurrence-b", type=OCCURRENCE, default=1, metavar="N", help="which occurrence (1 = first)")
+    add_seed_arg(p, help="seed of the random token pairs of the baseline")
+    p.add_argument("--export", type=export_path, metavar="FILE", help="write the chart as .png, .svg, .csv or .json")
     p.add_argument("--json", action="store_true", help="print JSON ('layers': cosine per layer, 0 = embeddings)")
     p.set_defaults(func=run_similarity)
 
@@ -60,14 +78,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", help="text files to search")
     p.add_argument("--word", required=True, help="the word to find")
     p.add_argument("--model", default="minilm", help="model alias, folder or hub id (default: minilm)")
-    p.add_argument("--layer", type=int, default=-1, help="layer to project (0 = embeddings, -1 = last)")
+    p.add_argument("--layer", type=LAYER, default=-1, help="layer to project (0 = embeddings, -1 = last)")
     p.add_argument("--method", choices=["pca", "umap"], default="pca", help="projection (umap if installed)")
     p.add_argument("--color", choices=["file", "cluster"], default="file", help="colour points by file or k-means cluster")
-    p.add_argument("--clusters", type=int, default=2, help="number of k-means clusters for --color cluster")
-    p.add_argument("--neighbours", type=int, default=3, metavar="K", help="list each point's K nearest occurrences")
-    p.add_argument("--max", type=int, default=400, dest="max_occurrences", help="at most this many occurrences")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--export", metavar="FILE", help="write the scatter as .png, .svg, .csv or .json")
+    p.add_argument("--clusters", type=int_range(1, 50), default=2,
+                   help="number of k-means clusters for --color cluster (1–50)")
+    p.add_argument("--neighbours", type=int_range(0, 100), default=3, metavar="K",
+                   help="list each point's K nearest occurrences (0–100)")
+    p.add_argument("--max", type=int_range(1, 100_000), default=400, dest="max_occurrences",
+                   help="at most this many occurrences (1–100000)")
+    add_seed_arg(p)
+    p.add_argument("--export", type=export_path, metavar="FILE", help="write the scatter as .png, .svg, .csv or .json")
     p.add_argument("--json", action="store_true", help="print the points and their neighbours as JSON")
     p.set_defaults(func=run_embed)
 
@@ -78,7 +99,7 @@ def run_attention(args: argparse.Namespace) -> int:
 
     text = read_text(args)
     loaded = load(args.model)
-    a = analyse(loaded, text, args.pair, progress=stderr_progress)
+    a = analyse(loaded, text, args.pair, progress=stderr_progress, top_k=args.top_k)
     if a.note:
         print(f"lm-explorer: {a.note}", file=sys.stderr)
     layer = args.layer
@@ -131,8 +152,6 @@ def run_similarity(args: argparse.Namespace) -> int:
     )
 
     loaded = load(args.model)
-    if args.occurrence_a < 1 or args.occurrence_b < 1:
-        raise InputError("Occurrences count from 1 (the first occurrence).")
     contexts = [Context(args.a, args.word_a, args.occurrence_a - 1),
                 Context(args.b, args.word_b or args.word_a, args.occurrence_b - 1)]
     result = compare_contexts(loaded, contexts, reference=load_reference_texts(), seed=args.seed,

@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.commands._common import export_chart, load, print_json, stderr_progress
+from explorer.commands._common import (
+    CliParser,
+    add_seed_arg,
+    export_chart,
+    export_path,
+    finite_float,
+    int_range,
+    load,
+    print_json,
+    stderr_progress,
+)
 from explorer.core.errors import InputError
 
 HEAD_TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
@@ -13,7 +23,7 @@ FT_TASKS = ("classify", "pair", "tokens")
 FT_MODES = ("frozen", "full", "adapter")
 
 
-class _IntermixedParser(argparse.ArgumentParser):
+class _IntermixedParser(CliParser):
     """Options may sit between positionals (``head MODEL --task qa QUESTION CONTEXT``); plain argparse
     binds the optional TEXT/TEXT2 positionals as empty at the first option and then rejects them."""
 
@@ -43,12 +53,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("text2", nargs="?", help="the second text (pair) or the context (qa)")
     p.add_argument("--file", help="read TEXT from this file")
     p.add_argument("--file2", help="read TEXT2 from this file (e.g. a long QA context)")
-    p.add_argument("--top-k", type=int, default=5, help="candidates per mask / QA spans listed (default 5)")
-    p.add_argument("--max-answer-len", type=int, default=30, help="longest QA answer in tokens (default 30)")
-    p.add_argument("--max-new-tokens", type=int, default=40, help="tokens to generate (default 40)")
-    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default); > 0 samples")
-    p.add_argument("--seed", type=int, default=0, help="seed for sampling")
-    p.add_argument("--export", metavar="PATH", help="write the result's chart (.png/.svg/.csv/.json)")
+    p.add_argument("--top-k", type=int_range(1, 100), default=5,
+                   help="candidates per mask / QA spans listed, 1–100 (default 5)")
+    p.add_argument("--max-answer-len", type=int_range(1, 4096), default=30,
+                   help="longest QA answer in tokens (default 30)")
+    p.add_argument("--max-new-tokens", type=int_range(1, 4096), default=40, help="tokens to generate (default 40)")
+    p.add_argument("--temperature", type=finite_float(0.0, 100.0), default=0.0,
+                   help="0 = greedy (default); > 0 samples (at most 100)")
+    add_seed_arg(p, help="seed for sampling")
+    p.add_argument("--export", type=export_path, metavar="PATH", help="write the result's chart (.png/.svg/.csv/.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_head)
 

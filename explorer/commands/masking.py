@@ -5,7 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from explorer.commands._common import add_text_args, export_chart, load, print_json, read_text
+from explorer.commands._common import (
+    add_seed_arg,
+    add_text_args,
+    export_chart,
+    export_path,
+    finite_float,
+    int_range,
+    load,
+    print_json,
+    read_text,
+)
+
+SHARE = finite_float(0.0, 1.0)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,16 +28,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_text_args(p)
     p.add_argument("--model", default="minilm", help="model whose tokenizer is used (default: minilm)")
     p.add_argument("--strategy", default="random", choices=STRATEGIES)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ratio", type=float, default=0.15, help="share of tokens (units for ERNIE) to mask")
-    p.add_argument("--p-mask", type=float, default=0.8, help="share of chosen tokens replaced by the mask token")
-    p.add_argument("--p-random", type=float, default=0.1, help="share replaced by a random token (rest: kept)")
-    p.add_argument("--geometric-p", type=float, default=0.2, help="SpanBERT span length parameter")
-    p.add_argument("--max-span", type=int, default=10, help="SpanBERT longest span, in words")
-    p.add_argument("--samples", type=int, default=0, help="also draw K maskings and print statistics")
-    p.add_argument("--fill", type=int, default=0, metavar="K", help="also predict the masked tokens (top K)")
-    p.add_argument("--export", help="with --samples: write the span-length chart (.png/.svg/.csv/.json)")
-    p.add_argument("--export-frequency", help="with --samples: write the per-token frequency chart")
+    add_seed_arg(p)
+    p.add_argument("--ratio", type=finite_float(0.0, 1.0, lo_open=True), default=0.15,
+                   help="share of tokens (units for ERNIE) to mask, in (0, 1]")
+    p.add_argument("--p-mask", type=SHARE, default=0.8, help="share of chosen tokens replaced by the mask token")
+    p.add_argument("--p-random", type=SHARE, default=0.1, help="share replaced by a random token (rest: kept)")
+    p.add_argument("--geometric-p", type=finite_float(0.0, 1.0, lo_open=True), default=0.2,
+                   help="SpanBERT span length parameter, in (0, 1]")
+    p.add_argument("--max-span", type=int_range(1, 100), default=10, help="SpanBERT longest span, in words (1–100)")
+    p.add_argument("--samples", type=int_range(0, 100_000), default=0,
+                   help="also draw K maskings and print statistics (0–100000)")
+    p.add_argument("--fill", type=int_range(0, 100), default=0, metavar="K",
+                   help="also predict the masked tokens (top K, 0–100)")
+    p.add_argument("--export", type=export_path, help="with --samples: write the span-length chart (.png/.svg/.csv/.json)")
+    p.add_argument("--export-frequency", type=export_path, help="with --samples: write the per-token frequency chart")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_mask)
 
@@ -33,11 +49,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_text_args(p)
     p.add_argument("--model", default="minilm", help="model whose tokenizer is used (and ELECTRA's generator)")
     p.add_argument("--kind", default="gpt", choices=OBJECTIVES)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ratio", type=float, default=None, help="share to corrupt (default: the objective's own)")
-    p.add_argument("--lambda", dest="poisson_lambda", type=float, default=3.0, help="text-infill Poisson λ")
+    add_seed_arg(p)
+    p.add_argument("--ratio", type=finite_float(0.0, 1.0, lo_open=True), default=None,
+                   help="share to corrupt, in (0, 1] (default: the objective's own)")
+    p.add_argument("--lambda", dest="poisson_lambda", type=finite_float(0.0, 100.0, lo_open=True), default=3.0,
+                   help="text-infill Poisson λ, in (0, 100]")
     p.add_argument("--stream", choices=("content", "query"), default="content", help="XLNet: which mask to export")
-    p.add_argument("--export", help="write the attention-mask heatmap (.png/.svg/.csv/.json)")
+    p.add_argument("--export", type=export_path, help="write the attention-mask heatmap (.png/.svg/.csv/.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_objective)
 

@@ -7,7 +7,16 @@ import random
 import sys
 from typing import Any
 
-from explorer.commands._common import export_chart, load, print_json, stderr_progress
+from explorer.commands._common import (
+    add_seed_arg,
+    export_chart,
+    export_path,
+    finite_float,
+    int_range,
+    load,
+    print_json,
+    stderr_progress,
+)
 from explorer.core.errors import InputError
 
 
@@ -19,7 +28,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
                    "instead of a local model")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
                    help="environment variable holding the endpoint's API key (else the system keyring)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the endpoint (default 30)")
+    p.add_argument("--timeout", type=finite_float(0.0, 86_400.0, lo_open=True), default=30.0,
+                   help="seconds the whole request to the endpoint may take (default 30, at most a day)")
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
 
 
@@ -33,21 +43,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prompt", help="build a zero/one/few-shot prompt and run it (generate, or score labels)")
     _add_backend_args(p)
     _task_args(p, required=False)
-    p.add_argument("--shots", type=int, default=0, help="number of demonstrations K (default 0)")
+    p.add_argument("--shots", type=int_range(0, 1000), default=0, help="number of demonstrations K (default 0)")
     p.add_argument("--query", help="the query (fills the task's first input field; without a task: the whole prompt)")
-    p.add_argument("--item", type=int, default=None, help="use this task item as the query (default: a held-out one)")
+    p.add_argument("--item", type=int_range(0, 10_000_000), default=None,
+                   help="use this task item as the query (default: a held-out one)")
     p.add_argument("--description", help="task description put before the examples (overrides the task's)")
     p.add_argument("--template", help="template with {fields} and {output}, e.g. 'Q: {input}\\nA: {output}'")
-    p.add_argument("--max-new-tokens", type=int, default=None, help="tokens to generate (default: the task's, else 32)")
+    p.add_argument("--max-new-tokens", type=int_range(1, 4096), default=None,
+                   help="tokens to generate, 1–4096 (default: the task's, else 32)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--temperature", type=finite_float(0.0, 100.0, lo_open=True), default=1.0,
+                   help="sampling temperature, in (0, 100] (default 1)")
+    p.add_argument("--top-k", type=int_range(0, 1_000_000), default=0, help="sample from the K likeliest (0 = off)")
+    p.add_argument("--top-p", type=finite_float(0.0, 1.0, lo_open=True), default=1.0, help="nucleus share, in (0, 1]")
     p.add_argument("--stop", action="append", default=None, help="stop sequence (repeatable; '\\n' allowed)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the demonstrations and for sampling")
+    add_seed_arg(p, help="seed for the demonstrations and for sampling")
     p.add_argument("--score", action="store_true", help="score the task's labels instead of generating")
-    p.add_argument("--top-n", type=int, default=5, help="alternatives per step in --json output (default 5)")
-    p.add_argument("--export", metavar="FILE", help="next-token distribution of the first step (or option scores) "
+    p.add_argument("--top-n", type=int_range(1, 100), default=5,
+                   help="alternatives per step in --json output, 1–100 (default 5)")
+    p.add_argument("--export", type=export_path, metavar="FILE",
+                   help="next-token distribution of the first step (or option scores) "
                    "as .png/.svg/.csv/.json")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_prompt)
@@ -56,18 +71,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_backend_args(p)
     _task_args(p, required=True)
     p.add_argument("--shots", default="0,1,2,4,8", help="comma-separated K values (default 0,1,2,4,8)")
-    p.add_argument("--draws", type=int, default=3, help="random draws of the demonstrations per K (default 3)")
-    p.add_argument("--limit", type=int, default=50, help="how many query items to evaluate (default 50)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--draws", type=int_range(1, 1000), default=3,
+                   help="random draws of the demonstrations per K, 1–1000 (default 3)")
+    p.add_argument("--limit", type=int_range(1, 10_000_000), default=50,
+                   help="how many query items to evaluate (default 50)")
+    add_seed_arg(p)
     p.add_argument("--mode", choices=("score", "generate"), help="label-word scoring or exact-match generation "
                    "(default: the task's)")
     p.add_argument("--normalize", choices=("mean", "sum"), default="mean",
                    help="compare options by per-token (mean) or summed log-probability (default mean)")
     p.add_argument("--ci", choices=("wilson", "bootstrap"), default="wilson", help="95%% interval (default wilson)")
     p.add_argument("--details", action="store_true", help="include every evaluated item in --json output")
-    p.add_argument("--export", metavar="FILE", help="the accuracy-vs-K chart as .png/.svg/.csv/.json")
-    p.add_argument("--export-size", metavar="FILE", help="the accuracy-vs-model-size chart (one line per K, log x; "
-                   "needs local models) as .png/.svg/.csv/.json")
+    p.add_argument("--export", type=export_path, metavar="FILE", help="the accuracy-vs-K chart as .png/.svg/.csv/.json")
+    p.add_argument("--export-size", type=export_path, metavar="FILE", help="the accuracy-vs-model-size chart (one "
+                   "line per K, log x; needs local models) as .png/.svg/.csv/.json")
     p.add_argument("--size-axis", choices=("parameters", "non_embedding"), default="parameters",
                    help="x of the size chart: all parameters (GPT-3's figure) or without embeddings (Kaplan et al.)")
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -173,7 +190,7 @@ def run_prompt(args: argparse.Namespace) -> int:
         correct = None if expected is None else got.strip().lower() == expected.output.strip().lower()
     else:
         settings = GenerationSettings(max_new, args.sample, args.temperature, args.top_k, args.top_p, stop, args.seed,
-                                      top_n=max(1, args.top_n))
+                                      top_n=args.top_n)
         streamed = not args.json and sys.stdout.isatty()
         if not args.json:
             print(built.text, end="", flush=True)
@@ -197,7 +214,9 @@ def run_prompt(args: argparse.Namespace) -> int:
             if not streamed:
                 print(got, end="")
             print()
-            print(f"-- {built.n_tokens} prompt tokens of {built.context_length}; {out['n_new_tokens']} new "
+            used = "prompt tokens unknown" if built.n_tokens is None else f"{built.n_tokens} prompt tokens"
+            of = f" of {built.context_length}" if built.context_length else ""
+            print(f"-- {used}{of}; {out['n_new_tokens']} new "
                   f"({out['stop_reason']}, {out['tokens_per_second']:.1f} tokens/s)", file=sys.stderr)
         else:
             print()
@@ -226,8 +245,6 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     from explorer.core.backends import LocalBackend, OpenAIBackend
     from explorer.core.sweep import parse_shots, run_sweeps, size_chart, sweep_chart, sweeps_to_dict
 
-    if args.limit is not None and args.limit < 1:
-        raise InputError("--limit must be at least 1.")
     shots = parse_shots(args.shots)
     task = _load_task(args)
     names = _model_names(args.model) if not args.endpoint else [args.model or ""]

@@ -1,8 +1,11 @@
 """One forward pass that keeps everything the Attention and Embeddings panels draw: tokens, attention
 weights and hidden states of every layer, for one text or a sentence pair (encoder-decoder: cross too).
 
-The pass is the bare ``model(**enc, output_attentions=True, output_hidden_states=True)`` plus one copy of
-the outputs into numpy, so the app's numbers are exactly transformers' numbers.
+Short inputs: the pass is the bare ``model(**enc, output_attentions=True, output_hidden_states=True)``;
+each layer's attention stays a zero-copy numpy view of transformers' tensor, so the app's numbers are
+exactly transformers' numbers. Long inputs (where every layer's n x n maps would not fit in memory):
+attention is captured layer by layer during the pass in compact form (each query's top-k keys with exact
+weights, and any layer's dense map recomputed on demand), see :mod:`explorer.core.attention_store`.
 """
 
 from __future__ import annotations
@@ -13,8 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from explorer.core.attention_store import (
+    DEFAULT_TOP_K,
+    CompactAttentions,
+    DenseAttentions,
+    LayerAttentions,
+    capture_forward,
+    estimate_bytes,
+)
 from explorer.core.errors import InputError, ModelError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.models import require_finite
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 
 @dataclass
@@ -28,7 +40,7 @@ class Analysis:
     tokens: list[str]  # raw tokenizer pieces (e.g. "##ing", "Ġbank")
     labels: list[str]  # readable labels for charts (text under each piece)
     input_ids: list[int]
-    attentions: np.ndarray  # [layer, head, query, key]
+    attentions: LayerAttentions  # [layer, head, query, key]: att[layer] is a [head, query, key] array
     hidden_states: np.ndarray  # [layer+1, token, dim]; index 0 = embedding layer
     segment_ids: list[int]  # 0 = first text, 1 = pair text (special tokens take their neighbour's segment)
     offsets: list[tuple[int, int]]  # character span of each piece in its own text (text or pair)
@@ -43,6 +55,11 @@ class Analysis:
     decoder_attentions: np.ndarray | None = None  # [layer, head, query, key], causal
     cross_attentions: np.ndarray | None = None  # [layer, head, decoder query, encoder key]
     decoder_hidden_states: np.ndarray | None = None  # [layer+1, token, dim]
+
+    @property
+    def exact(self) -> bool:
+        """True when every weight of every layer is kept; False for the compact (top-k) form of long inputs."""
+        return bool(getattr(self.attentions, "exact", True))
 
     @property
     def num_layers(self) -> int:
@@ -68,7 +85,7 @@ class Analysis:
             if head is not None:
                 att = att[head]
         elif head is not None:
-            att = att[:, head]
+            att = np.stack([a[head] for a in att])
         return {
             "model": self.model_name,
             "tokens": self.tokens,
@@ -128,39 +145,87 @@ def _segments(enc: Any, n: int) -> list[int]:
     return out
 
 
-#: Memory allowed for the attention maps of one pass ([layer, head, n, n] float32).
+#: Memory allowed for the attention maps of one pass kept whole ([layer, head, n, n] float32); longer
+#: inputs switch to the compact form.
 ATTENTION_BUDGET_BYTES = 1_200_000_000
+#: Memory allowed for one compact analysis (hidden states, top-k, stored queries/keys, one dense layer).
+COMPACT_BUDGET_BYTES = 1_400_000_000
 
 
-def analysis_limit(loaded: Any) -> int:
-    """Most tokens one analysis takes: the model's limit, or fewer when every layer's and head's
-    n x n attention map would not fit the memory budget (SmolLM2 takes 8192 tokens, whose maps are 72 GB)."""
+def dense_limit(loaded: Any) -> int:
+    """Most tokens whose every layer's and head's n x n attention map (float32) fits ATTENTION_BUDGET_BYTES."""
     card = loaded.card
     per_token2 = 4 * max(1, card.num_layers) * max(1, card.num_heads)
-    by_memory = int((ATTENTION_BUDGET_BYTES / per_token2) ** 0.5)
-    return max(16, min(int(loaded.max_length), by_memory))
+    return max(16, int((ATTENTION_BUDGET_BYTES / per_token2) ** 0.5))
 
 
-def encode(loaded: Any, text: str, pair: str | None = None) -> tuple[Any, bool, str]:
+def compact_estimate(loaded: Any, n: int, top_k: int = DEFAULT_TOP_K) -> dict[str, int]:
+    """Bytes of one analysis of ``n`` tokens, dense vs compact parts (see ``attention_store.estimate_bytes``)."""
+    card = loaded.card
+    cfg = getattr(getattr(loaded, "model", None), "config", None)
+    cfg = getattr(cfg, "text_config", None) or cfg
+    heads = max(1, card.num_heads)
+    kv = int(getattr(cfg, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(cfg, "head_dim", None) or max(1, card.hidden_size // heads))
+    return estimate_bytes(max(1, card.num_layers), heads, kv, head_dim, card.hidden_size, n, top_k)
+
+
+def analysis_limit(loaded: Any, top_k: int = DEFAULT_TOP_K) -> int:
+    """Most tokens one analysis takes: the model's limit, or fewer when even the compact form would not fit
+    COMPACT_BUDGET_BYTES. Encoder-decoder models keep every map, so ATTENTION_BUDGET_BYTES bounds them."""
+    if loaded.card.kind == "encoder-decoder":
+        return max(16, min(int(loaded.max_length), dense_limit(loaded)))
+    hi = int(loaded.max_length)
+    if sum(v for k, v in compact_estimate(loaded, hi, top_k).items() if k != "dense_attentions") \
+            <= COMPACT_BUDGET_BYTES:
+        return hi
+    lo = 16
+    while lo < hi:  # largest n whose compact form fits
+        mid = (lo + hi + 1) // 2
+        parts = compact_estimate(loaded, mid, top_k)
+        if sum(v for k, v in parts.items() if k != "dense_attentions") <= COMPACT_BUDGET_BYTES:
+            lo = mid
+        else:
+            hi = mid - 1
+    return max(16, min(int(loaded.max_length), lo))
+
+
+def encode(loaded: Any, text: str, pair: str | None = None,
+           top_k: int = DEFAULT_TOP_K) -> tuple[Any, bool, str]:
     """Tokenize ``text`` (and ``pair``) as PyTorch tensors, truncated to the model's limit; (enc, truncated, note)."""
     if not text or not text.strip():
         raise InputError("The text is empty: type or drop some text to analyse.")
+    from explorer.core.words import clip_to_tokens
+
     tok = loaded.tokenizer
-    limit = analysis_limit(loaded)
+    limit = analysis_limit(loaded, top_k)
     kwargs: dict[str, Any] = {"return_offsets_mapping": True, "return_special_tokens_mask": True}
+    # Only the start the model can take is tokenized (offsets still index the whole text).
+    text, cut = clip_to_tokens(tok, text, limit)
+    if pair is not None:
+        pair, cut_pair = clip_to_tokens(tok, pair, limit)
+        cut = cut or cut_pair
     full = tok(text, pair, **kwargs) if pair is not None else tok(text, **kwargs)
     n = len(full["input_ids"])
-    truncated = n > limit
+    truncated = cut or n > limit
     note = ""
     if truncated:
         why = (f"{loaded.name} takes at most {limit}" if limit >= int(loaded.max_length) else
-               f"keeping every attention map of {loaded.name} fits in memory up to {limit}")
-        note = f"The text has {n} tokens; {why}, so only the first {limit} were analysed."
+               f"the attention of {loaded.name} fits in memory up to {limit}")
+        has = f"more than {limit}" if cut else str(n)
+        note = f"The text has {has} tokens; {why}, so only the first {limit} were analysed."
         trunc = "longest_first" if pair is not None else True
         full = tok(text, pair, truncation=trunc, max_length=limit, **kwargs) if pair is not None else \
             tok(text, truncation=True, max_length=limit, **kwargs)
     full.convert_to_tensors("pt", prepend_batch_axis=True)  # in place: [1, token]
     return full, truncated, note
+
+
+def _views(tensors: Any) -> list[np.ndarray]:
+    """Tuple of per-layer [1, ...] tensors -> list of float32 numpy views [...] (no copy for float32)."""
+    if tensors is None or len(tensors) == 0 or any(t is None for t in tensors):
+        raise ModelError("This model returned no attention weights (its attention implementation hides them).")
+    return [t.detach()[0].float().numpy() for t in tensors]
 
 
 def _stack(tensors: Any) -> np.ndarray:
@@ -181,11 +246,14 @@ def analyse(
     pair: str | None = None,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
+    top_k: int = DEFAULT_TOP_K,
+    compact: bool | None = None,
 ) -> Analysis:
     """Run the model once on ``text`` (and optional ``pair``) and keep attentions and hidden states.
 
     For an encoder-decoder model ``text`` goes to the encoder and ``pair`` (or just the start token)
-    to the decoder, so cross-attention links the two.
+    to the decoder, so cross-attention links the two. Inputs longer than :func:`dense_limit` (or any,
+    with ``compact=True``) keep attention in compact form: each query's ``top_k`` keys per layer.
     """
     import torch
 
@@ -195,21 +263,38 @@ def analyse(
     kind = loaded.card.kind
     if kind == "encoder-decoder":
         return _analyse_seq2seq(loaded, text, pair, progress, cancel)
-    enc, truncated, note = encode(loaded, text, pair)
+    enc, truncated, note = encode(loaded, text, pair, top_k)
     offsets = [tuple(int(v) for v in o) for o in enc.pop("offset_mapping")[0].tolist()]
     ids = enc["input_ids"][0].tolist()
     n = len(ids)
     check(cancel)
-    progress(0.2, f"Running {loaded.name} on {n} tokens…")
+    if compact is None:
+        compact = n > dense_limit(loaded)
     inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     if kind == "decoder":
         inputs.pop("token_type_ids", None)
-    with loaded.lock, torch.inference_mode():
-        out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
-        check(cancel)
-        attentions = _stack(out.attentions)  # [layer, head, query, key]
+    attentions: LayerAttentions
+    if compact:
+        progress(0.2, f"Running {loaded.name} on {n} tokens (keeping each token's top {top_k} links per layer)…")
+        extra = {"use_cache": False} if kind == "decoder" else {}
+        with loaded.lock:
+            out, attentions = capture_forward(loaded.model, inputs, top_k, cancel, causal=(kind == "decoder"),
+                                              output_hidden_states=True,
+                                              **extra)
         hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
+    else:
+        progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
+        with loaded.lock, torch.inference_mode():
+            out = loaded.model(**inputs, output_attentions=True, output_hidden_states=True)
+            check(cancel)
+            attentions = DenseAttentions(_views(out.attentions))  # per layer [head, query, key]
+            hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
     del out
+    require_finite(hidden, loaded.name, "hidden states")
+    if isinstance(attentions, CompactAttentions):
+        kept = (f"Long input: each token's {attentions.top_k} strongest links per layer and head are kept "
+                "(exact weights), and the layer on screen is recomputed in full.")
+        note = f"{note} {kept}".strip()
     progress(0.9, "Collecting tokens…")
     tokens = tok.convert_ids_to_tokens(ids)
     segments = _segments(enc, n)
@@ -250,11 +335,12 @@ def _analyse_seq2seq(loaded: Any, text: str, target: str | None, progress: Progr
         out = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                     decoder_input_ids=dec_input, output_attentions=True, output_hidden_states=True)
         check(cancel)
-        enc_att = _stack(out.encoder_attentions)  # [layer, head, query, key]
+        enc_att = DenseAttentions(_views(out.encoder_attentions))  # per layer [head, query, key]
         dec_att = _stack(out.decoder_attentions)  # [layer, head, query, key]
         cross = _stack(out.cross_attentions)  # [layer, head, decoder query, encoder key]
         enc_hidden = _stack(out.encoder_hidden_states)  # [layer+1, token, dim]
         dec_hidden = _stack(out.decoder_hidden_states)  # [layer+1, token, dim]
+    require_finite(dec_hidden, loaded.name, "hidden states")
     tokens = tok.convert_ids_to_tokens(ids)
     specials = _special_mask(enc, tok, ids)
     dec_tokens = tok.convert_ids_to_tokens(dec_input[0].tolist())

@@ -43,6 +43,48 @@ def rollout(attentions: np.ndarray, residual: float = 0.5) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def compact_head_mean(attentions: object, layer: int) -> object:
+    """Mean over heads of one layer's top-k weights as a sparse [query, key] matrix (scipy CSR); the
+    weights outside each head's top-k count as 0."""
+    from scipy.sparse import csr_matrix
+
+    idx, w = attentions.sparse_layer(layer)  # each [head, query, k]
+    heads, q, _k = idx.shape
+    rows = np.broadcast_to(np.arange(q)[None, :, None], idx.shape)
+    return csr_matrix((w.ravel() / heads, (rows.ravel(), idx.ravel().astype(np.int64))),
+                      shape=(q, attentions.shape[3]))  # duplicates (one key in several heads) add up
+
+
+def compact_rollout(attentions: object, layer: int, rows: np.ndarray | list[int] | range | None = None,
+                    residual: float = 0.5) -> np.ndarray:
+    """Rollout up to ``layer`` from the compact (top-k) form, for the query ``rows`` only: [rows, key].
+
+    Same formula as :func:`rollout` (mean of heads, + r·I, rows renormalised, multiplied through the layers).
+    Each layer's mean is its kept top-k weights plus the mass outside them spread evenly over the keys the
+    query may see (all keys, or the left context of a causal model), so rows still sum to 1. Computed as
+    row vectors times sparse layers, right to left: it never holds an n x n matrix.
+    """
+    num_layers = attentions.shape[0]
+    layer = layer % num_layers
+    n = attentions.shape[3]
+    causal = bool(getattr(attentions, "causal", False))
+    rows = np.arange(attentions.shape[2]) if rows is None else np.asarray(list(rows), dtype=np.int64)
+    r = np.zeros((len(rows), n))  # [rows, key]
+    r[np.arange(len(rows)), rows] = 1.0
+    seen = np.arange(1, n + 1, dtype=np.float64) if causal else np.full(n, float(n))  # keys each query sees
+    for li in range(layer, -1, -1):
+        mean = compact_head_mean(attentions, li)  # sparse [query, key]
+        dropped = np.clip(1.0 - np.asarray(mean.sum(axis=1)).ravel(), 0.0, None)  # [query]
+        x = r  # each row of (1-r)·(kept + spread) + r·I sums to 1: no renormalising needed
+        spread = x * (dropped / seen)[None, :]  # [rows, query]: mass each query spreads evenly
+        if causal:  # key j receives from every query q >= j
+            even = np.cumsum(spread[:, ::-1], axis=1)[:, ::-1]
+        else:
+            even = np.repeat(spread.sum(axis=1, keepdims=True), n, axis=1)
+        r = (1.0 - residual) * (np.asarray(x @ mean) + even) + residual * x
+    return r.astype(np.float32)
+
+
 def layer_matrix(attentions: np.ndarray, layer: int, head: int | str) -> np.ndarray:
     """The [query, key] map of one head, or the layer's mean / max over heads, or rollout up to it."""
     num_layers, num_heads = attentions.shape[:2]
@@ -54,7 +96,9 @@ def layer_matrix(attentions: np.ndarray, layer: int, head: int | str) -> np.ndar
         if head == "max":
             return attentions[layer].max(axis=0)
         if head == "rollout":
-            return rollout(attentions[: layer % num_layers + 1])[-1]
+            if not getattr(attentions, "exact", True):
+                return compact_rollout(attentions, layer)
+            return rollout(np.stack([attentions[i] for i in range(layer % num_layers + 1)]))[-1]
         raise InputError(f"Unknown head aggregate '{head}': use a head number, mean, max or rollout.")
     if not -num_heads <= head < num_heads:
         raise InputError(f"Head {head} does not exist: this model has heads 0–{num_heads - 1}.")

@@ -165,6 +165,36 @@ def redact(text: str, secret: str | None) -> str:
     return _BEARER.sub(r"\1***", text)
 
 
+MAX_TIMEOUT = 86_400.0  # a day; socket timeouts beyond the platform's time_t overflow
+
+
+def check_timeout(value: Any) -> float:
+    """The endpoint timeout in seconds: a finite number above 0 and at most a day."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"The timeout must be a number of seconds, not {value!r}.") from None
+    if not (math.isfinite(t) and 0 < t <= MAX_TIMEOUT):
+        raise InputError(f"The timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds (got {value!r}).")
+    return t
+
+
+def _snippet(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False, default=str) if not isinstance(data, str) else data
+    return text[:160] + ("…" if len(text) > 160 else "")
+
+
+def first_choice(data: Any, where: str) -> dict:
+    """``data["choices"][0]`` of an OpenAI completion, or a ModelError saying the server's answer is not one
+    (a proxy's error page, ``"choices": null``, a list where an object belongs)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise ModelError(
+            f"{where} did not answer with an OpenAI completion (expected a non-empty 'choices' list): {_snippet(data)}"
+        )
+    return choices[0]
+
+
 @dataclass
 class HttpSettings:
     """Endpoint settings that may be saved: no key, only the name of the variable holding it."""
@@ -189,7 +219,7 @@ class OpenAIBackend:
         self.model = model.strip()
         self.api_key_env = api_key_env
         self._api_key = api_key if api_key is not None else resolve_api_key(api_key_env, self.base_url)
-        self.timeout = float(timeout)
+        self.timeout = check_timeout(timeout)
         self.name = f"{self.model or 'default'} @ {urllib.parse.urlparse(self.base_url).netloc}"
         self._tokenize_route: str | None = None
         self.context_length: int | None = None
@@ -293,7 +323,10 @@ class OpenAIBackend:
                 return json.loads(resp.read().decode("utf-8", "replace"))
 
         data = self._call(run, cancel, "models")
-        return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
+        items = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise ModelError(f"{self.base_url}/models did not answer with a model list: {_snippet(data)}")
+        return [str(m.get("id")) for m in items if isinstance(m, dict)]
 
     def count_tokens(self, text: str, add_special_tokens: bool = True) -> int | None:
         """Token count from the server's tokenize route when it has one (vLLM, llama.cpp); None otherwise."""
@@ -306,6 +339,8 @@ class OpenAIBackend:
             try:
                 data = self._post_json(route, body, timeout=min(self.timeout, 5.0), root=root)
             except ModelError:
+                continue
+            if not isinstance(data, dict):
                 continue
             tokens = data.get("tokens")
             count = data.get("count")
@@ -377,17 +412,24 @@ class OpenAIBackend:
         start = time.perf_counter()
         threading.Thread(target=reader, name="http-stream", daemon=True).start()
         text, steps, finish = "", [], None
-        last = time.monotonic()
+        # The timeout bounds the whole request: a server that only sends keep-alives (or trickles) is cut off too.
+        deadline = time.monotonic() + self.timeout
+        where = f"{self.base_url}/completions"
+        chunks = 0
+        timed_out = False
         try:
             while True:
                 check(cancel)
+                if time.monotonic() > deadline:
+                    timed_out = True
+                    raise ModelError(
+                        f"No answer from {where} within {self.timeout:g} s: the timeout bounds the whole answer, "
+                        f"and {len(steps)} tokens had arrived."
+                    )
                 try:
                     kind, value = lines.get(timeout=0.05)
                 except queue.Empty:
-                    if time.monotonic() - last > self.timeout:
-                        raise ModelError(f"{self.base_url} stopped sending for {self.timeout:g} s.") from None
                     continue
-                last = time.monotonic()
                 if kind == "error":
                     raise self._redacted(value)
                 if kind == "end":
@@ -401,14 +443,21 @@ class OpenAIBackend:
                 try:
                     chunk = json.loads(payload)
                 except ValueError:
-                    continue
-                if "error" in chunk:
+                    raise ModelError(redact(f"{where} sent an event that is not JSON: {payload[:160]!r}",
+                                            self._api_key)) from None
+                if isinstance(chunk, dict) and "error" in chunk:
                     err = chunk["error"]
                     text = err.get("message", err) if isinstance(err, dict) else err
                     raise ModelError(redact(f"{self.base_url}: {text}", self._api_key))
-                choice = (chunk.get("choices") or [{}])[0]
+                choice = first_choice(chunk, where)
+                chunks += 1
                 piece = choice.get("text") or ""
-                new_steps = self._steps_from_logprobs(choice.get("logprobs"), piece)
+                if not isinstance(piece, str):
+                    raise ModelError(f"{where} sent a 'text' that is not a string: {_snippet(piece)}")
+                try:
+                    new_steps = self._steps_from_logprobs(choice.get("logprobs"), piece)
+                except (TypeError, ValueError, AttributeError, KeyError, OverflowError):
+                    raise ModelError(f"{where} sent malformed 'logprobs': {_snippet(choice.get('logprobs'))}") from None
                 steps.extend(new_steps)
                 if piece:
                     text += piece
@@ -419,11 +468,13 @@ class OpenAIBackend:
                 progress(min(1.0, len(steps) / settings.max_new_tokens), f"{len(steps)} tokens")
         finally:
             resp = holder.get("resp")
-            if resp is not None and cancel is not None and cancel.is_set():
+            if resp is not None and (timed_out or (cancel is not None and cancel.is_set())):
                 try:
                     resp.close()
                 except OSError:
                     pass
+        if not chunks:
+            raise ModelError(f"{where} ended the stream without sending any completion event.")
         reason = {"stop": "stop", "length": "max_tokens", "eos": "eos"}.get(str(finish), "stop" if finish else "max_tokens")
         if reason == "stop" and not any(s and s in text for s in settings.stop):
             reason = "eos" if finish == "stop" and len(steps) < settings.max_new_tokens else reason
@@ -452,10 +503,20 @@ class OpenAIBackend:
             if self.model:
                 body["model"] = self.model
             data = self._post_json("/completions", body, cancel)
-            choice = (data.get("choices") or [{}])[0]
+            choice = first_choice(data, f"{self.base_url}/completions")
             lp = choice.get("logprobs") or {}
+            if not isinstance(lp, dict):
+                raise ModelError(f"{self.base_url}/completions sent 'logprobs' that are not an object: {_snippet(lp)}")
             tokens, values = lp.get("tokens") or [], lp.get("token_logprobs") or []
             offsets = lp.get("text_offset")
+            if not isinstance(tokens, list) or not isinstance(values, list) or (
+                offsets is not None and not isinstance(offsets, list)
+            ):
+                raise ModelError(f"{self.base_url}/completions sent malformed 'logprobs': {_snippet(lp)}")
+            if not all(isinstance(t, str) for t in tokens) or not all(
+                isinstance(o, int) and not isinstance(o, bool) for o in offsets or []
+            ):
+                raise ModelError(f"{self.base_url}/completions sent malformed 'logprobs': {_snippet(lp)}")
             if not tokens or not values:
                 raise ModelError(
                     f"{self.base_url} returned no prompt log-probabilities (it does not support 'echo' with 'logprobs'). "
@@ -473,8 +534,12 @@ class OpenAIBackend:
                 if end > len(prompt) and off < len(full):
                     if v is None:
                         raise ModelError(f"{self.base_url} gave no log-probability for the token {t!r} of {option!r}.")
+                    try:
+                        picked.append(float(v))
+                    except (TypeError, ValueError):
+                        raise ModelError(f"{self.base_url}/completions sent a malformed log-probability "
+                                         f"{_snippet(v)} for {_snippet(t)}.") from None
                     picked_tokens.append(str(t))
-                    picked.append(float(v))
             if not picked:
                 raise ModelError(f"Could not find the tokens of {option!r} in the server's echoed prompt.")
             scores.append(OptionScore(option, float(sum(picked)), picked_tokens, picked))

@@ -127,20 +127,36 @@ def _user_list_path() -> Path:
     return paths.data_dir() / "models.json"
 
 
-def user_entries() -> list[ModelEntry]:
-    """Folders the user added before (kept in the data dir); vanished folders are dropped."""
+def _read_user_list() -> tuple[list, str]:
+    """(the raw items of models.json, '' or why the file cannot be used). Missing file: ([], '')."""
     path = _user_list_path()
     try:
         items = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    except FileNotFoundError:
+        return [], ""
+    except (OSError, ValueError) as err:
+        return [], f"not readable JSON ({str(err)[:80]})"
+    if not isinstance(items, list):
+        return [], "not a list"
+    return items, ""
+
+
+def _entry_of(item: object) -> ModelEntry | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        return ModelEntry(**{**item, "aliases": tuple(item.get("aliases", ()))})
+    except TypeError:
+        return None
+
+
+def user_entries(include_missing: bool = False) -> list[ModelEntry]:
+    """Folders the user added before (kept in the data dir). A folder that is not there right now (an
+    unplugged drive) is left out of the list but stays remembered: it comes back when the drive does."""
     out = []
-    for item in items if isinstance(items, list) else []:
-        try:
-            entry = ModelEntry(**{**item, "aliases": tuple(item.get("aliases", ()))})
-        except TypeError:
-            continue
-        if Path(entry.location).exists():
+    for item in _read_user_list()[0]:
+        entry = _entry_of(item)
+        if entry is not None and (include_missing or Path(entry.location).exists()):
             out.append(entry)
     return out
 
@@ -204,17 +220,33 @@ def folder_entry(path: str | os.PathLike) -> ModelEntry:
 
 
 def add_user_folder(path: str | os.PathLike) -> ModelEntry:
-    """Validate a folder and remember it in the model list."""
+    """Validate a folder and remember it in the model list.
+
+    Every item already listed is kept as written, also folders that are missing right now and items this
+    version does not understand. A models.json that cannot be read is first kept as a timestamped backup.
+    """
+    from explorer.core.fileio import atomic_write_text, backup_name
+
     entry = folder_entry(path)
-    entries = [e for e in user_entries() if e.location != entry.location or e.gguf_file != entry.gguf_file]
-    names = {e.name for e in entries} | {e.name for e in bundled_entries()}
+    items, problem = _read_user_list()
+    list_path = _user_list_path()
+    if problem:
+        backup = backup_name(list_path)
+        try:
+            os.replace(list_path, backup)
+        except OSError as err:
+            raise ModelError(
+                f"The model list {list_path} is damaged ({problem}) and could not be kept as a backup "
+                f"({err.strerror or err}); it was not changed. Move it away and add the folder again."
+            ) from err
+    kept = [item for item in items
+            if not ((e := _entry_of(item)) is not None and e.location == entry.location and e.gguf_file == entry.gguf_file)]
+    names = {e.name for item in kept if (e := _entry_of(item)) is not None} | {e.name for e in bundled_entries()}
     name, i = entry.name, 2
     while name in names:
         name, i = f"{entry.name}-{i}", i + 1
     entry = ModelEntry(**{**entry.to_dict(), "name": name})
-    from explorer.core.fileio import atomic_write_text
-
-    atomic_write_text(_user_list_path(), json.dumps([e.to_dict() for e in entries + [entry]], indent=2))
+    atomic_write_text(list_path, json.dumps(kept + [entry.to_dict()], indent=2))
     return entry
 
 

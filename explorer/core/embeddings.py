@@ -18,6 +18,7 @@ import numpy as np
 from explorer.core.analysis import Analysis, analyse
 from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
@@ -79,6 +80,12 @@ def pick_occurrence(analysis: Analysis, word: str, index: int = 0, segment: int 
     """The ``index``-th (0-based) occurrence of ``word``, with a clear message when it is not there."""
     occ = find_occurrences(analysis, word, segment)
     if not occ:
+        texts = [analysis.text] + ([analysis.pair] if analysis.pair is not None else [])
+        if analysis.truncated and any(find_spans(t, word) for t in texts):
+            raise InputError(
+                f"'{word}' occurs only beyond the first {len(analysis.tokens)} tokens, the most {analysis.model_name} takes, so the "
+                "model never sees it. Move it nearer the start or shorten the text."
+            )
         raise InputError(f"'{word}' does not occur in \"{_short(analysis.text)}\".")
     if not 0 <= index < len(occ):
         raise InputError(f"'{word}' occurs {len(occ)} time(s) in \"{_short(analysis.text)}\"; "
@@ -383,6 +390,7 @@ def _hidden_batch(loaded: Any, sentences: list[str]) -> tuple[list[np.ndarray], 
     with loaded.lock, torch.inference_mode():
         out = loaded.model(**inputs, output_hidden_states=True)
         hidden = np.stack([h.float().numpy() for h in out.hidden_states], axis=1)  # [sentence, layer+1, token, dim]
+    require_finite(hidden, loaded.name, "hidden states")
     mask = enc["attention_mask"].tolist()
     res_h, res_o, res_s = [], [], []
     for b in range(len(sentences)):

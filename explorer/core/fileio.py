@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.core.errors import InputError
+from explorer.core.progress import Progress, check, no_progress
 
 TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".jsonl", ".json", ".text")
 MAX_BYTES = 10 * 1024 * 1024
@@ -25,14 +27,29 @@ class TextFile:
     note: str = ""
 
 
+_WIDE = ("utf_16_le", "utf_16_be", "utf_32_le", "utf_32_be")
+
+
+def bomless_wide_encoding(data: bytes) -> str | None:
+    """UTF-16/32 without a byte-order mark (Windows tools write such files), as charset-normalizer detects it
+    from the byte pattern; None when the bytes are not such text (binary files are not mistaken for it)."""
+    from charset_normalizer import from_bytes
+
+    sample = data[:_SCAN]
+    best = from_bytes(sample[: len(sample) // 4 * 4], cp_isolation=list(_WIDE)).best()
+    return best.encoding if best is not None and best.encoding in _WIDE else None
+
+
 def looks_binary(data: bytes) -> bool:
     """NUL bytes or many control characters mean this is not text in any common encoding."""
     if not data:
         return False
     sample = data[:8192]
     if b"\x00" in sample:
-        # UTF-16/32 text has NULs; decode_bytes reads it by its byte-order mark.
-        return not sample.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff"))
+        # UTF-16/32 text has NULs; decode_bytes reads it by its byte-order mark, or by its byte pattern.
+        if sample.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+            return False
+        return bomless_wide_encoding(data) is None
     control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
     return control / len(sample) > 0.05
 
@@ -139,6 +156,11 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                     continue
                 return text.lstrip("\ufeff"), codec
             return data.decode(codec, errors="replace").lstrip("\ufeff"), codec
+    if b"\x00" in data[:_SCAN]:
+        wide = bomless_wide_encoding(data)
+        if wide is not None:
+            unit = 4 if "32" in wide else 2
+            return data[: len(data) // unit * unit].decode(wide, errors="replace"), wide.replace("_", "-")
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -163,9 +185,20 @@ def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextF
     if p.is_dir():
         raise InputError(f"{p.name} is a folder, not a text file.")
     try:
-        size = p.stat().st_size
-        with p.open("rb") as fh:
-            data = fh.read(max_bytes)
+        # Non-blocking open, then a type check on what was opened: opening a FIFO (named pipe) for reading
+        # would otherwise wait forever for a writer, and a device could be read without end.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise InputError(
+                    f"{p.name} is not a regular file (it is a {_file_kind(st.st_mode)}); only text files are read."
+                )
+            size = st.st_size
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes)
+        finally:
+            os.close(fd)
     except OSError as err:
         raise InputError(f"Cannot read {p.name}: {err.strerror or err}.") from err
     if looks_binary(data):
@@ -193,9 +226,35 @@ def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextF
     return TextFile(path=str(p), text=text, encoding=encoding, note=note)
 
 
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def read_text_files(
+    paths: list[str], progress: Progress = no_progress, cancel: object | None = None
+) -> tuple[list[TextFile], list[str]]:
+    """Read several files (for a job off the GUI thread); (the files read, a message per file that was not)."""
+    good: list[TextFile] = []
+    problems: list[str] = []
+    for i, path in enumerate(paths):
+        check(cancel)  # type: ignore[arg-type]
+        try:
+            good.append(read_text_file(path))
+        except InputError as err:
+            problems.append(str(err))
+        progress((i + 1) / max(1, len(paths)), f"Read {Path(path).name}")
+    return good, problems
+
+
 _ENCODING_NAMES = {
     "gbk": "GBK (Chinese)", "gb18030": "GB18030 (Chinese)", "latin-1": "Latin-1", "cp1252": "Windows-1252",
-    "utf-16": "UTF-16", "utf-32": "UTF-32", "big5": "Big5 (Chinese)", "cp949": "EUC-KR (Korean)",
+    "utf-16": "UTF-16", "utf-32": "UTF-32", "utf-16-le": "UTF-16 (little-endian, no byte-order mark)",
+    "utf-16-be": "UTF-16 (big-endian, no byte-order mark)", "utf-32-le": "UTF-32 (little-endian, no byte-order mark)",
+    "utf-32-be": "UTF-32 (big-endian, no byte-order mark)", "big5": "Big5 (Chinese)", "cp949": "EUC-KR (Korean)",
     "cp932": "Shift-JIS (Japanese)", "cp1251": "Windows-1251 (Cyrillic)",
 }
 
@@ -250,6 +309,32 @@ def atomic_path(path: str | os.PathLike, allow_empty: bool = False) -> Iterator[
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def backup_name(path: str | os.PathLike, tag: str = "broken") -> Path:
+    """A new, unused name beside ``path`` for keeping a copy: ``session.broken-20261125-154501.json``, then
+    ``…-2.json`` when that exists, so a second backup never overwrites the first."""
+    import time
+
+    p = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate = p.with_name(f"{p.stem}.{tag}-{stamp}{p.suffix}")
+    n = 2
+    while candidate.exists():
+        candidate = p.with_name(f"{p.stem}.{tag}-{stamp}-{n}{p.suffix}")
+        n += 1
+    return candidate
+
+
+def move_aside(path: str | os.PathLike, tag: str = "broken") -> Path | None:
+    """Rename a file the app cannot use to a fresh backup name beside it; the backup's path, or None if the
+    rename failed (then the file stays where it is, still untouched)."""
+    target = backup_name(path, tag)
+    try:
+        os.rename(path, target)
+    except OSError:
+        return None
+    return target
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explorer.core.errors import ModelError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 
@@ -90,6 +91,7 @@ def fill_masks(
             raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
         with lm.lock, torch.no_grad():
             logits = lm.model(input_ids=torch.tensor([ids])).logits[0]  # [seq, vocab]
+            require_finite(logits, lm.name, "predictions")
         preds = []
         for p in positions:
             toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
@@ -101,6 +103,7 @@ def fill_masks(
                           message=f"{len(preds)} masked positions predicted in one forward pass (both sides).")
     with lm.lock, torch.no_grad():
         logits = lm.model(input_ids=torch.tensor([original_ids])).logits[0]  # [seq, vocab]; row i predicts i+1
+        require_finite(logits, lm.name, "predictions")
     preds = []
     skipped = 0
     for p in positions:

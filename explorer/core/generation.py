@@ -15,6 +15,7 @@ from typing import Any
 
 from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 
@@ -193,6 +194,7 @@ def generate(
         past = output_cache(out)
         cache_kw = cache_arg(lm.model)
         logits = out.logits[0, -1].float()  # [vocab]
+        require_finite(logits, lm.name, "next-token scores")
         for i in range(settings.max_new_tokens):
             check(cancel)
             logprobs = torch.log_softmax(logits, dim=-1)  # [vocab]
@@ -226,6 +228,7 @@ def generate(
                 out = lm.model(input_ids=torch.tensor([[next_id]]), use_cache=True, **{cache_kw: past})
                 past = output_cache(out)
                 logits = out.logits[0, -1].float()  # [vocab]
+                require_finite(logits, lm.name, "next-token scores")
     if partial is not None and len(text) > emitted:
         partial({"delta": text[emitted:], "step": None, "index": len(steps) - 1})
     seconds = time.perf_counter() - start

@@ -18,6 +18,7 @@ import numpy as np
 
 from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError, ModelError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
@@ -281,6 +282,7 @@ def classify(
         out = out[0]
     names = label_names(lm.config, lm.config.num_labels)
     by_label = {d["label"]: float(d["score"]) for d in out}
+    require_finite(list(by_label.values()), lm.name, "label scores")
     scores = {name: by_label.get(name, 0.0) for name in names}
     best = max(scores, key=lambda k: scores[k])
     progress(1.0, f"{best} ({scores[best]:.0%})")
@@ -313,6 +315,7 @@ def tag_tokens(
     check(cancel)
     with lm.lock, torch.no_grad():
         logits = lm.model(**enc).logits[0]  # [token, label]
+        require_finite(logits, lm.name, "label scores")
         probs = torch.softmax(logits.float(), dim=-1).numpy()
         check(cancel)
         pipe = _pipeline("token-classification", lm)
@@ -390,6 +393,8 @@ def answer(
     check(cancel)
     with lm.lock, torch.no_grad():
         out = lm.model(**enc)
+    require_finite(out.start_logits, lm.name, "answer scores")
+    require_finite(out.end_logits, lm.name, "answer scores")
     start_logits = out.start_logits[0, ctx_idx].float()  # [context_token]
     end_logits = out.end_logits[0, ctx_idx].float()  # [context_token]
     ps = torch.softmax(start_logits, dim=-1).numpy()
@@ -450,6 +455,7 @@ def fill_mask(
     progress(0.2, f"Filling {len(positions)} mask(s) in one pass…")
     with lm.lock, torch.no_grad():
         logits = lm.model(**enc).logits[0]  # [token, vocab]
+        require_finite(logits, lm.name, "predictions")
     probs = torch.softmax(logits[positions].float(), dim=-1)  # [mask, vocab]
     top = torch.topk(probs, k=min(top_k, probs.shape[-1]), dim=-1)
     masks = []

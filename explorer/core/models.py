@@ -5,22 +5,25 @@ torch and transformers are imported inside functions so the window can paint fir
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from explorer.core import catalog, paths
 from explorer.core.catalog import ModelEntry
-from explorer.core.errors import ModelError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.errors import Cancelled, ModelError
+from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -452,12 +455,167 @@ def ensure_assembled(
     return target
 
 
+MANIFEST = "explorer-manifest.json"  # sha256 and size of every file of a converted cache, written last
+
+
+def _sha256(path: Path, cancel: threading.Event | None = None) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(4 << 20):
+            check(cancel)
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _safetensors_complete(path: Path) -> bool:
+    """The file's header parses and its tensors end exactly at the end of the file (a cut copy does not)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > min(size - 8, 100_000_000):
+                return False
+            header = json.loads(fh.read(length))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        return bool(ends) and 8 + length + max(ends) == size
+    except (OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError):
+        return False
+
+
+def write_cache_manifest(folder: Path, source: str = "") -> None:
+    """Record the sha256, size and time of every file of a converted cache, so a later load can tell whether
+    the files are still the ones written (see :func:`cache_problem`)."""
+    from explorer.core.fileio import atomic_write_text
+
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
+            st = p.stat()
+            files[p.name] = {"size": st.st_size, "sha256": _sha256(p), "mtime_ns": st.st_mtime_ns}
+    atomic_write_text(folder / MANIFEST, json.dumps({"version": 1, "source": source, "files": files}, indent=1))
+
+
+def cache_problem(folder: Path) -> str:
+    """'' when a converted cache holds exactly the files written at conversion; else what is wrong with it.
+
+    Sizes are compared on every load; a file whose modification time changed since it was last checked is
+    hashed again (sha256) and must match. A cache made before checksums existed is adopted once when its
+    weights are complete (headers parse, lengths match), and gets its checksum list then.
+    """
+    if not (folder / "config.json").is_file():
+        return "config.json is missing"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        weights = sorted(folder.glob("*.safetensors"))
+        if not weights or not all(_safetensors_complete(w) for w in weights):
+            return "its weights file is incomplete"
+        try:
+            write_cache_manifest(folder)
+        except OSError as err:
+            log.warning("could not write the checksum list of %s: %s", folder, err)
+        return ""
+    except (OSError, ValueError):
+        return "its checksum list cannot be read"
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or "config.json" not in files or not any(
+        n.endswith(".safetensors") for n in files
+    ):
+        return "its checksum list is damaged"
+    rechecked = False
+    for name, info in files.items():
+        p = folder / name
+        try:
+            st = p.stat()
+        except OSError:
+            return f"{name} is missing"
+        if not isinstance(info, dict) or st.st_size != info.get("size"):
+            return f"{name} has {st.st_size:,} bytes, not the {info.get('size') if isinstance(info, dict) else '?'} written"
+        if st.st_mtime_ns != info.get("mtime_ns"):
+            if _sha256(p) != info.get("sha256"):
+                return f"{name} was changed since it was written (its sha256 differs)"
+            info["mtime_ns"] = st.st_mtime_ns
+            rechecked = True
+    if rechecked:
+        from explorer.core.fileio import atomic_write_text
+
+        try:
+            atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
+        except OSError:
+            pass
+    return ""
+
+
 def converted_folder(entry: ModelEntry) -> Path | None:
-    """The cached float32 conversion of a GGUF entry, if it was made before."""
+    """The cached float32 conversion of a GGUF entry, if it was made before and is intact."""
     if not entry.gguf_file:
         return None
     folder = _gguf_cache_folder(entry)
-    return folder if (folder / "config.json").is_file() else None
+    return folder if (folder / "config.json").is_file() and not cache_problem(folder) else None
+
+
+_TMP_NAME = re.compile(r"\.tmp(\d+)$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_abandoned_conversions(root: Path | None = None) -> list[Path]:
+    """Delete half-written conversions (``NAME.tmpPID`` folders) whose process is gone: a kill during the
+    save left them behind, each as big as the model."""
+    root = root or paths.cache_dir() / "converted"
+    removed = []
+    if not root.is_dir():
+        return removed
+    for child in root.iterdir():
+        found = _TMP_NAME.search(child.name)
+        if found and child.is_dir() and int(found.group(1)) != os.getpid() and not _pid_alive(int(found.group(1))):
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
+
+
+@contextlib.contextmanager
+def _conversion_lock(target: Path) -> Iterator[None]:
+    """One conversion of a model at a time across processes (two windows, parallel tests)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not on Linux/macOS: the per-process temp names still keep conversions apart
+        yield
+        return
+    with open(target.parent / f"{target.name}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_converted(
+    entry: ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None, rebuild: str = ""
+) -> Path:
+    """The verified converted cache of a GGUF entry, converting it when missing and rebuilding it when damaged
+    (``rebuild`` names a problem found while loading it). The cache is the app's own rebuildable copy: a damaged
+    one is replaced, and the model's own files are never blamed for it."""
+    target = _gguf_cache_folder(entry)
+    remove_abandoned_conversions(target.parent)
+    with _conversion_lock(target):
+        problem = rebuild or (cache_problem(target) if target.exists() else "")
+        if target.exists() and not problem:
+            return target
+        if problem:
+            log.warning("converted cache %s is damaged (%s); rebuilding it", target, problem)
+            progress(0.02, f"The converted copy of {entry.name} is damaged ({problem}); rebuilding it…")
+            shutil.rmtree(target, ignore_errors=True)
+        return _convert_gguf(entry, progress, cancel)
 
 
 def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event | None) -> Path:
@@ -466,7 +624,7 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
 
     target = _gguf_cache_folder(entry)
     ensure_assembled(entry, progress, cancel)
-    progress(0.05, "De-quantising the GGUF file (first time only, a minute or two)…")
+    progress(UNKNOWN, "De-quantising the GGUF file (first time only, a minute or two)…")
     try:
         tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
         check(cancel)
@@ -482,13 +640,39 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     fresh.load_state_dict(loaded.state_dict())
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    fresh.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "explorer-source.json").write_text(json.dumps({"gguf": str(Path(entry.location) / entry.gguf_file)}))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)
+    try:
+        fresh.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        source = str(Path(entry.location) / entry.gguf_file)
+        (tmp / "explorer-source.json").write_text(json.dumps({"gguf": source}))
+        write_cache_manifest(tmp, source)  # last: a folder without it was not finished
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise ModelError(f"Could not save the converted {entry.name} in {target.parent}: {err.strerror or err}") from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     del loaded, fresh
     return target
+
+
+def require_finite(values: Any, name: str, what: str = "outputs") -> None:
+    """Raise a clear ModelError when a model's outputs (tensor or array) hold NaN or infinity: printing them as
+    probabilities would be nonsense (and NaN is not JSON)."""
+    import numpy as np
+
+    if hasattr(values, "detach"):
+        import torch
+
+        ok = bool(torch.isfinite(values.detach()).all())
+    else:
+        ok = bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+    if not ok:
+        raise ModelError(
+            f"{name} produced NaN or infinite {what}: its weights are damaged or it cannot run this input in "
+            "float32. Load the model again from a good copy (a converted GGUF cache is rebuilt by itself), or "
+            "choose another model."
+        )
 
 
 # ---------------------------------------------------------------- memory
@@ -516,60 +700,83 @@ _GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12:
 def gguf_summary(path: str | os.PathLike) -> tuple[str, int]:
     """(architecture, parameter count) read from a GGUF header without de-quantising anything.
 
-    A direct header walk: the gguf package's reader parses every tokenizer array and takes seconds.
+    A direct header walk: the gguf package's reader parses every tokenizer array and takes seconds. Every count
+    and offset is checked against the file's size, so a damaged header gives a ModelError, not an overflow.
     """
     import mmap
 
-    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        if mm[:4] != b"GGUF":
-            raise ModelError(f"{Path(path).name} is not a GGUF file (it does not start with 'GGUF').")
-        version, n_tensors, n_kv = struct.unpack_from("<IQQ", mm, 4)
-        if version < 2:
-            raise ModelError(f"{Path(path).name} is a GGUF version {version} file, too old to read.")
-        pos = 24
+    name = Path(path).name
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size < 24:
+            raise ModelError(f"{name} is not a GGUF file (it is too short).")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            if mm[:4] != b"GGUF":
+                raise ModelError(f"{name} is not a GGUF file (it does not start with 'GGUF').")
+            try:
+                return _walk_gguf(mm, name)
+            except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as err:
+                raise ModelError(f"{name} is damaged: its GGUF header cannot be read ({err}).") from None
 
-        def string() -> str:
-            nonlocal pos
-            (length,) = struct.unpack_from("<Q", mm, pos)
-            pos += 8 + length
-            return mm[pos - length : pos].decode("utf-8", errors="replace")
 
-        def skip(vtype: int) -> None:
-            nonlocal pos
-            if vtype in _GGUF_FIXED:
-                pos += _GGUF_FIXED[vtype]
-            elif vtype == 8:
-                string()
-            elif vtype == 9:
-                etype, count = struct.unpack_from("<IQ", mm, pos)
-                pos += 12
-                if etype in _GGUF_FIXED:
-                    pos += _GGUF_FIXED[etype] * count
-                else:
-                    for _ in range(count):
-                        skip(etype)
-            else:
-                raise ValueError(f"unknown GGUF value type {vtype}")
+def _walk_gguf(mm: Any, name: str) -> tuple[str, int]:
+    size = len(mm)
+    version, n_tensors, n_kv = struct.unpack_from("<IQQ", mm, 4)
+    if version < 2:
+        raise ModelError(f"{name} is a GGUF version {version} file, too old to read.")
+    if n_kv > size or n_tensors > size:
+        raise ValueError(f"{n_kv} keys and {n_tensors} tensors cannot fit in {size} bytes")
+    pos = 24
 
-        arch = ""
-        for _ in range(n_kv):
-            key = string()
-            (vtype,) = struct.unpack_from("<I", mm, pos)
-            pos += 4
-            if key == "general.architecture" and vtype == 8:
-                arch = string()
-            else:
-                skip(vtype)
-        params = 0
-        for _ in range(n_tensors):
+    def advance(n: int) -> None:
+        nonlocal pos
+        pos += n
+        if pos > size:
+            raise ValueError("a length points past the end of the file")
+
+    def string() -> str:
+        (length,) = struct.unpack_from("<Q", mm, pos)
+        advance(8 + length)
+        return mm[pos - length : pos].decode("utf-8", errors="replace")
+
+    def skip(vtype: int, depth: int = 0) -> None:
+        if vtype in _GGUF_FIXED:
+            advance(_GGUF_FIXED[vtype])
+        elif vtype == 8:
             string()
-            (n_dims,) = struct.unpack_from("<I", mm, pos)
-            dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
-            pos += 4 + 8 * n_dims + 4 + 8
-            count = 1
-            for d in dims:
-                count *= d
-            params += count
+        elif vtype == 9 and depth < 4:
+            etype, count = struct.unpack_from("<IQ", mm, pos)
+            advance(12)
+            if etype in _GGUF_FIXED:
+                advance(_GGUF_FIXED[etype] * count)
+            else:
+                if count > size:
+                    raise ValueError(f"an array of {count} items cannot fit")
+                for _ in range(count):
+                    skip(etype, depth + 1)
+        else:
+            raise ValueError(f"unknown GGUF value type {vtype}")
+
+    arch = ""
+    for _ in range(n_kv):
+        key = string()
+        (vtype,) = struct.unpack_from("<I", mm, pos)
+        advance(4)
+        if key == "general.architecture" and vtype == 8:
+            arch = string()
+        else:
+            skip(vtype)
+    params = 0
+    for _ in range(n_tensors):
+        string()
+        (n_dims,) = struct.unpack_from("<I", mm, pos)
+        if n_dims > 8:
+            raise ValueError(f"a tensor with {n_dims} dimensions")
+        dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
+        advance(4 + 8 * n_dims + 4 + 8)
+        count = 1
+        for d in dims:
+            count *= d
+        params += count
     return arch, params
 
 
@@ -701,8 +908,7 @@ def _load_model(
     check(cancel)
     folder: str = entry.location
     if entry.gguf_file:
-        cached = converted_folder(entry)
-        folder = str(cached if cached is not None else _convert_gguf(entry, progress, cancel))
+        folder = str(ensure_converted(entry, progress, cancel))
         check(cancel)
     elif entry.source != "hub" and not (Path(folder) / "config.json").is_file():
         if (Path(folder) / "adapter_config.json").is_file():
@@ -710,22 +916,30 @@ def _load_model(
         raise ModelError(f"{folder} is not a model folder: it has no config.json.")
     refuse_custom_code(entry, folder, trust_remote_code)
     kwargs = _hub_kwargs(entry, trust_remote_code)
-    try:
-        config = AutoConfig.from_pretrained(folder, **kwargs)
-        progress(0.3, "Loading the tokenizer…")
-        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-        check(cancel)
-        heads = heads_from_architectures(getattr(config, "architectures", None))
-        auto_name = next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel")
-        auto_cls = getattr(transformers, auto_name)
-        progress(0.45, f"Loading weights ({auto_name.removeprefix('AutoModel') or 'base model'})…")
-        model = auto_cls.from_pretrained(
-            folder, attn_implementation="eager", dtype=torch.float32, use_safetensors=None, **kwargs
-        )
-    except ModelError:
-        raise
-    except Exception as err:
-        raise _friendly_load_error(entry, err) from err
+    for attempt in (0, 1):
+        try:
+            config = AutoConfig.from_pretrained(folder, **kwargs)
+            progress(0.3, "Loading the tokenizer…")
+            tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+            check(cancel)
+            heads = heads_from_architectures(getattr(config, "architectures", None))
+            auto_name = next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel")
+            auto_cls = getattr(transformers, auto_name)
+            progress(0.45, f"Loading weights ({auto_name.removeprefix('AutoModel') or 'base model'})…")
+            model = auto_cls.from_pretrained(
+                folder, attn_implementation="eager", dtype=torch.float32, use_safetensors=None, **kwargs
+            )
+            break
+        except ModelError as err:
+            if not entry.gguf_file or attempt or isinstance(err, Cancelled):
+                raise
+            problem = str(err)
+        except Exception as err:
+            if not entry.gguf_file or attempt:
+                raise _friendly_load_error(entry, err) from err
+            problem = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        # The converted cache is the app's own copy: rebuild it from the GGUF once rather than blame the model.
+        folder = str(ensure_converted(entry, progress, cancel, rebuild=f"loading it failed: {problem}"))
     model.eval()
     check(cancel)
     if getattr(model.config, "pad_token_id", None) is None and tokenizer.pad_token_id is None:

@@ -7,8 +7,12 @@ from collections.abc import Callable
 
 from explorer.core.errors import Cancelled
 
-#: progress(fraction in [0, 1], short message)
+#: progress(fraction in [0, 1], short message); fraction UNKNOWN for a phase whose length cannot be known
 Progress = Callable[[float, str], None]
+
+#: The fraction to report when a step's length cannot be known (one long library call): the window shows a
+#: busy bar and the phase's name instead of a percentage that would sit still.
+UNKNOWN = -1.0
 
 
 def no_progress(fraction: float, message: str = "") -> None:

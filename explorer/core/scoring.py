@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from explorer.core.errors import InputError
+from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
 
 NORMALIZATIONS = ("mean", "sum")
@@ -125,6 +126,7 @@ def score_options(
                 ids[r, : len(seq)] = torch.tensor(seq)
                 mask[r, : len(seq)] = 1
             logits = lm.model(input_ids=ids, attention_mask=mask).logits.float()  # [option, position, vocab]
+            require_finite(logits, lm.name, "log-probabilities")
             logprobs = torch.log_softmax(logits, dim=-1)  # [option, position, vocab]
             for r, c in enumerate(chunk):
                 # Token t of the option sits at position len(ctx)+t and is predicted at position len(ctx)+t-1.

@@ -49,6 +49,7 @@ class Job(QRunnable):
         self.message = ""
         self.done = False
         self._last_emit = 0.0
+        self._last_message = ""
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -59,9 +60,11 @@ class Job(QRunnable):
 
     def _progress(self, fraction: float, message: str = "") -> None:
         now = time.monotonic()
-        # Throttle to ~20 updates/s so a tight loop cannot flood the GUI thread.
-        if fraction >= 1.0 or now - self._last_emit > 0.05:
+        # Throttle to ~20 updates/s so a tight loop cannot flood the GUI thread; a new phase (message) always
+        # gets through, or the bar would name a phase that ended long ago.
+        if fraction >= 1.0 or message != self._last_message or now - self._last_emit > 0.05:
             self._last_emit = now
+            self._last_message = message
             self.signals.progress.emit(self, float(fraction), message)
 
     def run(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import importlib
 import logging
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
@@ -28,8 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import catalog
-from explorer.core.fileio import read_text_file
-from explorer.core.session import load_session, save_session
+from explorer.core.fileio import read_text_files
+from explorer.core.session import read_session, save_session
 from explorer.gui.context import AppContext
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.flow import make_readable
@@ -151,7 +152,10 @@ class MainWindow(QMainWindow):
         self._periodic.timeout.connect(self.save_session)
         self._periodic.start()
 
-        self._session = load_session() if restore else {}
+        self._session, session_note = read_session() if restore else ({}, "")
+        self._pending_files: list[str] = []  # session files still being read (kept in the session meanwhile)
+        if session_note:
+            self.show_banner(session_note)
         self._restore_layout()
         self.nav.setCurrentRow(self._initial_row())
 
@@ -203,6 +207,14 @@ class MainWindow(QMainWindow):
         self.progress.setMaximumWidth(220)
         self.progress.setVisible(False)
         self.job_label = QLabel()
+        # One line of fixed width: a long phase name is shortened (full text in the tooltip), never widens the window.
+        self.job_label.setFixedWidth(360)
+        self.job_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._job_text = ""
+        self._phase: tuple[int, str, float] = (0, "", 0.0)  # job id, phase message, when it began
+        # A phase of unknown length shows a busy bar and its running time, so a still bar never looks stuck.
+        self._busy_timer = QTimer(self, interval=1000)
+        self._busy_timer.timeout.connect(self._show_job_text)
         self.cancel_btn = QPushButton("Cancel")
         self.cancel_btn.setToolTip("Stop the running model work")
         self.cancel_btn.clicked.connect(self.ctx.runner.cancel_all)
@@ -273,14 +285,48 @@ class MainWindow(QMainWindow):
         busy = bool(active)
         self.progress.setVisible(busy)
         self.cancel_btn.setVisible(busy)
-        self.job_label.setText(active[-1].label + (f" (+{len(active) - 1} more)" if len(active) > 1 else "") if busy else "")
         if busy:
-            self.progress.setValue(int(active[-1].fraction * 1000))
+            job = active[-1]
+            more = f" (+{len(active) - 1} more)" if len(active) > 1 else ""
+            self._set_progress(job, job.fraction, (job.message or job.label) + more)
+        else:
+            self._busy_timer.stop()
+            self._set_job_text("")
 
     def _job_progress(self, job, fraction: float, message: str) -> None:
-        self.progress.setValue(int(fraction * 1000))
-        if message:
-            self.job_label.setText(message[:80])
+        active = list(self.ctx.runner.active.values())
+        if active and job is active[-1]:
+            self._set_progress(job, fraction, message or job.label)
+
+    def _set_progress(self, job, fraction: float, message: str) -> None:
+        """Show a job's phase: a percentage when the core knows it, else a busy bar and the seconds spent."""
+        if fraction < 0:
+            self.progress.setRange(0, 0)
+            if not self._busy_timer.isActive():
+                self._busy_timer.start()
+        else:
+            self._busy_timer.stop()
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(min(1.0, fraction) * 1000))
+        if self._phase[:2] != (job.id, message):
+            self._phase = (job.id, message, time.monotonic())
+        self._set_job_text(message)
+
+    def _show_job_text(self) -> None:
+        active = list(self.ctx.runner.active.values())
+        if not active or active[-1].fraction >= 0:
+            self._busy_timer.stop()
+            return
+        self._set_job_text(self._job_text)
+
+    def _set_job_text(self, text: str) -> None:
+        self._job_text = text
+        active = list(self.ctx.runner.active.values())
+        if text and active and active[-1].fraction < 0 and self._phase[0] == active[-1].id:
+            text = f"{text} ({time.monotonic() - self._phase[2]:.0f} s)"
+        metrics = self.job_label.fontMetrics()
+        self.job_label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, self.job_label.width() - 4))
+        self.job_label.setToolTip(text)
 
     def export_all_dialog(self) -> None:
         panel = self.current_panel()
@@ -345,15 +391,24 @@ class MainWindow(QMainWindow):
         self._restoring = True
         if s.get("text"):
             self.text_input.set_text(s["text"])
-        files = []
-        for path in s.get("files", []):
-            try:
-                files.append(read_text_file(path))
-            except Exception:  # a file moved away since: skip it
-                continue
+        if s.get("files"):
+            # Read in a job: a file on a slow drive, or one that became a named pipe, must not freeze the window.
+            self._pending_files = list(s["files"])
+            self.ctx.runner.submit(
+                read_text_files, list(s["files"]), label="Reopening the session's files",
+                on_result=self._session_files_read, on_finished=self._session_files_done,
+            )
+        self._restoring = False
+
+    def _session_files_read(self, result: tuple) -> None:
+        files, problems = result
         if files:
             self.ctx.add_files(files)
-        self._restoring = False
+        if problems:
+            self.statusBar().showMessage(f"Some files of the last session were not reopened: {problems[0]}", 10000)
+
+    def _session_files_done(self) -> None:
+        self._pending_files = []
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
@@ -363,11 +418,14 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.firstPainted.emit)
 
     def after_first_paint(self) -> None:
-        """Load the models of the last session (both bundled ones on a first run) in the background."""
+        """Load the models of the last session (both bundled ones on a first run) in the background: catalogue
+        names, and folders (fine-tuned models, opened folders) that still exist."""
         names = self._session.get("models", DEFAULT_MODELS if not self._session else [])
         available = {e.name for e in catalog.list_models()}
         for name in names:
-            if name in available:
+            if not isinstance(name, str):
+                continue
+            if name in available or Path(name).expanduser().exists():
                 self.ctx.models.load(name)
 
     def _schedule_save(self) -> None:
@@ -383,7 +441,8 @@ class MainWindow(QMainWindow):
                 log.exception("could not read state of %s", key)
         return {
             "text": self.text_input.text(),  # not ctx.text: that lags behind typing by the input debounce
-            "files": [f.path for f in self.ctx.files],
+            "files": [f.path for f in self.ctx.files] + [p for p in self._pending_files
+                                                          if p not in {f.path for f in self.ctx.files}],
             "models": list(self.ctx.models.loaded) + [n for n in self.ctx.models.loading if n not in self.ctx.models.loaded],
             "panel": PANELS[max(0, self.nav.currentRow())][0],
             "geometry": _b64(self.saveGeometry()),

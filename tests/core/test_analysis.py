@@ -113,12 +113,13 @@ def test_encoder_decoder_cross_attention(tiny_factory):
     assert attention_heatmap_spec(a, 0, 1, source="decoder").meta["causal"]
 
 
-def test_decoder_limit_keeps_attention_maps_in_memory(smollm2, monkeypatch):
+def test_decoder_limit_keeps_attention_in_memory(smollm2, monkeypatch):
     from explorer.core import analysis
 
     limit = analysis.analysis_limit(smollm2)
-    assert limit < smollm2.max_length  # 8192 tokens of 30x9 maps would be 72 GB
-    assert 4 * 30 * 9 * limit**2 <= analysis.ATTENTION_BUDGET_BYTES
-    monkeypatch.setattr(analysis, "ATTENTION_BUDGET_BYTES", 4 * 30 * 9 * 40**2)  # room for 40 tokens
+    assert analysis.dense_limit(smollm2) < limit < smollm2.max_length  # 8192 tokens of 30x9 maps would be 72 GB
+    assert 4 * 30 * 9 * analysis.dense_limit(smollm2) ** 2 <= analysis.ATTENTION_BUDGET_BYTES
+    fits = sum(v for k, v in analysis.compact_estimate(smollm2, 40).items() if k != "dense_attentions")
+    monkeypatch.setattr(analysis, "COMPACT_BUDGET_BYTES", fits)  # room for 40 tokens
     a = analyse(smollm2, "word " * 100)
     assert a.num_tokens == 40 and a.truncated and "fits in memory" in a.note

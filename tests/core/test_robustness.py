@@ -207,7 +207,7 @@ def test_remote_code_refused_by_default(tiny_factory, tmp_path):
     assert not marker.exists()
     message = str(info.value)
     assert "'custom-model' needs its own Python code" in message
-    assert "turn on 'trust remote code'" in message and "off by default" in message
+    assert "trusting remote code is off" in message and "Trust remote code for this model" in message
 
 
 # ------------------------------------------------------------------ the same refusals on the CLI: one line, exit 2

@@ -55,7 +55,9 @@ def test_inputs_follow_the_head_and_results_are_drawn(qtbot, panel):
     assert best.text in p.qa_text.toPlainText()
     p._cell_clicked(0, 3)  # a heatmap click highlights that span
     assert "Tokens 0–3" in p.qa_text.toPlainText()
-    assert len(p.charts()) >= 3
+    # The class chart of the earlier model is gone: only the QA result's two charts are on screen.
+    assert set(p.charts()) == {p.qa_curves, p.qa_matrix}
+    assert p.class_chart.spec is None and p.class_label.text() == ""
 
 
 def test_bare_encoder_says_to_fine_tune(panel):

@@ -125,5 +125,5 @@ def test_session_survives_kill_9(qtbot, tmp_path, monkeypatch):
     qtbot.addWidget(w)
     assert w.text_input.text() == typed + pasted
     assert w.ctx.text.text() == typed + pasted
-    assert [f.path for f in w.ctx.files] == [str(note)]
+    qtbot.waitUntil(lambda: [f.path for f in w.ctx.files] == [str(note)], timeout=10000)  # read in a job
     assert w.nav.currentItem().text() == "Attention"

@@ -249,7 +249,8 @@ def test_session_persists_text_and_layout(qtbot, data_dir, tmp_path):
     w2 = MainWindow(restore=True)
     qtbot.addWidget(w2)
     assert w2.text_input.text() == "text that must survive"
-    assert [Path(x.path).name for x in w2.ctx.files] == ["doc.txt"]
+    # The session's files are read in a job (a slow disk must not hold the window up).
+    qtbot.waitUntil(lambda: [Path(x.path).name for x in w2.ctx.files] == ["doc.txt"], timeout=10_000)
     assert w2.nav.currentRow() == [k for k, _c, _l in PANELS].index("attention")
 
 

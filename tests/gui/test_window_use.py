@@ -98,3 +98,114 @@ def test_window_width_unchanged_after_strategy_switch_and_analysis(small_window,
     settle(qtbot)
     assert w.width() == width
     assert not cut_labels(w), cut_labels(w)
+
+
+# Every setting of every panel, set to something other than its default.
+PANEL_SETTINGS = {
+    "models": {"selected": "smollm2", "tab": 1},
+    "masking": {"model": "smollm2", "mode": "objective", "strategy": "entity", "objective": "xlnet", "seed": 7,
+                "ratio": 0.3, "p_mask": 0.7, "p_random": 0.2, "geometric_p": 0.3, "max_span": 6,
+                "poisson_lambda": 2.5, "samples": 1500, "stream": "query", "tab": 2},
+    "attention": {"model": "smollm2", "pair": "a second sentence", "view": "heatmap", "layer": 5, "head": "3",
+                  "source": "self", "hide_special": True, "share": 0.5, "range_start": 4, "range_count": 100,
+                  "search": "bank"},
+    "embeddings": {"model": "smollm2", "contexts": [["I sat by the bank.", "bank", "1"], ["The bank lent money.", "bank", "1"]],
+                   "mix_mode": "last_n", "mix_layer": 3, "mix_weights": "0,1,1", "corpus_word": "bank",
+                   "corpus_layer": 2, "corpus_method": "pca", "corpus_color": "cluster"},
+    "heads": {"model": "smollm2", "text": "Once upon a time", "text2": "", "tab": 1, "ft_task": "classify",
+              "ft_model": "minilm", "mode": "adapter", "epochs": 3, "seed": 5, "max_new_tokens": 40,
+              "max_answer_len": 20},
+    "prompting": {"task": "sentiment", "shots": 4, "seed": 3, "chat": True, "backend": "http",
+                  "model": "smollm2", "base_url": "http://127.0.0.1:9000/v1", "http_model": "served",
+                  "api_key_env": "MY_API_KEY", "max_new_tokens": 30, "sample": True, "temperature": 0.7,
+                  "top_k": 20, "top_p": 0.9, "stop": ".", "sweep_shots": "0,2", "sweep_draws": 2, "sweep_limit": 10},
+}
+
+
+def _differences(state: dict, wanted: dict) -> list[str]:
+    return [f"{k}: {state.get(k)!r} != {v!r}" for k, v in wanted.items()
+            if not (state.get(k) == v or isinstance(v, float) and abs(float(state.get(k, 0)) - v) < 1e-6)]
+
+
+def test_session_round_trip_of_every_panel_setting_and_finetuned_model(qtbot, data_dir, minilm, smollm2, tiny_factory):
+    from explorer.gui.main_window import MainWindow
+
+    folder = str(tiny_factory("sequence-classification"))
+    w = MainWindow(restore=False)
+    qtbot.addWidget(w)
+    w.ctx.models.loaded.update({"minilm": minilm, "smollm2": smollm2})
+    w.ctx.models.load(folder)
+    qtbot.waitUntil(lambda: folder in w.ctx.models.loaded, timeout=60_000)
+    w.ctx.models.changed.emit()
+    for key, wanted in PANEL_SETTINGS.items():
+        panel = w.panel(key)
+        panel.restore_state(wanted)
+        settle(qtbot, 10)
+        assert not _differences(panel.state_dict(), wanted), (key, _differences(panel.state_dict(), wanted))
+    w.save_session()
+    w.ctx.runner.wait(10_000)
+    w.close()
+
+    w2 = MainWindow(restore=True)
+    qtbot.addWidget(w2)
+    w2.after_first_paint()  # loads the session's models: the bundled ones and the fine-tuned folder
+    qtbot.waitUntil(lambda: {"minilm", "smollm2", folder} <= set(w2.ctx.models.loaded), timeout=120_000)
+    for key, wanted in PANEL_SETTINGS.items():
+        state = w2.panel(key).state_dict()
+        assert not _differences(state, wanted), (key, _differences(state, wanted))
+    w2.save_session()  # saving again must not overwrite the settings with the controls' defaults
+    w2.close()
+    from explorer.core.session import load_session
+
+    saved = load_session()["panels"]
+    for key, wanted in PANEL_SETTINGS.items():
+        assert not _differences(saved[key], wanted), (key, _differences(saved[key], wanted))
+    w2.ctx.runner.wait(10_000)
+
+
+def test_progress_names_the_real_phase_and_is_busy_when_its_length_is_unknown(window, qtbot):
+    import threading
+
+    from explorer.core.progress import UNKNOWN
+
+    release = threading.Event()
+
+    def job(progress, cancel):
+        progress(0.05, "Tokenizing…")
+        progress(UNKNOWN, "Running the model on 147 tokens…")  # straight after: must not be throttled away
+        release.wait(10)
+        return 1
+
+    window.ctx.runner.submit(job, label="Attention")
+    qtbot.waitUntil(lambda: "Running the model" in window.job_label.toolTip(), timeout=5000)
+    assert window.progress.maximum() == 0  # a busy bar, not a percentage that sits still
+    qtbot.waitUntil(lambda: window.job_label.toolTip().endswith(" s)"), timeout=5000)  # and the seconds spent
+    release.set()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
+
+
+def test_chart_legend_sits_outside_the_data_and_hover_reads_a_cell(qtbot):
+    import numpy as np
+
+    from explorer.core.charts import ChartSpec, Series
+    from explorer.gui.widgets.chart import ChartWidget
+
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    chart.resize(500, 300)
+    chart.show()
+    chart.set_spec(ChartSpec(title="t", kind="xy", x_label="K", y_label="accuracy", legend=True, series=[
+        Series(name="smollm2", x=[0, 1, 2, 4], y=[0.2, 0.5, 0.7, 0.9]),
+        Series(name="chance", x=[0, 1, 2, 4], y=[0.5] * 4, dashed=True)]))
+    settle(qtbot)
+    data = chart.plot_item.vb.sceneBoundingRect()
+    legend = chart.legend.sceneBoundingRect()
+    assert chart.legend.isVisible() and legend.height() > 0
+    assert not data.intersects(legend), (data, legend)
+
+    m = np.arange(12, dtype=float).reshape(3, 4) / 12
+    chart.set_spec(ChartSpec(title="h", kind="heatmap", x_label="key (attended to)", y_label="query (attending)",
+                             matrix=m, row_labels=["a", "b", "c"], col_labels=["w", "x", "y", "z"]))
+    settle(qtbot)
+    chart._on_mouse_moved(chart.cell_scene_pos(2, 1))
+    assert chart.readout.text() == f"query c → key x: {m[2, 1]:.4f}"

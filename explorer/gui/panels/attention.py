@@ -272,16 +272,32 @@ class AttentionPanel(Panel):
         return state_to_dict(self.state)
 
     def restore_state(self, data: dict) -> None:
-        self.state = state_from_dict(AttentionState, data)
-        s = self.state
-        self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.view)))
+        """Put every saved setting back into its control; the controls' change signals are held so that no
+        control (layer and head ranges are unknown before an analysis) writes its default over the state."""
+        s = self.state = state_from_dict(AttentionState, data)
+        controls = (self.view_combo, self.layer_spin, self.head_combo, self.source_combo, self.special_check,
+                    self.share_spin, self.start_spin, self.count_spin, self.picker)
+        for w in controls:
+            w.blockSignals(True)
+        try:
+            self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.view)))
+            self.layer_spin.setRange(0, max(self.layer_spin.maximum(), s.layer))
+            self.layer_spin.setValue(s.layer)
+            self._fill_heads(max(12, int(s.head) + 1 if s.head.isdigit() else 0))
+            self.source_combo.setCurrentIndex(max(0, self.source_combo.findData(s.source)))
+            self.special_check.setChecked(s.hide_special)
+            self.share_spin.setValue(s.share)
+            self.start_spin.setRange(0, max(self.start_spin.maximum(), s.range_start))
+            self.start_spin.setValue(s.range_start)
+            self.count_spin.setValue(s.range_count)
+            if s.model:
+                self.picker.select(s.model)
+        finally:
+            for w in controls:
+                w.blockSignals(False)
         self.pair_edit.setText(s.pair)
-        self.special_check.setChecked(s.hide_special)
-        self.share_spin.setValue(s.share)
-        self.count_spin.setValue(s.range_count)
         self.search_edit.setText(s.search)
-        if s.model:
-            self.picker.select(s.model)
+        self.stack.setCurrentIndex([k for k, _ in VIEWS].index(s.view) if s.view in dict(VIEWS) else 0)
 
     def set_view(self, key: str) -> None:
         self.view_combo.setCurrentIndex(self.view_combo.findData(key))

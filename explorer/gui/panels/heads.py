@@ -124,6 +124,9 @@ class HeadsPanel(Panel):
         super().__init__(ctx, parent)
         self.state = HeadsState()
         self.result = None
+        self._result_model: str | None = None  # the model and task the shown result came from
+        self._result_task: str | None = None
+        self._run_for: tuple[str | None, str | None] = (None, None)
         self.ft_result = None
         self.data = None
         self.costs = None
@@ -316,8 +319,25 @@ class HeadsPanel(Panel):
         if hasattr(self, "ft_picker"):
             self._update_plan()
 
+    def _clear_results(self) -> None:
+        """Forget the shown result: it belongs to another model or task than the ones now chosen."""
+        if self.result is None:
+            return
+        self.result = None
+        for chart in (self.class_chart, self.token_chart, self.qa_curves, self.qa_matrix, self.fill_chart):
+            chart.clear()
+        for view in (self.tokens_text, self.qa_text, self.fill_text, self.gen_text):
+            view.clear()
+        self.class_label.clear()
+        self.tokens_legend.clear()
+        self.entities.clear()
+        self.spans.clear()
+        self.fill_mask_combo.clear()
+
     def _model_chosen(self, _name: str = "") -> None:
         lm = self.picker.current_model()
+        if self.result is not None and (lm is None or self._result_model != lm.name):
+            self._clear_results()
         tasks = H.tasks_for(lm.heads) if lm is not None else []
         current = self.task_combo.currentData() or self.state.task
         self.task_combo.blockSignals(True)
@@ -341,6 +361,8 @@ class HeadsPanel(Panel):
 
     def _task_chosen(self, *_args) -> None:
         task = self.current_task()
+        if self.result is not None and self._result_task != task:
+            self._clear_results()
         kind = H.TASK_INPUTS.get(task or "classify", "text")
         l1, l2 = INPUT_LABELS[kind]
         self.label1.setText(l1)
@@ -376,7 +398,8 @@ class HeadsPanel(Panel):
         self.tabs.setCurrentIndex(0)
 
         def done(lm) -> None:
-            self.picker.select(lm.name)
+            # The store (and so the picker) knows the model by the folder it was loaded from.
+            self.picker.select(folder)
             self._model_chosen()
             self.run_note.setText(f"Loaded {lm.name} ({', '.join(lm.heads) or 'no head'}). Press Run.")
 
@@ -395,6 +418,7 @@ class HeadsPanel(Panel):
         self.run_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.run_note.setText(f"Running {task} on {lm.name}…")
+        self._run_for = (lm.name, task)
         on_partial = self._show_partial_generation if task == "generate" else None
         if task == "generate":
             self.views.setCurrentIndex(4)
@@ -417,6 +441,7 @@ class HeadsPanel(Panel):
 
     def show_result(self, result) -> None:
         self.result = result
+        self._result_model, self._result_task = self._run_for
         if isinstance(result, H.ClassResult):
             self.views.setCurrentIndex(0)
             self.class_chart.set_spec(H.class_chart(result))

@@ -500,7 +500,9 @@ class MaskingPanel(Panel):
             f"(seed {mk.seed})" + ("; bold outline = SBO boundary tokens" if mk.sbo else ""))
         self.input_box.title_label.setText("Model input (after corruption)")
         self.target_box.title_label.setText(f"Target: the {len(tgt)} original tokens at the masked positions")
-        self.legend.set_actions(["mask", "random", "keep", "predicted"])  # the compare view uses all three
+        unit = {"phrase": "one unit (a noun phrase or a word) masked as a whole",
+                "entity": "one unit (a named entity or a word) masked as a whole"}.get(mk.strategy, "pieces of one word")
+        self.legend.set_actions(["mask", "random", "keep", "predicted"], underline=unit)  # compare view uses all three
         self.note.setText(mk.note)
         self._draw_attention()
 

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QToolButton,
     QToolTip,
     QVBoxLayout,
@@ -65,13 +66,33 @@ class ChartWidget(QWidget):
         self.export_button.setToolTip("Export this chart as PNG, SVG, CSV or JSON")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.export_button.setMenu(self._export_menu(self))
+        self.title_label.setWordWrap(True)
+        # What is under the pointer, in words: for a heatmap "<row axis> <row> → <column axis> <column>: value".
+        self.readout = QLabel()
+        self.readout.setStyleSheet("color: #333;")
+        self.readout.setWordWrap(True)
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.readout.setVisible(False)
+        # The vertical axis's name, when the plot is too short to print it along the axis (never cut off).
+        self.axis_note = QLabel()
+        self.axis_note.setStyleSheet("color: #333;")
+        self.axis_note.setWordWrap(True)
+        self.axis_note.setVisible(False)
         header = QHBoxLayout()
         header.setContentsMargins(4, 0, 4, 0)
         header.addWidget(self.title_label, 1)
         header.addWidget(self.export_button)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        self.plot_item: pg.PlotItem = self.graphics.addPlot()
+        self.plot_item: pg.PlotItem = self.graphics.addPlot(row=0, col=0)
+        # The legend lives under the plot, never on the data (pyqtgraph's own legend floats over it).
+        self.legend = pg.LegendItem(colCount=4, verSpacing=-4, horSpacing=14)
+        self.legend.setVisible(False)
+        self.legend.layout.setContentsMargins(4, 0, 4, 0)
+        self.graphics.ci.addItem(self.legend, row=1, col=0)
+        self.graphics.ci.layout.setRowStretchFactor(0, 100)
+        self.graphics.ci.layout.setRowStretchFactor(1, 0)
+        self.legend.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.plot_item.showGrid(x=False, y=False)
         for axis in ("left", "bottom"):
             # SI-prefix scaling turns shares into "(x0.001)" units that readers misread.
@@ -87,6 +108,8 @@ class ChartWidget(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addLayout(header)
+        layout.addWidget(self.axis_note)
+        layout.addWidget(self.readout)
         layout.addWidget(self.graphics, 1)
         self.setMinimumSize(220, 130)
 
@@ -143,11 +166,13 @@ class ChartWidget(QWidget):
                 self._colorbar = None
             self._image = None
             pi.clear()
-        if pi.legend is not None:
-            pi.legend.clear()
+        self.legend.clear()
+        self.legend.setVisible(False)
         if self._note_item is not None:
             self.graphics.ci.removeItem(self._note_item)
             self._note_item = None
+        self.readout.clear()
+        self.readout.setVisible(False)
         for name in ("bottom", "left"):
             pi.getAxis(name).setTicks(None)
         pi.invertY(False)
@@ -168,7 +193,7 @@ class ChartWidget(QWidget):
         self._reset(keep_image=same_heatmap)
         pi = self.plot_item
         pi.setLabel("bottom", spec.x_label)
-        pi.setLabel("left", spec.y_label)
+        self._fit_axis_label()
         if spec.kind == "heatmap":
             self._draw_heatmap(spec, reuse=same_heatmap)
         else:
@@ -194,7 +219,7 @@ class ChartWidget(QWidget):
             pi.addItem(self._image)
             self._colorbar = pg.ColorBarItem(values=(lo, hi), colorMap=cmap, interactive=False, width=12)
             self._colorbar.setImageItem(self._image)
-            self.graphics.addItem(self._colorbar, row=0, col=1)
+            self.graphics.ci.addItem(self._colorbar, row=0, col=1)
         pi.invertY(True)
         pi.setAspectLocked(False)
         self._set_label_ticks("bottom", spec.col_labels, m.shape[1])
@@ -233,12 +258,15 @@ class ChartWidget(QWidget):
         return "<br>".join(html.escape(line) for line in lines)
 
     def _draw_note(self) -> None:
+        """The spec's note under the plot and its legend (row 2 of the scene, so PNG/SVG exports carry it)."""
         if self.spec is None or not self.spec.note:
             return
         text = self._note_html()
         if self._note_item is None:
             self._note_item = pg.LabelItem(text, size="8pt", color="#444", justify="left")
-            self.graphics.addItem(self._note_item, row=1, col=0)
+            self._note_item.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            self.graphics.ci.addItem(self._note_item, row=2, col=0)
+            self.graphics.ci.layout.setRowStretchFactor(2, 0)
         else:
             self._note_item.setText(text, size="8pt", color="#444")
 
@@ -248,9 +276,10 @@ class ChartWidget(QWidget):
         # Log x: the widget draws log10(x) and labels the ticks with the data's own values.
         tx = (lambda v: np.log10(np.maximum(np.asarray(v, dtype=float), 1e-300))) if spec.log_x else (
             lambda v: np.asarray(v, dtype=float))
-        if spec.legend and len(spec.series) > 1:
-            if pi.legend is None:
-                pi.addLegend(offset=(-10, 10))
+        legend = self.legend if spec.legend and len(spec.series) > 1 else None
+        if legend is not None:
+            legend.setColumnCount(min(4, len(spec.series)))
+            legend.setVisible(True)
         bars = [s for s in spec.series if s.style == "bar"]
         bar_width = 0.8 / max(1, len(bars))
         bar_index = 0
@@ -263,8 +292,8 @@ class ChartWidget(QWidget):
                 bar_index += 1
                 item = pg.BarGraphItem(x=x + offset, height=y, width=bar_width, brush=pg.mkBrush(color), pen=pg.mkPen(color))
                 pi.addItem(item)
-                if pi.legend is not None:
-                    pi.legend.addItem(item, s.name)
+                if legend is not None:
+                    legend.addItem(item, s.name)
             elif s.style == "scatter":
                 item = pg.ScatterPlotItem(
                     x=x, y=y, size=8, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=0.5), name=s.name,
@@ -272,7 +301,9 @@ class ChartWidget(QWidget):
                     tip=(lambda x, y, data, s=s: s.hover[data] if s.hover else f"{x:.3g}, {y:.3g}"),
                 )
                 item.sigClicked.connect(lambda _item, points, _ev, name=s.name: self.pointClicked.emit(name, int(points[0].data())))
-                pi.addItem(item)  # name= already puts it in the legend
+                pi.addItem(item)
+                if legend is not None:
+                    legend.addItem(item, s.name)
             else:
                 pen = pg.mkPen(color, width=s.width, style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
                 symbol = "o" if len(x) <= 60 and s.style != "step" else None
@@ -284,6 +315,8 @@ class ChartWidget(QWidget):
                     item.scatter.setData(x=x, y=y, data=list(range(len(x))), hoverable=True,
                                          tip=(lambda x, y, data, s=s: s.hover[data]), symbol=symbol or "o",
                                          size=6, brush=pg.mkBrush(color), pen=pg.mkPen(color))
+                if legend is not None:
+                    legend.addItem(item, s.name)
             if s.err_low is not None and s.err_high is not None:
                 lo = np.asarray(s.err_low, dtype=float)
                 hi = np.asarray(s.err_high, dtype=float)
@@ -313,10 +346,24 @@ class ChartWidget(QWidget):
         if spec.kind != "heatmap" and spec.note and self._note_item is not None:
             self._note_item.setText(self._note_html(), size="8pt", color="#444")
 
+    def _fit_axis_label(self) -> None:
+        """Print the vertical axis's name along the axis when it fits the plot's height, else above the plot."""
+        text = self.spec.y_label if self.spec is not None else ""
+        axis = self.plot_item.getAxis("left")
+        metrics = QFontMetrics(axis.label.font())
+        room = self.plot_item.vb.height() if self.plot_item.vb.height() > 0 else self.graphics.height() * 0.7
+        fits = not text or metrics.horizontalAdvance(text) + 8 <= room
+        self.plot_item.setLabel("left", text if fits else None)
+        if not text or fits:
+            self.plot_item.showLabel("left", bool(text))
+        self.axis_note.setText("" if fits else f"↑ {text}")
+        self.axis_note.setVisible(not fits)
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         # Tick labels are thinned for the width they have; recompute when it changes.
         self._apply_ticks()
+        self._fit_axis_label()
 
     # ------------------------------------------------------------ pointer
 
@@ -336,11 +383,24 @@ class ChartWidget(QWidget):
         if cell is None or self.spec is None:
             return
         row, col = cell
-        rl = self.spec.row_labels[row] if self.spec.row_labels else str(row)
-        cl = self.spec.col_labels[col] if self.spec.col_labels else str(col)
-        QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(scene_pos)),
-                          f"{rl} → {cl}: {self._matrix[row, col]:.4f}", self.graphics)
+        text = self.cell_text(row, col)
+        self.readout.setText(text)
+        self.readout.setVisible(True)
+        QToolTip.showText(self.graphics.mapToGlobal(self.graphics.mapFromScene(scene_pos)), text, self.graphics)
         self.cellHovered.emit(row, col)
+
+    def cell_text(self, row: int, col: int) -> str:
+        """A heatmap cell in words, naming both axes: "query (attending) 3:bank → key (attended to) 1:the: 0.41"."""
+        spec = self.spec
+        rl = spec.row_labels[row] if spec.row_labels else str(row)
+        cl = spec.col_labels[col] if spec.col_labels else str(col)
+        y_name = (spec.y_label or "row").split(" (")[0]
+        x_name = (spec.x_label or "column").split(" (")[0]
+        return f"{y_name} {rl} → {x_name} {cl}: {self._matrix[row, col]:.4f}"
+
+    def cell_scene_pos(self, row: int, col: int) -> QPointF:
+        """The scene position of a heatmap cell's centre (what the pointer is over)."""
+        return self.plot_item.vb.mapViewToScene(QPointF(col + 0.5, row + 0.5))
 
     def _on_mouse_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
@@ -350,6 +410,11 @@ class ChartWidget(QWidget):
             self.cellClicked.emit(*cell)
 
     # ------------------------------------------------------------ export
+
+    def _relayout(self) -> None:
+        """Apply layout changes now (a title shown or hidden), not at the next event loop turn."""
+        self.plot_item.layout.activate()
+        self.graphics.ci.layout.activate()
 
     def export(self, path: str | os.PathLike) -> Path:
         """Write the chart to ``path``: .png (2x scale), .svg, .csv or .json; atomically (temp file + rename)."""
@@ -363,8 +428,12 @@ class ChartWidget(QWidget):
             return path
         if suffix not in (".png", ".svg"):
             raise ValueError(f"Unknown export format '{suffix}': use .png, .svg, .csv or .json.")
-        # The title lives in a label above the plot; put it inside the picture while exporting.
+        # The title lives in a label above the plot; put it into the picture, in its own row above the plot,
+        # and lay the scene out before drawing so the title never lands on the data.
         self.plot_item.setTitle(self.title_label.text() or None, size="11pt", color="#222")
+        if self.spec is not None and self.spec.y_label:
+            self.plot_item.setLabel("left", self.spec.y_label)
+        self._relayout()
         try:
             with atomic_path(path) as tmp:
                 if suffix == ".png":
@@ -376,5 +445,7 @@ class ChartWidget(QWidget):
                     SVGExporter(self.graphics.scene()).export(str(tmp))
         finally:
             self.plot_item.setTitle(None)
+            self._fit_axis_label()
+            self._relayout()
         self.exported.emit(str(path))
         return path

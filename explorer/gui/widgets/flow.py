@@ -11,7 +11,7 @@ class FlowLayout(QLayout):
     """Items left to right, wrapping to a new line when the width runs out (Qt's flow layout example).
 
     Its minimum width is that of its widest item, so a long row of controls never sets the window's width.
-    A plain text ``QLabel`` stays on the line of the item after it ("Seed" never ends a line without its box).
+    A plain text ``QLabel`` stays on the line of the control after it ("Seed" never ends a line without its box).
     """
 
     def __init__(self, parent: QWidget | None = None, spacing: int = 6) -> None:
@@ -85,11 +85,11 @@ class FlowLayout(QLayout):
         groups: list[list[QLayoutItem]] = []
         glue = False
         for item in self._visible():
-            if glue and groups:
+            w = item.widget()
+            if glue and groups and not isinstance(w, QLabel):
                 groups[-1].append(item)
             else:
                 groups.append([item])
-            w = item.widget()
             glue = isinstance(w, QLabel) and not w.wordWrap()
         return groups
 

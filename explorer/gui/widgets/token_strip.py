@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter, QPen
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolTip, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QToolTip, QWidget
 
 ACTION_COLORS: dict[str, str] = {
     "mask": "#e45756",
@@ -207,11 +207,12 @@ class Legend(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._layout = QHBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(10)
+        from explorer.gui.widgets.flow import FlowLayout
 
-    def set_actions(self, actions: list[str], prefix: str = "") -> None:
+        self._layout = FlowLayout(self, spacing=10)
+
+    def set_actions(self, actions: list[str], prefix: str = "", underline: str | None = "pieces of one word") -> None:
+        """Show swatches for ``actions``; ``underline`` says what an underline joins (None: no underlines)."""
         while self._layout.count():
             item = self._layout.takeAt(0)
             if item.widget() is not None:
@@ -224,7 +225,8 @@ class Legend(QWidget):
             label = QLabel(f" {ACTION_LABELS.get(a, a)} ")
             label.setStyleSheet(f"background:{ACTION_COLORS.get(a, '#ddd')}; color:{fg}; border-radius:3px; padding:1px;")
             self._layout.addWidget(label)
-        hint = QLabel("underline = pieces of one word")
-        hint.setStyleSheet("color:#666;")
-        self._layout.addWidget(hint)
-        self._layout.addStretch(1)
+        if underline:
+            hint = QLabel(f"underline = {underline}")
+            hint.setStyleSheet("color:#666;")
+            self._layout.addWidget(hint)
+        self.updateGeometry()

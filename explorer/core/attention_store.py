@@ -1,0 +1,322 @@
+"""Attention weights of every layer, kept per layer instead of one [layer, head, query, key] copy.
+
+Two forms behind one indexable object (``analysis.attentions``):
+
+- :class:`DenseAttentions`: each layer's [head, query, key] float32 array as transformers returned it
+  (zero-copy views), for short inputs.
+- :class:`CompactAttentions`: for long inputs, captured layer by layer during the forward pass: each
+  layer's top-k keys per query with their exact weights, plus what is needed to recompute any layer's
+  dense rows (float16) on demand, with a small cache. 30 layers x 9 heads x 4096^2 float32 would be 18 GB;
+  the compact form of the same pass is about 0.6 GB.
+
+The capture plugs into transformers' attention interface: during the pass the model's attention
+modules call :func:`_capture_forward`, which runs the module's own ``eager_attention_forward`` on blocks
+of queries, so the weights are eager attention's weights, never an n x n map for all heads at once.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from explorer.core.errors import Cancelled, InputError
+
+#: Default number of keys kept per query in the compact form.
+DEFAULT_TOP_K = 32
+#: Queries per block when computing attention weights (bounds the transient [head, block, key] arrays).
+QUERY_BLOCK = 256
+#: Memory for cached dense layers of a compact store (at least one layer is always kept).
+DENSE_CACHE_BYTES = 400_000_000
+
+_IMPL = "lmx_capture"
+_active = threading.local()
+_registered = False
+_register_lock = threading.Lock()
+
+
+class LayerAttentions:
+    """Indexable like a [layer, head, query, key] array: ``att[layer]`` is [head, query, key] float32/16."""
+
+    exact = True  # every weight of every layer is kept
+
+    def __init__(self, num_layers: int, num_heads: int, num_queries: int, num_keys: int) -> None:
+        self.shape = (num_layers, num_heads, num_queries, num_keys)
+
+    ndim = 4
+    dtype = np.dtype(np.float32)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def layer(self, index: int) -> np.ndarray:
+        """Dense [head, query, key] weights of one layer."""
+        raise NotImplementedError
+
+    def is_ready(self, index: int) -> bool:
+        """True when ``layer(index)`` returns without recomputing (cheap enough for the GUI thread)."""
+        return True
+
+    def _layer_index(self, index: Any) -> int:
+        i = int(index)
+        n = self.shape[0]
+        if not -n <= i < n:
+            raise IndexError(f"layer {i} out of range for {n} layers")
+        return i % n
+
+    def __getitem__(self, index: Any) -> np.ndarray:
+        if isinstance(index, (int, np.integer)):
+            return self.layer(self._layer_index(index))
+        if isinstance(index, tuple) and index and isinstance(index[0], (int, np.integer)):
+            return self.layer(self._layer_index(index[0]))[index[1:]]
+        return np.asarray(self)[index]
+
+    def __iter__(self):
+        return (self.layer(i) for i in range(self.shape[0]))
+
+
+class DenseAttentions(LayerAttentions):
+    """Every layer's full weights, one float32 [head, query, key] array per layer (no stacking copy)."""
+
+    def __init__(self, layers: list[np.ndarray]) -> None:
+        h, q, k = layers[0].shape
+        super().__init__(len(layers), h, q, k)
+        self.layers = layers
+
+    def layer(self, index: int) -> np.ndarray:
+        return self.layers[index]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = np.stack(self.layers)  # [layer, head, query, key]
+        return out if dtype is None else out.astype(dtype)
+
+    def __getattr__(self, name: str) -> Any:
+        # Array methods (sum, mean, max…) on the stacked array: small inputs only.
+        if name.startswith("_") or name == "layers":
+            raise AttributeError(name)
+        return getattr(np.asarray(self), name)
+
+
+@dataclass
+class _LayerInputs:
+    """What one attention call received, enough to recompute its weights for any queries."""
+
+    module: Any
+    eager: Any
+    query: Any  # torch [1, head, query, dim]
+    key: Any  # torch [1, kv_head, key, dim]
+    mask: Any  # torch [1, 1, query, key] additive/boolean, or None
+    scaling: float | None
+    kwargs: dict = field(default_factory=dict)
+
+
+class CompactAttentions(LayerAttentions):
+    """Top-k keys per query for every layer (exact weights) and dense float16 layers recomputed on demand."""
+
+    exact = False
+
+    def __init__(self, indices: np.ndarray, weights: np.ndarray, inputs: list[_LayerInputs],
+                 num_keys: int, cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False) -> None:
+        num_layers, h, q, _k = indices.shape
+        self.causal = causal  # each query sees only keys <= itself
+        super().__init__(num_layers, h, q, num_keys)
+        self.indices = indices  # [layer, head, query, k] int (key positions, strongest first)
+        self.weights = weights  # [layer, head, query, k] float32, exact eager-attention weights
+        self.top_k = int(weights.shape[-1])
+        self._inputs = inputs
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        per_layer = 2 * h * q * num_keys
+        self._cache_layers = max(1, int(cache_bytes // max(1, per_layer)))
+
+    dtype = np.dtype(np.float16)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise InputError("This long input keeps each query's top-k keys per layer, not every layer's full map: "
+                         "ask for one layer at a time.")
+
+    def is_ready(self, index: int) -> bool:
+        return self._layer_index(index) in self._cache
+
+    def layer(self, index: int) -> np.ndarray:
+        """Dense [head, query, key] float16 weights of one layer, recomputed (exactly, then rounded) if not cached."""
+        index = self._layer_index(index)
+        with self._lock:
+            if index in self._cache:
+                self._cache.move_to_end(index)
+                return self._cache[index]
+            while len(self._cache) >= self._cache_layers:
+                self._cache.popitem(last=False)
+        dense = self.recompute(index)
+        with self._lock:
+            self._cache[index] = dense
+            while len(self._cache) > self._cache_layers:
+                self._cache.popitem(last=False)
+        return dense
+
+    def recompute(self, index: int, cancel: threading.Event | None = None) -> np.ndarray:
+        """Run the layer's eager attention again on its stored queries and keys, in blocks of queries."""
+        import torch
+
+        li = self._inputs[index]
+        h, q, k = self.shape[1:]
+        out = np.empty((h, q, k), dtype=np.float16)  # [head, query, key]
+        with torch.inference_mode():
+            for s in range(0, q, QUERY_BLOCK):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                e = min(q, s + QUERY_BLOCK)
+                w = _block_weights(li, s, e)  # [head, block, key]
+                out[:, s:e] = w.to(torch.float16).numpy()
+        return out
+
+    def sparse_layer(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(key indices, weights) of one layer's top-k: each [head, query, k]."""
+        index = self._layer_index(index)
+        return self.indices[index], self.weights[index]
+
+    def nbytes(self) -> int:
+        """Memory held: top-k arrays, stored queries/keys and cached dense layers."""
+        total = self.indices.nbytes + self.weights.nbytes + sum(d.nbytes for d in self._cache.values())
+        seen: set[int] = set()
+        for li in self._inputs:
+            for t in (li.query, li.key, li.mask):
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    total += t.numel() * t.element_size()
+        return total
+
+
+def _mask_rows(mask: Any, s: int, e: int, n_queries: int) -> Any:
+    if mask is None or mask.dim() < 3 or mask.shape[-2] != n_queries:
+        return mask
+    return mask[..., s:e, :]
+
+
+def _block_weights(li: _LayerInputs, s: int, e: int) -> Any:
+    """[head, e-s, key] float32 weights of queries s..e by the module's own eager attention."""
+    q = li.query[:, :, s:e]
+    value = li.key[..., :0]  # the weights need no values: a zero-width value keeps the output empty
+    mask = _mask_rows(li.mask, s, e, li.query.shape[2])
+    _out, w = li.eager(li.module, q, li.key, value, mask, scaling=li.scaling, dropout=0.0, **li.kwargs)
+    return w[0].float()
+
+
+@dataclass
+class _Recorder:
+    top_k: int
+    cancel: threading.Event | None
+    indices: list = field(default_factory=list)
+    weights: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)
+
+
+def _eager_of(module: Any) -> Any:
+    fn = getattr(sys.modules.get(type(module).__module__), "eager_attention_forward", None)
+    if fn is None:
+        raise InputError(f"{type(module).__name__} has no eager attention to capture weights from.")
+    return fn
+
+
+def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                     scaling: float | None = None, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+    """Attention-interface function: eager attention in blocks of queries, keeping each query's top-k."""
+    import torch
+
+    rec: _Recorder = _active.recorder
+    if rec.cancel is not None and rec.cancel.is_set():
+        raise Cancelled()
+    eager = _eager_of(module)
+    n_q, n_k = query.shape[2], key.shape[2]
+    k = min(rec.top_k, n_k)
+    heads = query.shape[1]
+    idx = torch.empty((heads, n_q, k), dtype=torch.int16 if n_k < 2**15 else torch.int32)  # [head, query, k]
+    wts = torch.empty((heads, n_q, k), dtype=torch.float32)  # [head, query, k]
+    outs = []
+    for s in range(0, n_q, QUERY_BLOCK):
+        e = min(n_q, s + QUERY_BLOCK)
+        mask = _mask_rows(attention_mask, s, e, n_q)
+        o, w = eager(module, query[:, :, s:e], key, value, mask, scaling=scaling, dropout=dropout, **kwargs)
+        outs.append(o)  # [1, block, head, dim]
+        top = torch.topk(w[0].float(), k, dim=-1)  # strongest first
+        idx[:, s:e] = top.indices
+        wts[:, s:e] = top.values
+    rec.indices.append(idx.numpy())
+    rec.weights.append(wts.numpy())
+    rec.inputs.append(_LayerInputs(module, eager, query, key, attention_mask, scaling,
+                                   {k_: v for k_, v in kwargs.items() if k_ not in ("output_attentions",)}))
+    return torch.cat(outs, dim=1), None
+
+
+def _register() -> None:
+    global _registered
+    with _register_lock:
+        if _registered:
+            return
+        from transformers import AttentionInterface
+        from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+        AttentionInterface.register(_IMPL, _capture_forward)
+        ALL_MASK_ATTENTION_FUNCTIONS.register(_IMPL, eager_mask)
+        _registered = True
+
+
+def _configs(model: Any) -> list[Any]:
+    seen: dict[int, Any] = {}
+    for m in model.modules():
+        cfg = getattr(m, "config", None)
+        if cfg is not None and hasattr(cfg, "_attn_implementation"):
+            seen.setdefault(id(cfg), cfg)
+            for sub in getattr(cfg, "sub_configs", {}) or {}:
+                sc = getattr(cfg, sub, None)
+                if sc is not None and hasattr(sc, "_attn_implementation"):
+                    seen.setdefault(id(sc), sc)
+    return list(seen.values())
+
+
+def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel: threading.Event | None = None,
+                    cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
+    """Run ``model(**inputs)`` keeping attention in compact form; returns (model output, attentions).
+
+    The caller holds the model's lock: the attention implementation is switched for the pass and restored.
+    """
+    import torch
+
+    if top_k < 1:
+        raise InputError("top-k must be at least 1.")
+    _register()
+    configs = _configs(model)
+    before = [c._attn_implementation for c in configs]
+    rec = _Recorder(top_k=int(top_k), cancel=cancel)
+    _active.recorder = rec
+    try:
+        for c in configs:
+            c._attn_implementation = _IMPL
+        with torch.inference_mode():
+            out = model(**inputs, output_attentions=False, **forward_kwargs)
+    finally:
+        for c, b in zip(configs, before, strict=True):
+            c._attn_implementation = b
+        _active.recorder = None
+    if not rec.indices:
+        raise InputError("This model's attention layers could not be captured.")
+    n_keys = int(rec.inputs[0].key.shape[2])
+    store = CompactAttentions(np.stack(rec.indices), np.stack(rec.weights), rec.inputs, n_keys, cache_bytes, causal)
+    return out, store
+
+
+def estimate_bytes(num_layers: int, num_heads: int, num_kv_heads: int, head_dim: int, hidden: int, n: int,
+                   top_k: int = DEFAULT_TOP_K) -> dict[str, int]:
+    """Memory of one analysis at ``n`` tokens: dense (every map float32) vs the compact form's parts."""
+    return {
+        "dense_attentions": 4 * num_layers * num_heads * n * n,
+        "hidden_states": 4 * (num_layers + 1) * n * hidden,
+        "top_k": (6 if n < 2**15 else 8) * num_layers * num_heads * n * min(top_k, n),
+        "queries_keys": 4 * num_layers * (num_heads + num_kv_heads) * n * head_dim,
+        "mask": 4 * n * n,
+        "dense_layer": 2 * num_heads * n * n,
+    }

@@ -1,0 +1,110 @@
+"""The compact (top-k) attention of long inputs holds transformers' own eager weights, and rollout from it
+stays close to dense rollout."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.core.analysis import analyse
+from explorer.core.attention import attention_heatmap_spec, compact_rollout, layer_matrix, rollout
+from explorer.core.attention_store import CompactAttentions, capture_forward
+from explorer.core.errors import Cancelled, InputError
+
+LONG = ("The students read the lecture notes about pre-trained language models and their attention heads. "
+        "Then they went home, tired but happy, and wrote a long essay about what the heads had learnt. ") * 6
+
+
+def _check_compact(store: CompactAttentions, dense: list[np.ndarray]) -> None:
+    """Top-k weights equal the dense weights at their keys, are the k largest, and recomputed layers match."""
+    for layer, full in enumerate(dense):  # full: [head, query, key]
+        idx, w = store.sparse_layer(layer)
+        np.testing.assert_allclose(np.take_along_axis(full, idx.astype(np.int64), axis=-1), w, atol=1e-6)
+        largest = -np.sort(-full, axis=-1)[..., : w.shape[-1]]
+        np.testing.assert_allclose(w, largest, atol=1e-6)
+        np.testing.assert_allclose(store[layer].astype(np.float32), full, atol=1e-3)  # float16 rows
+
+
+@pytest.mark.parametrize("head", ["mlm", "causal-lm"])
+def test_capture_equals_output_attentions_on_tiny_models(tiny_factory, head):
+    from explorer.core.models import load_model
+
+    lm = load_model(str(tiny_factory(head)))
+    enc = lm.tokenizer("the cat sat on the mat and the dog lay on the rug", return_tensors="pt")
+    inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        bare = lm.model(**inputs, output_attentions=True, output_hidden_states=True)
+    with lm.lock:
+        out, store = capture_forward(lm.model, inputs, top_k=3, causal=head == "causal-lm",
+                                     output_hidden_states=True)
+    assert lm.model.config._attn_implementation == "eager"  # restored after the pass
+    assert store.shape == (2, 2, enc["input_ids"].shape[1], enc["input_ids"].shape[1])
+    _check_compact(store, [a[0].numpy() for a in bare.attentions])
+    torch.testing.assert_close(out.hidden_states[-1], bare.hidden_states[-1], atol=1e-5, rtol=1e-5)
+
+
+def test_capture_handles_grouped_query_attention_and_blocks(monkeypatch):
+    """A tiny Llama with 4 query heads sharing 2 key/value heads, queries split in blocks of 5."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from explorer.core import attention_store
+
+    monkeypatch.setattr(attention_store, "QUERY_BLOCK", 5)
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+                      attn_implementation="eager")
+    model = LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 50, (1, 23))
+    with torch.no_grad():
+        bare = model(input_ids=ids, output_attentions=True)
+    out, store = capture_forward(model, {"input_ids": ids}, top_k=4, causal=True, use_cache=False)
+    _check_compact(store, [a[0].numpy() for a in bare.attentions])
+    torch.testing.assert_close(out.logits, bare.logits, atol=1e-5, rtol=1e-5)
+    assert np.all(store.weights[:, :, 0, 1:] == 0)  # the first token sees only itself
+
+
+def test_minilm_compact_matches_dense_and_rollout_error(minilm):
+    dense = analyse(minilm, LONG)
+    compact = analyse(minilm, LONG, compact=True, top_k=32)
+    assert dense.exact and not compact.exact and "top 32" not in dense.note and "32 strongest" in compact.note
+    assert compact.tokens == dense.tokens and compact.attentions.shape == dense.attentions.shape
+    np.testing.assert_array_equal(compact.hidden_states, dense.hidden_states)
+    _check_compact(compact.attentions, list(dense.attentions))
+    exact = rollout(np.asarray(dense.attentions))[-1]  # [query, key]
+    approx = layer_matrix(compact.attentions, -1, "rollout")
+    np.testing.assert_allclose(approx.sum(-1), 1.0, atol=1e-5)
+    assert np.abs(approx - exact).max() < 0.02  # measured 0.007 on this text (k=32 of 246 keys)
+    rows = compact_rollout(compact.attentions, 5, rows=[3, 40, 100])
+    np.testing.assert_allclose(rows, approx[[3, 40, 100]], atol=1e-6)
+    # Keeping every key makes the compact rollout exact.
+    full = analyse(minilm, LONG, compact=True, top_k=dense.num_tokens)
+    np.testing.assert_allclose(layer_matrix(full.attentions, 2, "rollout"), rollout(np.asarray(dense.attentions)[:3])[-1],
+                               atol=1e-5)
+    spec = attention_heatmap_spec(compact, 4, "mean", hide_special=True)
+    ref = attention_heatmap_spec(dense, 4, "mean", hide_special=True)
+    np.testing.assert_allclose(spec.matrix, ref.matrix, atol=1e-3)
+    with pytest.raises(InputError, match="one layer at a time"):
+        np.asarray(compact.attentions)
+
+
+def test_smollm2_long_input_goes_compact(smollm2):
+    from explorer.core import analysis
+
+    limit = analysis.analysis_limit(smollm2)
+    assert limit >= 4096 > analysis.dense_limit(smollm2)
+    parts = analysis.compact_estimate(smollm2, 4096)
+    assert sum(v for k, v in parts.items() if k != "dense_attentions") <= analysis.COMPACT_BUDGET_BYTES
+    a = analyse(smollm2, LONG, compact=True, top_k=8)
+    assert a.causal and a.attentions.causal and a.attentions.top_k == 8
+    idx, w = a.attentions.sparse_layer(7)
+    query = np.broadcast_to(np.arange(a.num_tokens)[None, :, None], idx.shape)
+    assert (idx[w > 0] <= query[w > 0]).all()  # never a key on the right
+    np.testing.assert_allclose(layer_matrix(a.attentions, -1, "rollout").sum(-1), 1.0, atol=1e-5)
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        analyse(smollm2, LONG, compact=True, cancel=cancel)

@@ -1,0 +1,56 @@
+"""The window and a hostile session file (issue 15): a bad session never stops the window from starting, is
+kept as a backup, and files named in it are read off the GUI thread (a named pipe cannot freeze the window)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+
+def _window(qtbot):
+    from explorer.gui.main_window import MainWindow
+
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitExposed(w)
+    return w
+
+
+@pytest.mark.parametrize(
+    "content", ['{"version": 1, "text": 5}', '{"panels": []}', '{"models": 5}', '["a", "list"]', "{cut"]
+)
+def test_bad_session_starts_with_defaults_and_keeps_a_backup(qtbot, data_dir, content):
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "session.json").write_text(content)
+    w = _window(qtbot)
+    try:
+        assert w.text_input.text() == ""
+        assert w.banner_box.isVisible() and "could not be used" in w.banner.text()
+        backups = list(data_dir.glob("session.broken-*.json"))
+        assert [b.read_text() for b in backups] == [content]
+        w.save_session()  # the new session is written beside the backup, which stays as it was
+        assert json.loads((data_dir / "session.json").read_text())["version"] == 1
+        assert [b.read_text() for b in backups] == [content]
+    finally:
+        w.ctx.runner.cancel_all()
+        w.ctx.runner.wait(10000)
+
+
+def test_session_naming_a_fifo_does_not_freeze_the_window(qtbot, data_dir, tmp_path):
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    good = tmp_path / "note.txt"
+    good.write_text("the river bank", encoding="utf-8")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "session.json").write_text(json.dumps({"version": 1, "text": "kept", "files": [str(fifo), str(good)]}))
+    w = _window(qtbot)  # before the fix, reading the FIFO here blocked forever
+    try:
+        assert w.text_input.text() == "kept"
+        qtbot.waitUntil(lambda: [f.path for f in w.ctx.files] == [str(good)], timeout=10000)
+        assert "not a regular file" in w.statusBar().currentMessage()
+    finally:
+        w.ctx.runner.cancel_all()
+        w.ctx.runner.wait(10000)
