@@ -58,7 +58,7 @@ def bench_analysis_overhead(model_name: str = "minilm", n_tokens: int = 512, rep
     a, b = statistics.median(app_times), statistics.median(bare_times)
     n = analyse(loaded, text).num_tokens
     return {"model": model_name, "n_tokens": n, "repeats": repeats, "app_seconds": a, "bare_seconds": b,
-            "ratio": a / b, "target_ratio": 1.2}
+            "ratio": a / b, "target_ratio": 1.1}
 
 
 def bench_heatmap_redraw(size: int = 512, repeats: int = 10) -> dict:

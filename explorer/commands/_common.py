@@ -24,20 +24,24 @@ class CliParser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        command = self.prog.partition(" ")[2]
+        words = self.prog.split()  # a subcommand's prog is the root's usage line plus its name
+        command = words[-1] if len(words) > 1 else ""
         where = f"{command}: " if command else ""
-        self.exit(2, f"lm-explorer: {where}{message}. See '{self.prog} --help'.\n")
+        self.exit(2, f"lm-explorer: {where}{message}. See 'lm-explorer {command + ' ' if command else ''}--help'.\n")
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 
 
 def _range_text(lo: float | None, hi: float | None, lo_open: bool, hi_open: bool) -> str:
-    if lo is not None and hi is not None:
-        left, right = ("(" if lo_open else "["), (")" if hi_open else "]")
-        return f"between {lo:g} and {hi:g} {left}{lo:g}, {hi:g}{right}"
-    if lo is not None:
-        return f"above {lo:g}" if lo_open else f"{lo:g} or more"
-    if hi is not None:
-        return f"below {hi:g}" if hi_open else f"{hi:g} or less"
-    return "a finite number"
+    low = (f"above {_num(lo)}" if lo_open else f"from {_num(lo)}") if lo is not None else ""
+    high = (f"below {_num(hi)}" if hi_open else f"at most {_num(hi)}") if hi is not None else ""
+    if low and high:
+        return f"{low} and {high}" if lo_open or hi_open else f"from {_num(lo)} to {_num(hi)}"
+    if low:
+        return low if lo_open else f"{_num(lo)} or more"
+    return high
 
 
 def finite_float(

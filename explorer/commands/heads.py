@@ -1,4 +1,4 @@
-"""``lm-explorer head`` (run a task head) and ``lm-explorer finetune`` (frozen / full / adapter)."""
+"""``lm-explorer head`` (run a task head), ``finetune`` (frozen / full / adapter / scratch) and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from explorer.core.errors import InputError
 
 HEAD_TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 FT_TASKS = ("classify", "pair", "tokens")
-FT_MODES = ("frozen", "full", "adapter")
+FT_MODES = ("frozen", "full", "adapter", "scratch")
+POOLINGS = ("mean", "cls", "max", "pooler")
 
 
 class _IntermixedParser(CliParser):
@@ -67,25 +68,53 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "finetune",
-        help="fine-tune an encoder on a CSV/TSV/JSONL: frozen, full or adapter (LoRA)",
+        help="fine-tune an encoder on a CSV/TSV/JSONL: frozen, full, adapter (LoRA) or scratch",
         description="Fine-tune a task head. Prints trainable parameters and the bytes stored per task for each "
-        "mode first, then per-epoch loss and validation accuracy. The --out folder runs with `lm-explorer head`.",
+        "mode first, then per-epoch loss and validation accuracy (frozen: per L-BFGS round). The --out folder "
+        "runs with `lm-explorer head` and `lm-explorer evaluate`.",
     )
     p.add_argument("--model", default="minilm", help="the encoder to fine-tune (default: minilm)")
     p.add_argument("--data", required=True, help="CSV/TSV (text[,text_pair],label) or JSONL (tokens, tags)")
     p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns")
-    p.add_argument("--mode", choices=FT_MODES, default="frozen", help="what to train (default frozen)")
-    p.add_argument("--epochs", type=int, help="default: frozen 20, full 3, adapter 3")
-    p.add_argument("--lr", type=float, help="learning rate (default: frozen 5e-3, full 1e-4, adapter 1e-3)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of rows held out (default 0.2)")
-    p.add_argument("--lora-r", type=int, default=8, help="LoRA rank for --mode adapter (default 8)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="folder to save the fine-tuned model in (new or empty)")
+    p.add_argument("--mode", choices=FT_MODES, default="frozen",
+                   help="what to train (default frozen); scratch = the same architecture from random weights")
+    p.add_argument("--epochs", type=int_range(1, 10_000),
+                   help="full/adapter/scratch: epochs (default 3); frozen: most L-BFGS rounds of 10 iterations "
+                   "(default 50; stops when converged)")
+    p.add_argument("--lr", type=finite_float(0.0, 1.0, lo_open=True),
+                   help="learning rate, above 0 and at most 1 (default: full/scratch 1e-4, adapter 1e-3; frozen: "
+                   "none, L-BFGS line search)")
+    p.add_argument("--batch-size", type=int_range(1, 4096), default=16)
+    p.add_argument("--val-fraction", type=finite_float(0.0, 1.0, lo_open=True, hi_open=True), default=0.2,
+                   help="share of rows held out (default 0.2)")
+    p.add_argument("--lora-r", type=int_range(1, 1024), default=8, help="LoRA rank for --mode adapter (default 8)")
+    p.add_argument("--pooling", choices=POOLINGS,
+                   help="frozen: the sentence vector (default: the model's own, e.g. 1_Pooling/config.json)")
+    add_seed_arg(p)
+    p.add_argument("--out", help="folder to save in: new, empty, or an earlier fine-tune (only the app's own files "
+                   "in it are replaced)")
+    p.add_argument("--why-pretrain", action="store_true",
+                   help="train full and scratch with the same data, steps and seed and compare (no --out needed)")
     p.add_argument("--plan", action="store_true", help="only print the parameter / storage table, do not train")
-    p.add_argument("--export", metavar="PATH", help="write the loss / accuracy chart (.png/.svg/.csv/.json)")
+    p.add_argument("--export", type=export_path, metavar="PATH",
+                   help="write the loss / accuracy chart (.png/.svg/.csv/.json)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_finetune)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score a classifier or token tagger on a labelled CSV/TSV/JSONL",
+        description="Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix of a model with a "
+        "classification head on a labelled file (token tasks: entity-level P/R/F1, seqeval's span rules).",
+    )
+    p.add_argument("model", help="alias, folder (also a fine-tune output folder) or hub id")
+    p.add_argument("--data", required=True, help="CSV/TSV (text[,text_pair],label) or JSONL (tokens, tags)")
+    p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns")
+    p.add_argument("--batch-size", type=int_range(1, 4096), default=32)
+    p.add_argument("--export", type=export_path, metavar="PATH",
+                   help="write the confusion-matrix chart (.png/.svg/.csv/.json)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_evaluate)
 
 
 def _read(value: str | None, file: str | None) -> str | None:
@@ -159,9 +188,14 @@ def _mb(n: int) -> str:
 def run_finetune(args: argparse.Namespace) -> int:
     from explorer.core import finetune as ft
     from explorer.core.datasets import load_task_data
+    from explorer.core.taskstore import check_out_dir
 
-    if not args.plan and not args.out:
+    # Every check that needs no model comes first: bad values, the --out folder, the data file.
+    ft.validate(args.mode, args.epochs, args.lr, args.batch_size, args.lora_r, args.seed, args.pooling)
+    if not args.plan and not args.why_pretrain and not args.out:
         raise InputError("Give --out DIR to save the fine-tuned model (or --plan to see the figures only).")
+    if args.out and not args.plan:
+        check_out_dir(args.out)
     data = load_task_data(args.data, args.task, val_fraction=args.val_fraction, seed=args.seed)
     lm = load(args.model)
     costs = ft.plan(lm, data.task, data.labels, args.lora_r)
@@ -173,28 +207,81 @@ def run_finetune(args: argparse.Namespace) -> int:
         return 0
     if not args.json:
         print(f"data: {data.path}: {len(data.train)} train / {len(data.val)} validation rows, "
-              f"labels {', '.join(data.labels)} (majority baseline {data.majority_baseline():.0%})")
+              f"labels {', '.join(data.labels)} (majority baseline {data.majority_baseline():.0%})", flush=True)
         _print_costs(costs, args.mode)
 
     def partial(update: ft.TrainUpdate) -> None:
         if update.epoch_done and not args.json:
             h = update.history[-1]
-            print(f"epoch {h.epoch:>3}: loss {h.loss:.4f}  val accuracy {h.val_accuracy:.2%}", flush=True)
+            what = "round" if update.mode == "frozen" else "epoch"
+            prefix = f"{update.mode:<8} " if args.why_pretrain else ""
+            print(f"{prefix}{what} {h.epoch:>3}: loss {h.loss:.4f}  val accuracy {h.val_accuracy:.2%}", flush=True)
 
+    if args.why_pretrain:
+        pre, scratch = ft.compare_scratch(lm, data, epochs=args.epochs, learning_rate=args.lr,
+                                          batch_size=args.batch_size, seed=args.seed, progress=stderr_progress,
+                                          partial=partial)
+        if args.export:
+            export_chart(ft.scratch_chart(pre, scratch), args.export)
+        if args.json:
+            print_json({"pretrained": pre.to_dict(), "scratch": scratch.to_dict()})
+            return 0
+        print(f"pre-trained: validation accuracy {pre.val_accuracy:.2%}; from scratch: {scratch.val_accuracy:.2%} "
+              f"(same {pre.epochs} epochs, lr {pre.learning_rate:g}, seed {pre.seed}; majority baseline "
+              f"{pre.majority_baseline:.2%})")
+        return 0
+    if not args.json:
+        print(f"mode {args.mode}: " + (
+            "features: {} pooling ({})".format(*ft.model_pooling(lm)) if args.mode == "frozen" and not args.pooling
+            else f"pooling {args.pooling}" if args.mode == "frozen" else "gradient training"), flush=True)
     result = ft.finetune(
         lm, data, args.mode, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
-        lora_r=args.lora_r, out_dir=args.out, progress=stderr_progress, partial=partial,
+        lora_r=args.lora_r, pooling=args.pooling, out_dir=args.out, progress=stderr_progress, partial=partial,
     )
     if args.export:
-        export_chart(ft.history_chart(result.history, result.initial_val_accuracy, result.batch_losses,
-                                      result.majority_baseline, meta=result.to_dict()), args.export)
+        export_chart(ft.result_chart(result), args.export)
     if args.json:
         print_json(result.to_dict())
         return 0
+    print(f"stopping rule: {result.stopping_rule}" + (
+        f" — {'converged' if result.converged else 'NOT converged'}" if result.converged is not None else ""))
+    for note in result.notes:
+        print(f"note: {note}")
     print(f"validation accuracy {result.val_accuracy:.2%} (before training {result.initial_val_accuracy:.2%}, "
           f"majority baseline {result.majority_baseline:.2%}) in {result.seconds:.1f} s")
-    print(f"saved to {result.out_dir} ({_mb(result.saved_bytes)} of weights); run it with: "
-          f"lm-explorer head {result.out_dir} --task {data.task} TEXT" + (" TEXT2" if data.task == "pair" else ""))
+    print(f"saved to {result.out_dir}: {_mb(result.stored_bytes)} written ({', '.join(result.files)}); "
+          f"the table's figure for {result.mode} was {_mb(result.weight_bytes)} of weights")
+    print(f"run it with: lm-explorer head {result.out_dir} --task {data.task} TEXT"
+          + (" TEXT2" if data.task == "pair" else "") + f"; score it with: lm-explorer evaluate {result.out_dir} "
+          "--data TEST_FILE")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from explorer.core.datasets import parse_examples
+    from explorer.core.evaluation import confusion_chart, evaluate
+
+    parse_examples(args.data, args.task)  # a bad file is refused before the model loads
+    lm = load(args.model)
+    result = evaluate(lm, args.data, args.task, args.batch_size, progress=stderr_progress)
+    if args.export:
+        export_chart(confusion_chart(result), args.export)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    unit = "words" if result.level == "entity" else "rows"
+    print(f"{result.model} on {result.path}: {result.n} rows, accuracy {result.accuracy:.2%} ({result.units} {unit}), "
+          f"macro-F1 {result.macro_f1:.3f}" + (" (entity level)" if result.level == "entity" else ""))
+    print(f"  {'class':<16} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
+    for name, v in result.per_class.items():
+        print(f"  {name:<16} {v['precision']:>9.3f} {v['recall']:>7.3f} {v['f1']:>6.3f} {v['support']:>8}")
+    width = max(6, *(len(x) for x in result.labels))
+    print("confusion (rows gold, columns predicted):")
+    print(" " * (width + 2) + " ".join(f"{x[:width]:>{width}}" for x in result.labels))
+    for name, row in zip(result.labels, result.confusion, strict=True):
+        print(f"  {name:<{width}}" + " ".join(f"{v:>{width}}" for v in row))
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

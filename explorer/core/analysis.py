@@ -122,6 +122,14 @@ def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: li
     return out
 
 
+PIECE_NOTE = "·2, ·3 = the 2nd, 3rd byte piece of one character"
+
+
+def label_axis(name: str, labels: list[str]) -> str:
+    """An axis name that explains the ``·2`` marks of :func:`readable_labels` when any label carries one."""
+    return f"{name} ({PIECE_NOTE})" if any("·" in lab for lab in labels) else name
+
+
 def _special_mask(enc: Any, tokenizer: Any, ids: list[int]) -> list[bool]:
     """Tokens the tokenizer added ([CLS], [SEP], <s>…), not [UNK]: an unknown word is still content."""
     mask = enc.pop("special_tokens_mask", None)
@@ -228,6 +236,16 @@ def _views(tensors: Any) -> list[np.ndarray]:
     return [t.detach()[0].float().numpy() for t in tensors]
 
 
+def _stack_freeing(tensors: list) -> np.ndarray:
+    """Like :func:`_stack` but drops each tensor once copied, so a long input's hidden states are not held twice."""
+    first = tensors[0].detach()[0]
+    out = np.empty((len(tensors), *first.shape), dtype=np.float32)  # [layer, ...]
+    for i in range(len(tensors)):
+        out[i] = tensors[i].detach()[0].float().numpy()
+        tensors[i] = None
+    return out
+
+
 def _stack(tensors: Any) -> np.ndarray:
     """Tuple of per-layer [1, ...] tensors -> one float32 numpy array [layer, ...] (the only copy).
 
@@ -279,9 +297,11 @@ def analyse(
         extra = {"use_cache": False} if kind == "decoder" else {}
         with loaded.lock:
             out, attentions = capture_forward(loaded.model, inputs, top_k, cancel, causal=(kind == "decoder"),
-                                              output_hidden_states=True,
-                                              **extra)
-        hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
+                                              progress=progress, num_layers=loaded.card.num_layers,
+                                              output_hidden_states=True, **extra)
+        layers = list(out.hidden_states)
+        del out
+        hidden = _stack_freeing(layers)  # [layer+1, token, dim]
     else:
         progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
         with loaded.lock, torch.inference_mode():
@@ -289,11 +309,12 @@ def analyse(
             check(cancel)
             attentions = DenseAttentions(_views(out.attentions))  # per layer [head, query, key]
             hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
-    del out
+        del out
     require_finite(hidden, loaded.name, "hidden states")
     if isinstance(attentions, CompactAttentions):
-        kept = (f"Long input: each token's {attentions.top_k} strongest links per layer and head are kept "
-                "(exact weights), and the layer on screen is recomputed in full.")
+        kept = (f"Long input: rollout and the model view use each token's {attentions.top_k} strongest links per "
+                "layer and head (exact weights, the rest dropped); one layer's maps (head view, heatmap, mean/max) "
+                "are recomputed in full, in float16.")
         note = f"{note} {kept}".strip()
     progress(0.9, "Collecting tokens…")
     tokens = tok.convert_ids_to_tokens(ids)

@@ -5,12 +5,14 @@ heatmap chart spec the window and the CLI both draw.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from explorer.core.charts import ChartSpec
 from explorer.core.errors import InputError
+from explorer.core.progress import Progress, check, no_progress
 
 #: What a view can show for a layer: one head index, or one of these aggregates.
 AGGREGATES = ("mean", "max", "rollout")
@@ -103,6 +105,87 @@ def layer_matrix(attentions: np.ndarray, layer: int, head: int | str) -> np.ndar
     if not -num_heads <= head < num_heads:
         raise InputError(f"Head {head} does not exist: this model has heads 0–{num_heads - 1}.")
     return attentions[layer, head]
+
+
+def attention_rows(attentions: object, layer: int, head: int | str, rows: np.ndarray | list[int]) -> np.ndarray:
+    """The query ``rows`` of :func:`layer_matrix` ([rows, key] float32), without a whole n x n map for the
+    compact form: dense rows of the layer (exact weights, float16) or rollout from the top-k form."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if getattr(attentions, "exact", True):
+        return np.asarray(layer_matrix(attentions, layer, head)[rows], dtype=np.float32)
+    num_layers, num_heads = attentions.shape[:2]
+    layer_matrix_check(num_layers, num_heads, layer, head)
+    if head == "rollout":
+        key = ("rollout", layer % num_layers, rows.tobytes())
+        return attentions.memo(key, lambda: compact_rollout(attentions, layer, rows))
+    block = attentions.rows(layer, rows)  # [head, rows, key] float16
+    if head == "mean":
+        return block.mean(axis=0, dtype=np.float32)
+    if head == "max":
+        return block.max(axis=0).astype(np.float32)
+    return block[head].astype(np.float32)
+
+
+def rows_ready(attentions: object, layer: int, head: int | str, rows: np.ndarray | list[int]) -> bool:
+    """True when :func:`attention_rows` returns at once (nothing to recompute): the GUI may call it directly."""
+    if getattr(attentions, "exact", True):
+        return True
+    rows = np.asarray(rows, dtype=np.int64)
+    if head == "rollout":
+        return attentions.has(("rollout", layer % attentions.shape[0], rows.tobytes()))
+    return attentions.rows_ready(layer, rows)
+
+
+def prepare_rows(attentions: object, requests: list[tuple[int, int | str, list[int]]],
+                 progress: Progress = no_progress, cancel: threading.Event | None = None) -> int:
+    """Compute (and cache in the compact store) each (layer, head, rows) of ``requests`` in the background,
+    so the window then draws them at once; returns how many were computed."""
+    done = 0
+    for i, (layer, head, rows) in enumerate(requests):
+        check(cancel)
+        progress(i / max(1, len(requests)), f"Recomputing layer {layer % attentions.shape[0]}…")
+        if not rows_ready(attentions, layer, head, rows):
+            attention_rows(attentions, layer, head, rows)
+            done += 1
+    progress(1.0, "Done")
+    return done
+
+
+def compact_tiles(attentions: object, layer: int, rows: np.ndarray, cols: np.ndarray, row_starts: np.ndarray,
+                  col_starts: np.ndarray, renormalise: bool = False) -> np.ndarray:
+    """Block sums of every head's kept top-k weights between ``rows`` and ``cols`` (the model view of a long
+    input): [head, row block, col block], blocks starting at ``row_starts``/``col_starts`` (positions in rows/cols)."""
+    idx, w = attentions.sparse_layer(layer)  # [head, query, k]
+    heads = idx.shape[0]
+    n = attentions.shape[3]
+    col_pos = np.full(n, -1, dtype=np.int64)
+    col_pos[cols] = np.arange(len(cols))
+    col_block = np.searchsorted(col_starts, np.arange(len(cols)), side="right") - 1  # [col] -> block
+    row_block = np.searchsorted(row_starts, np.arange(len(rows)), side="right") - 1
+    sub_i = idx[:, rows].astype(np.int64)  # [head, rows, k]
+    sub_w = w[:, rows]
+    pos = col_pos[sub_i]
+    ok = (pos >= 0) & (sub_w > 0)
+    h_ix, r_ix, _k = np.nonzero(ok)
+    vals = sub_w[ok].astype(np.float64)
+    if renormalise:  # each row's kept weights among ``cols`` sum to 1, as the dense view's renormalised rows
+        sums = np.zeros((heads, len(rows)))
+        np.add.at(sums, (h_ix, r_ix), vals)
+        vals = vals / sums[h_ix, r_ix]
+    out = np.zeros((heads, len(row_starts), len(col_starts)), dtype=np.float64)
+    np.add.at(out, (h_ix, row_block[r_ix], col_block[pos[ok]]), vals)
+    return out.astype(np.float32)
+
+
+def layer_matrix_check(num_layers: int, num_heads: int, layer: int, head: int | str) -> None:
+    """Raise InputError for a layer or head the model does not have."""
+    if not -num_layers <= layer < num_layers:
+        raise InputError(f"Layer {layer} does not exist: this model has layers 0–{num_layers - 1}.")
+    if isinstance(head, str):
+        if head not in AGGREGATES:
+            raise InputError(f"Unknown head aggregate '{head}': use a head number, mean, max or rollout.")
+    elif not -num_heads <= head < num_heads:
+        raise InputError(f"Head {head} does not exist: this model has heads 0–{num_heads - 1}.")
 
 
 def drop_tokens(matrix: np.ndarray, keep: np.ndarray | list[bool], renormalise: bool = True) -> np.ndarray:
@@ -200,6 +283,11 @@ def attention_heatmap_spec(
         raise InputError(f"Unknown attention source '{source}': use self, decoder or cross.")
     if att is None:
         raise InputError(f"This model has no {source} attention.")
+    if not getattr(att, "exact", True):
+        m, rows_idx = _compact_self_rows(att, layer, head, keep_rows, share, token_range)
+        labels = list(a.labels)
+        return _heatmap(a, att, layer, head, hide_special, share, source, m, [labels[i] for i in rows_idx],
+                        [labels[i] for i in rows_idx], rows_idx, rows_idx)
     m = layer_matrix(att, layer, head)
     if hide_special and source == "self":
         m = drop_tokens(m, keep_rows)
@@ -220,11 +308,36 @@ def attention_heatmap_spec(
         rows_idx = rows_idx[lo:hi]
         if source != "cross":
             cols_labels, cols_idx = cols_labels[lo:hi], cols_idx[lo:hi]
+    return _heatmap(a, att, layer, head, hide_special, share, source, m, rows_labels, cols_labels, rows_idx, cols_idx)
+
+
+def _compact_self_rows(att: object, layer: int, head: int | str, keep: np.ndarray, share: float | None,
+                       token_range: tuple[int, int] | None) -> tuple[np.ndarray, list[int]]:
+    """The shown [rows, cols] of a compact analysis, computing only the rows in the token range; the same
+    steps as the dense path (drop hidden tokens and renormalise, threshold over the whole row, then slice)."""
+    kept = np.nonzero(keep)[0]
+    lo, hi = (0, len(kept)) if token_range is None else (max(0, token_range[0]), min(len(kept), token_range[1]))
+    m = attention_rows(att, layer, head, kept[lo:hi])  # [rows, key]
+    if not keep.all():
+        m = m[:, kept]
+        sums = m.sum(axis=-1, keepdims=True)
+        m = np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
+    if share is not None and share < 1.0:
+        m = np.where(threshold_mask(m, share), m, 0.0).astype(np.float32)
+    return m[:, lo:hi], [int(i) for i in kept[lo:hi]]
+
+
+def _heatmap(a: object, att: object, layer: int, head: int | str, hide_special: bool, share: float | None,
+             source: str, m: np.ndarray, rows_labels: list[str], cols_labels: list[str], rows_idx: list[int],
+             cols_idx: list[int]) -> ChartSpec:
     layer_no = layer % att.shape[0]
     causal = (a.causal and source == "self") or source == "decoder"
     title = f"{a.model_name} · layer {layer_no} · {view_name(head)}"
     if source != "self":
         title += f" · {source} attention"
+    compact = not getattr(att, "exact", True)
+    if compact and head == "rollout":
+        title += f" · from each token's top {att.top_k} links"
     return ChartSpec(
         title=title, kind="heatmap", x_label="key (attended to)", y_label="query (attending)",
         matrix=np.asarray(m, dtype=np.float32), row_labels=rows_labels, col_labels=cols_labels,
@@ -232,5 +345,6 @@ def attention_heatmap_spec(
         colormap="viridis", legend=False,
         meta={"model": a.model_name, "layer": layer_no, "head": head, "hide_special": hide_special,
               "share": share, "source": source, "causal": causal, "rows": rows_idx, "cols": cols_idx,
-              "text": a.text, "pair": a.pair, "truncated": a.truncated},
+              "text": a.text, "pair": a.pair, "truncated": a.truncated,
+              "exact": not (compact and head == "rollout"), "top_k": att.top_k if compact else None},
     )

@@ -129,8 +129,10 @@ class CompactAttentions(LayerAttentions):
         self.top_k = int(weights.shape[-1])
         self._inputs = inputs
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._memo: OrderedDict[tuple, np.ndarray] = OrderedDict()  # rows of a layer, rollouts
         self._lock = threading.Lock()
         per_layer = 2 * h * q * num_keys
+        self._cache_bytes = cache_bytes
         self._cache_layers = max(1, int(cache_bytes // max(1, per_layer)))
 
     dtype = np.dtype(np.float16)
@@ -157,6 +159,60 @@ class CompactAttentions(LayerAttentions):
             while len(self._cache) > self._cache_layers:
                 self._cache.popitem(last=False)
         return dense
+
+    def _memo_get(self, key: tuple) -> np.ndarray | None:
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        return None
+
+    def memo(self, key: tuple, compute: Any) -> np.ndarray:
+        """``compute()`` once per ``key`` (a few recent results are kept): rows and rollouts on screen."""
+        got = self._memo_get(key)
+        if got is not None:
+            return got
+        value = compute()
+        with self._lock:
+            self._memo[key] = value
+            # Keep the newest result, and older ones while they fit the cache budget.
+            while len(self._memo) > 1 and sum(v.nbytes for v in self._memo.values()) > self._cache_bytes:
+                self._memo.popitem(last=False)
+        return value
+
+    def has(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._memo
+
+    @staticmethod
+    def rows_key(layer: int, rows: np.ndarray) -> tuple:
+        return ("rows", int(layer), rows.tobytes())
+
+    def rows_ready(self, layer: int, rows: Any) -> bool:
+        """True when ``rows(layer, rows)`` needs no recompute."""
+        layer = self._layer_index(layer)
+        return layer in self._cache or self.has(self.rows_key(layer, np.asarray(rows, dtype=np.int64)))
+
+    def rows(self, layer: int, rows: Any) -> np.ndarray:
+        """Dense float16 weights of the query ``rows`` of one layer: [head, rows, key] (the rows on screen)."""
+        import torch
+
+        layer = self._layer_index(layer)
+        rows = np.asarray(rows, dtype=np.int64)
+        with self._lock:
+            if layer in self._cache:
+                return self._cache[layer][:, rows]
+        li = self._inputs[layer]
+
+        def compute() -> np.ndarray:
+            out = np.empty((self.shape[1], len(rows), self.shape[3]), dtype=np.float16)  # [head, rows, key]
+            with torch.inference_mode():
+                for s in range(0, len(rows), QUERY_BLOCK):
+                    sel = torch.from_numpy(rows[s:s + QUERY_BLOCK])
+                    out[:, s:s + len(sel)] = _weights_at(li, sel).to(torch.float16).numpy()
+            return out
+
+        return self.memo(self.rows_key(layer, rows), compute)
 
     def recompute(self, index: int, cancel: threading.Event | None = None) -> np.ndarray:
         """Run the layer's eager attention again on its stored queries and keys, in blocks of queries."""
@@ -206,10 +262,22 @@ def _block_weights(li: _LayerInputs, s: int, e: int) -> Any:
     return w[0].float()
 
 
+def _weights_at(li: _LayerInputs, rows: Any) -> Any:
+    """[head, rows, key] float32 weights of the queries at ``rows`` (a torch index tensor)."""
+    q = li.query.index_select(2, rows)
+    mask = li.mask
+    if mask is not None and mask.dim() >= 3 and mask.shape[-2] == li.query.shape[2]:
+        mask = mask.index_select(mask.dim() - 2, rows)
+    _out, w = li.eager(li.module, q, li.key, li.key[..., :0], mask, scaling=li.scaling, dropout=0.0, **li.kwargs)
+    return w[0].float()
+
+
 @dataclass
 class _Recorder:
     top_k: int
     cancel: threading.Event | None
+    progress: Any = None
+    num_layers: int = 0
     indices: list = field(default_factory=list)
     weights: list = field(default_factory=list)
     inputs: list = field(default_factory=list)
@@ -249,6 +317,9 @@ def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_ma
     rec.weights.append(wts.numpy())
     rec.inputs.append(_LayerInputs(module, eager, query, key, attention_mask, scaling,
                                    {k_: v for k_, v in kwargs.items() if k_ not in ("output_attentions",)}))
+    if rec.progress is not None and rec.num_layers:
+        done = len(rec.inputs)
+        rec.progress(0.2 + 0.7 * min(1.0, done / rec.num_layers), f"Layer {done} of {rec.num_layers}…")
     return torch.cat(outs, dim=1), None
 
 
@@ -279,7 +350,8 @@ def _configs(model: Any) -> list[Any]:
 
 
 def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel: threading.Event | None = None,
-                    cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
+                    cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, progress: Any = None,
+                    num_layers: int = 0, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
     """Run ``model(**inputs)`` keeping attention in compact form; returns (model output, attentions).
 
     The caller holds the model's lock: the attention implementation is switched for the pass and restored.
@@ -291,7 +363,7 @@ def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel
     _register()
     configs = _configs(model)
     before = [c._attn_implementation for c in configs]
-    rec = _Recorder(top_k=int(top_k), cancel=cancel)
+    rec = _Recorder(top_k=int(top_k), cancel=cancel, progress=progress, num_layers=num_layers)
     _active.recorder = rec
     try:
         for c in configs:

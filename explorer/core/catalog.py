@@ -214,6 +214,8 @@ def folder_entry(path: str | os.PathLike) -> ModelEntry:
         return ModelEntry(name=p.name, source="folder", location=str(p), gguf_file=gguf)
     if (p / "adapter_config.json").is_file():
         return ModelEntry(name=p.name, source="folder", location=str(p), description="adapter")
+    if (p / "head.safetensors").is_file() and (p / "finetune.json").is_file():
+        return ModelEntry(name=p.name, source="folder", location=str(p), description="frozen-encoder head")
     raise ModelError(
         f"{p} is not a model folder: it has no config.json (Hugging Face format) and no .gguf file."
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.analysis import Analysis, analyse
+from explorer.core.analysis import Analysis, analyse, label_axis
 from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError
 from explorer.core.models import require_finite
@@ -327,7 +327,8 @@ def token_similarity_spec(analysis: Analysis, layer: int = -1, hide_special: boo
     where = f"layer {mix.layer % n_layers}" if mix.mode == "layer" else mix.describe()
     return ChartSpec(
         title=f"Token similarity · {analysis.model_name} · {where}", kind="heatmap",
-        x_label="token", y_label="token", matrix=m, row_labels=labels, col_labels=labels,
+        x_label=label_axis("token", labels), y_label=label_axis("token", labels), matrix=m, row_labels=labels,
+        col_labels=labels,
         value_range=(float(min(0.0, m.min())), 1.0), colormap="viridis", legend=False,
         meta={"model": analysis.model_name, "mix": mix.__dict__, "text": analysis.text, "tokens": keep},
     )
@@ -505,6 +506,10 @@ def corpus_chart_spec(corpus: Corpus, layer: int = -1, method: str = "pca", colo
     else:
         groups = [p.file for p in corpus.points]
     names = list(dict.fromkeys(groups))
+    # Identical contexts give identical vectors: their points stack on one spot. Count them, so 28 occurrences
+    # drawn as 4 dots say so.
+    spot = [(round(float(xy[i, 0]), 6), round(float(xy[i, 1]), 6)) for i in range(len(groups))]
+    stacked = {s: spot.count(s) for s in set(spot)}
     series, index = [], {}
     for k, g in enumerate(names):
         members = [i for i, gg in enumerate(groups) if gg == g]
@@ -512,14 +517,19 @@ def corpus_chart_spec(corpus: Corpus, layer: int = -1, method: str = "pca", colo
         hover = []
         for i in members:
             p = corpus.points[i]
-            hover.append(f"{p.file}: {p.sentence[:p.start]}[{p.sentence[p.start:p.end]}]{p.sentence[p.end:]}"[:300])
+            many = f"{stacked[spot[i]]} identical occurrences on this spot; " if stacked[spot[i]] > 1 else ""
+            hover.append(many + f"{p.file}: {p.sentence[:p.start]}[{p.sentence[p.start:p.end]}]{p.sentence[p.end:]}"[:300])
         series.append(Series(g, [float(xy[i, 0]) for i in members], [float(xy[i, 1]) for i in members],
                              style="scatter", color=PALETTE[k % len(PALETTE)], hover=hover))
+    n, spots = len(spot), len(stacked)
+    shown = f"{n} occurrences" + (f" on {spots} distinct spots (identical contexts stack; hover counts them)"
+                                  if spots < n else "")
     return ChartSpec(
-        title=f"'{corpus.word}' across {len({p.file for p in corpus.points})} file(s) · {corpus.model_name} · "
-              f"layer {layer} · {used.upper()}",
+        title=f"'{corpus.word}': {shown} across {len({p.file for p in corpus.points})} file(s) · {corpus.model_name}"
+              f" · layer {layer} · {used.upper()}",
         x_label=f"{used.upper()} 1", y_label=f"{used.upper()} 2", series=series,
         meta={"model": corpus.model_name, "word": corpus.word, "layer": layer, "method": used,
+              "occurrences": n, "distinct_spots": spots,
               "color_by": color_by, "index": index, "notes": corpus.notes},
     )
 

@@ -25,6 +25,8 @@ class Prediction:
     original_prob: float
     original_rank: int  # 1 = the model's first guess
     context: str = "both sides"  # or "left only"
+    texts: list[str] = field(default_factory=list)  # ``tokens`` as a person reads them ("Ġit" → "it")
+    original_text: str = ""  # ``original`` likewise
 
     def to_dict(self) -> dict:
         return self.__dict__.copy()
@@ -52,6 +54,14 @@ def fill_message(lm: Any) -> str | None:
         "Load a model with an MLM head (e.g. a bert-base folder) to fill masks, or a causal LM (smollm2) to see "
         "what GPT predicts from the left context only."
     )
+
+
+def _readable(pred: Prediction, tokenizer: Any) -> Prediction:
+    from explorer.core.words import token_texts
+
+    pred.texts = token_texts(tokenizer, pred.tokens)
+    pred.original_text = token_texts(tokenizer, [pred.original])[0]
+    return pred
 
 
 def _topk(logits_row: Any, original_id: int, tokenizer: Any, k: int) -> tuple[list[str], list[float], float, int]:
@@ -95,9 +105,9 @@ def fill_masks(
         preds = []
         for p in positions:
             toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
-            preds.append(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]),
-                                    tok.convert_ids_to_tokens(ids[p]) if ids[p] >= 0 else "<mask>",
-                                    toks, probs, p_orig, rank))
+            preds.append(_readable(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]),
+                                              tok.convert_ids_to_tokens(ids[p]) if ids[p] >= 0 else "<mask>",
+                                              toks, probs, p_orig, rank), tok))
         progress(1.0, "Done")
         return FillResult(model=lm.name, mode="mlm", predictions=preds,
                           message=f"{len(preds)} masked positions predicted in one forward pass (both sides).")
@@ -111,8 +121,8 @@ def fill_masks(
             skipped += 1
             continue
         toks, probs, p_orig, rank = _topk(logits[p - 1], original_ids[p], tok, top_k)
-        preds.append(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]), "(not seen yet)", toks, probs,
-                                p_orig, rank, context="left only"))
+        preds.append(_readable(Prediction(p, tok.convert_ids_to_tokens(original_ids[p]), "(not seen yet)", toks,
+                                          probs, p_orig, rank, context="left only"), tok))
     progress(1.0, "Done")
     message = (f"{lm.name} is a causal LM: each guess sees only the tokens to its left — what GPT sees, "
                "unlike BERT, which sees both sides.")

@@ -1,20 +1,22 @@
-"""The lecture's three ways to fine-tune a pre-trained encoder for a task, on CPU in minutes:
+"""The lecture's ways to fine-tune a pre-trained encoder for a task, on CPU in minutes, and "why pre-train":
 
-- ``frozen``: the encoder stays fixed; only the task head learns (its input features are computed once
-  and cached, so every epoch after the first costs almost nothing); per task you store just the head.
-- ``full``: every parameter learns; per task you store a whole copy of the model.
+- ``frozen``: the encoder stays fixed; its own sentence representation (see :mod:`explorer.core.probe`) is
+  computed once and a linear head is fitted exactly (L-BFGS, scikit-learn's objective); per task you store
+  the head and a manifest naming the encoder.
 - ``adapter``: small LoRA matrices (peft) inside the attention layers plus the head learn; per task you
   store only those. (peft has no Houlsby-style bottleneck adapter; LoRA is its adapter method.)
+- ``full``: every parameter learns; per task you store a whole copy of the model.
+- ``scratch``: the same architecture and training as ``full`` but from random weights: the lecture's
+  figure of why pre-training matters (see :func:`compare_scratch`).
 
-The figures in :func:`plan` are computed before any training, from the real model built on the meta device.
+The figures in :func:`plan` are computed before any training, from the real model built on the meta device;
+the bytes a run stores are measured on the folder it wrote (:mod:`explorer.core.taskstore`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +28,16 @@ from explorer.core.charts import ChartSpec, Series
 from explorer.core.datasets import Example, TaskData
 from explorer.core.errors import InputError, ModelError
 from explorer.core.progress import Progress, check, no_progress
+from explorer.core.taskstore import META_FILE, check_out_dir, read_meta, weights_sha256, write_folder
 
-MODES = ("frozen", "full", "adapter")
+__all__ = ["META_FILE", "read_meta"]
+
+MODES = ("frozen", "full", "adapter", "scratch")
 MODE_TITLES = {
     "frozen": "Frozen encoder + trained head",
     "full": "Full fine-tune (every weight)",
     "adapter": "Adapters (LoRA) + head",
+    "scratch": "Same architecture from random weights",
 }
 _AUTO = {
     "classify": "AutoModelForSequenceClassification",
@@ -39,11 +45,40 @@ _AUTO = {
     "tokens": "AutoModelForTokenClassification",
 }
 _HEAD_MODULES = ("classifier", "score", "qa_outputs")
-DEFAULT_EPOCHS = {"frozen": 20, "full": 3, "adapter": 3}
-DEFAULT_LR = {"frozen": 5e-3, "full": 1e-4, "adapter": 1e-3}
+# frozen: the most L-BFGS rounds (10 iterations each); it stops earlier when converged.
+DEFAULT_EPOCHS = {"frozen": 50, "full": 3, "adapter": 3, "scratch": 3}
+DEFAULT_LR = {"frozen": None, "full": 1e-4, "adapter": 1e-3, "scratch": 1e-4}
+MAX_EPOCHS = 10_000
+MAX_LR = 1.0
+MAX_BATCH = 4096
+MAX_LORA_R = 1024
 MAX_TOKENS = 128
-META_FILE = "finetune.json"
+ENCODE_CHUNK = 1000
 BYTES_PER_PARAM = 4  # float32, as the app trains and saves
+STORAGE = {"frozen": "head", "adapter": "adapter", "full": "model", "scratch": "model"}
+
+
+def validate(mode: str = "frozen", epochs: int | None = None, learning_rate: float | None = None,
+             batch_size: int = 16, lora_r: int = 8, seed: int = 0, pooling: str | None = None) -> None:
+    """Refuse bad settings with one clear line, before any data or model is loaded."""
+    if mode not in MODES:
+        raise InputError(f"Unknown mode '{mode}'. Choose one of: {', '.join(MODES)}.")
+    if epochs is not None and not 1 <= epochs <= MAX_EPOCHS:
+        raise InputError(f"--epochs must be between 1 and {MAX_EPOCHS:,} (got {epochs}).")
+    if learning_rate is not None:
+        lr = float(learning_rate)
+        if not math.isfinite(lr) or not 0.0 < lr <= MAX_LR:
+            raise InputError(f"--lr must be a number above 0 and at most {MAX_LR:g} (got {learning_rate}).")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise InputError(f"--batch-size must be between 1 and {MAX_BATCH} (got {batch_size}).")
+    if not 1 <= lora_r <= MAX_LORA_R:
+        raise InputError(f"--lora-r must be between 1 and {MAX_LORA_R} (got {lora_r}).")
+    if not 0 <= seed < 2**32:
+        raise InputError(f"--seed must be between 0 and {2**32 - 1} (got {seed}).")
+    if pooling is not None:
+        from explorer.core.probe import check_pooling
+
+        check_pooling(pooling)
 
 
 @dataclass
@@ -54,7 +89,7 @@ class ModeCost:
     trainable_parameters: int
     total_parameters: int
     stored_parameters: int
-    stored_bytes: int
+    stored_bytes: int  # the stored parameters as float32 (the folder adds a manifest / config: see the result)
     note: str = ""
 
     @property
@@ -67,7 +102,7 @@ class ModeCost:
 
 @dataclass
 class EpochReport:
-    """One finished epoch: mean training loss and validation accuracy."""
+    """One finished epoch (frozen: one round of L-BFGS iterations): mean training loss and validation accuracy."""
 
     epoch: int
     loss: float
@@ -89,6 +124,7 @@ class TrainUpdate:
     history: list[EpochReport]
     initial_val_accuracy: float
     epoch_done: bool = False
+    mode: str = ""
 
     @property
     def x(self) -> float:
@@ -106,7 +142,7 @@ class FinetuneResult:
     labels: list[str]
     trainable_parameters: int
     total_parameters: int
-    stored_bytes: int
+    weight_bytes: int  # stored parameters x 4 (the table before training)
     history: list[EpochReport]
     val_accuracy: float
     initial_val_accuracy: float
@@ -114,13 +150,23 @@ class FinetuneResult:
     train_rows: int
     val_rows: int
     epochs: int
-    learning_rate: float
+    learning_rate: float | None
     seed: int
     seconds: float
+    stopping_rule: str = ""
+    converged: bool | None = None
+    pooling: str | None = None
+    pooling_source: str = ""
     out_dir: str | None = None
-    saved_bytes: int = 0
+    stored_bytes: int = 0  # bytes actually written to out_dir (every file the run wrote)
+    files: list[str] = field(default_factory=list)
     costs: list[ModeCost] = field(default_factory=list)
     batch_losses: list[tuple[float, float]] = field(default_factory=list)  # (epoch position, loss)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.stored_bytes
 
     def to_dict(self) -> dict:
         return {
@@ -130,7 +176,9 @@ class FinetuneResult:
             "labels": self.labels,
             "trainable_parameters": self.trainable_parameters,
             "total_parameters": self.total_parameters,
+            "weight_bytes": self.weight_bytes,
             "stored_bytes": self.stored_bytes,
+            "files": self.files,
             "history": [{"epoch": h.epoch, "loss": h.loss, "val_accuracy": h.val_accuracy} for h in self.history],
             "val_accuracy": self.val_accuracy,
             "initial_val_accuracy": self.initial_val_accuracy,
@@ -139,11 +187,15 @@ class FinetuneResult:
             "val_rows": self.val_rows,
             "epochs": self.epochs,
             "learning_rate": self.learning_rate,
+            "stopping_rule": self.stopping_rule,
+            "converged": self.converged,
+            "pooling": self.pooling,
+            "pooling_source": self.pooling_source,
             "seed": self.seed,
             "seconds": round(self.seconds, 2),
             "out_dir": self.out_dir,
-            "saved_bytes": self.saved_bytes,
             "costs": {c.mode: c.to_dict() for c in self.costs},
+            "notes": self.notes,
         }
 
 
@@ -153,13 +205,20 @@ class FinetuneResult:
 def base_folder(lm: Any) -> str:
     """The folder the loaded model's weights come from (the converted cache for a GGUF)."""
     extra = getattr(lm.card, "extra", {}) or {}
-    if extra.get("adapter_base"):
-        raise InputError(
-            f"'{lm.name}' is itself an adapter fine-tune. Fine-tune its base model ({extra['adapter_base']}) instead."
-        )
+    base = extra.get("adapter_base") or extra.get("finetune_base")
+    if base:
+        raise InputError(f"'{lm.name}' is itself a fine-tune. Fine-tune its base model ({base}) instead.")
     if lm.entry.source == "hub":
         return lm.entry.location
     return str(extra.get("converted_cache") or lm.entry.location)
+
+
+def model_pooling(lm: Any) -> tuple[str, str]:
+    """The encoder's own sentence pooling and where it was read from (see :func:`probe.default_pooling`)."""
+    from explorer.core.probe import default_pooling
+
+    folder = base_folder(lm)
+    return default_pooling(folder if Path(folder).is_dir() else None)
 
 
 def _check_model(lm: Any, task: str) -> None:
@@ -193,7 +252,7 @@ def _lora_config(task: str, r: int) -> Any:
 
 
 def head_names(model: Any) -> list[str]:
-    """The task-head modules of a transformers model (what ``frozen`` trains)."""
+    """The task-head modules of a transformers model."""
     names = [n for n in _HEAD_MODULES if hasattr(model, n)]
     if not names:
         raise ModelError(f"Cannot find the task head of {type(model).__name__} (looked for {', '.join(_HEAD_MODULES)}).")
@@ -202,29 +261,26 @@ def head_names(model: Any) -> list[str]:
 
 def _apply_mode(model: Any, mode: str, task: str, lora_r: int, base: str) -> Any:
     """Set requires_grad for the mode; for ``adapter`` wrap the model with LoRA (peft)."""
-    if mode == "full":
+    if mode in ("full", "scratch"):
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    if mode == "frozen":
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for name in head_names(model):
-            for p in getattr(model, name).parameters():
-                p.requires_grad_(True)
-        return model
     if mode == "adapter":
+        import warnings
+
         import peft
 
         cfg = _lora_config(task, lora_r)
         cfg.base_model_name_or_path = base
-        try:
-            return peft.get_peft_model(model, cfg)
-        except ValueError:
-            cfg = _lora_config(task, lora_r)
-            cfg.target_modules = "all-linear"
-            cfg.base_model_name_or_path = base
-            return peft.get_peft_model(model, cfg)
+        with warnings.catch_warnings():  # peft calls a transformers method deprecated in 5.x
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                return peft.get_peft_model(model, cfg)
+            except ValueError:
+                cfg = _lora_config(task, lora_r)
+                cfg.target_modules = "all-linear"
+                cfg.base_model_name_or_path = base
+                return peft.get_peft_model(model, cfg)
     raise InputError(f"Unknown mode '{mode}'. Choose one of: {', '.join(MODES)}.")
 
 
@@ -238,11 +294,11 @@ def _count(model: Any, mode: str) -> ModeCost:
         # peft keeps the original head next to its trainable copy (modules_to_save): count the model once.
         head = sum(p.numel() for n, p in model.named_parameters() if "original_module" in n)
         total -= sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) + head
-    stored = total if mode == "full" else trainable
+    stored = total if mode in ("full", "scratch") else trainable
     notes = {
-        "frozen": "store only the head per task; the encoder is shared",
         "full": "store a whole copy of the model per task",
         "adapter": "store only the LoRA matrices and the head per task",
+        "scratch": "a whole model per task, trained from random weights",
     }
     return ModeCost(mode, trainable, total, stored, stored * BYTES_PER_PARAM, notes[mode])
 
@@ -260,14 +316,20 @@ def plan(
     import transformers
 
     check(cancel)
-
     _check_model(lm, task)
     if isinstance(labels, int):
         labels = [f"LABEL_{i}" for i in range(labels)]
     config = _head_config(lm, task, labels)
     auto = getattr(transformers, _AUTO[task])
     out = []
-    for mode in MODES:
+    with torch.device("meta"):
+        bare = transformers.AutoModel.from_config(config)
+    encoder_total = sum(p.numel() for p in bare.parameters())
+    hidden = int(config.hidden_size)
+    head = hidden * len(labels) + len(labels)  # the linear head on the pooled (or per-token) vector
+    out.append(ModeCost("frozen", head, encoder_total + head, head, head * BYTES_PER_PARAM,
+                        "store only the head per task; the encoder is shared"))
+    for mode in MODES[1:]:
         with torch.device("meta"):
             model = auto.from_config(config)
             model = _apply_mode(model, mode, task, lora_r, base_folder(lm))
@@ -276,7 +338,8 @@ def plan(
 
 
 def build_task_model(lm: Any, task: str, labels: list[str], mode: str, lora_r: int = 8, seed: int = 0) -> Any:
-    """The pre-trained weights with a fresh, seeded task head, prepared for ``mode``."""
+    """The pre-trained weights (``scratch``: random weights, same architecture) with a fresh, seeded task
+    head, prepared for ``mode``."""
     import torch
     import transformers
 
@@ -285,11 +348,15 @@ def build_task_model(lm: Any, task: str, labels: list[str], mode: str, lora_r: i
     auto = getattr(transformers, _AUTO[task])
     torch.manual_seed(seed)
     try:
-        model = auto.from_pretrained(
-            base_folder(lm), config=config, attn_implementation="eager", dtype=torch.float32,
-            ignore_mismatched_sizes=True, local_files_only=lm.entry.source != "hub",
-            trust_remote_code=False,
-        )
+        if mode == "scratch":
+            config._attn_implementation = "eager"
+            model = auto.from_config(config)
+        else:
+            model = auto.from_pretrained(
+                base_folder(lm), config=config, attn_implementation="eager", dtype=torch.float32,
+                ignore_mismatched_sizes=True, local_files_only=lm.entry.source != "hub",
+                trust_remote_code=False,
+            )
     except Exception as err:  # transformers raises many types here
         raise ModelError(f"Could not build a {task} model on '{lm.name}': {str(err).splitlines()[0]}") from err
     return _apply_mode(model, mode, task, lora_r, base_folder(lm))
@@ -299,25 +366,40 @@ def build_task_model(lm: Any, task: str, labels: list[str], mode: str, lora_r: i
 
 
 def _encode(tokenizer: Any, task: str, examples: list[Example], label2id: dict[str, int],
-            max_length: int = MAX_TOKENS) -> list[dict]:
-    """One dict of token ids (+ labels) per example; tag labels sit on each word's first sub-token."""
-    out = []
-    for ex in examples:
+            max_length: int = MAX_TOKENS, progress: Progress = no_progress,
+            cancel: threading.Event | None = None, frac: tuple[float, float] = (0.0, 1.0),
+            what: str = "rows") -> list[dict]:
+    """One dict of token ids (+ labels) per example, tokenized in chunks (progress after each); tag labels
+    sit on each word's first sub-token."""
+    out: list[dict] = []
+    n = len(examples)
+    for lo in range(0, n, ENCODE_CHUNK):
+        check(cancel)
+        chunk = examples[lo:lo + ENCODE_CHUNK]
         if task == "tokens":
             try:
-                enc = tokenizer(ex.tokens, is_split_into_words=True, truncation=True, max_length=max_length)
+                enc = tokenizer([ex.tokens for ex in chunk], is_split_into_words=True, truncation=True,
+                                max_length=max_length)
             except Exception as err:
                 raise InputError(f"The tokenizer cannot take pre-split words ({err}).") from err
-            labels, prev = [], None
-            for w in enc.word_ids():
-                labels.append(-100 if w is None or w == prev else label2id[ex.tags[w]])
-                prev = w
-            enc = dict(enc)
-            enc["labels"] = labels
+            for i, ex in enumerate(chunk):
+                labels, prev = [], None
+                for w in enc.word_ids(i):
+                    labels.append(-100 if w is None or w == prev else label2id.get(ex.tags[w], -100))
+                    prev = w
+                item = {k: enc[k][i] for k in enc.keys()}
+                item["labels"] = labels
+                out.append(item)
         else:
-            enc = dict(tokenizer(ex.text, ex.text_pair, truncation=True, max_length=max_length))
-            enc["labels"] = label2id[ex.label]
-        out.append(enc)
+            pairs = [ex.text_pair for ex in chunk]
+            enc = tokenizer([ex.text for ex in chunk], pairs if task == "pair" else None, truncation=True,
+                            max_length=max_length)
+            for i, ex in enumerate(chunk):
+                item = {k: enc[k][i] for k in enc.keys()}
+                item["labels"] = label2id.get(ex.label, -100)
+                out.append(item)
+        done = min(n, lo + ENCODE_CHUNK)
+        progress(frac[0] + (frac[1] - frac[0]) * done / max(1, n), f"Tokenizing {what}: {done:,}/{n:,}")
     return out
 
 
@@ -348,52 +430,12 @@ def _accuracy(logits: Any, labels: Any) -> tuple[int, int]:
     return int((pred[mask] == labels[mask]).sum()), int(mask.sum())
 
 
+def _max_length(lm: Any) -> int:
+    tok = lm.tokenizer
+    return int(min(MAX_TOKENS, lm.max_length, getattr(tok, "model_max_length", MAX_TOKENS) or MAX_TOKENS))
+
+
 # ---------------------------------------------------------------- training
-
-
-def _cache_features(model: Any, tokenizer: Any, items: list[dict], batch_size: int,
-                    progress: Progress, cancel: threading.Event | None, frac: tuple[float, float]) -> list[Any]:
-    """Run the frozen encoder once and keep what the head receives, one tensor per example."""
-    import torch
-
-    head = getattr(model, head_names(model)[0])
-    captured: list[Any] = []
-    hook = head.register_forward_pre_hook(lambda _m, args: captured.append(args[0].detach()))
-    feats: list[Any] = []
-    model.eval()
-    try:
-        batches = _batches(len(items), batch_size, None)
-        for b, idx in enumerate(batches):
-            check(cancel)
-            batch = _collate(tokenizer, [items[i] for i in idx])
-            batch.pop("labels")
-            captured.clear()
-            with torch.no_grad():
-                model(**batch)
-            x = captured[-1]  # [batch, hidden] or [batch, token, hidden]
-            lengths = batch["attention_mask"].sum(-1).tolist()
-            for row, length in enumerate(lengths):
-                feats.append(x[row] if x.dim() == 2 else x[row, : int(length)])
-            progress(frac[0] + (frac[1] - frac[0]) * (b + 1) / len(batches), "Encoding the data once (frozen encoder)…")
-    finally:
-        hook.remove()
-    return feats
-
-
-def _pad_feats(feats: list[Any], labels: list[Any]) -> tuple[Any, Any]:
-    import torch
-
-    if feats[0].dim() == 1:
-        return torch.stack(feats), torch.tensor(labels)  # [batch, hidden], [batch]
-    width = max(f.shape[0] for f in feats)
-    x = torch.zeros(len(feats), width, feats[0].shape[-1])  # [batch, token, hidden]
-    for i, f in enumerate(feats):
-        x[i, : f.shape[0]] = f
-    if isinstance(labels[0], list):
-        y = torch.tensor([lab[:width] + [-100] * (width - len(lab[:width])) for lab in labels])  # [batch, token]
-    else:
-        y = torch.tensor(labels)
-    return x, y
 
 
 def finetune(
@@ -405,152 +447,246 @@ def finetune(
     batch_size: int = 16,
     seed: int = 0,
     lora_r: int = 8,
+    pooling: str | None = None,
     out_dir: str | os.PathLike | None = None,
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
     partial: Callable[[TrainUpdate], None] | None = None,
 ) -> FinetuneResult:
-    """Fine-tune ``lm`` on ``data`` in ``mode``; report every batch through ``partial``; save to ``out_dir``."""
+    """Fine-tune ``lm`` on ``data`` in ``mode``; report every batch (frozen: every L-BFGS round) through
+    ``partial``; save to ``out_dir`` (only what the mode stores per task)."""
+    validate(mode, epochs, learning_rate, batch_size, lora_r, seed, pooling)
+    if mode == "frozen" and learning_rate is not None:
+        note = "The learning rate does not apply to the frozen head: L-BFGS picks its own steps (line search)."
+    else:
+        note = ""
+    epochs = DEFAULT_EPOCHS[mode] if epochs is None else int(epochs)
+    lr = DEFAULT_LR[mode] if learning_rate is None or mode == "frozen" else float(learning_rate)
+    if out_dir is not None:
+        out_dir = check_out_dir(out_dir)
+    _check_model(lm, data.task)
+    start = time.perf_counter()
+    progress(0.0, f"Building the {data.task} model ({mode})…")
+    costs = plan(lm, data.task, data.labels, lora_r)
+    if mode == "frozen":
+        result, model = _train_frozen(lm, data, epochs, seed, pooling, costs, progress, cancel, partial)
+    else:
+        result, model = _train_weights(lm, data, mode, epochs, lr, batch_size, seed, lora_r, costs, progress,
+                                       cancel, partial)
+    if note:
+        result.notes.append(note)
+    if out_dir is not None:
+        check(cancel)
+        progress(0.96, "Saving…")
+        result.seconds = time.perf_counter() - start
+        save(model, lm, result, data, Path(out_dir))
+    result.seconds = time.perf_counter() - start
+    progress(1.0, f"Validation accuracy {result.val_accuracy:.0%} after {len(result.history)} "
+                  f"{'round(s)' if mode == 'frozen' else 'epoch(s)'}")
+    return result
+
+
+def _result(lm: Any, data: TaskData, mode: str, costs: list[ModeCost], history: list[EpochReport],
+            initial: float, epochs: int, lr: float | None, seed: int, **kw: Any) -> FinetuneResult:
+    cost = next(c for c in costs if c.mode == mode)
+    return FinetuneResult(
+        model=lm.name, task=data.task, mode=mode, labels=list(data.labels),
+        trainable_parameters=cost.trainable_parameters, total_parameters=cost.total_parameters,
+        weight_bytes=cost.stored_bytes, history=history, val_accuracy=history[-1].val_accuracy if history else initial,
+        initial_val_accuracy=initial, majority_baseline=data.majority_baseline(),
+        train_rows=len(data.train), val_rows=len(data.val), epochs=epochs, learning_rate=lr, seed=seed,
+        seconds=0.0, costs=costs, **kw,
+    )
+
+
+def _train_frozen(lm: Any, data: TaskData, rounds: int, seed: int, pooling: str | None, costs: list[ModeCost],
+                  progress: Progress, cancel: threading.Event | None,
+                  partial: Callable[[TrainUpdate], None] | None) -> tuple[FinetuneResult, Any]:
+    """Cache the encoder's features once, then fit the linear head exactly (see :mod:`probe`)."""
+    import copy
+
     import torch
 
-    if mode not in MODES:
-        raise InputError(f"Unknown mode '{mode}'. Choose one of: {', '.join(MODES)}.")
-    epochs = DEFAULT_EPOCHS[mode] if epochs is None else int(epochs)
-    lr = DEFAULT_LR[mode] if learning_rate is None else float(learning_rate)
-    if epochs < 1:
-        raise InputError("Train for at least one epoch.")
-    if batch_size < 1:
-        raise InputError("The batch size must be at least 1.")
-    if out_dir is not None:
-        _check_out_dir(Path(out_dir))
-    start = time.perf_counter()
-    task = data.task
-    progress(0.0, f"Building the {task} model ({mode})…")
-    costs = plan(lm, task, data.labels, lora_r)
+    from explorer.core import probe
+
+    task, tok = data.task, lm.tokenizer
+    if pooling is None:
+        pooling, source = model_pooling(lm)
+    else:
+        source = "chosen by the user (the model's own: {} — {})".format(*model_pooling(lm))
+    encoder = probe.encoder_of(lm.model)
+    if pooling == "pooler" and getattr(encoder, "pooler", None) is None:
+        raise InputError(f"'{lm.name}' has no pooler; choose mean, cls or max pooling.")
+    label2id = data.label2id
+    max_length = _max_length(lm)
+    n_train = len(data.train)
+    items = _encode(tok, task, data.train + data.val, label2id, max_length, progress, cancel, (0.0, 0.1))
+    batch_idx = _batches(len(items), 32, None)
+    if task == "tokens":
+        batches, ys = [], []
+        for idx in batch_idx:
+            batch = _collate(tok, [items[i] for i in idx])
+            labels = batch.pop("labels")  # [batch, token]
+            positions = [[j for j, lab in enumerate(row) if lab != -100] for row in labels.tolist()]
+            batches.append((batch, positions))
+            ys.append(labels[labels != -100])
+        x = probe.word_features(encoder, batches, lm.lock, progress, cancel, (0.1, 0.6))
+        y = torch.cat(ys)
+        n_train_feats = sum(int((torch.tensor(items[i]["labels"]) != -100).sum()) for i in range(n_train))
+    else:
+        batches = []
+        for idx in batch_idx:
+            batch = _collate(tok, [items[i] for i in idx])
+            batch.pop("labels")
+            batches.append(batch)
+        x = probe.sentence_features(encoder, batches, pooling, lm.lock, progress, cancel, (0.1, 0.6))
+        y = torch.tensor([it["labels"] for it in items])
+        n_train_feats = n_train
+    keep_train = y[:n_train_feats] != -100
+    keep_val = y[n_train_feats:] != -100
+    x_train, y_train = x[:n_train_feats][keep_train], y[:n_train_feats][keep_train]
+    x_val, y_val = x[n_train_feats:][keep_val], y[n_train_feats:][keep_val]
+    initial = float((y_val == 0).double().mean()) if len(y_val) else 0.0  # the zero head answers label 0
+    history: list[EpochReport] = []
+    t0 = [time.perf_counter()]
+
+    def on_round(r: probe.ProbeRound) -> None:
+        history.append(EpochReport(r.round, r.loss, r.val_accuracy, time.perf_counter() - t0[0]))
+        t0[0] = time.perf_counter()
+        progress(0.6 + 0.35 * r.round / rounds,
+                 f"L-BFGS round {r.round}/{rounds} ({r.iterations} iterations): loss {r.loss:.4f}")
+        if partial is not None:
+            partial(TrainUpdate(r.round, 1, 1, r.loss, list(history), initial, epoch_done=True, mode="frozen"))
+
+    torch.manual_seed(seed)
+    head, _rounds, converged = probe.fit_probe(x_train, y_train, len(data.labels), x_val, y_val, rounds, cancel,
+                                               on_round)
+    config = copy.deepcopy(lm.model.config)
+    config.num_labels = len(data.labels)
+    config.id2label = dict(enumerate(data.labels))
+    config.label2id = dict(label2id)
+    model = probe.frozen_model(encoder, head, pooling, task, config)
+    result = _result(lm, data, "frozen", costs, history, initial, rounds, None, seed,
+                     stopping_rule=probe.STOPPING_RULE, converged=converged, pooling=pooling,
+                     pooling_source=source,
+                     batch_losses=[(float(h.epoch), h.loss) for h in history])
+    if not converged:
+        result.notes.append(f"Not converged after {rounds} rounds: give more rounds (--epochs).")
+    return result, model
+
+
+def _train_weights(lm: Any, data: TaskData, mode: str, epochs: int, lr: float, batch_size: int, seed: int,
+                   lora_r: int, costs: list[ModeCost], progress: Progress, cancel: threading.Event | None,
+                   partial: Callable[[TrainUpdate], None] | None) -> tuple[FinetuneResult, Any]:
+    """Gradient training of the whole model (full / scratch) or of LoRA + head (adapter), AdamW."""
+    import torch
+
+    task, tok = data.task, lm.tokenizer
+    max_length = _max_length(lm)
+    train_items = _encode(tok, task, data.train, data.label2id, max_length, progress, cancel, (0.0, 0.05),
+                          "training rows")
+    val_items = _encode(tok, task, data.val, data.label2id, max_length, progress, cancel, (0.05, 0.07),
+                        "validation rows")
     model = build_task_model(lm, task, data.labels, mode, lora_r, seed)
     check(cancel)
-    tok = lm.tokenizer
-    label2id = data.label2id
-    max_length = int(min(MAX_TOKENS, lm.max_length, getattr(tok, "model_max_length", MAX_TOKENS) or MAX_TOKENS))
-    train_items = _encode(tok, task, data.train, label2id, max_length)
-    val_items = _encode(tok, task, data.val, label2id, max_length)
     gen = torch.Generator().manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0 if mode == "frozen" else 0.01)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     history: list[EpochReport] = []
     batch_losses: list[tuple[float, float]] = []
     steps = math.ceil(len(train_items) / batch_size)
-    train_frac = (0.1, 0.95)
 
-    if mode == "frozen":
-        # The encoder never changes: compute the head's input once, then train the head on the cache.
-        feats = _cache_features(model, tok, train_items + val_items, 32, progress, cancel, (0.02, 0.3))
-        train_x, val_x = feats[: len(train_items)], feats[len(train_items):]
-        train_y = [it["labels"] for it in train_items]
-        val_y = [it["labels"] for it in val_items]
-        head = getattr(model, head_names(model)[0])
-        train_frac = (0.3, 0.95)
+    def evaluate(frac: tuple[float, float] | None = None) -> float:
+        model.eval()
+        correct = total = 0
+        idxs = _batches(len(val_items), 32, None)
+        with torch.no_grad():
+            for b, idx in enumerate(idxs):
+                check(cancel)
+                batch = _collate(tok, [val_items[i] for i in idx])
+                y = batch.pop("labels")
+                c, t = _accuracy(model(**batch).logits, y)
+                correct, total = correct + c, total + t
+                if frac is not None:
+                    progress(frac[0] + (frac[1] - frac[0]) * (b + 1) / len(idxs),
+                             f"Validation before training: batch {b + 1}/{len(idxs)}")
+        return correct / total if total else 0.0
 
-        def evaluate() -> float:
-            head.eval()
-            correct = total = 0
-            with torch.no_grad():
-                for idx in _batches(len(val_x), 64, None):
-                    x, y = _pad_feats([val_x[i] for i in idx], [val_y[i] for i in idx])
-                    c, t = _accuracy(head(x), y)
-                    correct, total = correct + c, total + t
-            return correct / total if total else 0.0
-
-        def train_step(idx: list[int]) -> float:
-            head.train()
-            x, y = _pad_feats([train_x[i] for i in idx], [train_y[i] for i in idx])
-            logits = head(x)
-            return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                                     ignore_index=-100)
-    else:
-
-        def evaluate() -> float:
-            model.eval()
-            correct = total = 0
-            with torch.no_grad():
-                for idx in _batches(len(val_items), 32, None):
-                    check(cancel)
-                    batch = _collate(tok, [val_items[i] for i in idx])
-                    y = batch.pop("labels")
-                    c, t = _accuracy(model(**batch).logits, y)
-                    correct, total = correct + c, total + t
-            return correct / total if total else 0.0
-
-        def train_step(idx: list[int]) -> float:
-            model.train()
-            batch = _collate(tok, [train_items[i] for i in idx])
-            return model(**batch).loss
-
-    initial = evaluate()
+    initial = evaluate((0.07, 0.1))
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
         losses = []
         for step, idx in enumerate(_batches(len(train_items), batch_size, gen), 1):
             check(cancel)
-            loss = train_step(idx)
+            model.train()
+            loss = model(**_collate(tok, [train_items[i] for i in idx])).loss
+            if not torch.isfinite(loss):
+                raise InputError(f"Training diverged (the loss became {float(loss)}) at epoch {epoch}, batch {step}; "
+                                 "nothing was saved. Lower the learning rate (--lr).")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(float(loss.detach()))
             batch_losses.append((epoch - 1 + step / steps, losses[-1]))
             done = ((epoch - 1) * steps + step) / (epochs * steps)
-            progress(train_frac[0] + (train_frac[1] - train_frac[0]) * done,
-                     f"Epoch {epoch}/{epochs}, batch {step}/{steps}: loss {losses[-1]:.3f}")
+            progress(0.1 + 0.85 * done, f"Epoch {epoch}/{epochs}, batch {step}/{steps}: loss {losses[-1]:.3f}")
             if partial is not None:
-                partial(TrainUpdate(epoch, step, steps, losses[-1], list(history), initial))
+                partial(TrainUpdate(epoch, step, steps, losses[-1], list(history), initial, mode=mode))
         check(cancel)
         acc = evaluate()
         history.append(EpochReport(epoch, sum(losses) / len(losses), acc, time.perf_counter() - t0))
         if partial is not None:
-            partial(TrainUpdate(epoch, steps, steps, losses[-1], list(history), initial, epoch_done=True))
-    cost = next(c for c in costs if c.mode == mode)
-    result = FinetuneResult(
-        model=lm.name, task=task, mode=mode, labels=list(data.labels),
-        trainable_parameters=cost.trainable_parameters, total_parameters=cost.total_parameters,
-        stored_bytes=cost.stored_bytes, history=history, val_accuracy=history[-1].val_accuracy,
-        initial_val_accuracy=initial, majority_baseline=data.majority_baseline(),
-        train_rows=len(data.train), val_rows=len(data.val), epochs=epochs, learning_rate=lr, seed=seed,
-        seconds=0.0, costs=costs, batch_losses=batch_losses,
-    )
-    if out_dir is not None:
-        check(cancel)
-        progress(0.96, "Saving…")
-        result.out_dir = str(Path(out_dir).resolve())
-        result.saved_bytes = save(model, lm, result, data, Path(out_dir))
-    result.seconds = time.perf_counter() - start
-    if out_dir is not None:
-        _write_meta(Path(out_dir), lm, result, data)
-    progress(1.0, f"Validation accuracy {result.val_accuracy:.0%} after {epochs} epoch(s)")
-    return result
+            partial(TrainUpdate(epoch, steps, steps, losses[-1], list(history), initial, epoch_done=True, mode=mode))
+    rule = f"{epochs} epoch(s) of AdamW (lr {lr:g}, batch {batch_size}); the last epoch's weights are kept"
+    result = _result(lm, data, mode, costs, history, initial, epochs, lr, seed, stopping_rule=rule,
+                     batch_losses=batch_losses)
+    return result, model
+
+
+def compare_scratch(
+    lm: Any,
+    data: TaskData,
+    epochs: int | None = None,
+    learning_rate: float | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+    partial: Callable[[TrainUpdate], None] | None = None,
+) -> tuple[FinetuneResult, FinetuneResult]:
+    """"Why pre-train": a full fine-tune from the pre-trained weights and the same architecture from random
+    weights, on the same data, with the same steps, learning rate and seed. Returns (pre-trained, scratch)."""
+    validate("full", epochs, learning_rate, batch_size, 8, seed)
+
+    def part(lo: float, hi: float) -> Progress:
+        return lambda f, m: progress(lo + (hi - lo) * f, m)
+
+    pre = finetune(lm, data, "full", epochs, learning_rate, batch_size, seed, progress=part(0.0, 0.5),
+                   cancel=cancel, partial=partial)
+    scratch = finetune(lm, data, "scratch", pre.epochs, pre.learning_rate, batch_size, seed,
+                       progress=part(0.5, 1.0), cancel=cancel, partial=partial)
+    return pre, scratch
 
 
 # ---------------------------------------------------------------- saving
 
 
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out} is a file; give a folder to save the fine-tuned model in.")
-    if out.is_dir() and any(out.iterdir()) and not (out / META_FILE).is_file():
-        raise InputError(f"{out} is not empty and is not an earlier fine-tune. Choose a new or empty folder.")
-
-
-def _weights_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
-
-
 def save(model: Any, lm: Any, result: FinetuneResult, data: TaskData, out: Path) -> int:
-    """Save as an HF folder (adapter-only for ``adapter``) next to a temp copy first; returns weight bytes."""
-    _check_out_dir(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        if result.mode == "adapter":
+    """Write what the mode stores per task into ``out`` (files the app did not write are kept); fills
+    ``result.out_dir``, ``files`` and ``stored_bytes`` and returns the bytes written."""
+    base = base_folder(lm)
+    meta = {"storage": STORAGE[result.mode], "base_model": lm.name, "base_folder": base, "data": data.path}
+    if result.mode in ("frozen", "adapter"):
+        meta["base_sha256"] = weights_sha256(base) if Path(base).is_dir() else None
+
+    def write(tmp: Path) -> None:
+        if result.mode == "frozen":
+            from safetensors.torch import save_file
+
+            head = model.classifier
+            save_file({"weight": head.weight.detach().contiguous(), "bias": head.bias.detach().contiguous()},
+                      str(tmp / "head.safetensors"))  # [label, hidden], [label]
+        elif result.mode == "adapter":
             model.save_pretrained(tmp)  # adapter_config.json + adapter_model.safetensors (LoRA + head)
             inner = model.get_base_model()
             config = inner.config
@@ -558,28 +694,12 @@ def save(model: Any, lm: Any, result: FinetuneResult, data: TaskData, out: Path)
             (tmp / "head_config.json").write_text(config.to_json_string(), encoding="utf-8")
         else:
             model.save_pretrained(tmp)
-        lm.tokenizer.save_pretrained(tmp)
-    except OSError as err:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise InputError(f"Could not save to {out}: {err.strerror or err}") from err
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    return _weights_bytes(out)
+            lm.tokenizer.save_pretrained(tmp)
 
-
-def _write_meta(out: Path, lm: Any, result: FinetuneResult, data: TaskData) -> None:
-    from explorer.core.fileio import atomic_write_text
-
-    meta = {"base_model": lm.name, "base_folder": base_folder(lm), "data": data.path, **result.to_dict()}
-    atomic_write_text(out / META_FILE, json.dumps(meta, indent=1, ensure_ascii=False))
-
-
-def read_meta(folder: str | os.PathLike) -> dict | None:
-    """The fine-tune record saved beside a model folder, if it has one."""
-    try:
-        return json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    result.out_dir = str(out.expanduser().resolve())
+    files, size = write_folder(out, write, {**meta, **result.to_dict(), "out_dir": result.out_dir})
+    result.files, result.stored_bytes = files, size
+    return size
 
 
 # ---------------------------------------------------------------- charts
@@ -587,15 +707,15 @@ def read_meta(folder: str | os.PathLike) -> dict | None:
 
 def history_chart(history: list[EpochReport], initial_val_accuracy: float | None = None,
                   batch_losses: list[tuple[float, float]] | None = None, baseline: float | None = None,
-                  meta: dict | None = None) -> ChartSpec:
-    """Training loss (per batch and per epoch) and validation accuracy against epochs."""
+                  meta: dict | None = None, x_label: str = "epoch") -> ChartSpec:
+    """Training loss (per batch and per epoch) and validation accuracy against epochs (frozen: L-BFGS rounds)."""
     series = []
-    if batch_losses:
+    if batch_losses and x_label == "epoch":
         series.append(Series("batch loss", [x for x, _ in batch_losses], [y for _, y in batch_losses],
                              color="#aec7e8", width=1.0))
     if history:
-        series.append(Series("epoch loss", [float(h.epoch) for h in history], [h.loss for h in history],
-                             style="line", color="#1f77b4"))
+        series.append(Series("epoch loss" if x_label == "epoch" else "loss", [float(h.epoch) for h in history],
+                             [h.loss for h in history], style="line", color="#1f77b4"))
     acc_x = ([0.0] if initial_val_accuracy is not None else []) + [float(h.epoch) for h in history]
     acc_y = ([initial_val_accuracy] if initial_val_accuracy is not None else []) + [h.val_accuracy for h in history]
     if acc_x:
@@ -604,8 +724,37 @@ def history_chart(history: list[EpochReport], initial_val_accuracy: float | None
         last = max([1.0] + acc_x + [x for x, _ in batch_losses or []])
         series.append(Series("majority baseline", [0.0, last], [baseline, baseline], color="#7f7f7f", dashed=True,
                              width=1.0))
-    return ChartSpec(title="Fine-tuning: loss and validation accuracy", x_label="epoch", y_label="loss / accuracy",
+    return ChartSpec(title="Fine-tuning: loss and validation accuracy", x_label=x_label, y_label="loss / accuracy",
                      series=series, meta=meta or {})
+
+
+def result_chart(result: FinetuneResult) -> ChartSpec:
+    """The history chart of a finished run (frozen: loss and accuracy per L-BFGS round)."""
+    return history_chart(result.history, result.initial_val_accuracy, result.batch_losses, result.majority_baseline,
+                         meta=result.to_dict(), x_label="L-BFGS round" if result.mode == "frozen" else "epoch")
+
+
+def scratch_chart(pre: FinetuneResult, scratch: FinetuneResult) -> ChartSpec:
+    """The lecture's "why pre-train" figure: training loss and validation accuracy of the same architecture
+    fine-tuned from pre-trained and from random weights (same data, steps and seed)."""
+    series = []
+    for r, name, color in ((pre, "pre-trained", "#1f77b4"), (scratch, "from scratch", "#d62728")):
+        if r.batch_losses:
+            series.append(Series(f"{name}: training loss", [x for x, _ in r.batch_losses],
+                                 [y for _, y in r.batch_losses], color=color, width=1.0))
+        series.append(Series(f"{name}: validation accuracy", [0.0] + [float(h.epoch) for h in r.history],
+                             [r.initial_val_accuracy] + [h.val_accuracy for h in r.history], style="line",
+                             color=color, width=2.5))
+    last = float(max(pre.epochs, 1))
+    series.append(Series("majority baseline", [0.0, last], [pre.majority_baseline] * 2, color="#7f7f7f",
+                         dashed=True, width=1.0))
+    return ChartSpec(
+        title="Why pre-train: the same model from pre-trained vs random weights", x_label="epoch",
+        y_label="loss / accuracy", series=series,
+        meta={"pretrained": pre.to_dict(), "scratch": scratch.to_dict(),
+              "same": {"epochs": pre.epochs, "learning_rate": pre.learning_rate, "seed": pre.seed,
+                       "train_rows": pre.train_rows}},
+    )
 
 
 def costs_chart(costs: list[ModeCost]) -> ChartSpec:

@@ -1,9 +1,10 @@
 """Running the lecture's task heads on a loaded model: one class out (single text or a pair), a class per
 token, copying a span from the input (extractive QA), filling masks, and a general sequence out.
 
-transformers pipelines do the work where they fit (text classification, entity grouping); QA and
-fill-mask are computed here because the app shows what pipelines hide: the start x end span-score
-matrix, and every mask filled in one pass (the pipeline handles one mask only, transformers #3609).
+Classification and token labels come from one batched forward (the same code ``evaluate`` runs over a file,
+so a row and its file agree); QA and fill-mask are computed here because the app shows what pipelines hide:
+the start x end span-score matrix, and every mask filled in one pass (the pipeline handles one mask only,
+transformers #3609).
 """
 
 from __future__ import annotations
@@ -240,16 +241,87 @@ def _model_max(lm: Any) -> int:
     return int(min(lm.max_length, tok_max if tok_max < 100_000 else 512, 512))
 
 
-def _pipeline(task: str, lm: Any) -> Any:
-    from transformers import pipeline
-
-    return pipeline(task, model=lm.model, tokenizer=lm.tokenizer, device=-1)
-
-
 def _check_text(text: str, what: str = "text") -> str:
     if text is None or not str(text).strip():
         raise InputError(f"The {what} is empty.")
     return str(text)
+
+
+# ---------------------------------------------------------------- batched prediction (head and evaluate share it)
+
+
+def _scores(lm: Any, logits: Any) -> np.ndarray:
+    """Probabilities from logits: softmax, or sigmoid for multi-label / one-output heads."""
+    import torch
+
+    problem = getattr(lm.config, "problem_type", None) or "single_label_classification"
+    if problem == "multi_label_classification" or logits.shape[-1] == 1:
+        return torch.sigmoid(logits.float()).numpy()
+    return torch.softmax(logits.float(), dim=-1).numpy()
+
+
+def predict_sentences(
+    lm: Any,
+    texts: list[str],
+    pairs: list[str] | None = None,
+    batch_size: int = 32,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """Label probabilities for many texts (or sentence pairs) in padded batches: [row, label]."""
+    import torch
+
+    limit = _model_max(lm)
+    out = []
+    n = len(texts)
+    for lo in range(0, n, batch_size):
+        check(cancel)
+        a = texts[lo:lo + batch_size]
+        b = pairs[lo:lo + batch_size] if pairs is not None else None
+        enc = lm.tokenizer(a, b, truncation=True, max_length=limit, padding=True, return_tensors="pt")
+        with lm.lock, torch.no_grad():
+            logits = lm.model(**enc).logits  # [batch, label]
+        require_finite(logits, lm.name, "label scores")
+        out.append(_scores(lm, logits))
+        done = min(n, lo + batch_size)
+        progress(done / max(1, n), f"Predicted {done:,}/{n:,} rows")
+    return np.concatenate(out) if out else np.zeros((0, lm.config.num_labels), dtype=np.float32)
+
+
+def predict_words(
+    lm: Any,
+    sentences: list[list[str]],
+    batch_size: int = 32,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> list[list[int]]:
+    """A label id per word of pre-split sentences, read at each word's first sub-token (as the head was trained);
+    -1 for words cut off by truncation."""
+    import torch
+
+    limit = _model_max(lm)
+    out: list[list[int]] = []
+    n = len(sentences)
+    for lo in range(0, n, batch_size):
+        check(cancel)
+        chunk = sentences[lo:lo + batch_size]
+        enc = lm.tokenizer(chunk, is_split_into_words=True, truncation=True, max_length=limit, padding=True,
+                           return_tensors="pt")
+        with lm.lock, torch.no_grad():
+            logits = lm.model(**enc).logits  # [batch, token, label]
+        require_finite(logits, lm.name, "label scores")
+        pred = logits.argmax(-1).tolist()
+        for row, words in enumerate(chunk):
+            labels = [-1] * len(words)
+            prev = None
+            for t, w in enumerate(enc.word_ids(row)):
+                if w is not None and w != prev:
+                    labels[w] = int(pred[row][t])
+                prev = w
+            out.append(labels)
+        done = min(n, lo + batch_size)
+        progress(done / max(1, n), f"Predicted {done:,}/{n:,} rows")
+    return out
 
 
 # ---------------------------------------------------------------- sequence classification
@@ -262,7 +334,8 @@ def classify(
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> ClassResult:
-    """Class probabilities for one text, or a sentence pair ([CLS] A [SEP] B [SEP]), via the pipeline."""
+    """Class probabilities for one text, or a sentence pair ([CLS] A [SEP] B [SEP]), from one forward pass
+    (the same code that evaluates a whole file)."""
     task = "pair" if text_pair is not None else "classify"
     require_head(lm, task)
     text = _check_text(text)
@@ -273,17 +346,9 @@ def classify(
     limit = _model_max(lm)
     n_tokens = len(lm.tokenizer(text, text_pair)["input_ids"])
     problem = getattr(lm.config, "problem_type", None) or "single_label_classification"
-    fn = "sigmoid" if problem == "multi_label_classification" or lm.config.num_labels == 1 else "softmax"
-    inputs = {"text": text, "text_pair": text_pair} if text_pair is not None else text
-    with lm.lock:
-        pipe = _pipeline("text-classification", lm)
-        out = pipe(inputs, top_k=None, function_to_apply=fn, truncation=True, max_length=limit)
-    if out and isinstance(out[0], list):
-        out = out[0]
-    names = label_names(lm.config, lm.config.num_labels)
-    by_label = {d["label"]: float(d["score"]) for d in out}
-    require_finite(list(by_label.values()), lm.name, "label scores")
-    scores = {name: by_label.get(name, 0.0) for name in names}
+    probs = predict_sentences(lm, [text], [text_pair] if text_pair is not None else None, cancel=cancel)[0]
+    names = label_names(lm.config, len(probs))
+    scores = {name: float(p) for name, p in zip(names, probs, strict=True)}
     best = max(scores, key=lambda k: scores[k])
     progress(1.0, f"{best} ({scores[best]:.0%})")
     return ClassResult(
@@ -301,8 +366,11 @@ def tag_tokens(
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> TokenResult:
-    """A label per token (direct forward) and entities grouped by the token-classification pipeline."""
+    """A label per token (one forward pass) and the entities its words form: each word takes its first
+    piece's label, as the head was trained, and B-/I- runs group into spans (seqeval's rules)."""
     import torch
+
+    from explorer.core.evaluation import entity_spans
 
     require_head(lm, "tokens")
     text = _check_text(text)
@@ -315,29 +383,29 @@ def tag_tokens(
     check(cancel)
     with lm.lock, torch.no_grad():
         logits = lm.model(**enc).logits[0]  # [token, label]
-        require_finite(logits, lm.name, "label scores")
-        probs = torch.softmax(logits.float(), dim=-1).numpy()
-        check(cancel)
-        pipe = _pipeline("token-classification", lm)
-        try:  # word-level groups: a word takes its first piece's label, as the head was trained
-            grouped = pipe(text, aggregation_strategy="first")
-        except ValueError:  # slow tokenizers cannot tell word starts
-            grouped = pipe(text, aggregation_strategy="simple")
+    require_finite(logits, lm.name, "label scores")
+    probs = torch.softmax(logits.float(), dim=-1).numpy()
     names = label_names(lm.config, probs.shape[-1])
     ids = enc["input_ids"][0].tolist()
     special = set(lm.tokenizer.all_special_ids)
     tokens = []
+    words: dict[int, list[int]] = {}  # word -> its token positions
     for i, (tid, (s, e)) in enumerate(zip(ids, offsets, strict=True)):
         if tid in special and e <= s:
             continue
         k = int(probs[i].argmax())
         tokens.append(TokenLabel(lm.tokenizer.convert_ids_to_tokens(tid), int(s), int(e), names[k],
                                  float(probs[i, k]), word_ids[i]))
-    entities = [
-        Entity(text=text[int(g["start"]):int(g["end"])], label=str(g.get("entity_group", g.get("entity", ""))),
-               start=int(g["start"]), end=int(g["end"]), score=float(g["score"]))
-        for g in grouped if g.get("start") is not None
-    ]
+        if word_ids[i] is not None:
+            words.setdefault(word_ids[i], []).append(i)
+    order = sorted(words)
+    word_tags = [names[int(probs[words[w][0]].argmax())] for w in order]
+    entities = []
+    for kind, a, b in entity_spans(word_tags):
+        first, last = words[order[a]][0], words[order[b]][-1]
+        start, end = int(offsets[first][0]), int(offsets[last][1])
+        score = float(np.mean([probs[words[order[w]][0]].max() for w in range(a, b + 1)]))
+        entities.append(Entity(text=text[start:end], label=kind, start=start, end=end, score=score))
     progress(1.0, f"{len(entities)} entities")
     return TokenResult(text=text, labels=names, tokens=tokens, entities=entities, truncated=truncated,
                        model_name=lm.name)

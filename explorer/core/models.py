@@ -913,6 +913,10 @@ def _load_model(
     elif entry.source != "hub" and not (Path(folder) / "config.json").is_file():
         if (Path(folder) / "adapter_config.json").is_file():
             return _load_adapter_folder(entry, progress, cancel, start)
+        if (Path(folder) / "head.safetensors").is_file():
+            from explorer.core.taskstore import load_frozen_folder
+
+            return load_frozen_folder(entry, progress, cancel, start)
         raise ModelError(f"{folder} is not a model folder: it has no config.json.")
     refuse_custom_code(entry, folder, trust_remote_code)
     kwargs = _hub_kwargs(entry, trust_remote_code)
@@ -972,9 +976,15 @@ def _load_adapter_folder(
     base = adapter_cfg.get("base_model_name_or_path")
     if not base:
         raise ModelError(f"The adapter in {folder} does not name its base model (base_model_name_or_path).")
-    known = {str(Path(e.location).resolve()): e for e in catalog.bundled_entries() + catalog.user_entries()}
-    base_entry = known.get(str(Path(base).expanduser().resolve())) if not _looks_like_id(base) else None
-    base_entry = base_entry or catalog.resolve(base)
+    from explorer.core.taskstore import read_meta, resolve_base
+
+    meta = read_meta(folder)
+    if meta is not None and (meta.get("base_model") or meta.get("base_folder")):
+        base_entry = resolve_base(folder, meta)  # the named base model, its weights' hash checked
+    else:
+        known = {str(Path(e.location).resolve()): e for e in catalog.bundled_entries() + catalog.user_entries()}
+        base_entry = known.get(str(Path(base).expanduser().resolve())) if not _looks_like_id(base) else None
+        base_entry = base_entry or catalog.resolve(base)
     base_folder = str(converted_folder(base_entry) or base_entry.location)
     refuse_custom_code(base_entry, base_folder, False)
     kwargs = _hub_kwargs(base_entry)
@@ -1030,9 +1040,9 @@ def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Even
         if cached is None:
             return load_model(entry, progress=progress, cancel=cancel).card
         folder = str(cached)
-    elif entry.source != "hub" and (Path(folder) / "adapter_config.json").is_file() and not (
-        Path(folder) / "config.json"
-    ).is_file():
+    elif entry.source != "hub" and not (Path(folder) / "config.json").is_file() and (
+        (Path(folder) / "adapter_config.json").is_file() or (Path(folder) / "head.safetensors").is_file()
+    ):
         return load_model(entry, progress=progress, cancel=cancel).card
     refuse_custom_code(entry, folder, False)
     kwargs = _hub_kwargs(entry)

@@ -62,6 +62,22 @@ class TokenizedText:
         }
 
 
+def token_texts(tokenizer: Any, tokens: list[str]) -> list[str]:
+    """Each token as a person reads it, by the tokenizer's own ``convert_tokens_to_string`` ("Ġit" → "it",
+    "▁it" → "it", "Ã©" → "é"); a piece that is not text on its own (part of a character's bytes) stays as is.
+    WordPiece keeps its "##" so a word's continuation still reads as one."""
+    out = []
+    for t in tokens:
+        try:
+            text = tokenizer.convert_tokens_to_string([t]).strip()
+        except (TypeError, ValueError, KeyError, AttributeError):
+            text = t
+        if not text and t:
+            text = "␣"  # a piece that is only a space
+        out.append(text if "\ufffd" not in text else t)
+    return out
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 

@@ -23,9 +23,10 @@ BASE = {
     "prompt": ["prompt", "--query", "hi"],
     "sweep": ["sweep", "--task", "addition"],
     "head": ["head", "minilm", "hello"],
+    "finetune": ["finetune", "--data", "__FILE__", "--plan"],
+    "evaluate": ["evaluate", "minilm", "--data", "__FILE__"],
 }
-# Fine-tuning's options are checked by the fine-tune command itself (issue 12 owns that command).
-SKIP_COMMANDS = {"finetune"}
+SKIP_COMMANDS: set[str] = set()
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +116,7 @@ def assert_one_line_error(code, err):
 def test_bad_value_is_one_line_exit_2(command, option, value, capsys, tmp_path):
     code, out, err = run(BASE[command] + [option, value], capsys, tmp_path)
     assert_one_line_error(code, err)
-    assert option in err
+    assert option in err and f"lm-explorer {command} --help" in err and "[-h]" not in err
     assert out == ""
 
 

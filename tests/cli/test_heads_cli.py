@@ -23,15 +23,16 @@ def sentiment_csv(tmp_path_factory):
 
 
 @pytest.mark.parametrize("mode", ["frozen", "adapter"])
-def test_finetune_then_head(capsys, tiny_factory, sentiment_csv, tmp_path, mode):
+def test_finetune_then_head_and_evaluate(capsys, tiny_factory, sentiment_csv, tmp_path, mode):
     base = str(tiny_factory("base"))
     out = tmp_path / mode
     code = main(["finetune", "--model", base, "--data", str(sentiment_csv), "--task", "classify", "--mode", mode,
                  "--epochs", "2", "--seed", "1", "--out", str(out), "--json"])
     assert code == 0
     r = _json(capsys)
-    assert {"trainable_parameters", "stored_bytes", "history", "val_accuracy"} <= set(r)
-    assert len(r["history"]) == 2 and set(r["history"][0]) >= {"loss", "val_accuracy"}
+    assert {"trainable_parameters", "weight_bytes", "stored_bytes", "history", "val_accuracy", "stopping_rule"} <= set(r)
+    assert r["stored_bytes"] == sum(p.stat().st_size for p in out.iterdir())
+    assert r["weight_bytes"] == 4 * r["costs"][mode]["stored_parameters"]
     assert r["val_accuracy"] == r["history"][-1]["val_accuracy"]
     assert main(["head", str(out), "--task", "classify", "good film", "--json"]) == 0
     h = _json(capsys)
@@ -40,6 +41,51 @@ def test_finetune_then_head(capsys, tiny_factory, sentiment_csv, tmp_path, mode)
     # options may come before the texts, and pair works on any classifier
     assert main(["head", str(out), "--json", "--task", "pair", "good film", "bad film"]) == 0
     assert _json(capsys)["text_pair"] == "bad film"
+    # evaluate gives what head gives row by row
+    assert main(["evaluate", str(out), "--data", str(sentiment_csv), "--json"]) == 0
+    ev = _json(capsys)
+    assert {"accuracy", "per_class", "confusion", "labels", "n", "macro_f1"} <= set(ev) and ev["n"] == 12
+    rows = [line.split(",") for line in sentiment_csv.read_text().splitlines()[1:]]
+    hits = 0
+    for text, gold in rows:
+        assert main(["head", str(out), "--task", "classify", text, "--json"]) == 0
+        hits += _json(capsys)["label"] == gold
+    assert ev["accuracy"] == pytest.approx(hits / len(rows))
+    assert sum(map(sum, ev["confusion"])) == 12
+
+
+def test_why_pretrain_exports_the_comparison(capsys, tiny_factory, sentiment_csv, tmp_path):
+    png, data = tmp_path / "why.png", tmp_path / "why.json"
+    assert main(["finetune", "--model", str(tiny_factory("base")), "--data", str(sentiment_csv), "--why-pretrain",
+                 "--epochs", "2", "--export", str(png), "--json"]) == 0
+    r = _json(capsys)
+    assert r["pretrained"]["mode"] == "full" and r["scratch"]["mode"] == "scratch"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["finetune", "--model", str(tiny_factory("base")), "--data", str(sentiment_csv), "--why-pretrain",
+                 "--epochs", "1", "--export", str(data)]) == 0
+    names = [s["name"] for s in json.loads(data.read_text())["series"]]
+    assert "from scratch: validation accuracy" in names and "pre-trained: training loss" in names
+    assert "from scratch:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra", [
+    ["--lr", "nan"], ["--lr", "-1"], ["--lr", "inf"], ["--lr", "0"], ["--lora-r", "0"], ["--epochs", "0"],
+    ["--epochs", "-3"], ["--batch-size", "0"], ["--seed", "-1"], ["--out", "."], ["--out", "/proc/lmx-out"],
+    ["--out", "BUSY"], ["--out", "FILE"],
+])
+def test_bad_values_fail_before_the_model_loads(capsys, sentiment_csv, tmp_path, monkeypatch, extra):
+    (tmp_path / "BUSY").mkdir()
+    (tmp_path / "BUSY" / "NOTES.md").write_text("mine")
+    (tmp_path / "FILE").write_text("x")
+    (tmp_path / "cwd-notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    args = ["finetune", "--model", "no-such-model", "--data", str(sentiment_csv)]
+    args += extra if "--out" in extra else extra + ["--out", str(tmp_path / "new")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lm-explorer: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert "no-such-model" not in err  # refused before any model was looked up
+    assert (tmp_path / "BUSY" / "NOTES.md").read_text() == "mine" and (tmp_path / "cwd-notes.txt").is_file()
 
 
 def test_finetune_plan_text(capsys):
@@ -76,3 +122,6 @@ def test_errors_are_one_line(capsys, sentiment_csv):
     assert "no task head" in err and err.count("\n") == 1
     assert main(["finetune", "--data", str(sentiment_csv)]) == 2
     assert "--out" in capsys.readouterr().err
+    assert main(["evaluate", "minilm", "--data", str(sentiment_csv)]) == 2
+    err = capsys.readouterr().err
+    assert "no task head" in err and err.count("\n") == 1

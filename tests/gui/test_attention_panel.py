@@ -132,3 +132,39 @@ def test_encoder_decoder_cross_attention_views(panel, qtbot, tiny_factory, tmp_p
     panel.set_view("heatmap")
     assert panel.heatmap.spec.meta["causal"] and panel._overlay is not None
     assert panel.heatmap.export(tmp_path / "dec.png").stat().st_size > 1000
+
+
+def test_long_input_compact_views_match_dense(panel, qtbot, minilm):
+    """A compact (top-k) analysis draws every view; the exact parts equal the dense analysis."""
+    from explorer.core.analysis import analyse
+
+    text = ("The students read the lecture notes about language models and their attention heads. " * 12)
+    dense = analyse(minilm, text)
+    compact = analyse(minilm, text, compact=True, top_k=16)
+    panel.set_view("heatmap")
+    panel.head_combo.setCurrentIndex(panel.head_combo.findData("4"))
+    panel.show_analysis(compact)
+    panel.layer_spin.setValue(2)
+    assert "16 strongest links" in panel.note.text() and "recomputed in full" in panel.note.text()
+    qtbot.waitUntil(lambda: panel.heatmap.spec is not None and panel.heatmap.spec.meta["layer"] == 2, timeout=60_000)
+    np.testing.assert_allclose(panel.heatmap.spec.matrix, dense.attentions[2, 4], atol=1e-3)
+    assert panel.heatmap.spec.meta["exact"]
+    panel.special_check.setChecked(True)
+    qtbot.waitUntil(lambda: panel.heatmap.spec.meta["hide_special"], timeout=60_000)
+    ref = panel.heatmap_spec().matrix
+    panel.show_analysis(dense)
+    np.testing.assert_allclose(panel.heatmap_spec().matrix, ref, atol=1e-3)
+    panel.show_analysis(compact)
+    panel.set_view("head")
+    panel.head_combo.setCurrentIndex(panel.head_combo.findData("all"))
+    qtbot.waitUntil(lambda: panel.head_view.maps.shape[0] == 12, timeout=60_000)
+    kept = ~np.asarray(dense.special_mask)
+    n_shown = min(HEAD_VIEW_MAX, int(kept.sum()))
+    assert panel.head_view.maps.shape == (12, n_shown, n_shown)
+    panel.set_view("aggregate")
+    qtbot.waitUntil(lambda: panel.rollout_chart.spec is not None and not panel.rollout_chart.spec.meta["exact"],
+                    timeout=60_000)
+    assert "top 16 links" in panel.rollout_chart.spec.title
+    panel.set_view("model")
+    assert "top 16 links" in panel.model_chart.spec.title
+    assert np.nanmax(panel.model_chart.spec.matrix) == pytest.approx(1.0)

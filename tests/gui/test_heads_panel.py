@@ -82,19 +82,60 @@ def test_finetune_lab_end_to_end(qtbot, panel, tmp_path):
     assert [p.cost_table.item(r, 0).text() for r in range(3)] == ["frozen", "full", "adapter"]
     assert p.cost_table.item(0, 1).text() == f"{32 * 2 + 2:,}"
 
+    assert p.cost_table.rowCount() == 4 and p.cost_table.item(3, 0).text() == "scratch"
+    assert not p.pooling.isHidden() and "L-BFGS" in p.rule_note.text()
+    assert p.pooling.itemText(0) == "the model's own: pooler"  # the tiny BERT checkpoint holds pooler weights
+
     p.mode_group.button(2).setChecked(True)  # adapter
-    assert p.epochs.value() == 3
+    assert p.epochs.value() == 3 and p.pooling.isHidden() and p.epochs_label.text() == "Epochs"
     p.epochs.setValue(2)
     p.train()
     qtbot.waitUntil(lambda: p.ft_result is not None, timeout=60000)
     r = p.ft_result
     assert r.mode == "adapter" and len(r.history) == 2
+    assert p.cost_table.item(2, 3).text().endswith("written") and str(r.stored_bytes // 1000) in p.ft_note.text()
     names = [s.name for s in p.train_chart.spec.series]
     assert "validation accuracy" in names and "batch loss" in names
-    assert p.open_result.isEnabled()
+
+    # evaluate the fine-tune on a file: the confusion matrix is drawn and exportable
+    p.evaluate_finetune(str(good))
+    qtbot.waitUntil(lambda: p.eval_result is not None, timeout=30000)
+    assert p.lab_eval_chart.spec.kind == "heatmap" and p.lab_eval_chart.spec.matrix.sum() == 12
+    assert "macro-F1" in p.lab_eval_text.toPlainText()
+    p.lab_eval_chart.export(str(tmp_path / "confusion.csv"))
+    assert (tmp_path / "confusion.csv").read_text().count("\n") >= 3
+
+    # "why pre-train": the same architecture from pre-trained and from random weights
+    p.epochs.setValue(1)
+    p.compare_scratch()
+    qtbot.waitUntil(lambda: p.why_result is not None, timeout=60000)
+    names = [s.name for s in p.why_chart.spec.series]
+    assert "from scratch: validation accuracy" in names and "pre-trained: training loss" in names
+    p.why_chart.export(str(tmp_path / "why.png"))
+    assert (tmp_path / "why.png").read_bytes()[:4] == b"\x89PNG"
+
+    # saving into an earlier fine-tune asks first; a folder of the user's own files is refused
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "NOTES.md").write_text("mine")
+    p.out_edit.setText(str(busy))
+    p.ft_result = None
+    p.train()
+    assert "not empty" in p.ft_note.text() and p.ft_result is None
+    asked = []
+    p.confirm_replace = lambda out: asked.append(out) or False
+    p.out_edit.setText(r.out_dir)
+    p.train()
+    assert asked and "Not trained" in p.ft_note.text()
+
+    p.ft_result = r
     p.open_result.click()
     qtbot.waitUntil(lambda: p.current_task() == "classify", timeout=30000)
     assert p.tabs.currentIndex() == 0 and p.picker.current_model().heads == ["sequence-classification"]
+    p.eval_result = None
+    p.evaluate_file(str(good))
+    qtbot.waitUntil(lambda: p.eval_result is not None, timeout=30000)
+    assert p.views.currentIndex() == 5 and p.eval_chart.spec.matrix.shape == (2, 2)
 
     state = p.state_dict()
     assert state["mode"] == "adapter" and state["data_path"] == str(good)

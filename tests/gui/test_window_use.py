@@ -209,3 +209,49 @@ def test_chart_legend_sits_outside_the_data_and_hover_reads_a_cell(qtbot):
     settle(qtbot)
     chart._on_mouse_moved(chart.cell_scene_pos(2, 1))
     assert chart.readout.text() == f"query c → key x: {m[2, 1]:.4f}"
+
+
+def test_fill_mask_candidates_read_as_text_for_byte_level_bpe(small_window, qtbot, smollm2):
+    from explorer.core.fillmask import fill_masks
+    from explorer.core.words import token_texts
+
+    tok = smollm2.tokenizer
+    ids = tok("Whether we go out depends on the weather, and it depends on you.")["input_ids"]
+    positions = [i for i, t in enumerate(tok.convert_ids_to_tokens(ids)) if t.startswith("Ġ")][:4]
+    res = fill_masks(smollm2, ids, ids, positions, top_k=5)
+    raw = [t for p in res.predictions for t in p.tokens]
+    assert any(t.startswith("Ġ") for t in raw)  # the model's own pieces carry the byte-level space mark
+    for p in res.predictions:
+        # The independent reference: the tokenizer's decode of each candidate id.
+        want = [tok.decode(tok.convert_tokens_to_ids([t])).strip() or "␣" for t in p.tokens]
+        assert p.texts == want and not any("Ġ" in t for t in p.texts)
+    assert token_texts(tok, ["Ġit", "Ġdepends"]) == ["it", "depends"]
+
+    w = small_window
+    w.text_input.set_text("It depends on the weather, and it depends on you. " * 3)
+    masking = w.show_panel("masking")
+    masking.picker.select("smollm2")
+    masking.run()
+    qtbot.waitUntil(lambda: masking.result is not None and not w.ctx.runner.active, timeout=60_000)
+    masking.run_fill()
+    qtbot.waitUntil(lambda: "top guesses" in masking.fill_view.toHtml() and not w.ctx.runner.active, timeout=60_000)
+    shown = masking.fill_view.toPlainText()
+    assert "Ġ" not in shown and "rank of original" in shown
+
+
+def test_corpus_view_counts_stacked_points_and_token_labels_are_explained(minilm, smollm2):
+    from explorer.core.analysis import analyse
+    from explorer.core.embeddings import collect_corpus, corpus_chart_spec, token_similarity_spec
+
+    same = "The bank raised its rates."
+    files = [("a.txt", " ".join([same] * 5)), ("b.txt", f"{same} We sat on the river bank.")]
+    corpus = collect_corpus(minilm, files, "bank")
+    spec = corpus_chart_spec(corpus, -1, "pca")
+    assert spec.meta["occurrences"] == 7 and spec.meta["distinct_spots"] < 7
+    assert f"7 occurrences on {spec.meta['distinct_spots']} distinct spots" in spec.title
+    assert any(h.startswith("6 identical occurrences on this spot") for s in spec.series for h in s.hover)
+
+    a = analyse(smollm2, "哈哈 bank")  # a CJK character is several byte pieces: 哈, 哈·2, 哈·3
+    spec = token_similarity_spec(a, -1)
+    assert any("·" in lab for lab in spec.row_labels)
+    assert "byte piece of one character" in spec.x_label and "byte piece of one character" in spec.y_label

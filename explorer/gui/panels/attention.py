@@ -29,8 +29,12 @@ from PySide6.QtWidgets import (
 
 from explorer.core.attention import (
     attention_heatmap_spec,
+    attention_rows,
+    compact_tiles,
     drop_tokens,
     layer_matrix,
+    prepare_rows,
+    rows_ready,
     threshold_mask,
 )
 from explorer.core.charts import ChartSpec
@@ -72,6 +76,7 @@ class AttentionPanel(Panel):
         self.state = AttentionState()
         self.analysis = None
         self.job = None
+        self._prepare_job = None
         self._search_hits: list[int] = []
         self._search_pos = -1
         self._overlay: pg.ImageItem | None = None
@@ -223,6 +228,11 @@ class AttentionPanel(Panel):
         self.start_spin.blockSignals(True)
         self.start_spin.setRange(0, max(0, a.num_tokens - 1))
         self.start_spin.blockSignals(False)
+        self._set_note()
+        self.refresh()
+
+    def _set_note(self) -> None:
+        a = self.analysis
         parts = [f"{a.model_name}: {a.num_tokens} tokens, {a.num_layers} layers × {a.num_heads} heads."]
         if a.causal:
             parts.append("Decoder: each token attends only to itself and the tokens on its left (causal mask, grey).")
@@ -231,7 +241,6 @@ class AttentionPanel(Panel):
         if a.note:
             parts.append(a.note)
         self.note.setText(" ".join(parts))
-        self.refresh()
 
     def _fill_heads(self, n: int) -> None:
         current = self.state.head
@@ -327,7 +336,7 @@ class AttentionPanel(Panel):
         return {"self": a.attentions, "decoder": a.decoder_attentions, "cross": a.cross_attentions}[self.state.source]
 
     def refresh(self) -> None:
-        if self.analysis is None:
+        if self.analysis is None or not self._ready_to_draw():
             return
         view = self.state.view
         if view == "head":
@@ -347,25 +356,29 @@ class AttentionPanel(Panel):
         att = self._attn()
         layer = min(self.state.layer, att.shape[0] - 1)
         head = self._head_value()
-        if head == "all":
-            maps, heads = att[layer], list(range(att.shape[1]))  # [head, query, key]
-        else:
-            maps, heads = layer_matrix(att, layer, head)[None], [head if isinstance(head, int) else 0]
         kept = self._kept()
         labels = a.decoder_labels if self.state.source == "decoder" else a.labels
         segments = [0] * len(labels) if self.state.source == "decoder" else a.segment_ids
-        if not kept.all():
-            maps = np.stack([drop_tokens(m, kept) for m in maps])
         labels = [lab for lab, k in zip(labels, kept, strict=True) if k]
         segments = [s for s, k in zip(segments, kept, strict=True) if k]
-        keep = None
-        if self.state.share < 1.0:
-            keep = np.stack([threshold_mask(m, self.state.share) for m in maps])
         lo, hi = self._range(len(labels))
         capped = hi - lo > HEAD_VIEW_MAX
         hi = min(hi, lo + HEAD_VIEW_MAX)  # more lines than this are a blur: page with 'Tokens from'
-        maps = maps[:, lo:hi, lo:hi]
-        keep = keep[:, lo:hi, lo:hi] if keep is not None else None
+        heads = list(range(att.shape[1])) if head == "all" else [head if isinstance(head, int) else 0]
+        if self._compact():
+            maps, keep = self._compact_head_maps(att, layer, head, kept, lo, hi)
+        else:
+            if head == "all":
+                maps = att[layer]  # [head, query, key]
+            else:
+                maps = layer_matrix(att, layer, head)[None]
+            if not kept.all():
+                maps = np.stack([drop_tokens(m, kept) for m in maps])
+            keep = None
+            if self.state.share < 1.0:
+                keep = np.stack([threshold_mask(m, self.state.share) for m in maps])
+            maps = maps[:, lo:hi, lo:hi]
+            keep = keep[:, lo:hi, lo:hi] if keep is not None else None
         self.head_view.min_weight = 0.01 if len(heads) == 1 else 0.04
         from explorer.core.attention import view_name
 
@@ -381,6 +394,72 @@ class AttentionPanel(Panel):
             self.head_legend.setText(f"Heads: {swatches} · hover a token to isolate its lines")
         else:
             self.head_legend.setText("Line opacity = attention weight · hover a token to isolate its lines")
+
+    def _compact_head_maps(self, att, layer: int, head: int | str, kept: np.ndarray, lo: int,
+                           hi: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Head-view maps of a long input from the shown rows only: [head, shown, shown] and the threshold mask."""
+        kept_idx = np.nonzero(kept)[0]
+        rows = kept_idx[lo:hi]
+        if head == "all":
+            maps = att.rows(layer, rows).astype(np.float32)  # [head, rows, key]
+        else:
+            maps = attention_rows(att, layer, head, rows)[None]  # [1, rows, key]
+        if not kept.all():
+            maps = maps[:, :, kept_idx]
+            sums = maps.sum(axis=-1, keepdims=True)
+            maps = np.divide(maps, sums, out=np.zeros_like(maps), where=sums > 0)
+        keep = None
+        if self.state.share < 1.0:
+            keep = np.stack([threshold_mask(m, self.state.share) for m in maps])[:, :, lo:hi]
+        return maps[:, :, lo:hi], keep
+
+    # ------------------------------------------------------------ long inputs (compact attention)
+
+    def _compact(self) -> bool:
+        a = self.analysis
+        return a is not None and self.state.source == "self" and not a.exact
+
+    def _shown_rows(self, cap: int | None = None) -> np.ndarray:
+        kept_idx = np.nonzero(self._kept())[0]
+        lo, hi = self._range(len(kept_idx))
+        if cap is not None:
+            hi = min(hi, lo + cap)
+        return kept_idx[lo:hi]
+
+    def _row_requests(self) -> list[tuple[int, int | str, list[int]]]:
+        """The (layer, head, query rows) the current view draws from recomputed dense rows or rollout."""
+        view, layer, head = self.state.view, self.state.layer, self._head_value()
+        if view == "head":
+            return [(layer, "mean" if head == "all" else head, list(self._shown_rows(HEAD_VIEW_MAX)))]
+        rows = list(self._shown_rows())
+        if view == "heatmap":
+            return [(layer, "mean" if head == "all" else head, rows)]
+        if view == "aggregate":
+            return [(layer, head if head in ("mean", "max") else "mean", rows), (layer, "rollout", rows)]
+        return []  # the model view draws the top-k form
+
+    def _ready_to_draw(self) -> bool:
+        """Long inputs: True when the view's rows are computed; otherwise start computing them in the background."""
+        if not self._compact():
+            return True
+        att = self.analysis.attentions
+        wanted = [r for r in self._row_requests() if not rows_ready(att, *r)]
+        if not wanted:
+            return True
+        if self._prepare_job is not None and not self._prepare_job.done:
+            self._prepare_job.cancel()
+        self._set_note()
+        self.note.setText(self.note.text() + f" Recomputing layer {self.state.layer} for the tokens on screen…")
+        analysis = self.analysis
+
+        def drawn(_result) -> None:
+            if self.analysis is analysis:
+                self._set_note()
+                self.refresh()
+
+        self._prepare_job = self.ctx.runner.submit(prepare_rows, att, wanted, label="Attention layer",
+                                                   on_result=drawn, on_error=self._on_error)
+        return False
 
     def heatmap_spec(self) -> ChartSpec:
         a = self.analysis
@@ -427,8 +506,17 @@ class AttentionPanel(Panel):
         b_c = (np.arange(tc) * len(cols) // tc).astype(int)
         grid = np.full((n_layers * (tr + gap) - gap, n_heads * (tc + gap) - gap), np.nan, dtype=np.float32)
         renorm = self.state.hide_special and self.state.source == "self"
+        compact = self._compact()
         for layer in range(n_layers):
+            if compact:  # long input: block sums of each head's top-k links
+                tiles = compact_tiles(att, layer, rows, cols, b_r, b_c, renorm)  # [head, tr, tc]
             for h in range(n_heads):
+                if compact:
+                    small = tiles[h]
+                    top = small.max()
+                    r, c = layer * (tr + gap), h * (tc + gap)
+                    grid[r:r + tr, c:c + tc] = small / top if top > 0 else small
+                    continue
                 m = att[layer, h][np.ix_(rows, cols)]  # [query, key]
                 if renorm:
                     s = m.sum(-1, keepdims=True)
@@ -440,8 +528,11 @@ class AttentionPanel(Panel):
         self._model_tile = (tr + gap, tc + gap)
         row_labels = [f"layer {r // (tr + gap)}" for r in range(grid.shape[0])]
         col_labels = [f"head {c // (tc + gap)}" for c in range(grid.shape[1])]
+        title = f"{a.model_name} · every layer × head · click one to open it"
+        if compact:
+            title += f" · from each token's top {att.top_k} links"
         return ChartSpec(
-            title=f"{a.model_name} · every layer × head · click one to open it", kind="heatmap",
+            title=title, kind="heatmap",
             x_label="head", y_label="layer", matrix=grid, row_labels=row_labels, col_labels=col_labels,
             value_range=(0.0, 1.0), legend=False,
             meta={"model": a.model_name, "tile": [tr, tc], "gap": gap, "tokens": [int(i) for i in cols],

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -40,7 +41,9 @@ from PySide6.QtWidgets import (
 
 from explorer.core import heads as H
 from explorer.core.errors import ExplorerError
+from explorer.core.finetune import DEFAULT_EPOCHS, MODES
 from explorer.core.paths import data_dir, resources_dir
+from explorer.core.probe import POOLINGS
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -49,13 +52,15 @@ from explorer.gui.widgets.model_picker import ModelPicker
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
 SAMPLE_SETS = [("Sentiment (one text → class)", "sentiment.csv"), ("Entailment (sentence pair)", "entailment.csv"),
                ("Named entities (class per token)", "ner.jsonl")]
-MODES = ("frozen", "full", "adapter")
 MODE_TEXT = {
     "frozen": "Frozen: the encoder stays fixed, only the head learns",
     "full": "Full: every weight learns",
     "adapter": "Adapter: small LoRA matrices + the head learn",
+    "scratch": "Scratch: the same model from random weights",
 }
-DEFAULT_EPOCHS = {"frozen": 20, "full": 3, "adapter": 3}
+POOLING_TEXT = {"mean": "mean of the tokens", "cls": "the [CLS] vector", "max": "max over the tokens",
+                "pooler": "BERT's trained pooler"}
+EVAL_VIEW = 5
 INPUT_LABELS = {"text": ("Text", ""), "pair": ("Sentence A", "Sentence B"), "qa": ("Question", "Context")}
 EXAMPLES = {
     "classify": ("What a wonderful, moving film.", ""),
@@ -82,7 +87,8 @@ class HeadsState:
     ft_task: str = ""
     ft_model: str = "minilm"
     mode: str = "frozen"
-    epochs: int = 20
+    epochs: int = 50
+    pooling: str = ""
     seed: int = 0
     max_new_tokens: int = 30
     max_answer_len: int = 30
@@ -133,6 +139,9 @@ class HeadsPanel(Panel):
         self._job = None
         self._ft_job = None
         self._plan_key = None
+        self._written: dict[str, int] = {}  # mode -> bytes the last run of that mode wrote
+        self.eval_result = None
+        self.why_result = None
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_run_tab(), "Run a head")
         self.tabs.addTab(self._build_lab_tab(), "Fine-tune lab")
@@ -161,12 +170,17 @@ class HeadsPanel(Panel):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(lambda: self._job and self._job.cancel())
+        self.eval_button = QPushButton("Evaluate on a file…")
+        self.eval_button.setToolTip("Score the model on a labelled CSV / TSV / JSONL: accuracy, per-class F1, "
+                                    "confusion matrix")
+        self.eval_button.clicked.connect(self._evaluate_clicked)
         top = FlowLayout()
         for w in (QLabel("Model"), self.picker, open_button, QLabel("Task"), self.task_combo):
             top.addWidget(w)
         top.addStretch(1)
         top.addWidget(self.run_button)
         top.addWidget(self.cancel_button)
+        top.addWidget(self.eval_button)
 
         self.label1 = QLabel("Text")
         self.label2 = QLabel("Sentence B")
@@ -212,6 +226,8 @@ class HeadsPanel(Panel):
         self.views.addWidget(self._build_qa_view())
         self.views.addWidget(self._build_fill_view())
         self.views.addWidget(self._build_gen_view())
+        self.eval_chart, self.eval_text, eval_view = self._build_eval_view()
+        self.views.addWidget(eval_view)
 
         page = QWidget()
         v = QVBoxLayout(page)
@@ -221,6 +237,18 @@ class HeadsPanel(Panel):
         v.addWidget(self.run_note)
         v.addWidget(self.views, 1)
         return page
+
+    def _build_eval_view(self) -> tuple[ChartWidget, QTextBrowser, QWidget]:
+        chart = ChartWidget(title="Confusion matrix")
+        text = QTextBrowser()
+        text.setMinimumWidth(200)
+        split = QSplitter()
+        split.addWidget(chart)
+        split.addWidget(text)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([600, 300])
+        return chart, text, split
 
     def _build_class_view(self) -> QWidget:
         self.class_chart = ChartWidget(title="Class probabilities")
@@ -553,6 +581,41 @@ class HeadsPanel(Panel):
         if isinstance(r, H.FillMaskResult) and r.masks:
             self.fill_chart.set_spec(H.fill_mask_chart(r, max(0, self.fill_mask_combo.currentIndex())))
 
+    # ------------------------------------------------------------ evaluate on a labelled file
+
+    def _evaluate_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Evaluate on a labelled file", str(resources_dir() / "data"),
+                                              "Data (*.csv *.tsv *.jsonl *.json);;All files (*)")
+        if path:
+            self.evaluate_file(path)
+
+    def evaluate_file(self, path: str) -> None:
+        """Score the model chosen in the run view on every row of a labelled file (batched, in the background)."""
+        lm = self.picker.current_model()
+        if lm is None:
+            self.run_note.setText("Load a model with a classification head first.")
+            return
+        self._submit_evaluation(lm, path, self.eval_chart, self.eval_text, self.run_note, view=True)
+
+    def _submit_evaluation(self, lm, path: str, chart: ChartWidget, text: QTextBrowser, note: QLabel,
+                           view: bool = False) -> None:
+        from explorer.core.evaluation import confusion_chart, evaluate
+
+        task = self.current_task() if view and self.current_task() in ("classify", "pair", "tokens") else None
+
+        def done(result) -> None:
+            self.eval_result = result
+            chart.set_spec(confusion_chart(result))
+            text.setHtml(_eval_html(result))
+            note.setText(f"{lm.name} on {Path(path).name}: accuracy {result.accuracy:.1%}, macro-F1 "
+                         f"{result.macro_f1:.3f} over {result.n} rows in {result.seconds:.1f} s. The confusion matrix "
+                         "exports from its chart menu.")
+            if view:
+                self.views.setCurrentIndex(EVAL_VIEW)
+
+        note.setText(f"Evaluating {lm.name} on {Path(path).name}…")
+        self.ctx.runner.submit(evaluate, lm, path, task, label="Evaluate", on_result=done, on_error=note.setText)
+
     # ================================================================ fine-tune lab
 
     def _build_lab_tab(self) -> QWidget:
@@ -578,7 +641,7 @@ class HeadsPanel(Panel):
         row.addWidget(self.sample_combo)
         row.addWidget(self.ft_task)
         self.preview = QTableWidget(0, 2)
-        self.preview.setMaximumHeight(170)
+        self.preview.setMaximumHeight(120)
         self.preview.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.preview.verticalHeader().setVisible(False)
         self.data_note = QLabel("Columns: text[, text_pair], label — or JSONL with tokens and tags.")
@@ -596,10 +659,38 @@ class HeadsPanel(Panel):
         self.mode_group.button(0).setChecked(True)
         self.mode_group.idToggled.connect(self._mode_toggled)
         self.epochs = QSpinBox()
-        self.epochs.setRange(1, 200)
+        self.epochs.setRange(1, 1000)
         self.epochs.setValue(DEFAULT_EPOCHS["frozen"])
+        self.epochs_label = QLabel("Rounds")
+        self.pooling = QComboBox()
+        self.pooling.addItem("the model's own", "")
+        for key in POOLINGS:
+            self.pooling.addItem(POOLING_TEXT[key], key)
+        self.pooling.setToolTip("The sentence vector the frozen head reads")
+        self.pooling_label = QLabel("Features")
+        self.rule_note = QLabel()
+        self.rule_note.setWordWrap(True)
+        self.rule_note.setStyleSheet("color: #555;")
         self.seed = QSpinBox()
         self.seed.setRange(0, 99999)
+        self.out_edit = QLineEdit()
+        self.out_edit.setPlaceholderText("a new folder under the app's data folder")
+        self.out_edit.setToolTip("Where the fine-tune is saved: a new or empty folder, or an earlier fine-tune "
+                                 "(you are asked first; only the app's own files in it are replaced)")
+        out_browse = QPushButton("…")
+        out_browse.setMaximumWidth(30)
+        out_browse.clicked.connect(self._choose_out)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(out_browse)
+        self.lab_eval_button = QPushButton("Evaluate on a file…")
+        self.lab_eval_button.setEnabled(False)
+        self.lab_eval_button.setToolTip("Score the last fine-tune on a labelled test file")
+        self.lab_eval_button.clicked.connect(self._lab_evaluate_clicked)
+        self.why_button = QPushButton("Why pre-train?")
+        self.why_button.setToolTip("Fine-tune the same architecture from pre-trained and from random weights (same "
+                                   "data, steps and seed) and draw both")
+        self.why_button.clicked.connect(self.compare_scratch)
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self.train)
         self.ft_cancel = QPushButton("Cancel")
@@ -616,19 +707,26 @@ class HeadsPanel(Panel):
         form = QFormLayout(settings)
         form.addRow("Encoder", self.ft_picker)
         form.addRow("Mode", modes)
-        form.addRow("Epochs", self.epochs)
+        form.addRow(self.pooling_label, self.pooling)
+        form.addRow(self.epochs_label, self.epochs)
+        form.addRow(self.rule_note)
         form.addRow("Seed", self.seed)
+        form.addRow("Save in", out_row)
         buttons = FlowLayout()
-        for b in (self.train_button, self.ft_cancel, self.open_result):
+        for b in (self.train_button, self.ft_cancel, self.open_result, self.lab_eval_button, self.why_button):
             buttons.addWidget(b)
         form.addRow(buttons)
         form.addRow(self.progress)
+        self.ft_note = QLabel("")
+        self.ft_note.setWordWrap(True)
+        form.addRow(self.ft_note)
 
-        self.cost_table = QTableWidget(3, 4)
-        self.cost_table.setHorizontalHeaderLabels(["mode", "trainable parameters", "share of the model", "stored per task"])
+        self.cost_table = QTableWidget(len(MODES), 4)
+        self.cost_table.setHorizontalHeaderLabels(["mode", "trainable", "share", "stored per task"])
         self.cost_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.cost_table.verticalHeader().setVisible(False)
-        self.cost_table.setMaximumHeight(125)
+        self.cost_table.verticalHeader().setDefaultSectionSize(22)
+        self.cost_table.setFixedHeight(self.cost_table.horizontalHeader().sizeHint().height() + 22 * len(MODES) + 6)
         costs_box = QGroupBox("Before training: what each mode trains and stores per task")
         cv = QVBoxLayout(costs_box)
         cv.addWidget(self.cost_table)
@@ -638,8 +736,12 @@ class HeadsPanel(Panel):
         cv.addWidget(self.cost_note)
 
         self.train_chart = ChartWidget(title="Fine-tuning: loss and validation accuracy")
-        self.ft_note = QLabel("")
-        self.ft_note.setWordWrap(True)
+        self.why_chart = ChartWidget(title="Why pre-train")
+        self.lab_eval_chart, self.lab_eval_text, lab_eval_view = self._build_eval_view()
+        self.lab_tabs = QTabWidget()
+        self.lab_tabs.addTab(self.train_chart, "Training")
+        self.lab_tabs.addTab(self.why_chart, "Why pre-train")
+        self.lab_tabs.addTab(lab_eval_view, "Evaluation")
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -648,8 +750,7 @@ class HeadsPanel(Panel):
         lv.addWidget(self.data_note)
         lv.addWidget(self.preview)
         lv.addWidget(costs_box)
-        lv.addWidget(self.train_chart, 1)
-        lv.addWidget(self.ft_note)
+        lv.addWidget(self.lab_tabs, 1)
         split = QSplitter()
         split.addWidget(left)
         split.addWidget(settings)
@@ -712,6 +813,65 @@ class HeadsPanel(Panel):
         if checked:
             self.epochs.setValue(DEFAULT_EPOCHS[self._mode()])
             self._mark_mode()
+            self._show_mode_settings()
+
+    def _show_mode_settings(self) -> None:
+        """Pooling and the stopping rule for the frozen probe; epochs for the gradient modes."""
+        frozen = self._mode() == "frozen"
+        self.pooling.setVisible(frozen)
+        self.pooling_label.setVisible(frozen)
+        self.epochs_label.setText("Most rounds" if frozen else "Epochs")
+        lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
+        own = ""
+        if lm is not None and lm.kind == "encoder" and not (lm.card.extra or {}).get("finetune_base"):
+            from explorer.core.finetune import model_pooling
+
+            try:
+                name, why = model_pooling(lm)
+                own = f"{POOLING_TEXT[name]} ({why})"
+                self.pooling.setItemText(0, f"the model's own: {name}")
+            except ExplorerError:
+                own = ""
+        if frozen:
+            from explorer.core.probe import ROUND_ITERATIONS
+
+            self.rule_note.setText(
+                f"Features computed once{': ' + html.escape(own) if own else ''}. The head is fitted exactly: "
+                f"L-BFGS with scikit-learn's L2 (C = 1), {ROUND_ITERATIONS} iterations a round, until converged "
+                "(gradient below 1e-5 or the loss stops changing) or the round limit.")
+        else:
+            self.rule_note.setText("AdamW for the given epochs; the last epoch's weights are kept.")
+
+    def _choose_out(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Save the fine-tune in", str(data_dir() / "finetuned"))
+        if folder:
+            self.out_edit.setText(folder)
+
+    def _out_folder(self, lm, mode: str) -> Path | None:
+        """The folder to save in; asks before replacing an earlier fine-tune, refuses any other non-empty one."""
+        from explorer.core.taskstore import check_out_dir, is_earlier_finetune
+
+        text = self.out_edit.text().strip()
+        if not text:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            return data_dir() / "finetuned" / f"{Path(lm.name).name}-{Path(self.data.path).stem}-{mode}-{stamp}"
+        try:
+            out = check_out_dir(text)
+        except ExplorerError as err:
+            self.ft_note.setText(str(err))
+            return None
+        if is_earlier_finetune(out) and not self.confirm_replace(out):
+            self.ft_note.setText("Not trained: choose another folder to save in.")
+            return None
+        return out
+
+    def confirm_replace(self, out: Path) -> bool:
+        """Ask before a new fine-tune replaces an earlier one in ``out`` (the user's own files stay)."""
+        answer = QMessageBox.question(
+            self, "Replace an earlier fine-tune?",
+            f"{out} holds an earlier fine-tune. Replace the files the app wrote there? Any other files in the "
+            "folder (your notes, charts) are kept.")
+        return answer == QMessageBox.StandardButton.Yes
 
     def _update_plan(self) -> None:
         lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
@@ -725,6 +885,7 @@ class HeadsPanel(Panel):
         if key == self._plan_key and self.costs is not None:
             return
         self._plan_key = key
+        self._written = {}
         from explorer.core.finetune import plan
 
         self.ctx.runner.submit(plan, lm, self.data.task, list(self.data.labels), label="Fine-tune figures",
@@ -737,15 +898,19 @@ class HeadsPanel(Panel):
         self.cost_note.setText(
             f"A full fine-tune stores a whole {_mb(by['full'].stored_bytes)} copy per task; the frozen head stores "
             f"{_mb(by['frozen'].stored_bytes)} and LoRA adapters {_mb(by['adapter'].stored_bytes)} — "
-            f"{by['adapter'].stored_bytes / by['full'].stored_bytes:.1%} of it — while sharing one encoder.")
+            f"{by['adapter'].stored_bytes / by['full'].stored_bytes:.1%} of it — sharing one encoder. After "
+            "training, the row shows the bytes the run wrote.")
+        self._show_mode_settings()
 
     def _fill_costs(self) -> None:
         if not hasattr(self, "cost_table"):
             return
         self.cost_table.clearContents()
         for r, c in enumerate(self.costs or []):
+            written = self._written.get(c.mode)
+            stored = f"{_mb(written)} written" if written is not None else _mb(c.stored_bytes)
             for col, text in enumerate((c.mode, f"{c.trainable_parameters:,}", f"{c.trainable_fraction:.3%}",
-                                        _mb(c.stored_bytes))):
+                                        stored)):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 self.cost_table.setItem(r, col, item)
@@ -774,8 +939,10 @@ class HeadsPanel(Panel):
         from explorer.core.finetune import finetune, history_chart
 
         mode = self._mode()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = data_dir() / "finetuned" / f"{lm.name}-{Path(self.data.path).stem}-{mode}-{stamp}"
+        out = self._out_folder(lm, mode)
+        if out is None:
+            return
+        self.lab_tabs.setCurrentIndex(0)
         self.train_button.setEnabled(False)
         self.ft_cancel.setEnabled(True)
         self.open_result.setEnabled(False)
@@ -784,7 +951,8 @@ class HeadsPanel(Panel):
         self.state.mode, self.state.epochs = mode, self.epochs.value()
         self._ft_job = self.ctx.runner.submit(
             finetune, lm, self.data, mode, label=f"Fine-tune ({mode})", epochs=self.epochs.value(),
-            seed=self.seed.value(), out_dir=str(out), on_partial=self._train_update, on_result=self._train_done,
+            seed=self.seed.value(), pooling=(self.pooling.currentData() or None) if mode == "frozen" else None,
+            out_dir=str(out), on_partial=self._train_update, on_result=self._train_done,
             on_progress=self._train_progress, on_error=lambda m: self.ft_note.setText(m),
             on_cancelled=lambda: self.ft_note.setText("Cancelled: nothing was saved."), on_finished=self._train_finished,
         )
@@ -803,22 +971,76 @@ class HeadsPanel(Panel):
                                                     self.data.majority_baseline() if self.data else None))
 
     def _train_done(self, result) -> None:
-        from explorer.core.finetune import history_chart
 
         self.ft_result = result
-        self.train_chart.set_spec(history_chart(result.history, result.initial_val_accuracy, result.batch_losses,
-                                                result.majority_baseline, meta=result.to_dict()))
+        from explorer.core.finetune import result_chart
+
+        self.train_chart.set_spec(result_chart(result))
         self.open_result.setEnabled(True)
+        self.lab_eval_button.setEnabled(True)
+        self._written[result.mode] = result.stored_bytes
+        self._fill_costs()
+        what = {"frozen": "the head and a manifest naming the encoder", "adapter": "the LoRA matrices and the head",
+                "full": "the whole model", "scratch": "the whole model"}[result.mode]
+        conv = "." if result.converged is None else (
+            ": the head converged." if result.converged else ": the head did NOT converge.")
         self.ft_note.setText(
             f"Validation accuracy {result.val_accuracy:.0%} (before training {result.initial_val_accuracy:.0%}, "
             f"majority baseline {result.majority_baseline:.0%}) in {result.seconds:.0f} s. Trained "
-            f"{result.trainable_parameters:,} parameters; saved {_mb(result.saved_bytes)} to {result.out_dir}"
-            + (" (the whole model, so the folder opens on its own; per task only the head differs)."
-               if result.mode == "frozen" else "."))
+            f"{result.trainable_parameters:,} parameters; wrote {_mb(result.stored_bytes)} ({what}) to "
+            f"{result.out_dir}{conv}" + "".join(f" {n}" for n in result.notes))
 
     def _train_finished(self) -> None:
         self.train_button.setEnabled(True)
+        self.why_button.setEnabled(True)
         self.ft_cancel.setEnabled(False)
+
+    def _lab_evaluate_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Evaluate the fine-tune on a labelled test file",
+                                              str(Path(self.data.path).parent if self.data else resources_dir()),
+                                              "Data (*.csv *.tsv *.jsonl *.json);;All files (*)")
+        if path:
+            self.evaluate_finetune(path)
+
+    def evaluate_finetune(self, path: str) -> None:
+        """Score the last fine-tune (loaded from the folder it wrote) on a labelled file; draw its confusion matrix."""
+        if self.ft_result is None or not self.ft_result.out_dir:
+            self.ft_note.setText("Train a model first; then score it on a test file.")
+            return
+        self.lab_tabs.setCurrentIndex(2)
+        self.ft_note.setText(f"Loading {self.ft_result.out_dir}…")
+        self.ctx.models.load(self.ft_result.out_dir, on_done=lambda lm: self._submit_evaluation(
+            lm, path, self.lab_eval_chart, self.lab_eval_text, self.ft_note))
+
+    def compare_scratch(self) -> None:
+        """The lecture's "why pre-train" figure: full fine-tunes from pre-trained and from random weights."""
+        lm = self.ft_picker.current_model()
+        if lm is None or self.data is None:
+            self.ft_note.setText("Choose an encoder and a data set first.")
+            return
+        from explorer.core.finetune import compare_scratch, scratch_chart
+
+        epochs = self.epochs.value() if self._mode() != "frozen" else DEFAULT_EPOCHS["full"]
+        self.lab_tabs.setCurrentIndex(1)
+        self.train_button.setEnabled(False)
+        self.why_button.setEnabled(False)
+        self.ft_cancel.setEnabled(True)
+        self.ft_note.setText(f"Fine-tuning {lm.name} from its pre-trained weights, then from random weights "
+                             f"({epochs} epochs each, seed {self.seed.value()})…")
+
+        def done(pair) -> None:
+            pre, scratch = pair
+            self.why_result = pair
+            self.why_chart.set_spec(scratch_chart(pre, scratch))
+            self.ft_note.setText(
+                f"Pre-trained: validation accuracy {pre.val_accuracy:.0%}; from random weights: "
+                f"{scratch.val_accuracy:.0%} — same data, {pre.epochs} epochs, learning rate {pre.learning_rate:g}, "
+                f"seed {pre.seed} (majority baseline {pre.majority_baseline:.0%}). Nothing was saved.")
+
+        self._ft_job = self.ctx.runner.submit(
+            compare_scratch, lm, self.data, epochs, None, 16, self.seed.value(), label="Why pre-train",
+            on_result=done, on_progress=self._train_progress, on_error=self.ft_note.setText,
+            on_cancelled=lambda: self.ft_note.setText("Cancelled."), on_finished=self._train_finished)
 
     # ================================================================ state
 
@@ -829,6 +1051,7 @@ class HeadsPanel(Panel):
         s.text, s.text2 = self.edit1.toPlainText(), self.edit2.toPlainText()
         s.tab = self.tabs.currentIndex()
         s.mode, s.epochs, s.seed = self._mode(), self.epochs.value(), self.seed.value()
+        s.pooling = self.pooling.currentData() or ""
         s.ft_model = self.ft_picker.current_name() or s.ft_model
         s.ft_task = self.ft_task.currentData() or ""
         s.max_new_tokens, s.max_answer_len = self.max_new.value(), self.max_answer.value()
@@ -850,6 +1073,7 @@ class HeadsPanel(Panel):
             self.mode_group.button(MODES.index(s.mode)).setChecked(True)
         self.epochs.setValue(max(1, s.epochs))
         self.seed.setValue(s.seed)
+        self.pooling.setCurrentIndex(max(0, self.pooling.findData(s.pooling)))
         i = self.ft_task.findData(s.ft_task)
         self.ft_task.blockSignals(True)
         self.ft_task.setCurrentIndex(max(0, i))
@@ -857,3 +1081,19 @@ class HeadsPanel(Panel):
         if s.data_path and Path(s.data_path).is_file():
             self.set_data_file(s.data_path)
         self.tabs.setCurrentIndex(s.tab if 0 <= s.tab < self.tabs.count() else 0)
+
+
+def _eval_html(r) -> str:
+    """The evaluation's figures as a small table (per class, macro-F1, notes)."""
+    level = "entity" if r.level == "entity" else "class"
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td align=right>{v['precision']:.3f}</td><td align=right>{v['recall']:.3f}"
+        f"</td><td align=right>{v['f1']:.3f}</td><td align=right>{v['support']}</td></tr>"
+        for name, v in r.per_class.items())
+    over = f"{r.units} words in {r.n} rows" if r.level == "entity" else f"{r.n} rows"
+    notes = "".join(f"<p style='color:#a15c00'>{html.escape(n)}</p>" for n in r.notes)
+    return (f"<p><b>Accuracy {r.accuracy:.1%}</b> over {over}; macro-F1 <b>{r.macro_f1:.3f}</b>"
+            + (" (entity level: exact spans)" if r.level == "entity" else "") + "</p>"
+            f"<table cellspacing=6><tr><th align=left>{level}</th><th>precision</th><th>recall</th><th>F1</th>"
+            f"<th>support</th></tr>{rows}</table>{notes}")
+

@@ -620,10 +620,12 @@ class MaskingPanel(Panel):
     def _show_fill(self, res: Any) -> None:
         rows = []
         for p in res.predictions:
+            # Readable text ("it", not the byte-level piece "Ġit"); the raw piece is the tooltip.
             guesses = " ".join(
-                f"<span style='background:{'#c7e9c0' if t == p.original else '#f0f0f0'}'>{html.escape(t)}"
-                f"&nbsp;{q:.2f}</span>" for t, q in zip(p.tokens, p.probs, strict=True))
-            rows.append(f"<tr><td>{p.position}</td><td><b>{html.escape(p.original)}</b></td>"
+                f"<span title='{html.escape(t, quote=True)}' style='background:{'#c7e9c0' if t == p.original else '#f0f0f0'}'>"
+                f"{html.escape(r)}&nbsp;{q:.2f}</span>"
+                for t, r, q in zip(p.tokens, p.texts or p.tokens, p.probs, strict=True))
+            rows.append(f"<tr><td>{p.position}</td><td><b>{html.escape(p.original_text or p.original)}</b></td>"
                         f"<td>{html.escape(p.shown)}</td><td>{guesses}</td><td>{p.original_rank}</td></tr>")
         self.fill_view.setHtml(
             f"<p>{html.escape(res.message)}</p><table cellspacing=4><tr><th>pos</th><th>original</th>"

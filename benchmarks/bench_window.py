@@ -1,0 +1,175 @@
+"""The window as fast as the core: panels driven by their buttons (offscreen Qt), against bare transformers
+in the same process, run alternately.
+
+- streamed generation in the Prompting panel, from ``Generate`` to the finished text with the first step's
+  distribution chart drawn, vs bare ``model.generate`` (greedy, same prompt, same token limit);
+- an attention analysis from ``Analyse`` to the drawn head view, vs bare
+  ``model(**enc, output_attentions=True, output_hidden_states=True)``.
+
+Run alone: ``.venv/bin/python -m benchmarks.bench_window``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from typing import Any
+
+from benchmarks.bench_long import _wait
+from benchmarks.common import make_row, not_measured, run_child, time_left
+
+GENERATION_TARGET = 0.9
+ANALYSIS_TARGET = 1.1
+SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
+
+
+def _context(models: tuple[str, ...]) -> tuple[Any, Any, dict]:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["LM_EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="lmx-bench-window-")
+    from PySide6.QtWidgets import QApplication
+
+    from explorer.core.models import load_model
+    from explorer.gui.context import AppContext
+
+    app = QApplication.instance() or QApplication(["lm-explorer-bench"])
+    ctx = AppContext()
+    loaded = {m: load_model(m) for m in models}
+    ctx.models.loaded.update(loaded)
+    ctx.models.changed.emit()
+    return app, ctx, loaded
+
+
+def child_generation_window(model: str = "smollm2", new_tokens: int = 48, repeats: int = 3) -> dict:
+    """Tokens/s of the Prompting panel's streamed generation (button to drawn chart) and of bare generate."""
+    import torch
+
+    from explorer.gui.panels.prompting import PromptingPanel
+
+    app, ctx, loaded = _context((model,))
+    lm = loaded[model]
+    panel = PromptingPanel(ctx)
+    panel.resize(1024, 700)
+    panel.show()
+    panel.model_picker.select(model)
+    panel.set_task("qa")
+    panel.stop_edit.setText("")
+    panel.max_tokens_spin.setValue(new_tokens)
+    panel.sample_check.setChecked(False)
+    built = panel.rebuild_prompt()
+    app.processEvents()
+
+    def bare() -> int:
+        enc = lm.tokenizer(built.text, return_tensors="pt", add_special_tokens=built.add_special_tokens)
+        enc.pop("token_type_ids", None)
+        with lm.lock, torch.no_grad():
+            out = lm.model.generate(**enc, max_new_tokens=new_tokens, do_sample=False)
+        lm.tokenizer.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return int(out.shape[1] - enc["input_ids"].shape[1])
+
+    def window() -> int:
+        panel.dist_chart.clear()
+        panel.run_generation()
+        _wait(app, lambda: panel.gen_job.done and panel.dist_chart.spec is not None, 600)
+        panel.dist_chart.graphics.viewport().repaint()
+        return len(panel.result.steps)
+
+    bare()
+    window()  # warm up both
+    app_tps, bare_tps, counts = [], [], []
+    for _ in range(repeats):
+        for fn, store in ((bare, bare_tps), (window, app_tps)):
+            t0 = time.perf_counter()
+            n = fn()
+            store.append(n / (time.perf_counter() - t0))
+            counts.append(n)
+    return {"app_tokens_per_second": statistics.median(app_tps), "bare_tokens_per_second": statistics.median(bare_tps),
+            "tokens": counts, "prompt_tokens": len(lm.tokenizer(built.text)["input_ids"]), "repeats": repeats,
+            "load_average": os.getloadavg()[0]}
+
+
+def child_attention_window(model: str = "minilm", n_tokens: int = 128, repeats: int = 3) -> dict:
+    """Seconds from the Attention panel's ``Analyse`` to its drawn head view, and of the bare pass."""
+    import torch
+
+    from explorer.gui.panels.attention import AttentionPanel
+
+    app, ctx, loaded = _context((model,))
+    lm = loaded[model]
+    panel = AttentionPanel(ctx)
+    panel.resize(1024, 700)
+    panel.show()
+    panel.picker.select(model)
+    panel.set_view("head")
+    n_special = len(lm.tokenizer("a")["input_ids"]) - len(lm.tokenizer("a", add_special_tokens=False)["input_ids"])
+    ids = lm.tokenizer(SENTENCE * (n_tokens // 8 + 2), add_special_tokens=False)["input_ids"][: n_tokens - n_special]
+    texts = [lm.tokenizer.decode(ids) + suffix for suffix in (" A", " B")]  # a new text each run
+    app.processEvents()
+
+    def bare() -> None:
+        enc = lm.tokenizer(texts[0], return_tensors="pt")
+        if lm.kind == "decoder":
+            enc.pop("token_type_ids", None)
+        with lm.lock, torch.no_grad():
+            lm.model(**enc, output_attentions=True, output_hidden_states=True)
+
+    runs = [0]
+
+    def window() -> None:
+        text = texts[runs[0] % 2]
+        runs[0] += 1
+        ctx.text.set_text(text)
+        panel.run()
+        _wait(app, lambda: panel.analysis is not None and panel.analysis.text == text and panel.job.done, 600)
+        panel.head_view.repaint()
+
+    bare()
+    window()
+    app_s, bare_s = [], []
+    for _ in range(repeats):
+        for fn, store in ((bare, bare_s), (window, app_s)):
+            t0 = time.perf_counter()
+            fn()
+            store.append(time.perf_counter() - t0)
+    return {"app_seconds": statistics.median(app_s), "bare_seconds": statistics.median(bare_s),
+            "n_tokens": panel.analysis.num_tokens, "repeats": repeats, "load_average": os.getloadavg()[0]}
+
+
+def bench_window(repeats: int = 3, deadline: float | None = None) -> list[dict]:
+    """Rows: the Prompting panel's streamed generation and the Attention panel's analysis, vs bare."""
+    rows = []
+    name = "Window: Prompting panel streamed generation vs bare generate"
+    target = f"≥ {GENERATION_TARGET}× bare"
+    try:
+        r = run_child("benchmarks.bench_window:child_generation_window", {"repeats": repeats},
+                      timeout=time_left(600, deadline))
+        a, b = r["app_tokens_per_second"], r["bare_tokens_per_second"]
+        rows.append(make_row(name, a, baseline=b, unit="tokens/s", target=target, passed=a / b >= GENERATION_TARGET,
+                             note=(f"PromptingPanel (1024x700, offscreen), SmolLM2, greedy, qa task prompt of "
+                                   f"{r['prompt_tokens']} tokens, up to 48 new tokens; Generate button to the "
+                                   f"finished text with the first step's distribution chart drawn, vs bare "
+                                   f"model.generate, alternately, median of {r['repeats']}; load average "
+                                   f"{r['load_average']:.1f}")))
+    except Exception as err:
+        rows.append(not_measured(name, str(err), unit="tokens/s", target=target))
+    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2")):
+        name = f"Window: Attention panel, {label} 128 tokens, button to drawn head view"
+        target = f"≤ {ANALYSIS_TARGET}× bare"
+        try:
+            r = run_child("benchmarks.bench_window:child_attention_window", {"model": model, "repeats": repeats},
+                          timeout=time_left(600, deadline))
+            a, b = r["app_seconds"], r["bare_seconds"]
+            rows.append(make_row(name, a, baseline=b, unit="s", target=target, passed=a / b <= ANALYSIS_TARGET,
+                                 note=(f"AttentionPanel (1024x700, offscreen), {r['n_tokens']} tokens; Analyse "
+                                       f"button to the drawn head view vs bare model(**enc, output_attentions=True, "
+                                       f"output_hidden_states=True), alternately, median of {r['repeats']}; load "
+                                       f"average {r['load_average']:.1f}")))
+        except Exception as err:
+            rows.append(not_measured(name, str(err), unit="s", target=target))
+    return rows
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_window(), indent=1))
