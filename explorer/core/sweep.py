@@ -351,27 +351,21 @@ def _millions(n: int) -> str:
 
 
 def size_note(results: list[SweepResult]) -> str:
-    """What the size axis can and cannot say about these models (shown on the chart and in its exports)."""
+    """What the size axis can and cannot say about these models (shown under the chart and in its exports)."""
     sized = [r for r in results if r.parameters]
     lines = []
     if len(sized) >= 2:
-        lines.append(
-            "Each point is a different model, not one family at several sizes: models from different families "
-            "differ in training data, tokenizer and tuning, so this is not a size ladder."
-        )
+        lines.append("Different models, not a size ladder: each point is its own family (training data, tokenizer "
+                     "and tuning differ). Add bigger models of one family for a real ladder.")
     counts = "; ".join(
         f"{r.model} {_millions(r.parameters)} ({_millions(r.parameters_non_embedding)} without embeddings)"
         for r in sized if r.parameters_non_embedding is not None
     )
-    if counts:
-        lines.append(f"Parameters: {counts}.")
-    big = [r for r in sized if r.parameters_non_embedding is not None
+    big = [r.model for r in sized if r.parameters_non_embedding is not None
            and r.parameters - r.parameters_non_embedding > 0.5 * r.parameters]
-    if big:
-        lines.append(
-            f"Most of {', '.join(r.model for r in big)}'s parameters are its embedding table: counted without "
-            "embeddings the models are about the same size. Add bigger models of one family for a real ladder."
-        )
+    if counts:
+        lines.append(f"Parameters: {counts}." + (
+            f" Most of {', '.join(big)}'s are its embedding table." if big else ""))
     missing = [r.model for r in results if not r.parameters]
     if missing:
         lines.append(f"Not drawn (size unknown): {', '.join(missing)}.")

@@ -253,7 +253,10 @@ class ChartWidget(QWidget):
     def _note_html(self) -> str:
         """The spec's note wrapped to the plot's width (a LabelItem does not wrap by itself)."""
         note = self.spec.note if self.spec is not None else ""
-        per_line = max(40, int(max(self.graphics.width(), 300) / max(QFontMetrics(QFont()).averageCharWidth(), 5)))
+        font = QFont()
+        font.setPointSizeF(8)
+        room = 0.9 * max(self.graphics.width(), 300)  # a margin: words differ from the average character width
+        per_line = max(40, int(room / max(QFontMetrics(font).averageCharWidth(), 4)))
         lines = [w for para in note.split("\n") for w in textwrap.wrap(para, per_line) or [""]]
         return "<br>".join(html.escape(line) for line in lines)
 
