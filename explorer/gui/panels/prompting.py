@@ -151,7 +151,9 @@ class PromptingPanel(Panel):
         self.open_button.setToolTip("A CSV/TSV/JSONL with input columns and an output/label column")
         self.open_button.clicked.connect(self.open_data_dialog)
         self.shots_spin = QSpinBox(minimum=0, maximum=64, value=2)
-        self.shots_spin.setToolTip("K: how many examples go in the prompt (0 = zero-shot)")
+        self.shots_spin.setToolTip("K: how many examples go in the prompt (0 = zero-shot); changing it draws them")
+        # K (and the seed of the draw) take effect at once: the table and the prompt follow them.
+        self.shots_spin.valueChanged.connect(lambda _v: self._loading or self.draw_examples())
         self.seed_spin = QSpinBox(minimum=0, maximum=999999, value=0)
         self.seed_spin.setToolTip("Seed for drawing examples and for sampling")
         self.draw_button = QPushButton("Draw K examples")
@@ -432,6 +434,8 @@ class PromptingPanel(Panel):
         except ExplorerError as err:
             self.ctx.error(str(err))
             return
+        if self.task is not None and self.task.name != task.name:
+            self.clear_output()  # the last answer belongs to the other task's prompt
         self.task = task
         i = self.task_combo.findData(name)
         if i >= 0 and i != self.task_combo.currentIndex():
@@ -449,6 +453,17 @@ class PromptingPanel(Panel):
         self.score_button.setEnabled(bool(task.labels))
         self._query_index = 0
         self.draw_examples()
+
+    def clear_output(self) -> None:
+        """Forget the shown generation or scoring: its prompt is no longer the one on screen."""
+        if self.gen_job is not None and not self.gen_job.done:
+            self.gen_job.cancel()
+        self.result = self.score_result = None
+        self._stream_text = ""
+        self.output_view.setPlainText("")
+        self.step_list.clear()
+        self.dist_chart.clear()
+        self.output_status.setText("")
 
     def open_data_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open labelled data", "", "Data (*.csv *.tsv *.jsonl *.json)")

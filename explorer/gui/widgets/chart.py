@@ -100,6 +100,8 @@ class ChartWidget(QWidget):
         self.plot_item.vb.menu.addSeparator()
         for action in self._export_actions(self.plot_item.vb.menu):
             self.plot_item.vb.menu.addAction(action)
+        # Tick labels are thinned for the room the plot has; recompute whenever the plot area changes size.
+        self.plot_item.vb.sigResized.connect(lambda *_: self._apply_ticks())
         scene = self.graphics.scene()
         scene.sigMouseMoved.connect(self._on_mouse_moved)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
@@ -230,7 +232,10 @@ class ChartWidget(QWidget):
         if not labels:
             return
         # Show every k-th label so they never overlap; all of them when they fit.
-        available = max(self.graphics.width() if axis == "bottom" else self.graphics.height(), 200)
+        # The room the data really has (the plot area), not the whole widget: a short chart thins its labels.
+        vb = self.plot_item.vb
+        room = (vb.width() if axis == "bottom" else vb.height()) if vb.width() > 0 else 0
+        available = max(room or (self.graphics.width() if axis == "bottom" else self.graphics.height()), 40)
         metrics = QFontMetrics(self.plot_item.getAxis(axis).style.get("tickFont") or self.font())
         if axis == "bottom":
             per_label = max(metrics.horizontalAdvance(s) for s in labels) + 10
