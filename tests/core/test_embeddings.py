@@ -220,3 +220,14 @@ def test_two_senses_on_gemma3_need_the_corrected_view(gemma3):
     # raw cosines sit near 1 at the last layer (anisotropy): the gap there is small
     raw = r.sense_means("raw")
     assert min(raw["same"][-1], raw["different"][-1]) > 0.8 and raw["same"][-1] - raw["different"][-1] < 0.1
+
+
+def test_chinese_presets_prefer_gemma3_and_fall_back():
+    from explorer.core.embeddings import load_presets, preset_model
+
+    chinese = [p for p in load_presets()["presets"] if any("狗" == c["word"] for c in p["contexts"])]
+    assert chinese
+    for p in chinese:
+        assert preset_model(p, {"minilm", "smollm2", "gemma3"}) == "gemma3"
+        assert preset_model(p, {"minilm", "smollm2"}) == "smollm2"  # gemma3's package not installed
+        assert preset_model(p, {"minilm"}) is None

@@ -72,6 +72,15 @@ def test_two_senses_and_the_corrected_view(panel, qtbot, tmp_path):
     assert panel.sim_chart.export(tmp_path / "two.csv").stat().st_size > 100
 
 
+def test_chinese_dog_preset_runs_on_gemma3(panel, qtbot, gemma3):
+    panel.ctx.models.loaded["gemma3"] = gemma3
+    panel.ctx.models.changed.emit()
+    r = _choose(panel, qtbot, "狗")
+    assert r.model_name == "gemma3" and panel.picker.current_name() == "gemma3"
+    assert all(len(o.pieces) == 1 for o in r.occurrences)  # 狗 is one SentencePiece piece in Gemma's vocabulary
+    assert len(r.baseline) == 19
+
+
 def test_corpus_view_neighbours(panel, qtbot, tmp_path):
     panel.ctx.add_files([
         TextFile("river.txt", "The bank of the river was muddy. Fish swam near the bank.", "utf-8"),

@@ -3,9 +3,11 @@ at 1024×700, and results that follow their inputs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QTabWidget, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QPushButton, QTabWidget, QWidget
 
 from explorer.gui.main_window import PANELS
 
@@ -26,6 +28,8 @@ def cut_labels(root: QWidget) -> list[str]:
                     bad.append(f"{w.text()[:40]!r}: {w.height()} px high, needs {need}")
                 continue
             hint = w.minimumSizeHint() if isinstance(w, QLabel) else w.sizeHint()
+            if isinstance(w, QPushButton):  # the style's 80 px minimum is not text: measure the text itself
+                hint = QSize(w.fontMetrics().horizontalAdvance(w.text()) + 8, hint.height())
             if hint.width() > w.width() + 1 or hint.height() > w.height() + 1:
                 bad.append(f"{w.text()[:40]!r}: {w.width()}x{w.height()} px, needs {hint.width()}x{hint.height()}")
     return bad
@@ -105,7 +109,7 @@ PANEL_SETTINGS = {
     "models": {"selected": "smollm2", "tab": 1},
     "masking": {"model": "smollm2", "mode": "objective", "strategy": "entity", "objective": "xlnet", "seed": 7,
                 "ratio": 0.3, "p_mask": 0.7, "p_random": 0.2, "geometric_p": 0.3, "max_span": 6,
-                "poisson_lambda": 2.5, "samples": 1500, "stream": "query", "tab": 2},
+                "poisson_lambda": 2.5, "samples": 1500, "stream": "query", "tab": 2, "mask_from": 10, "mask_count": 30},
     "attention": {"model": "smollm2", "pair": "a second sentence", "view": "heatmap", "layer": 5, "head": "3",
                   "source": "self", "hide_special": True, "share": 0.5, "range_start": 4, "range_count": 100,
                   "search": "bank"},
@@ -255,3 +259,72 @@ def test_corpus_view_counts_stacked_points_and_token_labels_are_explained(minilm
     spec = token_similarity_spec(a, -1)
     assert any("·" in lab for lab in spec.row_labels)
     assert "byte piece of one character" in spec.x_label and "byte piece of one character" in spec.y_label
+
+
+def test_prompting_follows_k_and_forgets_the_last_task_s_answer(small_window, qtbot):
+    p = small_window.show_panel("prompting")
+    p.model_picker.select("smollm2")
+    p.set_task("addition")
+    p.shots_spin.setValue(2)
+    assert p.examples_table.rowCount() == 2
+    p.shots_spin.setValue(4)  # no "Draw" press: the examples and the prompt follow K at once
+    assert p.examples_table.rowCount() == 4 and len(p.examples()) == 4
+    p.max_tokens_spin.setValue(3)
+    p.run_generation()
+    qtbot.waitUntil(lambda: p.result is not None and not small_window.ctx.runner.active, timeout=60_000)
+    assert p.output_view.toPlainText() and p.step_list.count() > 0
+    p.set_task("sentiment")
+    assert p.result is None and p.output_view.toPlainText() == "" and p.step_list.count() == 0
+    assert p.dist_chart.spec is None
+
+
+def test_models_compare_shows_every_model_and_a_folder_s_kind(window, qtbot, minilm, smollm2, tiny_factory):
+    folder = str(tiny_factory("sequence-classification"))
+    window.resize(1024, 700)
+    window.ctx.models.loaded.update({"minilm": minilm, "smollm2": smollm2})
+    window.ctx.models.load(folder)
+    qtbot.waitUntil(lambda: folder in window.ctx.models.loaded, timeout=60_000)
+    p = window.show_panel("models")
+    p.tabs.setCurrentIndex(1)
+    settle(qtbot)
+    table = p.compare_table
+    right = table.viewport().width()
+    for c in range(table.columnCount()):  # every column starts and ends inside the visible table
+        assert table.columnViewportPosition(c) >= 0
+        assert table.columnViewportPosition(c) + table.columnWidth(c) <= right + 1
+    rows = {p.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole): p.tree.topLevelItem(i)
+            for i in range(p.tree.topLevelItemCount())}
+    assert rows[folder].text(1) == "encoder" and rows[folder].text(0) == Path(folder).name
+
+
+def test_entity_masking_treats_model_names_as_entities(minilm):
+    from explorer.core.masking import mask_text, units_for
+    from explorer.core.paths import resources_dir
+    from explorer.core.words import tokenize_words
+
+    text = (resources_dir() / "samples" / "bert-paragraph.txt").read_text(encoding="utf-8")
+    tt = tokenize_words(minilm.tokenizer, text, max_length=minilm.max_length)
+    entities, _ = units_for(tt, "entity")
+    phrases, _ = units_for(tt, "phrase")
+    names = {"".join(tt.tokens[i].removeprefix("##") for i in range(tt.word_spans[a][0], tt.word_spans[b - 1][1]))
+             for a, b in entities if b - a > 1 or tt.text[tt.offsets[tt.word_spans[a][0]][0]].isupper()}
+    assert "bert" in names and "gpt-3" in names, names
+    assert entities != phrases
+    mk = mask_text(tt, minilm.tokenizer, "entity", seed=0)
+    assert len(mk.units) == len(entities)  # the draw chooses among these units (as token ranges)
+
+
+def test_long_objective_mask_is_shown_as_a_readable_window(small_window, qtbot):
+    w = small_window
+    w.text_input.set_text(SAMPLE * 4)
+    p = w.show_panel("masking")
+    p.picker.select("minilm")
+    p.mode_combo.setCurrentIndex(p.mode_combo.findData("objective"))
+    p.objective_combo.setCurrentIndex(p.objective_combo.findData("xlnet"))
+    p.run()
+    qtbot.waitUntil(lambda: p.attention_chart.spec is not None and not w.ctx.runner.active, timeout=60_000)
+    n = len(p.result.tt.tokens)
+    assert n > 100
+    assert p.attention_chart.spec.matrix.shape == (48, 48) and f"of {n}" in p.attention_chart.spec.title
+    p.mask_from.setValue(20)
+    assert p.attention_chart.spec.row_labels[0].startswith("20") or "20–67" in p.attention_chart.spec.title

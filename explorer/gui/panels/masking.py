@@ -63,6 +63,8 @@ class MaskingState:
     samples: int = 2000
     stream: str = "content"
     tab: int = 0
+    mask_from: int = 0
+    mask_count: int = 48
 
 
 # ---------------------------------------------------------------- work done in the job runner's thread
@@ -129,7 +131,7 @@ def _strip_box(title: str, strip: TokenStrip) -> QWidget:
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setWidget(strip)
-    scroll.setMinimumHeight(70)
+    scroll.setMinimumHeight(48)
     lay.addWidget(scroll, 1)
     box.title_label = label  # type: ignore[attr-defined]
     return box
@@ -252,8 +254,22 @@ class MaskingPanel(Panel):
         al.setContentsMargins(0, 0, 0, 0)
         self.attention_note = QLabel("1 (bright) = the row's position may attend to the column's position.")
         self.attention_note.setWordWrap(True)
+        # Zoom: a 145-token mask in a short chart is noise; show a window of positions (all when it fits).
+        self.mask_from = QSpinBox()
+        self.mask_from.setRange(0, 0)
+        self.mask_from.setToolTip("First position shown")
+        self.mask_count = QSpinBox()
+        self.mask_count.setRange(4, 4096)
+        self.mask_count.setValue(48)
+        self.mask_count.setToolTip("How many positions the mask shows (zoom)")
+        for spin in (self.mask_from, self.mask_count):
+            spin.valueChanged.connect(self._draw_attention)
         top = QHBoxLayout()
         top.addWidget(self.attention_note, 1)
+        top.addWidget(QLabel("Positions from"))
+        top.addWidget(self.mask_from)
+        top.addWidget(QLabel("count"))
+        top.addWidget(self.mask_count)
         top.addWidget(self.stream_combo)
         al.addLayout(top)
         al.addWidget(self.attention_chart, 1)
@@ -588,6 +604,20 @@ class MaskingPanel(Panel):
             extra = (f" Rows/columns 0–{res.n_encoder - 1} are the encoder, the rest the decoder."
                      if res.n_encoder else "")
             self.attention_note.setText("1 (bright) = the row's position may attend to the column's position." + extra)
+        n = spec.matrix.shape[0]
+        self.mask_from.blockSignals(True)
+        self.mask_from.setRange(0, max(0, n - 1))
+        self.mask_from.blockSignals(False)
+        lo = self.mask_from.value()
+        hi = min(n, lo + self.mask_count.value())
+        if lo > 0 or hi < n:
+            from dataclasses import replace
+
+            spec = replace(spec, matrix=np.asarray(spec.matrix)[lo:hi, lo:hi],
+                           row_labels=(spec.row_labels or [])[lo:hi] or None,
+                           col_labels=(spec.col_labels or [])[lo:hi] or None,
+                           title=f"{spec.title} · positions {lo}–{hi - 1} of {n}",
+                           meta={**spec.meta, "positions": [lo, hi]})
         self.attention_chart.set_spec(spec)
 
     def _show_compare(self, results: list[Any]) -> None:
@@ -648,6 +678,7 @@ class MaskingPanel(Panel):
         s.geometric_p, s.max_span = self.p_spin.value(), self.max_span_spin.value()
         s.poisson_lambda, s.samples = self.lambda_spin.value(), self.samples_spin.value()
         s.stream, s.tab = self.stream_combo.currentData(), self.tabs.currentIndex()
+        s.mask_from, s.mask_count = self.mask_from.value(), self.mask_count.value()
         return state_to_dict(s)
 
     def restore_state(self, data: dict) -> None:
@@ -666,6 +697,9 @@ class MaskingPanel(Panel):
         self.max_span_spin.setValue(s.max_span)
         self.lambda_spin.setValue(s.poisson_lambda)
         self.samples_spin.setValue(s.samples)
+        self.mask_from.setRange(0, max(self.mask_from.maximum(), s.mask_from))
+        self.mask_from.setValue(s.mask_from)
+        self.mask_count.setValue(s.mask_count)
         self.tabs.setCurrentIndex(max(0, min(s.tab, self.tabs.count() - 1)))
         if s.model:
             self.picker.select(s.model)

@@ -30,6 +30,7 @@ from explorer.core.format import card_lines
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
+from explorer.gui.widgets.model_picker import short_name
 
 
 def comparison_spec(cards: list) -> ChartSpec:
@@ -41,6 +42,8 @@ def comparison_spec(cards: list) -> ChartSpec:
         y_label="millions of parameters / MB",
         series=[
             Series("parameters (millions)", x, [c.num_parameters / 1e6 for c in cards], style="bar"),
+            Series("without embeddings (millions, Kaplan)", x,
+                   [c.num_parameters_non_embedding / 1e6 for c in cards], style="bar"),
             Series("in memory (MB)", x, [c.bytes_in_memory / 2**20 for c in cards], style="bar"),
             Series("on disk (MB)", x, [c.bytes_on_disk / 2**20 for c in cards], style="bar"),
         ],
@@ -161,8 +164,10 @@ class ModelsPanel(Panel):
         self.tree.blockSignals(True)
         self.tree.clear()
         for name, entry in self.entries.items():
-            item = QTreeWidgetItem([name, entry.kind if entry.kind != "unknown" else "", entry.source, self._status(name)])
-            item.setToolTip(0, entry.description or entry.location)
+            lm = self.ctx.models.loaded.get(name)
+            kind = lm.kind if lm is not None else entry.kind  # a folder's kind is known once it is loaded
+            item = QTreeWidgetItem([short_name(name), kind if kind != "unknown" else "", entry.source, self._status(name)])
+            item.setToolTip(0, (entry.description or entry.location) + (f"\n{name}" if short_name(name) != name else ""))
             item.setData(0, Qt.ItemDataRole.UserRole, name)
             self.tree.addTopLevelItem(item)
             if name == selected:
@@ -195,7 +200,10 @@ class ModelsPanel(Panel):
     def _models_changed(self) -> None:
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            item.setText(3, self._status(item.data(0, Qt.ItemDataRole.UserRole)))
+            name = item.data(0, Qt.ItemDataRole.UserRole)
+            item.setText(3, self._status(name))
+            if name in self.ctx.models.loaded:
+                item.setText(1, self.ctx.models.loaded[name].kind)
         known = {self.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(self.tree.topLevelItemCount())}
         if set(self.ctx.models.loaded) - known:
             self.refresh()
@@ -320,6 +328,7 @@ class ModelsPanel(Panel):
             self.compare_table.setRowCount(1)
             self.compare_table.setColumnCount(1)
             self.compare_table.setHorizontalHeaderLabels([""])
+            self.compare_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
             self.compare_table.setItem(0, 0, QTableWidgetItem("Load two or more models to compare them side by side."))
             self.compare_chart.clear()
             return
@@ -331,7 +340,14 @@ class ModelsPanel(Panel):
             self.compare_table.setItem(r, 0, QTableWidgetItem(label))
             for c, card_rows in enumerate(rows):
                 self.compare_table.setItem(r, c + 1, QTableWidgetItem(card_rows[r][1]))
-        self.compare_table.resizeColumnsToContents()
+        # The field names take what they need; the models share the rest equally and wrap long values, so
+        # every loaded model's column is on screen side by side.
+        header = self.compare_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        for c in range(1, len(cards) + 1):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+        self.compare_table.resizeRowsToContents()
         self.compare_chart.set_spec(comparison_spec(cards))
 
     # ------------------------------------------------------------ state
