@@ -246,6 +246,14 @@ def _load(opts: Options) -> list[dict]:
             bench_load.bench_minilm_load(repeats, deadline=opts.deadline)]
 
 
+def _gemma3_load(opts: Options) -> list[dict]:
+    return [bench_load.bench_gemma3_load(1 if opts.quick else min(2, opts.repeats), deadline=opts.deadline)]
+
+
+def _gemma3_memory(opts: Options) -> list[dict]:
+    return [bench_gui.bench_memory_three(deadline=opts.deadline)]
+
+
 def _paint(opts: Options) -> list[dict]:
     return [bench_gui.bench_first_paint(1 if opts.quick else opts.repeats, deadline=opts.deadline)]
 
@@ -302,6 +310,10 @@ SECTIONS = [
                      ("Model load: MiniLM vs bare from_pretrained", "s", "≤ 1.5× bare")], _load),
     Section("window", _window_names(), _window),
     Section("long", _long_names(), _long),
+    # Keys start with "gemma3" so that ``--only gemma3`` measures just these rows.
+    Section("gemma3-load", [("Model load: gemma3 cached vs first (GGUF)", "s", "≥ 5× faster")], _gemma3_load),
+    Section("gemma3-memory", [("Peak memory, MiniLM + SmolLM2 + gemma3 loaded", "MB", "< 3000 MB")],
+            _gemma3_memory),
 ]
 
 

@@ -26,12 +26,33 @@ def wait(app, until, timeout: float = 600.0) -> None:
 
 # Panel key -> the button methods to press, in order (the same a user would click).
 DEMOS = {
-    "masking": [lambda p: p.run()],
+    "masking": [lambda p: p.strategy_combo.setCurrentIndex(p.strategy_combo.findData("span")), lambda p: p.run()],
     "attention": [lambda p: p.run()],
     "embeddings": [lambda p: p.preset_combo.setCurrentIndex(1), lambda p: p.compare()],
     "heads": [lambda p: p.tabs.setCurrentIndex(1) if hasattr(p, "tabs") else None, lambda p: p.train()],
     "prompting": [lambda p: p.run_generation()],
 }
+
+
+def cut_labels(root) -> list[str]:
+    """Visible labels and buttons whose text does not fit (the same check as tests/gui/test_window_use.py)."""
+    from PySide6.QtWidgets import QAbstractButton, QLabel, QPushButton
+
+    bad = []
+    for cls in (QLabel, QAbstractButton):
+        for w in root.findChildren(cls):
+            if not w.isVisible() or not w.text() or w.width() <= 0:
+                continue
+            if isinstance(w, QLabel) and w.wordWrap():
+                if w.heightForWidth(w.width()) > w.height() + 1:
+                    bad.append(w.text()[:40])
+                continue
+            need = w.minimumSizeHint().width() if isinstance(w, QLabel) else w.sizeHint().width()
+            if isinstance(w, QPushButton):
+                need = w.fontMetrics().horizontalAdvance(w.text()) + 8
+            if need > w.width() + 1:
+                bad.append(w.text()[:40])
+    return bad
 
 
 def main() -> int:
@@ -44,7 +65,9 @@ def main() -> int:
 
     app = QApplication([])
     window = MainWindow(restore=False)
-    window.resize(1400, 900)
+    # The README shows the window at 1024×700, the smallest screen it is made for (every label must fit).
+    width, height = (int(v) for v in os.environ.get("SCREENSHOT_SIZE", "1024x700").split("x"))
+    window.resize(width, height)
     window.show()
     window.after_first_paint()
     wait(app, lambda: {"minilm", "smollm2"} <= set(window.ctx.models.loaded))
@@ -64,7 +87,8 @@ def main() -> int:
             time.sleep(0.02)
         path = OUT / f"{key}.png"
         window.grab().save(str(path))
-        print(f"wrote {path}")
+        cut = cut_labels(window)
+        print(f"wrote {path}" + (f"; CUT LABELS: {cut}" if cut else ""))
     window.close()
     return 0
 

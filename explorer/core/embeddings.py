@@ -550,6 +550,15 @@ def load_presets() -> dict:
         return {"presets": [], "reference": []}
 
 
+def preset_model(preset: dict, available: list[str] | set[str]) -> str | None:
+    """The model a preset runs on: its ``model`` when installed, else its ``fallback_model`` (the Chinese
+    presets want gemma3, whose vocabulary knows Chinese, and fall back to smollm2)."""
+    for name in (preset.get("model"), preset.get("fallback_model")):
+        if name and name in available:
+            return name
+    return None
+
+
 def load_reference_texts() -> list[str]:
     """Neutral sentences whose tokens join the anisotropy baseline's pool, for a steadier estimate."""
     return list(load_presets().get("reference", []))

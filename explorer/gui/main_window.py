@@ -8,8 +8,8 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -61,6 +61,14 @@ def _unb64(text: str) -> QByteArray:
         return QByteArray()
 
 
+class _SlotLayout(QVBoxLayout):
+    """A panel's slot in its scroll area. It reports no height-for-width: the scroll area would otherwise size
+    the panel to its preferred height and scroll even when the panel fits; it scrolls below the minimum only."""
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt naming
+        return False
+
+
 class MainWindow(QMainWindow):
     """Panels are created when first shown, so the window paints at once and before torch is imported."""
 
@@ -70,7 +78,10 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.ctx = ctx or AppContext(self)
         self.setWindowTitle("LM Explorer")
-        self.resize(1280, 820)
+        # 1280×820, or the screen's size when it is smaller (a 1024×700 screen must show the whole window).
+        screen = QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().size() if screen is not None else QSize(1280, 820)
+        self.resize(min(1280, room.width()), min(820, room.height()))
         self.panels: dict[str, Panel] = {}
         self._pending_state: dict[str, dict] = {}
         self._restoring = False
@@ -87,7 +98,7 @@ class MainWindow(QMainWindow):
         self._slots: dict[str, QWidget] = {}
         for key, _cls, _label in PANELS:
             slot = QWidget()
-            QVBoxLayout(slot).setContentsMargins(0, 0, 0, 0)
+            _SlotLayout(slot).setContentsMargins(0, 0, 0, 0)
             self._slots[key] = slot
             # A panel taller or wider than a small screen scrolls inside the window; its minimum size never
             # grows the window past the screen (where the window manager would cut it off).
@@ -130,8 +141,10 @@ class MainWindow(QMainWindow):
         self.input_dock.setWidget(self.text_input)
         self.input_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(Qt.DockWidgetArea.TopDockWidgetArea, self.input_dock)
-        self.resizeDocks([self.input_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.input_dock], [min(150, self.height() // 6)], Qt.Orientation.Vertical)
 
+        # Keyboard: Tab from the panel list goes straight into the text, then on to its buttons.
+        QWidget.setTabOrder(self.nav, self.text_input.edit)
         self._build_status_bar()
         self._build_menus()
 

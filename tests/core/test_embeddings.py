@@ -159,3 +159,14 @@ def test_presets_parse_and_find_their_words():
         assert len(p["contexts"]) >= 2
         for c in p["contexts"]:
             assert find_spans(c["text"], c["word"]), (p["name"], c)
+
+
+def test_chinese_presets_prefer_gemma3_and_fall_back():
+    from explorer.core.embeddings import load_presets, preset_model
+
+    chinese = [p for p in load_presets()["presets"] if any("狗" == c["word"] for c in p["contexts"])]
+    assert chinese
+    for p in chinese:
+        assert preset_model(p, {"minilm", "smollm2", "gemma3"}) == "gemma3"
+        assert preset_model(p, {"minilm", "smollm2"}) == "smollm2"  # gemma3's package not installed
+        assert preset_model(p, {"minilm"}) is None

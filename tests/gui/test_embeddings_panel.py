@@ -52,11 +52,13 @@ def test_bank_preset_falls_and_exports(panel, qtbot, tmp_path):
     assert panel.state_dict()["contexts"][0][1] == "bank"
 
 
-def test_chinese_dog_preset(panel, qtbot):
+def test_chinese_dog_preset_runs_on_gemma3(panel, qtbot, gemma3):
+    panel.ctx.models.loaded["gemma3"] = gemma3
+    panel.ctx.models.changed.emit()
     r = _choose(panel, qtbot, "狗")
-    assert r.model_name == "smollm2"
-    assert all(len(o.pieces) == 3 for o in r.occurrences)  # 狗 = three byte pieces, averaged
-    assert len(r.baseline) == 31 and r.pairs[0].layers[-1] > r.baseline[-1]
+    assert r.model_name == "gemma3" and panel.picker.current_name() == "gemma3"
+    assert all(len(o.pieces) == 1 for o in r.occurrences)  # 狗 is one SentencePiece piece in Gemma's vocabulary
+    assert len(r.baseline) == 19
 
 
 def test_corpus_view_neighbours(panel, qtbot, tmp_path):

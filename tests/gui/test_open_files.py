@@ -79,15 +79,17 @@ def test_lm_explorer_file_opens_the_window_with_it(qtbot, data_dir, tmp_path, mo
     note.write_text("Opened from a file manager.", encoding="utf-8")
     seen = {}
 
-    def look_and_quit():
+    def look_and_leave():
         w = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible())
-        seen.update(text=w.text_input.text(), files=[f.path for f in w.ctx.files], visible=w.isVisible())
-        w.close()
-        QApplication.quit()
+        seen.update(window=w, text=w.text_input.text(), files=[f.path for f in w.ctx.files])
+        # Leave the event loop only; closing the last window inside it would also post a quit that ends the
+        # next test's event loop.
+        QApplication.exit(0)
 
-    QTimer.singleShot(300, look_and_quit)
+    QTimer.singleShot(300, look_and_leave)
     assert cli.main([str(note)]) == 0
-    assert seen == {"text": "Opened from a file manager.", "files": [str(note)], "visible": True}
+    qtbot.addWidget(seen.pop("window"))  # closed after the test, outside app.exec
+    assert seen == {"text": "Opened from a file manager.", "files": [str(note)]}
 
 
 def _fc_has_chinese() -> bool:

@@ -30,6 +30,7 @@ from explorer.core.embeddings import (
     layer_mix,
     load_presets,
     nearest_neighbours,
+    preset_model,
     similarity_chart_spec,
     token_similarity_spec,
     umap_available,
@@ -242,7 +243,9 @@ class EmbeddingsPanel(Panel):
             return
         self.state.preset = name
         self.set_contexts([(c["text"], c["word"], c.get("occurrence", 1)) for c in preset["contexts"]])
-        wanted = preset.get("model")
+        from explorer.core.catalog import list_models
+
+        wanted = preset_model(preset, {e.name for e in list_models()} | set(self.ctx.models.loaded))
         if wanted and wanted in self.ctx.models.loaded:
             self.picker.select(wanted)
         elif wanted:

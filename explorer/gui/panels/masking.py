@@ -130,7 +130,7 @@ def _strip_box(title: str, strip: TokenStrip) -> QWidget:
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     scroll.setWidget(strip)
-    scroll.setMinimumHeight(70)
+    scroll.setMinimumHeight(48)
     lay.addWidget(scroll, 1)
     box.title_label = label  # type: ignore[attr-defined]
     return box

@@ -47,7 +47,7 @@ class ModelPicker(QComboBox):
                 self.setItemData(self.count() - 1, name, Qt.ItemDataRole.ToolTipRole)
             self.setEnabled(True)
         else:
-            self.addItem("(load a model in the Models panel)")
+            self.addItem("(no model loaded)")
             self.setEnabled(False)
         if current in names:
             self.setCurrentIndex(names.index(current))
