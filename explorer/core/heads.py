@@ -65,7 +65,7 @@ def require_head(lm: Any, task: str) -> None:
     has = ", ".join(lm.heads) if lm.heads else "no task head (a bare encoder)"
     can = tasks_for(lm.heads)
     hint = f" It can run: {', '.join(can)}." if can else ""
-    if task in ("classify", "pair", "tokens") and not lm.heads:
+    if task in ("classify", "pair", "tokens") and not set(lm.heads) - {"mlm"}:  # an encoder (+ MLM head) only
         hint += " Fine-tune one in the fine-tune lab (or `lm-explorer finetune`) to give it a head."
     raise ModelError(f"'{lm.name}' has {has}; the task '{task}' needs a {' or '.join(TASK_HEADS[task])} head.{hint}")
 

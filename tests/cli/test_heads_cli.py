@@ -119,9 +119,9 @@ def test_head_qa_tokens_fill_generate(capsys, tiny_factory, tmp_path):
 def test_errors_are_one_line(capsys, sentiment_csv):
     assert main(["head", "minilm", "--task", "classify", "hello"]) == 2
     err = capsys.readouterr().err
-    assert "no task head" in err and err.count("\n") == 1
+    assert "needs a sequence-classification head" in err and err.count("\n") == 1
     assert main(["finetune", "--data", str(sentiment_csv)]) == 2
     assert "--out" in capsys.readouterr().err
     assert main(["evaluate", "minilm", "--data", str(sentiment_csv)]) == 2
     err = capsys.readouterr().err
-    assert "no task head" in err and err.count("\n") == 1
+    assert "needs a sequence-classification head" in err and err.count("\n") == 1
