@@ -521,9 +521,11 @@ def fill_mask(
         raise InputError("Every mask was cut off by truncation; move the masks nearer the start.")
     check(cancel)
     progress(0.2, f"Filling {len(positions)} mask(s) in one pass…")
-    with lm.lock, torch.no_grad():
-        logits = lm.model(**enc).logits[0]  # [token, vocab]
-        require_finite(logits, lm.name, "predictions")
+    from explorer.core.mlm_head import mlm_logits
+
+    # its own MLM head, or the one the app attached (the bundled MiniLM)
+    logits = mlm_logits(lm, enc["input_ids"], enc.get("attention_mask"))[0]  # [token, vocab]
+    require_finite(logits, lm.name, "predictions")
     probs = torch.softmax(logits[positions].float(), dim=-1)  # [mask, vocab]
     top = torch.topk(probs, k=min(top_k, probs.shape[-1]), dim=-1)
     masks = []

@@ -94,6 +94,8 @@ class LoadedModel:
     tokenizer: Any  # transformers PreTrainedTokenizerBase
     card: ModelCard
     load_seconds: float
+    # A masked-LM head attached to an encoder that ships without one (the bundled MiniLM): see core/mlm_head.py.
+    mlm_head: Any = field(default=None, repr=False)
     # One forward at a time per model: the job runner may run several jobs.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -969,9 +971,25 @@ def _load_model(
     card = build_card(entry, config, tokenizer, model)
     if entry.gguf_file:
         card.extra["converted_cache"] = folder
+    mlm = _attach_mlm_head(entry, model, card)
     elapsed = time.perf_counter() - start
     progress(1.0, f"Loaded {entry.name} in {elapsed:.1f} s")
-    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
+    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card,
+                       load_seconds=elapsed, mlm_head=mlm)
+
+
+def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
+    """The project's trained MLM head for the bundled MiniLM (None for every other model); the card says so."""
+    if entry.name != catalog.MINILM or entry.source != "bundled" or "mlm" in card.heads:
+        return None
+    from explorer.core import mlm_head
+
+    head = mlm_head.load_head(model)
+    meta = mlm_head.head_metadata()
+    card.heads = [*card.heads, "mlm"]
+    card.extra["mlm_head"] = mlm_head.card_text(meta)
+    card.extra["mlm_head_accuracy"] = mlm_head.accuracy_summary(meta)
+    return head
 
 
 def _load_adapter_folder(
