@@ -136,7 +136,7 @@ def _analysis(opts: Options) -> list[dict]:
     sizes = (32, 128, 512)
     rows = []
     missing = module_missing("bench_analysis")
-    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2")):
+    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2"), ("gemma3", "gemma3")):
         names = [f"Analysis overhead: {label}, {n} tokens" for n in sizes]
         target = f"≤ {ANALYSIS_TARGET}× bare"
         if missing:
@@ -287,12 +287,12 @@ def _window_names() -> list[tuple[str, str, str]]:
     return [("Window: Prompting panel streamed generation vs bare generate", "tokens/s",
              f"≥ {GENERATION_TARGET}× bare")] + [
         (f"Window: Attention panel, {label} 128 tokens, button to drawn head view", "s", f"≤ {ANALYSIS_TARGET}× bare")
-        for label in ("MiniLM", "SmolLM2")]
+        for label in ("MiniLM", "SmolLM2", "gemma3")]
 
 
 def _analysis_names() -> list[tuple[str, str, str]]:
     return [(f"Analysis overhead: {label}, {n} tokens", "s", f"≤ {ANALYSIS_TARGET}× bare")
-            for label in ("MiniLM", "SmolLM2") for n in (32, 128, 512)]
+            for label in ("MiniLM", "SmolLM2", "gemma3") for n in (32, 128, 512)]
 
 
 SECTIONS = [
