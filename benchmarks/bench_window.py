@@ -154,7 +154,7 @@ def bench_window(repeats: int = 3, deadline: float | None = None) -> list[dict]:
                                    f"{r['load_average']:.1f}")))
     except Exception as err:
         rows.append(not_measured(name, str(err), unit="tokens/s", target=target))
-    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2")):
+    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2"), ("gemma3", "gemma3")):
         name = f"Window: Attention panel, {label} 128 tokens, button to drawn head view"
         target = f"≤ {ANALYSIS_TARGET}× bare"
         try:

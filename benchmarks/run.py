@@ -136,7 +136,7 @@ def _analysis(opts: Options) -> list[dict]:
     sizes = (32, 128, 512)
     rows = []
     missing = module_missing("bench_analysis")
-    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2")):
+    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2"), ("gemma3", "gemma3")):
         names = [f"Analysis overhead: {label}, {n} tokens" for n in sizes]
         target = f"≤ {ANALYSIS_TARGET}× bare"
         if missing:
@@ -246,6 +246,14 @@ def _load(opts: Options) -> list[dict]:
             bench_load.bench_minilm_load(repeats, deadline=opts.deadline)]
 
 
+def _gemma3_load(opts: Options) -> list[dict]:
+    return [bench_load.bench_gemma3_load(1 if opts.quick else min(2, opts.repeats), deadline=opts.deadline)]
+
+
+def _gemma3_memory(opts: Options) -> list[dict]:
+    return [bench_gui.bench_memory_three(deadline=opts.deadline)]
+
+
 def _paint(opts: Options) -> list[dict]:
     return [bench_gui.bench_first_paint(1 if opts.quick else opts.repeats, deadline=opts.deadline)]
 
@@ -279,12 +287,12 @@ def _window_names() -> list[tuple[str, str, str]]:
     return [("Window: Prompting panel streamed generation vs bare generate", "tokens/s",
              f"≥ {GENERATION_TARGET}× bare")] + [
         (f"Window: Attention panel, {label} 128 tokens, button to drawn head view", "s", f"≤ {ANALYSIS_TARGET}× bare")
-        for label in ("MiniLM", "SmolLM2")]
+        for label in ("MiniLM", "SmolLM2", "gemma3")]
 
 
 def _analysis_names() -> list[tuple[str, str, str]]:
     return [(f"Analysis overhead: {label}, {n} tokens", "s", f"≤ {ANALYSIS_TARGET}× bare")
-            for label in ("MiniLM", "SmolLM2") for n in (32, 128, 512)]
+            for label in ("MiniLM", "SmolLM2", "gemma3") for n in (32, 128, 512)]
 
 
 SECTIONS = [
@@ -302,6 +310,10 @@ SECTIONS = [
                      ("Model load: MiniLM vs bare from_pretrained", "s", "≤ 1.5× bare")], _load),
     Section("window", _window_names(), _window),
     Section("long", _long_names(), _long),
+    # Keys start with "gemma3" so that ``--only gemma3`` measures just these rows.
+    Section("gemma3-load", [("Model load: gemma3 cached vs first (GGUF)", "s", "≥ 5× faster")], _gemma3_load),
+    Section("gemma3-memory", [("Peak memory, MiniLM + SmolLM2 + gemma3 loaded", "MB", "< 3000 MB")],
+            _gemma3_memory),
 ]
 
 

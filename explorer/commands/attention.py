@@ -61,14 +61,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the layer asked for is recomputed in full")
     p.set_defaults(func=run_attention)
 
-    p = sub.add_parser("similarity", help="the same word in two contexts: cosine similarity per layer")
-    p.add_argument("--model", default="minilm", help="model alias, folder or hub id (default: minilm)")
-    p.add_argument("--a", required=True, metavar="TEXT", help="first sentence")
-    p.add_argument("--word-a", required=True, metavar="W", help="the word in the first sentence")
+    p = sub.add_parser("similarity", help="the same word in several contexts: cosine similarity per layer")
+    p.add_argument("--model", default=None, help="model alias, folder or hub id (default: the preset's, or minilm)")
+    p.add_argument("--preset", metavar="NAME", help="a shipped preset (see --list-presets); its sentences and senses")
+    p.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
+    p.add_argument("--a", metavar="TEXT", help="first sentence")
+    p.add_argument("--word-a", metavar="W", help="the word in the first sentence")
     p.add_argument("--occurrence-a", type=OCCURRENCE, default=1, metavar="N", help="which occurrence (1 = first)")
-    p.add_argument("--b", required=True, metavar="TEXT", help="second sentence")
+    p.add_argument("--sense-a", default="", metavar="LABEL", help="sense label of the first sentence")
+    p.add_argument("--b", metavar="TEXT", help="second sentence")
     p.add_argument("--word-b", metavar="W", help="the word in the second sentence (default: --word-a)")
     p.add_argument("--occurrence-b", type=OCCURRENCE, default=1, metavar="N", help="which occurrence (1 = first)")
+    p.add_argument("--sense-b", default="", metavar="LABEL", help="sense label of the second sentence")
+    p.add_argument("--context", action="append", default=[], metavar="TEXT|WORD[|SENSE]",
+                   help="one more sentence, its word and optional sense label (repeatable)")
+    p.add_argument("--view", choices=["raw", "centred", "minus-baseline"], default="raw",
+                   help="raw cosine, cosine after subtracting each layer's mean token vector, or cosine minus the "
+                        "baseline (chart and table; the JSON has all three)")
     add_seed_arg(p, help="seed of the random token pairs of the baseline")
     p.add_argument("--export", type=export_path, metavar="FILE", help="write the chart as .png, .svg, .csv or .json")
     p.add_argument("--json", action="store_true", help="print JSON ('layers': cosine per layer, 0 = embeddings)")
@@ -143,31 +152,86 @@ def run_attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def _similarity_contexts(args: argparse.Namespace) -> tuple[list, list[str] | None, str]:
+    """The contexts to compare (from --preset, --a/--b and --context), the preset's reference and model."""
+    from explorer.core.embeddings import Context, load_presets
+
+    contexts: list = []
+    reference = None
+    model = "minilm"
+    if args.preset:
+        presets = load_presets().get("presets", [])
+        preset = next((p for p in presets if p["name"].lower() == args.preset.lower()), None)
+        if preset is None:
+            preset = next((p for p in presets if p["name"].lower().startswith(args.preset.lower())), None)
+        if preset is None:
+            raise InputError(f"No preset '{args.preset}'. Shipped presets: "
+                             + "; ".join(p["name"] for p in presets))
+        contexts += [Context(c["text"], c["word"], c.get("occurrence", 1) - 1, c.get("sense", ""))
+                     for c in preset["contexts"]]
+        reference = preset.get("reference")
+        model = preset.get("model", model)
+    if args.occurrence_a < 1 or args.occurrence_b < 1:
+        raise InputError("Occurrences count from 1 (the first occurrence).")
+    if args.a or args.b:
+        if not (args.a and args.b and args.word_a):
+            raise InputError("Give --a TEXT --word-a W and --b TEXT (or use --preset / --context).")
+        contexts += [Context(args.a, args.word_a, args.occurrence_a - 1, args.sense_a),
+                     Context(args.b, args.word_b or args.word_a, args.occurrence_b - 1, args.sense_b)]
+    for spec in args.context:
+        parts = spec.split("|")
+        if len(parts) not in (2, 3) or not parts[0].strip() or not parts[1].strip():
+            raise InputError(f"--context takes 'TEXT|WORD' or 'TEXT|WORD|SENSE', not '{spec}'.")
+        contexts.append(Context(parts[0].strip(), parts[1].strip(), 0, parts[2].strip() if len(parts) == 3 else ""))
+    if len(contexts) < 2:
+        raise InputError("Give at least two sentences: --a/--word-a/--b, --context (repeatable) or --preset.")
+    return contexts, reference, model
+
+
 def run_similarity(args: argparse.Namespace) -> int:
     from explorer.core.embeddings import (
-        Context,
+        VIEWS,
         compare_contexts,
+        load_presets,
         load_reference_texts,
         similarity_chart_spec,
     )
 
-    loaded = load(args.model)
-    contexts = [Context(args.a, args.word_a, args.occurrence_a - 1),
-                Context(args.b, args.word_b or args.word_a, args.occurrence_b - 1)]
-    result = compare_contexts(loaded, contexts, reference=load_reference_texts(), seed=args.seed,
+    if args.list_presets:
+        for p in load_presets().get("presets", []):
+            print(f"{p['name']}  (model {p.get('model', 'minilm')}, {len(p['contexts'])} sentences)")
+        return 0
+    contexts, reference, preset_model = _similarity_contexts(args)
+    loaded = load(args.model or preset_model)
+    result = compare_contexts(loaded, contexts, reference=reference or load_reference_texts(), seed=args.seed,
                               progress=stderr_progress)
     for note in result.notes:
         print(f"lm-explorer: {note}", file=sys.stderr)
     if args.export:
-        export_chart(similarity_chart_spec(result), args.export)
+        export_chart(similarity_chart_spec(result, args.view), args.export)
     if args.json:
-        print_json(result.to_dict())
+        out = result.to_dict()
+        out["view"] = args.view
+        print_json(out)
         return 0
-    print(f"{loaded.name}: cosine similarity of '{contexts[0].word}' and '{contexts[1].word}' per layer")
-    print(f"{'layer':>5}  {'cosine':>7}  {'baseline':>8}  above baseline")
-    for i, (c, b) in enumerate(zip(result.pairs[0].layers, result.baseline, strict=True)):
-        print(f"{i:>5}  {c:7.3f}  {b:8.3f}  {c - b:+.3f}")
-    print("layer 0 = embeddings; baseline = mean cosine of random token pairs at that layer")
+    view = args.view
+    base = result.baseline_for(view)
+    means = result.sense_means(view)
+    print(f"{loaded.name}: '{contexts[0].word}' in {len(contexts)} contexts, {VIEWS[view]}, per layer")
+    if {"same", "different"} <= set(means):
+        print(f"{'layer':>5}  {'same sense':>10}  {'different':>9}  {'baseline':>8}  same − different")
+        for i, (s, d, b) in enumerate(zip(means["same"], means["different"], base, strict=True)):
+            print(f"{i:>5}  {s:10.3f}  {d:9.3f}  {b:8.3f}  {s - d:+.3f}")
+        best = result.best_layer(view)
+        print(f"best layer {best}: same sense {means['same'][best]:.3f} vs different sense "
+              f"{means['different'][best]:.3f}")
+    else:
+        first = result.pairs[0].values(view, result.baseline)
+        print(f"{'layer':>5}  {'cosine':>7}  {'baseline':>8}  above baseline")
+        for i, (c, b) in enumerate(zip(first, base, strict=True)):
+            print(f"{i:>5}  {c:7.3f}  {b:8.3f}  {c - b:+.3f}")
+    print("layer 0 = embeddings; baseline = mean cosine of random token pairs from different sentences and "
+          "different words at that layer (Ethayarajh 2019)")
     return 0
 
 

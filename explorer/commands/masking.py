@@ -45,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_mask)
 
+    p = sub.add_parser("fill", help="fill every [MASK] of a text in one pass of a masked LM")
+    add_text_args(p)
+    p.add_argument("--model", default="minilm", help="a masked LM (default: minilm, with the project's MLM head)")
+    p.add_argument("--top-k", type=int_range(1, 100), default=5, help="candidates per mask (1–100, default: 5)")
+    p.add_argument("--json", action="store_true", help="print JSON: masks = [{position, candidates}]")
+    p.set_defaults(func=run_fill)
+
     p = sub.add_parser("objective", help="a pre-training objective's input, target and attention mask")
     add_text_args(p)
     p.add_argument("--model", default="minilm", help="model whose tokenizer is used (and ELECTRA's generator)")
@@ -121,6 +128,22 @@ def run_mask(args: argparse.Namespace) -> int:
         for p in res["predictions"]:
             guesses = ", ".join(f"{t} {q:.2f}" for t, q in zip(p["tokens"], p["probs"], strict=True))
             print(f"  {p['position']:>4} {p['original']:<14} → {guesses}")
+    return 0
+
+
+def run_fill(args: argparse.Namespace) -> int:
+    from explorer.core.fillmask import fill_text
+
+    text = read_text(args)
+    lm = load(args.model)
+    out = fill_text(lm, text, top_k=args.top_k)
+    if args.json:
+        print_json(out)
+        return 0
+    print(out["message"])
+    for k, m in enumerate(out["masks"], 1):
+        guesses = ", ".join(f"{c['token']} {c['probability']:.3f}" for c in m["candidates"])
+        print(f"  mask {k} (token {m['position']}): {guesses}")
     return 0
 
 

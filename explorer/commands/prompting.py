@@ -22,7 +22,8 @@ from explorer.core.errors import InputError
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="local causal LM (alias, folder, hub id), or the model name "
-                   "on the endpoint with --endpoint (default: smollm2)")
+                   "on the endpoint with --endpoint (default: smollm2); sweep takes several, comma-separated "
+                   "(--model smollm2,gemma3)")
     p.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) "
                    "instead of a local model")
     p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
@@ -82,6 +83,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ci", choices=("wilson", "bootstrap"), default="wilson", help="95%% interval (default wilson)")
     p.add_argument("--details", action="store_true", help="include every evaluated item in --json output")
     p.add_argument("--export", type=export_path, metavar="FILE", help="the accuracy-vs-K chart as .png/.svg/.csv/.json")
+    p.add_argument("--export-size", type=export_path, metavar="FILE", help="the accuracy-vs-model-size chart (one "
+                   "line per K, log x; needs local models) as .png/.svg/.csv/.json")
+    p.add_argument("--size-axis", choices=("parameters", "non_embedding"), default="parameters",
+                   help="x of the size chart: all parameters (GPT-3's figure) or without embeddings (Kaplan et al.)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run_sweep_cmd)
 
@@ -228,26 +233,46 @@ def run_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_names(spec: str | None) -> list[str]:
+    """'smollm2,gemma3' → ['smollm2', 'gemma3'] (one name when no comma; the default model when empty)."""
+    names = [n.strip() for n in (spec or "smollm2").split(",") if n.strip()]
+    if not names:
+        raise InputError("--model needs at least one model name, e.g. --model smollm2,gemma3.")
+    return names
+
+
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    from explorer.core.sweep import parse_shots, run_sweep, sweep_chart
+    from explorer.core.backends import LocalBackend, OpenAIBackend
+    from explorer.core.sweep import parse_shots, run_sweeps, size_chart, sweep_chart, sweeps_to_dict
 
     shots = parse_shots(args.shots)
     task = _load_task(args)
-    backend = _backend(args)
+    names = _model_names(args.model) if not args.endpoint else [args.model or ""]
+    if len(set(names)) != len(names):
+        raise InputError(f"A model is listed twice in --model: {args.model}.")
+    if args.endpoint:
+        backends: list[Any] = [OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout)]
+    else:
+        backends = [LocalBackend(load(name)) for name in names]
+    several = len(backends) > 1
 
-    def show(point: Any) -> None:
+    def show(model: str, point: Any) -> None:
         if not args.json:
-            print(f"K = {point.shots:<3} accuracy {point.accuracy:6.1%}  95% CI [{point.ci_low:.1%}, {point.ci_high:.1%}]"
-                  f"  ({point.correct}/{point.n})", flush=True)
+            who = f"{model:<10} " if several else ""
+            print(f"{who}K = {point.shots:<3} accuracy {point.accuracy:6.1%}  95% CI [{point.ci_low:.1%}, "
+                  f"{point.ci_high:.1%}]  ({point.correct}/{point.n})", flush=True)
 
     if not args.json:
-        print(f"{task.title} ({task.name}), {backend.name}, mode {args.mode or task.mode}: {task.note}")
-    result = run_sweep(
-        backend, task, shots, draws=args.draws, limit=args.limit, seed=args.seed, mode=args.mode,
-        normalize=args.normalize, ci=args.ci, chat=args.chat, on_point=show, progress=stderr_progress,
+        print(f"{task.title} ({task.name}), {', '.join(b.name for b in backends)}, mode {args.mode or task.mode}: "
+              f"{task.note}")
+    results = run_sweeps(
+        backends, task, shots, chat=args.chat, on_point=show, progress=stderr_progress, draws=args.draws,
+        limit=args.limit, seed=args.seed, mode=args.mode, normalize=args.normalize, ci=args.ci,
     )
     if args.json:
-        print_json(result.to_dict(details=args.details))
+        print_json(sweeps_to_dict(results, details=args.details))
     if args.export:
-        export_chart(sweep_chart([result]), args.export)
+        export_chart(sweep_chart(results), args.export)
+    if args.export_size:
+        export_chart(size_chart(results, args.size_axis), args.export_size)
     return 0

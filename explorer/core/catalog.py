@@ -81,7 +81,8 @@ def bundled_entries() -> list[ModelEntry]:
                 location=str(minilm / "model"),
                 kind="encoder",
                 description="sentence-transformers/all-MiniLM-L6-v2: a 6-layer BERT distilled from a larger model "
-                "and tuned for sentence embeddings (no MLM head).",
+                "and tuned for sentence embeddings. It ships no MLM head; the app attaches the one it trained on the "
+                "frozen encoder (scripts/train_mlm_head.py).",
                 license="Apache-2.0",
                 aliases=("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
             )

@@ -53,6 +53,8 @@ class ChartSpec:
     y_range: tuple[float, float] | None = None
     legend: bool = True
     meta: dict[str, Any] = field(default_factory=dict)  # the inputs and settings that made it
+    log_x: bool = False  # x drawn on a log10 scale (values stay as they are in the data and exports)
+    note: str = ""  # what a reader must know to read the chart honestly; drawn under it and exported
 
     def to_dict(self) -> dict:
         out: dict[str, Any] = {
@@ -62,6 +64,10 @@ class ChartSpec:
             "y_label": self.y_label,
             "meta": self.meta,
         }
+        if self.log_x:
+            out["log_x"] = True
+        if self.note:
+            out["note"] = self.note
         if self.kind == "heatmap" and self.matrix is not None:
             out.update(
                 matrix=np.asarray(self.matrix).tolist(),

@@ -114,20 +114,65 @@ def cosine_per_layer(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
-def anisotropy_baseline(analyses: list[Analysis], n_pairs: int = 1000, seed: int = 0) -> np.ndarray:
-    """Each layer's mean cosine of random pairs of (non-special) token vectors from ``analyses``, seeded.
+def token_pool(
+    analyses: list[Analysis], exclude: list[list[int]] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Non-special token vectors of ``analyses`` with their sentence index and token id.
 
-    Contextual vectors share a common direction (Ethayarajh 2019), so two unrelated tokens already have a
-    high cosine at deep layers; this is the floor against which a same-word similarity means something.
+    ``exclude[k]`` lists token positions of analysis k to leave out (the compared word itself).
+    Returns vectors [layer+1, pooled token, dim], sentence [pooled token], token id [pooled token].
     """
-    pool = [h.hidden_states[:, [i for i, sp in enumerate(h.special_mask) if not sp], :] for h in analyses]
-    vectors = np.concatenate(pool, axis=1).astype(np.float64)  # [layer+1, pooled token, dim]
-    n = vectors.shape[1]
-    if n < 2:
-        raise InputError("Too few tokens to estimate the anisotropy baseline.")
+    vecs, sent, ids = [], [], []
+    for k, h in enumerate(analyses):
+        skip = set(exclude[k]) if exclude and k < len(exclude) else set()
+        keep = [i for i, sp in enumerate(h.special_mask) if not sp and i not in skip]
+        vecs.append(h.hidden_states[:, keep, :])
+        sent += [k] * len(keep)
+        ids += [int(h.input_ids[i]) for i in keep]
+    return np.concatenate(vecs, axis=1).astype(np.float64), np.array(sent), np.array(ids)
+
+
+def layer_means(analyses: list[Analysis]) -> np.ndarray:
+    """Each layer's mean token vector over the pool (every non-special token of ``analyses``) -> [layer+1, dim].
+
+    Subtracting it removes the direction all contextual vectors share (the anisotropy), so the cosine of two
+    vectors says how they differ from a typical token rather than that both are tokens.
+    """
+    vectors, _, _ = token_pool(analyses)
+    return vectors.mean(axis=1)
+
+
+def _baseline_pairs(sent: np.ndarray, ids: np.ndarray, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded random pairs (i, j) of pooled tokens from different sentences and of different words (token ids)."""
+    i, j = np.triu_indices(len(sent), k=1)
+    ok = (sent[i] != sent[j]) & (ids[i] != ids[j])
+    i, j = i[ok], j[ok]
+    if len(i) == 0:
+        raise InputError("Too few tokens to estimate the anisotropy baseline: it needs tokens of at least two "
+                         "different sentences.")
     rng = np.random.default_rng(seed)
-    i = rng.integers(0, n, size=n_pairs)
-    j = (i + rng.integers(1, n, size=n_pairs)) % n  # j != i
+    pick = rng.choice(len(i), size=min(n_pairs, len(i)), replace=False)
+    return i[pick], j[pick]
+
+
+def anisotropy_baseline(
+    analyses: list[Analysis],
+    n_pairs: int = 1000,
+    seed: int = 0,
+    exclude: list[list[int]] | None = None,
+    centre: np.ndarray | None = None,
+) -> np.ndarray:
+    """Each layer's mean cosine of random token pairs, as Ethayarajh (2019) defines it -> [layer+1].
+
+    Pairs are drawn (seeded) from tokens of DIFFERENT sentences that are DIFFERENT words (token ids), special
+    tokens and the compared word itself (``exclude``) left out: contextual vectors share a common direction,
+    so two unrelated tokens already have a high cosine at deep layers; this is the floor against which a
+    same-word similarity means something. ``centre`` ([layer+1, dim]) is subtracted first (the centred view).
+    """
+    vectors, sent, ids = token_pool(analyses, exclude)  # [layer+1, pooled, dim]
+    i, j = _baseline_pairs(sent, ids, n_pairs, seed)
+    if centre is not None:
+        vectors = vectors - centre[:, None, :]
     unit = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
     return (unit[:, i, :] * unit[:, j, :]).sum(-1).mean(axis=1)  # [layer+1]
 
@@ -200,6 +245,14 @@ class Context:
     text: str
     word: str
     occurrence: int = 0
+    sense: str = ""  # a label; two contexts with the same label are a same-sense pair
+
+
+VIEWS = {
+    "raw": "raw cosine",
+    "centred": "cosine after subtracting each layer's mean token vector",
+    "minus-baseline": "cosine minus the layer's baseline",
+}
 
 
 @dataclass
@@ -208,6 +261,16 @@ class PairSimilarity:
     a: int  # context indices
     b: int
     layers: list[float]  # cosine per layer, index 0 = embeddings
+    centred: list[float] = field(default_factory=list)  # cosine after subtracting each layer's mean token vector
+    relation: str = ""  # "same" | "different" sense, "" when a context has no sense label
+
+    def values(self, view: str, baseline: list[float]) -> list[float]:
+        """This pair's curve in one of the VIEWS."""
+        if view == "centred":
+            return self.centred
+        if view == "minus-baseline":
+            return [c - b for c, b in zip(self.layers, baseline, strict=True)]
+        return self.layers
 
 
 @dataclass
@@ -223,6 +286,43 @@ class SimilarityResult:
     notes: list[str] = field(default_factory=list)
     mixed: dict[str, float] = field(default_factory=dict)  # pair name -> cosine under the chosen layer mix
     mix: LayerMix = field(default_factory=LayerMix)
+    baseline_centred: list[float] = field(default_factory=list)  # the same random pairs, mean-centred
+    pool_sentences: int = 0
+
+    def baseline_for(self, view: str) -> list[float]:
+        """The floor drawn in ``view``: Ethayarajh's baseline (raw or centred), or 0 after subtracting it."""
+        if view == "centred":
+            return self.baseline_centred
+        if view == "minus-baseline":
+            return [0.0] * len(self.baseline)
+        return self.baseline
+
+    def sense_means(self, view: str = "raw") -> dict[str, list[float]]:
+        """Mean curve of the same-sense pairs and of the different-sense pairs (those that exist)."""
+        out = {}
+        for rel in ("same", "different"):
+            curves = [p.values(view, self.baseline) for p in self.pairs if p.relation == rel]
+            if curves:
+                out[rel] = [float(x) for x in np.mean(curves, axis=0)]
+        return out
+
+    def best_layer(self, view: str = "raw") -> int | None:
+        """The contextual layer (1 onwards) where same-sense pairs lead different-sense pairs most."""
+        m = self.sense_means(view)
+        if "same" not in m or "different" not in m or len(m["same"]) < 2:
+            return None
+        gap = np.array(m["same"][1:]) - np.array(m["different"][1:])
+        return int(np.argmax(gap)) + 1
+
+    def summary(self, view: str) -> dict:
+        """Same/different-sense means per layer, the baseline and the best layer in one view."""
+        m = self.sense_means(view)
+        best = self.best_layer(view)
+        out: dict[str, Any] = {"baseline": self.baseline_for(view), "best_layer": best,
+                               "same_sense": m.get("same"), "different_sense": m.get("different")}
+        if best is not None:
+            out["at_best_layer"] = {"same_sense": m["same"][best], "different_sense": m["different"][best]}
+        return out
 
     def to_dict(self) -> dict:
         first = self.pairs[0] if self.pairs else None
@@ -230,10 +330,18 @@ class SimilarityResult:
             "model": self.model_name,
             "layers": first.layers if first else [],
             "baseline": self.baseline,
-            "pairs": [{"name": p.name, "a": p.a, "b": p.b, "layers": p.layers} for p in self.pairs],
+            "baseline_centred": self.baseline_centred,
+            "baseline_definition": "mean cosine of seeded random token pairs from different sentences and "
+                                   "different words, the compared word and special tokens left out "
+                                   "(Ethayarajh 2019)",
+            "pool_sentences": self.pool_sentences,
+            "pairs": [{"name": p.name, "a": p.a, "b": p.b, "relation": p.relation, "layers": p.layers,
+                       "centred": p.centred,
+                       "minus_baseline": p.values("minus-baseline", self.baseline)} for p in self.pairs],
+            "views": {v: self.summary(v) for v in VIEWS},
             "occurrences": [
-                {"text": c.text, "word": c.word, "occurrence": c.occurrence, "start": o.start, "end": o.end,
-                 "pieces": o.pieces}
+                {"text": c.text, "word": c.word, "occurrence": c.occurrence, "sense": c.sense, "start": o.start,
+                 "end": o.end, "pieces": o.pieces}
                 for c, o in zip(self.contexts, self.occurrences, strict=True)
             ],
             "mix": self.mix.describe(),
@@ -252,9 +360,11 @@ def compare_contexts(
     progress: Progress = no_progress,
     cancel: threading.Event | None = None,
 ) -> SimilarityResult:
-    """Analyse each context, pick its word occurrence, and compare every pair layer by layer.
+    """Analyse each context, pick its word occurrence, and compare every pair layer by layer: raw cosine, and
+    cosine after subtracting each layer's mean token vector over the pool (contexts + ``reference`` texts).
 
-    The baseline pools the tokens of the contexts and of ``reference`` texts (more tokens, steadier floor).
+    The baseline pools the tokens of the contexts and of ``reference`` texts (more tokens, steadier floor),
+    pairing only different sentences and different words (Ethayarajh 2019), the compared word left out.
     """
     if len(contexts) < 2:
         raise InputError("Give at least two sentences to compare.")
@@ -278,37 +388,84 @@ def compare_contexts(
                 notes.append(f"'{c.word}' is {unk} for {loaded.name}: its vocabulary lacks it, so this compares "
                              f"unknown-token placeholders. Try a model whose vocabulary has it.")
     vectors = [word_vector(a, o) for a, o in zip(analyses, occs, strict=False)]  # each [layer+1, dim]
+    centre = layer_means(analyses)  # [layer+1, dim]
     pairs = []
     mixed: dict[str, float] = {}
     mix = mix or LayerMix()
     for i, j in itertools.combinations(range(len(contexts)), 2):
         name = f"{i + 1}·{j + 1}: {_short(contexts[i].text, 18)} / {_short(contexts[j].text, 18)}"
-        pairs.append(PairSimilarity(name, i, j, [float(x) for x in cosine_per_layer(vectors[i], vectors[j])]))
+        si, sj = contexts[i].sense.strip(), contexts[j].sense.strip()
+        relation = ("same" if si == sj else "different") if si and sj else ""
+        pairs.append(PairSimilarity(
+            name, i, j, [float(x) for x in cosine_per_layer(vectors[i], vectors[j])],
+            [float(x) for x in cosine_per_layer(vectors[i] - centre, vectors[j] - centre)], relation))
         u, v = layer_mix(vectors[i], mix), layer_mix(vectors[j], mix)
         mixed[name] = float(cosine_per_layer(u[None], v[None])[0])
-    baseline = anisotropy_baseline(analyses, n_pairs=n_pairs, seed=seed)
+    # the compared word itself stays out of the baseline's pool (it would pair the word with itself)
+    target_ids = {int(analyses[k].input_ids[t]) for k, o in enumerate(occs) for t in o.tokens}
+    exclude = [[t for t, i in enumerate(a.input_ids) if int(i) in target_ids] for a in analyses]
+    try:
+        anisotropy_baseline(analyses, n_pairs=1, seed=seed, exclude=exclude)
+    except InputError:  # nothing but the compared word (e.g. all [UNK]): keep its tokens rather than fail
+        exclude = None
+        notes.append("Too few other tokens: the baseline includes the compared word's tokens.")
+    baseline = anisotropy_baseline(analyses, n_pairs=n_pairs, seed=seed, exclude=exclude)
+    baseline_c = anisotropy_baseline(analyses, n_pairs=n_pairs, seed=seed, exclude=exclude, centre=centre)
     progress(1.0, "Done")
     return SimilarityResult(loaded.name, list(contexts), occs, pairs, [float(x) for x in baseline], analyses,
-                            notes, mixed, mix)
+                            notes, mixed, mix, [float(x) for x in baseline_c], len(analyses))
 
 
-def similarity_chart_spec(result: SimilarityResult) -> ChartSpec:
-    """Line chart: cosine per layer, one line per pair, the anisotropy baseline dashed."""
-    series = []
-    for k, p in enumerate(result.pairs):
-        series.append(Series(p.name, list(range(len(p.layers))), p.layers, color=PALETTE[k % len(PALETTE)],
-                             hover=[f"{p.name}\nlayer {i}: cosine {v:.3f}" for i, v in enumerate(p.layers)]))
-    b = result.baseline
-    series.append(Series("baseline: random token pairs", list(range(len(b))), b, color=BASELINE_COLOR,
-                         dashed=True, hover=[f"baseline layer {i}: {v:.3f}" for i, v in enumerate(b)]))
+SAME_COLOR, DIFF_COLOR = "#2ca02c", "#d62728"
+SAME_LIGHT, DIFF_LIGHT = "#98df8a", "#ff9896"
+
+
+def similarity_chart_spec(result: SimilarityResult, view: str = "raw") -> ChartSpec:
+    """Line chart of cosine per layer in one of the VIEWS, the (Ethayarajh) baseline dashed.
+
+    With sense labels: every pair thin (green = same sense, red = different sense) and the two means thick,
+    so same-sense and different-sense pairs read separately; without labels, one coloured line per pair.
+    """
+    if view not in VIEWS:
+        raise InputError(f"Unknown view '{view}': use {', '.join(VIEWS)}.")
+    b = result.baseline_for(view)
     n = len(b)
+    x = list(range(n))
+    series = []
+    means = result.sense_means(view)
+    both = {"same", "different"} <= set(means)
+    for k, p in enumerate(result.pairs):
+        y = p.values(view, result.baseline)
+        if both and p.relation:
+            color, width = (SAME_LIGHT if p.relation == "same" else DIFF_LIGHT), 1.0
+            label = f"{p.relation} sense {p.a + 1}·{p.b + 1}"  # the full sentences are in the hover
+        else:
+            color, width, label = PALETTE[k % len(PALETTE)], 2.0, p.name
+        series.append(Series(label, x, y, color=color, width=width,
+                             hover=[f"{p.name}\nlayer {i}: {v:.3f}" for i, v in enumerate(y)]))
+    for rel, color in (("same", SAME_COLOR), ("different", DIFF_COLOR)):
+        if both:
+            count = sum(p.relation == rel for p in result.pairs)
+            series.append(Series(f"{rel} sense: mean of {count} pair(s)", x, means[rel], color=color, width=3.5,
+                                 hover=[f"{rel}-sense mean, layer {i}: {v:.3f}" for i, v in enumerate(means[rel])]))
+    base_name = {"raw": "baseline: random token pairs", "centred": "baseline: random token pairs (centred)",
+                 "minus-baseline": "baseline (0 after subtracting it)"}[view]
+    series.append(Series(base_name, x, b, color=BASELINE_COLOR, dashed=True,
+                         hover=[f"baseline layer {i}: {v:.3f}" for i, v in enumerate(b)]))
     words = sorted({c.word for c in result.contexts})
+    y_label = {"raw": "cosine similarity", "centred": "cosine after subtracting the layer mean",
+               "minus-baseline": "cosine minus baseline"}[view]
+    best = result.best_layer(view)
     return ChartSpec(
-        title=f"'{'/'.join(words)}' in different contexts · {result.model_name}",
-        x_label="layer (0 = embeddings)", y_label="cosine similarity", series=series,
+        title=f"'{'/'.join(words)}' in different contexts · {result.model_name} · {VIEWS[view]}",
+        x_label="layer (0 = embeddings)", y_label=y_label, series=series,
         x_ticks=[(i, str(i)) for i in range(n)] if n <= 40 else None,
-        meta={"model": result.model_name, "contexts": [c.__dict__ for c in result.contexts],
-              "notes": result.notes, "baseline": "mean cosine of random non-special token pairs, seeded"},
+        meta={"model": result.model_name, "contexts": [c.__dict__ for c in result.contexts], "view": view,
+              "best_layer": best, "notes": result.notes,
+              "baseline": "mean cosine of seeded random token pairs from different sentences and different "
+                          "words, the compared word left out (Ethayarajh 2019)",
+              "centring": "each layer's mean token vector over the pool of "
+                          f"{result.pool_sentences} sentences (contexts + reference)"},
     )
 
 
@@ -548,6 +705,15 @@ def load_presets() -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {"presets": [], "reference": []}
+
+
+def preset_model(preset: dict, available: list[str] | set[str]) -> str | None:
+    """The model a preset runs on: its ``model`` when installed, else its ``fallback_model`` (the Chinese
+    presets want gemma3, whose vocabulary knows Chinese, and fall back to smollm2)."""
+    for name in (preset.get("model"), preset.get("fallback_model")):
+        if name and name in available:
+            return name
+    return None
 
 
 def load_reference_texts() -> list[str]:

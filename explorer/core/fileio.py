@@ -40,6 +40,35 @@ def bomless_wide_encoding(data: bytes) -> str | None:
     return best.encoding if best is not None and best.encoding in _WIDE else None
 
 
+def _wide_candidate(data: bytes) -> bool:
+    """Whether bytes with NULs may be BOM-less UTF-16/32: they are not UTF-8, or (when they also decode as UTF-8,
+    which NULs do) the NULs sit in every other byte the way UTF-16 puts them beside Latin letters."""
+    sample = data[:_SCAN]
+    if b"\x00" not in sample:
+        return False
+    try:
+        sample[: len(sample) - 4].decode("utf-8") if len(data) > _SCAN else data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    n = len(sample) // 4 * 4
+    if n < 16:
+        return False
+    nul = [i for i in range(n) if sample[i] == 0]
+    if len(nul) < max(2, n // 20):
+        return False
+    # UTF-16: spaces and Latin letters put their NUL on one parity only (Cyrillic, Greek keep high bytes there).
+    if len({i % 2 for i in nul}) == 1:
+        return True
+    # UTF-32: the two high bytes of nearly every code unit are NUL (bytes 2-3 little-endian, 0-1 big-endian).
+    units = n // 4
+    for hi1, hi2, low in ((2, 3, 0), (1, 0, 3)):
+        high_nul = sum(1 for k in range(0, n, 4) if sample[k + hi1] == 0 and sample[k + hi2] == 0)
+        low_nul = sum(1 for k in range(0, n, 4) if sample[k + low] == 0)
+        if high_nul >= 0.9 * units and low_nul <= 0.5 * units:
+            return True
+    return False
+
+
 def looks_binary(data: bytes) -> bool:
     """NUL bytes or many control characters mean this is not text in any common encoding."""
     if not data:
@@ -49,7 +78,7 @@ def looks_binary(data: bytes) -> bool:
         # UTF-16/32 text has NULs; decode_bytes reads it by its byte-order mark, or by its byte pattern.
         if sample.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
             return False
-        return bomless_wide_encoding(data) is None
+        return not _wide_candidate(data) or bomless_wide_encoding(data) is None
     control = sum(1 for b in sample if b < 32 and b not in (9, 10, 12, 13, 27))
     return control / len(sample) > 0.05
 
@@ -156,7 +185,7 @@ def decode_bytes(data: bytes) -> tuple[str, str]:
                     continue
                 return text.lstrip("\ufeff"), codec
             return data.decode(codec, errors="replace").lstrip("\ufeff"), codec
-    if b"\x00" in data[:_SCAN]:
+    if _wide_candidate(data):
         wide = bomless_wide_encoding(data)
         if wide is not None:
             unit = 4 if "32" in wide else 2

@@ -56,6 +56,16 @@ def fill_message(lm: Any) -> str | None:
     )
 
 
+def head_note(lm: Any) -> str:
+    """Where the MLM head came from, when the app attached it (the bundled MiniLM)."""
+    if getattr(lm, "mlm_head", None) is None:
+        return ""
+    acc = (lm.card.extra.get("mlm_head_accuracy") or {}).get("project_text")
+    tail = f" (held-out top-1 {acc['top1']:.0%}, top-5 {acc['top5']:.0%})" if acc else ""
+    return (f" {lm.name} ships without an MLM head: these guesses come from the head this project trained on the "
+            f"frozen encoder{tail}.")
+
+
 def _readable(pred: Prediction, tokenizer: Any) -> Prediction:
     from explorer.core.words import token_texts
 
@@ -99,9 +109,10 @@ def fill_masks(
         ids = [mask_id if i < 0 else i for i in input_ids]
         if mask_id is None and any(i < 0 for i in input_ids):
             raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
-        with lm.lock, torch.no_grad():
-            logits = lm.model(input_ids=torch.tensor([ids])).logits[0]  # [seq, vocab]
-            require_finite(logits, lm.name, "predictions")
+        from explorer.core.mlm_head import mlm_logits
+
+        logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: every mask in this one pass
+        require_finite(logits, lm.name, "predictions")
         preds = []
         for p in positions:
             toks, probs, p_orig, rank = _topk(logits[p], original_ids[p], tok, top_k)
@@ -110,7 +121,8 @@ def fill_masks(
                                               toks, probs, p_orig, rank), tok))
         progress(1.0, "Done")
         return FillResult(model=lm.name, mode="mlm", predictions=preds,
-                          message=f"{len(preds)} masked positions predicted in one forward pass (both sides).")
+                          message=f"{len(preds)} masked positions predicted in one forward pass (both sides)."
+                          + head_note(lm))
     with lm.lock, torch.no_grad():
         logits = lm.model(input_ids=torch.tensor([original_ids])).logits[0]  # [seq, vocab]; row i predicts i+1
         require_finite(logits, lm.name, "predictions")
@@ -129,3 +141,26 @@ def fill_masks(
     if skipped:
         message += " The first token has no left context and is not predicted."
     return FillResult(model=lm.name, mode="causal-left-context", predictions=preds, message=message)
+
+
+
+def fill_text(
+    lm: Any,
+    text: str,
+    top_k: int = 5,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+) -> dict:
+    """Fill every ``[MASK]`` of ``text`` in one forward pass of a masked LM (``heads.fill_mask``), as the CLI's
+    ``fill`` prints it: ``{"model", "text", "filled", "tokens", "masks": [{"position", "candidates":
+    [{"token", "probability"}]}], "message"}``. ``[MASK]`` is mapped to the model's own mask token."""
+    from explorer.core.heads import fill_mask
+
+    res = fill_mask(lm, text, top_k=top_k, progress=progress, cancel=cancel)
+    masks = [{"position": m.position, "candidates": [{"token": t, "probability": p} for t, p in m.candidates]}
+             for m in res.masks]
+    message = f"{len(masks)} mask(s) filled in one forward pass." + head_note(lm)
+    if res.truncated:
+        message += " The text was cut to the model's length limit."
+    return {"model": lm.name, "text": res.text, "filled": res.filled, "tokens": res.tokens, "masks": masks,
+            "message": message}

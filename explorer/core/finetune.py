@@ -737,24 +737,33 @@ def result_chart(result: FinetuneResult) -> ChartSpec:
 def scratch_chart(pre: FinetuneResult, scratch: FinetuneResult) -> ChartSpec:
     """The lecture's "why pre-train" figure: training loss and validation accuracy of the same architecture
     fine-tuned from pre-trained and from random weights (same data, steps and seed)."""
-    series = []
-    for r, name, color in ((pre, "pre-trained", "#1f77b4"), (scratch, "from scratch", "#d62728")):
-        if r.batch_losses:
-            series.append(Series(f"{name}: training loss", [x for x, _ in r.batch_losses],
-                                 [y for _, y in r.batch_losses], color=color, width=1.0))
-        series.append(Series(f"{name}: validation accuracy", [0.0] + [float(h.epoch) for h in r.history],
-                             [r.initial_val_accuracy] + [h.val_accuracy for h in r.history], style="line",
-                             color=color, width=2.5))
-    last = float(max(pre.epochs, 1))
-    series.append(Series("majority baseline", [0.0, last], [pre.majority_baseline] * 2, color="#7f7f7f",
-                         dashed=True, width=1.0))
-    return ChartSpec(
-        title="Why pre-train: the same model from pre-trained vs random weights", x_label="epoch",
-        y_label="loss / accuracy", series=series,
+    return comparison_chart(
+        [(pre.batch_losses, pre.history, pre.initial_val_accuracy),
+         (scratch.batch_losses, scratch.history, scratch.initial_val_accuracy)],
+        pre.majority_baseline, pre.epochs,
         meta={"pretrained": pre.to_dict(), "scratch": scratch.to_dict(),
               "same": {"epochs": pre.epochs, "learning_rate": pre.learning_rate, "seed": pre.seed,
                        "train_rows": pre.train_rows}},
     )
+
+
+def comparison_chart(runs: list[tuple[list[tuple[float, float]], list[EpochReport], float | None]],
+                     baseline: float | None, epochs: int, meta: dict | None = None) -> ChartSpec:
+    """Pre-trained (first run) against from-scratch (second run, if any) curves; also drawn while they train."""
+    series = []
+    for (losses, history, initial), name, color in zip(runs, ("pre-trained", "scratch"),
+                                                       ("#1f77b4", "#d62728"), strict=False):
+        if losses:
+            series.append(Series(f"{name} loss", [x for x, _ in losses], [y for _, y in losses],
+                                 color=color, width=1.0))
+        if initial is not None:
+            series.append(Series(f"{name} accuracy", [0.0] + [float(h.epoch) for h in history],
+                                 [initial] + [h.val_accuracy for h in history], style="line", color=color, width=2.5))
+    if baseline is not None:
+        series.append(Series("majority", [0.0, float(max(epochs, 1))], [baseline] * 2, color="#7f7f7f",
+                             dashed=True, width=1.0))
+    return ChartSpec(title="Why pre-train: the same model from pre-trained vs random weights", x_label="epoch",
+                     y_label="loss / accuracy", series=series, meta=meta or {})
 
 
 def costs_chart(costs: list[ModeCost]) -> ChartSpec:

@@ -65,7 +65,7 @@ def require_head(lm: Any, task: str) -> None:
     has = ", ".join(lm.heads) if lm.heads else "no task head (a bare encoder)"
     can = tasks_for(lm.heads)
     hint = f" It can run: {', '.join(can)}." if can else ""
-    if task in ("classify", "pair", "tokens") and not lm.heads:
+    if task in ("classify", "pair", "tokens") and not set(lm.heads) - {"mlm"}:  # an encoder (+ MLM head) only
         hint += " Fine-tune one in the fine-tune lab (or `lm-explorer finetune`) to give it a head."
     raise ModelError(f"'{lm.name}' has {has}; the task '{task}' needs a {' or '.join(TASK_HEADS[task])} head.{hint}")
 
@@ -521,9 +521,11 @@ def fill_mask(
         raise InputError("Every mask was cut off by truncation; move the masks nearer the start.")
     check(cancel)
     progress(0.2, f"Filling {len(positions)} mask(s) in one pass…")
-    with lm.lock, torch.no_grad():
-        logits = lm.model(**enc).logits[0]  # [token, vocab]
-        require_finite(logits, lm.name, "predictions")
+    from explorer.core.mlm_head import mlm_logits
+
+    # its own MLM head, or the one the app attached (the bundled MiniLM)
+    logits = mlm_logits(lm, enc["input_ids"], enc.get("attention_mask"))[0]  # [token, vocab]
+    require_finite(logits, lm.name, "predictions")
     probs = torch.softmax(logits[positions].float(), dim=-1)  # [mask, vocab]
     top = torch.topk(probs, k=min(top_k, probs.shape[-1]), dim=-1)
     masks = []

@@ -94,6 +94,8 @@ class LoadedModel:
     tokenizer: Any  # transformers PreTrainedTokenizerBase
     card: ModelCard
     load_seconds: float
+    # A masked-LM head attached to an encoder that ships without one (the bundled MiniLM): see core/mlm_head.py.
+    mlm_head: Any = field(default=None, repr=False)
     # One forward at a time per model: the job runner may run several jobs.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -482,6 +484,22 @@ def _safetensors_complete(path: Path) -> bool:
         return False
 
 
+def _safetensors_finite(path: Path) -> bool:
+    """Every floating-point tensor of the file is finite (random bytes over float32 weights always hit a NaN)."""
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            for name in fh.keys():  # noqa: SIM118 - safe_open has no __iter__
+                t = fh.get_tensor(name)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return False
+    except Exception:  # safetensors raises its own error types on damaged files
+        return False
+    return True
+
+
 def write_cache_manifest(folder: Path, source: str = "") -> None:
     """Record the sha256, size and time of every file of a converted cache, so a later load can tell whether
     the files are still the ones written (see :func:`cache_problem`)."""
@@ -510,6 +528,8 @@ def cache_problem(folder: Path) -> str:
         weights = sorted(folder.glob("*.safetensors"))
         if not weights or not all(_safetensors_complete(w) for w in weights):
             return "its weights file is incomplete"
+        if not all(_safetensors_finite(w) for w in weights):
+            return "its weights hold NaN or infinite values"
         try:
             write_cache_manifest(folder)
         except OSError as err:
@@ -612,7 +632,7 @@ def ensure_converted(
         if target.exists() and not problem:
             return target
         if problem:
-            log.warning("converted cache %s is damaged (%s); rebuilding it", target, problem)
+            log.info("converted cache %s is damaged (%s); rebuilding it", target, problem)
             progress(0.02, f"The converted copy of {entry.name} is damaged ({problem}); rebuilding it…")
             shutil.rmtree(target, ignore_errors=True)
         return _convert_gguf(entry, progress, cancel)
@@ -670,8 +690,7 @@ def require_finite(values: Any, name: str, what: str = "outputs") -> None:
     if not ok:
         raise ModelError(
             f"{name} produced NaN or infinite {what}: its weights are damaged or it cannot run this input in "
-            "float32. Load the model again from a good copy (a converted GGUF cache is rebuilt by itself), or "
-            "choose another model."
+            "float32. Load the model again from a good copy, or choose another model."
         )
 
 
@@ -952,9 +971,25 @@ def _load_model(
     card = build_card(entry, config, tokenizer, model)
     if entry.gguf_file:
         card.extra["converted_cache"] = folder
+    mlm = _attach_mlm_head(entry, model, card)
     elapsed = time.perf_counter() - start
     progress(1.0, f"Loaded {entry.name} in {elapsed:.1f} s")
-    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
+    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card,
+                       load_seconds=elapsed, mlm_head=mlm)
+
+
+def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
+    """The project's trained MLM head for the bundled MiniLM (None for every other model); the card says so."""
+    if entry.name != catalog.MINILM or entry.source != "bundled" or "mlm" in card.heads:
+        return None
+    from explorer.core import mlm_head
+
+    head = mlm_head.load_head(model)
+    meta = mlm_head.head_metadata()
+    card.heads = [*card.heads, "mlm"]
+    card.extra["mlm_head"] = mlm_head.card_text(meta)
+    card.extra["mlm_head_accuracy"] = mlm_head.accuracy_summary(meta)
+    return head
 
 
 def _load_adapter_folder(

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from explorer.core.errors import InputError
-from explorer.core.masking import MaskParams, mask_text, mask_token, random_token_ids
+from explorer.core.masking import MaskParams, mask_text, mask_token
 from explorer.core.progress import Progress, check, no_progress
 from explorer.core.words import TokenizedText, tokenize_words
 
@@ -461,43 +461,77 @@ def _text_infill(
                     {"spans": spans, "span_lengths_words": lengths})
 
 
+_UNUSED = re.compile(r"^(\[unused\d+\]|<unused\d+>|<\|reserved_special_token_\d+\|>)$")
+
+
+def replacement_ids(tokenizer: Any) -> np.ndarray:
+    """Ids ELECTRA may put into the text: the vocabulary minus special and unused ([unused…]) tokens."""
+    specials = set(getattr(tokenizer, "all_special_ids", []) or [])
+    tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+    return np.array([i for i, t in enumerate(tokens)
+                     if i not in specials and t is not None and not _UNUSED.match(str(t))], dtype=np.int64)
+
+
+def _same_vocabulary(a: Any, b: Any) -> bool:
+    return a is b or (len(a) == len(b) and a.get_vocab() == b.get_vocab())
+
+
+def pick_generator(tokenizer: Any, candidates: Any) -> tuple[Any, str]:
+    """ELECTRA's generator among loaded models sharing ``tokenizer``'s vocabulary: a masked LM first (its own
+    head or the one the app attached), then a causal LM; ``(None, "random")`` when neither is loaded."""
+    models = [m for m in (candidates if isinstance(candidates, (list, tuple)) else [candidates]) if m is not None]
+    usable = [m for m in models if _same_vocabulary(m.tokenizer, tokenizer)]
+    for kind in ("mlm", "causal-lm"):
+        for m in usable:
+            if kind in (getattr(m, "heads", []) or []):
+                return m, kind
+    return None, "random"
+
+
 def _electra(
     tt: TokenizedText, tokenizer: Any, seed: int, rng: np.random.Generator, ratio: float, generator: Any,
     note: str, progress: Progress, cancel: threading.Event | None,
 ) -> ObjectiveResult:
     """ELECTRA: 15% positions get a generator sample; the discriminator target is replaced/original per token
-    (a sample equal to the original counts as original)."""
+    (a sample equal to the original counts as original). ``generator``: one loaded model or several; a masked
+    LM samples all positions from one pass, else a causal LM from each left context, else random tokens.
+    Special and unused tokens are never sampled."""
     positions = _choose(rng, tt.candidates, ratio)
-    heads = list(getattr(generator, "heads", []) or []) if generator is not None else []
+    gen_model, gen_kind = pick_generator(tokenizer, generator)
+    allowed = replacement_ids(tokenizer)
     samples: dict[int, int] = {}
-    if positions and generator is not None and ("mlm" in heads or "causal-lm" in heads):
+    if positions and gen_model is not None:
         import torch
+
+        from explorer.core.mlm_head import mlm_logits
 
         progress(0.2, "Running the generator…")
         gen = torch.Generator().manual_seed(seed)
         ids = torch.tensor([tt.ids])  # [batch, seq]
-        with generator.lock, torch.no_grad():
-            if "mlm" in heads:
-                mid, _ = mask_token(tokenizer)
-                ids[0, positions] = mid
-                logits = generator.model(input_ids=ids).logits[0]  # [seq, vocab]: all masks in one pass
-                rows = logits[positions]
-                how = f"{generator.name} (masked LM, all masked positions in one pass)"
-            else:
-                logits = generator.model(input_ids=ids).logits[0]  # [seq, vocab]: logits[i] predicts i+1
-                rows = logits[[max(p - 1, 0) for p in positions]]
-                how = f"{generator.name} (causal LM: each sample sees only the left context)"
-        probs = torch.softmax(rows.float(), dim=-1)  # [masked, vocab]
+        if gen_kind == "mlm":
+            mid, _ = mask_token(tokenizer)
+            ids[0, positions] = mid
+            rows = mlm_logits(gen_model, ids)[0][positions]  # [masked, vocab]: all masks in one pass
+            attached = getattr(gen_model, "mlm_head", None) is not None
+            how = (f"{gen_model.name} (masked LM{', the MLM head this project trained' if attached else ''}: "
+                   "all masked positions sampled from one pass)")
+        else:
+            with gen_model.lock, torch.no_grad():
+                logits = gen_model.model(input_ids=ids).logits[0]  # [seq, vocab]: logits[i] predicts i+1
+            rows = logits[[max(p - 1, 0) for p in positions]]
+            how = f"{gen_model.name} (causal LM: each sample sees only the left context)"
+        banned = torch.ones(rows.shape[-1], dtype=torch.bool)
+        banned[torch.from_numpy(allowed[allowed < rows.shape[-1]])] = False
+        rows = rows.float().masked_fill(banned, float("-inf"))  # no special / unused token is ever drawn
+        probs = torch.softmax(rows, dim=-1)  # [masked, vocab]
         drawn = torch.multinomial(probs, 1, generator=gen)[:, 0].tolist()
         samples = dict(zip(positions, drawn, strict=True))
-        if "mlm" not in heads and positions and positions[0] == 0:
-            pool = random_token_ids(tokenizer)
-            samples[0] = int(pool[rng.integers(0, len(pool))])  # no left context at all: random
+        if gen_kind == "causal-lm" and positions and positions[0] == 0:
+            samples[0] = int(allowed[rng.integers(0, len(allowed))])  # no left context at all: random
         generator_name = how
     else:
-        pool = random_token_ids(tokenizer)
-        samples = {p: int(pool[rng.integers(0, len(pool))]) for p in positions}
-        generator_name = "random tokens (no masked or causal LM loaded)"
+        samples = {p: int(allowed[rng.integers(0, len(allowed))]) for p in positions}
+        generator_name = "random tokens (no masked or causal LM with this vocabulary is loaded)"
     check(cancel)
     n = tt.n
     inp = list(tt.tokens)
@@ -514,7 +548,9 @@ def _electra(
     return ObjectiveResult(
         kind="electra", seed=seed, tt=tt, input_tokens=inp, input_actions=acts, input_source=list(range(n)),
         target_tokens=target, original_actions=list(acts), attention_mask=bidirectional_mask(n), row_labels=labels,
-        col_labels=labels, generator=generator_name, note=note, extra={"sampled_positions": positions},
+        col_labels=labels, generator=generator_name, note=note,
+        extra={"sampled_positions": positions, "generator_kind": gen_kind,
+               "generator_model": gen_model.name if gen_model is not None else None},
     )
 
 

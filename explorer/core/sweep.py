@@ -86,7 +86,8 @@ class SweepPoint:
 
 @dataclass
 class SweepResult:
-    """All K for one model on one task, and the settings that made them."""
+    """All K for one model on one task, the settings that made them, and the model's size (None when unknown,
+    e.g. a model behind an HTTP endpoint)."""
 
     model: str
     task: str
@@ -94,6 +95,14 @@ class SweepResult:
     points: list[SweepPoint]
     settings: dict
     chance: float | None = None
+    parameters: int | None = None
+    parameters_non_embedding: int | None = None  # Kaplan et al. (2020): embedding tables left out
+
+    def rows(self, details: bool = False) -> list[dict]:
+        """One row per K, each naming its model and the model's size (the GPT-3 figure's x axis)."""
+        size = {"model": self.model, "parameters": self.parameters,
+                "parameters_non_embedding": self.parameters_non_embedding}
+        return [{**size, **p.to_dict(details)} for p in self.points]
 
     def to_dict(self, details: bool = False) -> dict:
         return {
@@ -101,9 +110,32 @@ class SweepResult:
             "task": self.task,
             "mode": self.mode,
             "chance": self.chance,
+            "parameters": self.parameters,
+            "parameters_non_embedding": self.parameters_non_embedding,
             "settings": self.settings,
-            "results": [p.to_dict(details) for p in self.points],
+            "results": self.rows(details),
         }
+
+
+def sweeps_to_dict(results: list[SweepResult], details: bool = False) -> dict:
+    """Several models' sweeps of one task as one document: ``results`` rows carry ``model`` and ``parameters``."""
+    if not results:
+        raise InputError("Run a sweep first.")
+    first = results[0]
+    settings = {k: v for k, v in first.settings.items() if k not in ("backend", "chat")}
+    return {
+        "model": ",".join(r.model for r in results),
+        "task": first.task,
+        "mode": first.mode,
+        "chance": first.chance,
+        "models": [
+            {"model": r.model, "parameters": r.parameters, "parameters_non_embedding": r.parameters_non_embedding,
+             "backend": r.settings.get("backend"), "chat": r.settings.get("chat")}
+            for r in results
+        ],
+        "settings": settings,
+        "results": [row for r in results for row in r.rows(details)],
+    }
 
 
 def parse_shots(text: str | list[int]) -> list[int]:
@@ -220,13 +252,61 @@ def run_sweep(
         if on_point is not None:
             on_point(point)
     chance = 1.0 / len(task.labels) if mode == "score" and task.labels else None
+    card = getattr(getattr(backend, "lm", None), "card", None)
     settings = {
         "task": task.name, "shots": ks, "draws": draws, "limit": len(queries), "seed": seed, "mode": mode,
         "normalize": normalize if mode == "score" else None, "ci": ci, "chat": chat,
         "template": task.template.template, "description": task.template.description,
         "backend": backend.describe(),
     }
-    return SweepResult(backend.name, task.name, mode, points, settings, chance)
+    return SweepResult(
+        backend.name, task.name, mode, points, settings, chance,
+        parameters=card.num_parameters if card is not None else None,
+        parameters_non_embedding=card.num_parameters_non_embedding if card is not None else None,
+    )
+
+
+def chat_for(backend: Any, chat: bool) -> bool:
+    """Whether ``backend`` gets the chat format: only when asked and its tokenizer has a chat template. A base
+    model such as gemma3 has none, so it is always prompted raw, as GPT-3 was."""
+    from explorer.core.prompting import has_chat_template
+
+    if not chat:
+        return False
+    tokenizer = getattr(backend, "tokenizer", None)
+    return tokenizer is None or has_chat_template(tokenizer)
+
+
+def run_sweeps(
+    backends: list[Any],
+    task: Task,
+    shots: list[int] | str = "0,1,2,4,8",
+    chat: bool = False,
+    on_point: Callable[[str, SweepPoint], None] | None = None,
+    progress: Progress = no_progress,
+    cancel: threading.Event | None = None,
+    **options: Any,
+) -> list[SweepResult]:
+    """The same sweep (same items, same demonstration draws) on several models, one after the other, for the
+    accuracy-against-size figure. ``on_point(model name, point)`` gets each K as it finishes; ``options`` are
+    :func:`run_sweep`'s (draws, limit, seed, mode, normalize, ci)."""
+    from explorer.core.backends import make_backend
+
+    made = [make_backend(b) for b in backends]
+    if not made:
+        raise InputError("Choose at least one model to sweep.")
+    names = [b.name for b in made]
+    if len(set(names)) != len(names):
+        raise InputError(f"A model is listed twice: {', '.join(names)}.")
+    out = []
+    for i, backend in enumerate(made):
+        def part(fraction: float, message: str = "", i: int = i, name: str = backend.name) -> None:
+            progress((i + fraction) / len(made), f"{name}: {message}" if len(made) > 1 else message)
+
+        point_cb = (lambda p, name=backend.name: on_point(name, p)) if on_point is not None else None
+        out.append(run_sweep(backend, task, shots, chat=chat_for(backend, chat), on_point=point_cb, progress=part,
+                             cancel=cancel, **options))
+    return out
 
 
 def sweep_chart(results: list[SweepResult], title: str | None = None) -> ChartSpec:
@@ -259,4 +339,87 @@ def sweep_chart(results: list[SweepResult], title: str | None = None) -> ChartSp
         x_ticks=[(float(k), str(k)) for k in all_k],
         y_range=(0.0, 1.0),
         meta={"runs": [r.to_dict() for r in results]},
+    )
+
+
+SIZE_AXES = {"parameters": "parameters", "non_embedding": "parameters without embeddings (Kaplan et al. 2020)"}
+_SHOT_NAMES = {0: "zero-shot", 1: "one-shot"}
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.0f} M"
+
+
+def size_note(results: list[SweepResult]) -> str:
+    """What the size axis can and cannot say about these models (shown under the chart and in its exports)."""
+    sized = [r for r in results if r.parameters]
+    lines = []
+    if len(sized) >= 2:
+        lines.append("Different models, not a size ladder: each point is its own family (training data, tokenizer "
+                     "and tuning differ). Add bigger models of one family for a real ladder.")
+    counts = "; ".join(
+        f"{r.model} {_millions(r.parameters)} ({_millions(r.parameters_non_embedding)} without embeddings)"
+        for r in sized if r.parameters_non_embedding is not None
+    )
+    big = [r.model for r in sized if r.parameters_non_embedding is not None
+           and r.parameters - r.parameters_non_embedding > 0.5 * r.parameters]
+    if counts:
+        lines.append(f"Parameters: {counts}." + (
+            f" Most of {', '.join(big)}'s are its embedding table." if big else ""))
+    missing = [r.model for r in results if not r.parameters]
+    if missing:
+        lines.append(f"Not drawn (size unknown): {', '.join(missing)}.")
+    return "\n".join(lines)
+
+
+def size_chart(results: list[SweepResult], axis: str = "parameters", title: str | None = None) -> ChartSpec:
+    """Accuracy against model size (log x), one line per K — the lecture's GPT-3 figure (zero / one / few-shot).
+
+    ``axis``: "parameters" (all, as GPT-3's figure) or "non_embedding" (Kaplan et al.'s count).
+    """
+    if axis not in SIZE_AXES:
+        raise InputError(f"Unknown size axis '{axis}': use {' or '.join(SIZE_AXES)}.")
+    if not results:
+        raise InputError("Run a sweep first.")
+    sized = [r for r in results if r.parameters]
+    if not sized:
+        raise InputError("No model in this sweep has a known size (a model behind an endpoint has none).")
+
+    def size(r: SweepResult) -> float:
+        return float(r.parameters if axis == "parameters" else r.parameters_non_embedding or r.parameters)
+
+    sized.sort(key=size)
+    ks = sorted({p.shots for r in sized for p in r.points})
+    series = []
+    for k in ks:
+        xs, ys, lo, hi, hover = [], [], [], [], []
+        for r in sized:
+            p = next((p for p in r.points if p.shots == k), None)
+            if p is None:
+                continue
+            xs.append(size(r))
+            ys.append(p.accuracy)
+            lo.append(p.ci_low)
+            hi.append(p.ci_high)
+            hover.append(
+                f"{r.model}, K = {k}: {p.correct}/{p.n} = {p.accuracy:.1%} (95% CI {p.ci_low:.1%}–{p.ci_high:.1%}); "
+                f"{_millions(r.parameters)} parameters, {_millions(r.parameters_non_embedding or 0)} without embeddings"
+            )
+        name = f"K = {k} ({_SHOT_NAMES.get(k, 'few-shot')})"
+        series.append(Series(name, xs, ys, hover=hover, err_low=lo, err_high=hi))
+    chance = next((r.chance for r in sized if r.chance), None)
+    xs_all = [size(r) for r in sized]
+    if chance:
+        series.append(Series(f"chance ({chance:.0%})", [xs_all[0], xs_all[-1]], [chance, chance],
+                             color="#888888", dashed=True, width=1.0))
+    return ChartSpec(
+        title=title or f"Accuracy vs model size ({sized[0].task})",
+        x_label=SIZE_AXES[axis] + " (log scale)",
+        y_label="accuracy",
+        series=series,
+        x_ticks=[(size(r), f"{r.model} {_millions(int(size(r)))}") for r in sized],
+        y_range=(0.0, 1.0),
+        log_x=True,
+        note=size_note(results),
+        meta={"size_axis": axis, "runs": [r.to_dict() for r in results]},
     )

@@ -15,12 +15,15 @@ def render_chart_file(spec: ChartSpec, path: str, size: tuple[int, int] = (900, 
 
     app = QApplication.instance() or QApplication([])
     chart = ChartWidget()
-    chart.resize(*size)
-    chart.show()
-    app.processEvents()
-    chart.set_spec(spec)
-    app.processEvents()
-    chart.export(path)
-    chart.close()
-    chart.deleteLater()
-    app.processEvents()
+    try:
+        chart.resize(*size)
+        chart.show()
+        app.processEvents()
+        chart.set_spec(spec)
+        app.processEvents()
+        chart.export(path)
+    finally:
+        # Also on a failed write: a widget left alive at interpreter exit crashed the process (segfault).
+        chart.close()
+        chart.deleteLater()
+        app.processEvents()

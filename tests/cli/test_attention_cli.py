@@ -108,3 +108,29 @@ def test_embed_corpus(use_loaded, tmp_path, capsys):
     assert {p["group"] for p in out["points"]} == {str(river), str(money)}
     assert out["points"][2]["neighbours"][0]["index"] == 3
     assert out_csv.read_text().count("\n") == 5
+
+
+def test_similarity_two_senses_preset_and_views(use_loaded, tmp_path, capsys):
+    args = ["similarity", "--preset", "bank: river twice", "--view", "centred"]
+    assert main(args + ["--json"]) == 0
+    out = _json(capsys)
+    assert out["view"] == "centred" and [o["sense"] for o in out["occurrences"]] == ["river", "river", "money", "money"]
+    assert {p["relation"] for p in out["pairs"]} == {"same", "different"}
+    for view in ("raw", "centred", "minus-baseline"):
+        v = out["views"][view]
+        best = v["best_layer"]
+        assert v["same_sense"][best] > v["different_sense"][best], view
+    assert "different sentences and different words" in out["baseline_definition"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "same sense" in text and "best layer" in text
+    # extra sentences with their sense on the command line
+    assert main(["similarity", "--model", "minilm", "--context", "The bat flew out of the cave.|bat|animal",
+                 "--context", "A bat hunted moths at night.|bat|animal", "--context",
+                 "He swung the bat at the ball.|bat|sport", "--json"]) == 0
+    out = _json(capsys)
+    assert [p["relation"] for p in out["pairs"]] == ["same", "different", "different"]
+    assert main(["similarity", "--preset", "no such preset"]) == 2
+    assert "No preset" in capsys.readouterr().err
+    assert main(["similarity", "--model", "minilm", "--context", "only one|one"]) == 2
+    assert "at least two" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_why_pretrain_exports_the_comparison(capsys, tiny_factory, sentiment_csv
     assert main(["finetune", "--model", str(tiny_factory("base")), "--data", str(sentiment_csv), "--why-pretrain",
                  "--epochs", "1", "--export", str(data)]) == 0
     names = [s["name"] for s in json.loads(data.read_text())["series"]]
-    assert "from scratch: validation accuracy" in names and "pre-trained: training loss" in names
+    assert "scratch accuracy" in names and "pre-trained loss" in names
     assert "from scratch:" in capsys.readouterr().out
 
 
@@ -119,9 +119,9 @@ def test_head_qa_tokens_fill_generate(capsys, tiny_factory, tmp_path):
 def test_errors_are_one_line(capsys, sentiment_csv):
     assert main(["head", "minilm", "--task", "classify", "hello"]) == 2
     err = capsys.readouterr().err
-    assert "no task head" in err and err.count("\n") == 1
+    assert "needs a sequence-classification head" in err and err.count("\n") == 1
     assert main(["finetune", "--data", str(sentiment_csv)]) == 2
     assert "--out" in capsys.readouterr().err
     assert main(["evaluate", "minilm", "--data", str(sentiment_csv)]) == 2
     err = capsys.readouterr().err
-    assert "no task head" in err and err.count("\n") == 1
+    assert "needs a sequence-classification head" in err and err.count("\n") == 1

@@ -102,6 +102,32 @@ def test_objective_electra_with_causal_generator(models, capsys, tmp_path):
     assert png.stat().st_size > 1000
 
 
+def test_objective_electra_with_the_minilm_head(models, capsys):
+    out = run_json(capsys, ["objective", "The quick brown fox jumps over the lazy dog near the river bank.",
+                            "--model", "minilm", "--kind", "electra", "--seed", "3", "--json"])
+    assert out["generator_kind"] == "mlm" and "masked LM" in out["generator"]
+    for i in out["sampled_positions"]:
+        assert not out["input_tokens"][i].startswith("[")
+
+
+def test_fill_every_mask_json(models, capsys):
+    out = run_json(capsys, ["fill", "The capital of France is [MASK].", "--model", "minilm", "--json"])
+    assert len(out["masks"]) == 1
+    m = out["masks"][0]
+    assert out["tokens"][m["position"]] == "[MASK]" and len(m["candidates"]) == 5
+    assert set(m["candidates"][0]) == {"token", "probability"}
+    probs = [c["probability"] for c in m["candidates"]]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    out = run_json(capsys, ["fill", "The [MASK] sat on the [MASK].", "--top-k", "3", "--json"])
+    assert [len(x["candidates"]) for x in out["masks"]] == [3, 3]
+    assert main(["fill", "The [MASK] sat on the mat.", "--model", "minilm"]) == 0
+    assert "mask 1" in capsys.readouterr().out
+    assert main(["fill", "No mask at all.", "--model", "minilm"]) == 2
+    assert "[MASK]" in capsys.readouterr().err
+    assert main(["fill", "The capital of France is [MASK].", "--model", "smollm2"]) == 2
+    assert "mlm head" in capsys.readouterr().err
+
+
 def test_errors_are_one_line(models, capsys):
     assert main(["mask", "", "--strategy", "span"]) == 2
     assert "empty" in capsys.readouterr().err

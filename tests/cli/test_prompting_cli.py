@@ -76,3 +76,29 @@ def test_user_data_file(capsys, tmp_path):
 def test_errors_are_messages(capsys, argv, message):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_sweep_over_two_models_gives_the_size_chart(capsys, tmp_path, monkeypatch, smollm2, gemma3):
+    import explorer.commands.prompting as cmd
+
+    models = {"smollm2": smollm2, "gemma3": gemma3}
+    monkeypatch.setattr(cmd, "load", lambda name, trust_remote_code=False: models[name])
+    size_png, size_csv = tmp_path / "size.png", tmp_path / "size.csv"
+    code = main(["sweep", "--model", "smollm2,gemma3", "--task", "qa", "--shots", "0,1", "--limit", "2",
+                 "--draws", "1", "--json", "--export-size", str(size_png)])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"] == "smollm2,gemma3" and [m["model"] for m in data["models"]] == ["smollm2", "gemma3"]
+    assert [(r["model"], r["shots"]) for r in data["results"]] == [
+        ("smollm2", 0), ("smollm2", 1), ("gemma3", 0), ("gemma3", 1)]
+    for r in data["results"]:
+        card = models[r["model"]].card
+        assert (r["parameters"], r["parameters_non_embedding"]) == (card.num_parameters,
+                                                                    card.num_parameters_non_embedding)
+    assert size_png.stat().st_size > 1000
+    assert main(["sweep", "--model", "smollm2,gemma3", "--task", "qa", "--shots", "0", "--limit", "1",
+                 "--draws", "1", "--size-axis", "non_embedding", "--export-size", str(size_csv)]) == 0
+    lines = size_csv.read_text().splitlines()
+    assert lines[0].startswith("series,parameters without embeddings") and len(lines) == 3
+    assert main(["sweep", "--model", "smollm2,smollm2", "--task", "qa"]) == 2
+    assert "twice" in capsys.readouterr().err

@@ -108,3 +108,12 @@ def test_smollm2_long_input_goes_compact(smollm2):
     cancel.set()
     with pytest.raises(Cancelled):
         analyse(smollm2, LONG, compact=True, cancel=cancel)
+
+
+def test_gemma3_compact_equals_output_attentions(gemma3):
+    """Gemma 3 (sliding-window and global layers, grouped keys) through the same capture."""
+    text = "The students read the lecture notes about language models and their attention heads."
+    dense = analyse(gemma3, text)
+    compact = analyse(gemma3, text, compact=True, top_k=8)
+    _check_compact(compact.attentions, list(dense.attentions))
+    np.testing.assert_array_equal(compact.hidden_states, dense.hidden_states)

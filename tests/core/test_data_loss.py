@@ -165,6 +165,11 @@ def test_cache_without_checksums_is_adopted_only_when_complete(tmp_path):
     weights = cut / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-4])
     assert "incomplete" in cache_problem(cut)
+    noisy = _fake_cache(tmp_path / "noisy")  # random bytes over the weights of an old cache
+    weights = noisy / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) - 4000] + b"\xff" * 4000)
+    assert "NaN" in cache_problem(noisy) and not (noisy / MANIFEST).exists()
 
 
 def test_abandoned_conversions_are_removed(tmp_path):

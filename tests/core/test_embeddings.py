@@ -23,7 +23,6 @@ from explorer.core.embeddings import (
     project_2d,
     sentence_embedding,
     similarity_chart_spec,
-    similarity_matrix,
     split_sentences,
     token_similarity_spec,
     word_vector,
@@ -72,18 +71,60 @@ def test_bank_river_vs_money_falls_across_layers(minilm):
     assert spec.series[1].y == diff.baseline
 
 
-def test_baseline_is_seeded_and_matches_definition(minilm):
+def test_baseline_is_ethayarajh_different_sentences_and_words(minilm):
+    from sklearn.metrics.pairwise import cosine_similarity
+
     a, b = analyse(minilm, RIVER), analyse(minilm, MONEY)
     b1 = anisotropy_baseline([a, b], n_pairs=300, seed=1)
     np.testing.assert_array_equal(b1, anisotropy_baseline([a, b], n_pairs=300, seed=1))
     assert not np.array_equal(b1, anisotropy_baseline([a, b], n_pairs=300, seed=2))
-    # with all pairs, the definition by hand
-    keep = [i for i, s in enumerate(a.special_mask) if not s]
-    h = a.hidden_states[-1][keep]
-    sims = similarity_matrix(h)
-    off = sims[~np.eye(len(keep), dtype=bool)].mean()
-    est = anisotropy_baseline([a], n_pairs=20000, seed=0)[-1]
-    assert abs(est - off) < 0.02
+    # with every pair drawn, the definition by hand (scikit-learn's cosine): tokens of different sentences,
+    # different words, special tokens out
+    ka = [i for i, s in enumerate(a.special_mask) if not s]
+    kb = [i for i, s in enumerate(b.special_mask) if not s]
+    sims = cosine_similarity(a.hidden_states[-1][ka], b.hidden_states[-1][kb])
+    ids_a, ids_b = np.array(a.input_ids)[ka], np.array(b.input_ids)[kb]
+    by_hand = sims[ids_a[:, None] != ids_b[None, :]].mean()
+    assert anisotropy_baseline([a, b], n_pairs=10**6, seed=0)[-1] == pytest.approx(by_hand, abs=1e-5)
+    # the compared word left out: 'bank' pairs with nothing
+    bank = minilm.tokenizer.convert_tokens_to_ids("bank")
+    ex = [[i for i, t in enumerate(x.input_ids) if t == bank] for x in (a, b)]
+    keep = (ids_a != bank)[:, None] & (ids_b != bank)[None, :] & (ids_a[:, None] != ids_b[None, :])
+    assert anisotropy_baseline([a, b], n_pairs=10**6, exclude=ex)[-1] == pytest.approx(sims[keep].mean(), abs=1e-5)
+    with pytest.raises(InputError):
+        anisotropy_baseline([a])  # one sentence has no pair of different sentences
+
+
+def test_two_senses_same_above_different_raw_and_centred(minilm):
+    from explorer.core.embeddings import layer_means, load_presets
+
+    preset = next(p for p in load_presets()["presets"] if p["name"].startswith("bank: river twice"))
+    contexts = [Context(c["text"], c["word"], 0, c["sense"]) for c in preset["contexts"]]
+    assert [c.sense for c in contexts] == ["river", "river", "money", "money"]
+    r = compare_contexts(minilm, contexts, reference=preset.get("reference"))
+    assert [p.relation for p in r.pairs].count("same") == 2 and [p.relation for p in r.pairs].count("different") == 4
+    for view in ("raw", "centred", "minus-baseline"):
+        s = r.summary(view)
+        best = s["best_layer"]
+        assert 1 <= best <= 6
+        assert s["same_sense"][best] > s["different_sense"][best] + 0.1, view
+    # centring by hand: subtract the mean non-special token vector of every analysed sentence
+    pool = np.concatenate([x.hidden_states[:, [i for i, sp in enumerate(x.special_mask) if not sp]]
+                           for x in r.analyses], axis=1)
+    mu = pool.mean(axis=1)
+    np.testing.assert_allclose(layer_means(r.analyses), mu, atol=1e-5)
+    p0 = r.pairs[0]
+    u, v = word_vector(r.analyses[p0.a], r.occurrences[p0.a]), word_vector(r.analyses[p0.b], r.occurrences[p0.b])
+    np.testing.assert_allclose(p0.centred, cosine_per_layer(u - mu, v - mu), atol=1e-5)
+    # the centred baseline sits near zero: the common direction is gone
+    assert abs(np.mean(r.baseline_centred[1:])) < 0.1 < np.mean(r.baseline[1:])
+    spec = similarity_chart_spec(r, "centred")
+    names = [s.name for s in spec.series]
+    assert "same sense: mean of 2 pair(s)" in names and "different sense: mean of 4 pair(s)" in names
+    assert spec.series[-1].dashed and spec.series[-1].y == r.baseline_centred
+    out = r.to_dict()
+    assert out["views"]["centred"]["best_layer"] == r.best_layer("centred")
+    assert out["pairs"][0]["relation"] == "same"
 
 
 def test_unknown_word_is_flagged(minilm):
@@ -159,3 +200,34 @@ def test_presets_parse_and_find_their_words():
         assert len(p["contexts"]) >= 2
         for c in p["contexts"]:
             assert find_spans(c["text"], c["word"]), (p["name"], c)
+
+
+@pytest.mark.slow
+def test_two_senses_on_gemma3_need_the_corrected_view(gemma3):
+    """哈巴狗 and 牧羊犬…狗 against 单身狗 twice on Gemma (DESIGN.md: mean-centred 0.86 vs 0.51 at layer 9)."""
+    from explorer.core.embeddings import load_presets
+
+    preset = next(p for p in load_presets()["presets"] if p["name"].startswith("狗"))
+    assert preset["model"] == "gemma3"
+    contexts = [Context(c["text"], c["word"], 0, c["sense"]) for c in preset["contexts"]]
+    r = compare_contexts(gemma3, contexts, reference=preset["reference"])
+    assert len(r.baseline) == 19 and all(len(o.pieces) == 1 for o in r.occurrences)  # 狗 is one piece
+    centred = r.summary("centred")
+    best = centred["best_layer"]
+    assert centred["same_sense"][best] > centred["different_sense"][best] + 0.2
+    m = r.sense_means("centred")
+    assert m["same"][9] > m["different"][9] + 0.15
+    # raw cosines sit near 1 at the last layer (anisotropy): the gap there is small
+    raw = r.sense_means("raw")
+    assert min(raw["same"][-1], raw["different"][-1]) > 0.8 and raw["same"][-1] - raw["different"][-1] < 0.1
+
+
+def test_chinese_presets_prefer_gemma3_and_fall_back():
+    from explorer.core.embeddings import load_presets, preset_model
+
+    chinese = [p for p in load_presets()["presets"] if any("狗" == c["word"] for c in p["contexts"])]
+    assert chinese
+    for p in chinese:
+        assert preset_model(p, {"minilm", "smollm2", "gemma3"}) == "gemma3"
+        assert preset_model(p, {"minilm", "smollm2"}) == "smollm2"  # gemma3's package not installed
+        assert preset_model(p, {"minilm"}) is None

@@ -192,7 +192,7 @@ def test_scratch_is_the_same_architecture_from_random_weights(tiny_base, tiny_da
     assert a.learning_rate == b.learning_rate and a.seed == b.seed
     spec = ft.scratch_chart(a, b)
     names = [s.name for s in spec.series]
-    assert "pre-trained: validation accuracy" in names and "from scratch: training loss" in names
+    assert "pre-trained accuracy" in names and "scratch loss" in names
     assert spec.meta["scratch"]["mode"] == "scratch"
 
 

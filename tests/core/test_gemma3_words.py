@@ -71,7 +71,7 @@ def test_gemma_english_masks_whole_words(gemma3_tokenizer, strategy):
     assert any(e - s > 1 for s, e in tt.word_spans)
 
 
-@pytest.mark.parametrize("strategy", ["wwm", "span", "entity"])
+@pytest.mark.parametrize("strategy", ["wwm", "span", "phrase", "entity"])
 def test_gemma_chinese_masks_whole_words(gemma3_tokenizer, strategy):
     tt = tokenize_words(gemma3_tokenizer, ZH)
     chosen, _ = sample_masks(tt, strategy, samples=300, seed=4)

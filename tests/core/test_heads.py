@@ -111,7 +111,7 @@ def test_generation_causal_and_seq2seq(tiny_factory, head):
 
 
 def test_missing_head_is_a_clear_model_error(minilm, seqcls):
-    with pytest.raises(ModelError, match="no task head.*fine-tune"):
+    with pytest.raises(ModelError, match="needs a sequence-classification head.*[Ff]ine-tune"):
         heads.run_head(minilm, "classify", "hello")
     with pytest.raises(ModelError, match="mlm"):
         heads.run_head(seqcls, "fill-mask", "the [MASK] .")

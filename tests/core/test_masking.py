@@ -256,11 +256,25 @@ def test_random_unicode_text(minilm, smollm2, text, seed, strategy):
 # ---------------------------------------------------------------- fill-mask
 
 
-def test_minilm_says_plainly_it_cannot_fill(minilm, long_tt):
-    assert "no masked-LM head" in fill_message(minilm)
-    mk = mask_text(long_tt, minilm.tokenizer, "random", seed=0)
-    res = fill_masks(minilm, long_tt.ids, mk.input_ids, mk.masked)
+def test_encoder_without_head_says_plainly_it_cannot_fill(tiny_factory):
+    from explorer.core.models import load_model
+
+    lm = load_model(str(tiny_factory("base")))  # a bare BertModel folder: nothing attaches a head to it
+    assert "no masked-LM head" in fill_message(lm)
+    tt = tokenize_words(lm.tokenizer, "the dog and the cat love the river bank in paris")
+    mk = mask_text(tt, lm.tokenizer, "random", seed=0)
+    res = fill_masks(lm, tt.ids, mk.input_ids, mk.masked)
     assert res.mode == "none" and not res.predictions and "MLM head" in res.message
+
+
+def test_minilm_fills_with_the_attached_head(minilm, long_tt):
+    assert fill_message(minilm) is None
+    mk = mask_text(long_tt, minilm.tokenizer, "random", seed=0)
+    res = fill_masks(minilm, long_tt.ids, mk.input_ids, mk.masked, top_k=5)
+    assert res.mode == "mlm" and [p.position for p in res.predictions] == mk.masked
+    assert "trained on the frozen encoder" in res.message
+    # a trained head names some masked words within its top 5 (an untrained one almost never would)
+    assert sum(p.original_rank <= 5 for p in res.predictions) >= len(res.predictions) // 10
 
 
 def test_mlm_fills_every_mask_in_one_pass(tiny_factory):

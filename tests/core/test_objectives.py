@@ -138,7 +138,7 @@ def test_text_infill(minilm):
 
 def test_sentence_permutation_and_rotation(minilm):
     seen = set()
-    for seed in range(6):
+    for seed in range(10):
         r = run("sentence-permute", minilm, seed=seed)
         assert Counter(r.input_tokens) == Counter(r.tt.tokens)
         seen.add(tuple(r.extra["sentence_order"]))
@@ -153,14 +153,16 @@ def test_sentence_permutation_and_rotation(minilm):
 def test_electra_generators(minilm, smollm2, tiny_factory):
     from explorer.core.models import load_model
 
-    r = run("electra", minilm, seed=0)
-    assert "random" in r.generator  # MiniLM has no MLM head
+    r1 = run("electra", minilm, seed=0)
+    assert "masked LM" in r1.generator and r1.extra["generator_kind"] == "mlm"  # the head the app attached
     r = run("electra", smollm2, seed=0)
-    assert "causal LM" in r.generator
+    assert "causal LM" in r.generator and r.extra["generator_kind"] == "causal-lm"
     mlm = load_model(str(tiny_factory("mlm")))
     r3 = run_objective("electra", mlm.tokenizer, "the dog and the cat love paris", seed=0, generator=mlm)
     assert "masked LM" in r3.generator
-    for res in (r, r3):
+    r4 = run_objective("electra", minilm.tokenizer, TEXT, seed=0, generator=None)
+    assert r4.extra["generator_kind"] == "random" and "random" in r4.generator
+    for res in (r1, r, r3, r4):
         for i, t in enumerate(res.target_tokens):
             if t is None:
                 assert res.tt.special[i]
@@ -204,3 +206,34 @@ def test_random_unicode_text(minilm, text, seed, kind):
     assert set(np.unique(m)) <= {0, 1}
     assert len(r.input_actions) == len(r.input_tokens) == len(r.input_source)
     assert run_objective(kind, minilm.tokenizer, text, seed=seed, max_length=64).to_dict() == r.to_dict()
+
+
+def test_electra_generator_choice_and_no_special_or_unused(minilm, smollm2):
+    from explorer.core.objectives import pick_generator, replacement_ids
+
+    # a masked LM sharing the vocabulary first, then a causal LM, then random
+    assert pick_generator(minilm.tokenizer, [smollm2, minilm]) == (minilm, "mlm")
+    assert pick_generator(smollm2.tokenizer, [smollm2, minilm]) == (smollm2, "causal-lm")
+    assert pick_generator(minilm.tokenizer, [smollm2]) == (None, "random")
+    allowed = set(replacement_ids(minilm.tokenizer).tolist())
+    assert not allowed & set(minilm.tokenizer.all_special_ids)
+    assert minilm.tokenizer.convert_tokens_to_ids("[unused252]") not in allowed
+    for gen in (minilm, None):
+        for seed in range(4):
+            r = run_objective("electra", minilm.tokenizer, TEXT, seed=seed, generator=gen,
+                              params=ObjectiveParams(ratio=0.5))
+            for i in r.extra["sampled_positions"]:
+                assert not r.input_tokens[i].startswith("[")  # never [unused…], [MASK], [CLS], …
+
+
+def test_electra_mlm_generator_samples_real_words(minilm):
+    """The MLM head's samples are real vocabulary words or punctuation, never special or unused tokens."""
+    kept = replaced = 0
+    for seed in range(10):
+        r = run_objective("electra", minilm.tokenizer, TEXT, seed=seed, generator=minilm)
+        kept += r.input_actions.count("keep")
+        replaced += r.input_actions.count("replaced")
+        for i, a in enumerate(r.input_actions):
+            if a == "replaced":
+                assert r.input_tokens[i].lstrip("#").isalnum() or len(r.input_tokens[i]) == 1
+    assert replaced >= 3 and kept + replaced >= 10

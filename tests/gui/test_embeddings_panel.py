@@ -27,13 +27,13 @@ def _choose(panel, qtbot, name_part):
 
 
 def test_bank_preset_falls_and_exports(panel, qtbot, tmp_path):
-    r = _choose(panel, qtbot, "bank: river vs money")
+    r = _choose(panel, qtbot, "bank: river vs money (one sentence each)")
     assert r.model_name == "minilm" and panel.picker.current_name() == "minilm"
     layers = np.array(r.pairs[0].layers)
     assert layers[-1] < layers[0] - 0.1
     spec = panel.sim_chart.spec
     assert len(spec.series) == 2 and spec.series[1].dashed and "baseline" in spec.series[1].name
-    assert "falls from" in panel.note.text()
+    assert "goes from" in panel.note.text()
     # layer mix: mean of last 2 layers gives the mean-vector cosine
     panel.mix_mode.setCurrentIndex(panel.mix_mode.findData("last_n"))
     panel.mix_layer.setValue(2)
@@ -52,11 +52,33 @@ def test_bank_preset_falls_and_exports(panel, qtbot, tmp_path):
     assert panel.state_dict()["contexts"][0][1] == "bank"
 
 
-def test_chinese_dog_preset(panel, qtbot):
+def test_two_senses_and_the_corrected_view(panel, qtbot, tmp_path):
+    r = _choose(panel, qtbot, "bank: river twice")
+    assert [panel.table.item(i, 3).text() for i in range(4)] == ["river", "river", "money", "money"]
+    names = [s.name for s in panel.sim_chart.spec.series]
+    assert "same sense: mean of 2 pair(s)" in names and "different sense: mean of 4 pair(s)" in names
+    assert "best layer" in panel.note.text()
+    panel.view_combo.setCurrentIndex(panel.view_combo.findData("centred"))
+    spec = panel.sim_chart.spec
+    assert spec.meta["view"] == "centred" and spec.series[-1].y == r.baseline_centred
+    best = r.best_layer("centred")
+    m = r.sense_means("centred")
+    assert m["same"][best] > m["different"][best]
+    assert f"best layer {best}" in panel.note.text()
+    panel.view_combo.setCurrentIndex(panel.view_combo.findData("minus-baseline"))
+    assert panel.sim_chart.spec.series[-1].y == [0.0] * len(r.baseline)
+    state = panel.state_dict()
+    assert state["view"] == "minus-baseline" and state["contexts"][0][3] == "river"
+    assert panel.sim_chart.export(tmp_path / "two.csv").stat().st_size > 100
+
+
+def test_chinese_dog_preset_runs_on_gemma3(panel, qtbot, gemma3):
+    panel.ctx.models.loaded["gemma3"] = gemma3
+    panel.ctx.models.changed.emit()
     r = _choose(panel, qtbot, "狗")
-    assert r.model_name == "smollm2"
-    assert all(len(o.pieces) == 3 for o in r.occurrences)  # 狗 = three byte pieces, averaged
-    assert len(r.baseline) == 31 and r.pairs[0].layers[-1] > r.baseline[-1]
+    assert r.model_name == "gemma3" and panel.picker.current_name() == "gemma3"
+    assert all(len(o.pieces) == 1 for o in r.occurrences)  # 狗 is one SentencePiece piece in Gemma's vocabulary
+    assert len(r.baseline) == 19
 
 
 def test_corpus_view_neighbours(panel, qtbot, tmp_path):

@@ -110,7 +110,7 @@ def test_finetune_lab_end_to_end(qtbot, panel, tmp_path):
     p.compare_scratch()
     qtbot.waitUntil(lambda: p.why_result is not None, timeout=60000)
     names = [s.name for s in p.why_chart.spec.series]
-    assert "from scratch: validation accuracy" in names and "pre-trained: training loss" in names
+    assert "scratch accuracy" in names and "pre-trained loss" in names
     p.why_chart.export(str(tmp_path / "why.png"))
     assert (tmp_path / "why.png").read_bytes()[:4] == b"\x89PNG"
 

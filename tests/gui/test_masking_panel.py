@@ -90,14 +90,17 @@ def test_objectives_draw_their_attention_mask(qtbot, ctx_with_models):
     assert panel.ratio_spin.value() == 0.15  # token-delete's own ratio (MASS had set 0.5)
 
 
-def test_fill_mask_message_and_causal(qtbot, ctx_with_models):
+def test_fill_mask_minilm_head_and_causal(qtbot, ctx_with_models):
     ctx = ctx_with_models
     panel = make(qtbot, ctx)
     panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("wwm"))
     panel.run()
     wait_jobs(qtbot, ctx)
     panel.run_fill()
-    assert "no masked-LM head" in panel.fill_view.toPlainText()
+    wait_jobs(qtbot, ctx)
+    shown = panel.fill_view.toPlainText()
+    assert "one forward pass" in shown and "trained on the frozen encoder" in shown
+    assert shown.count("[MASK]") + shown.count("~") >= 1 or "model saw" in shown
     panel.picker.select("smollm2")
     panel.run()
     wait_jobs(qtbot, ctx)
@@ -121,3 +124,18 @@ def test_state_round_trip_and_no_model(qtbot, ctx):
     other.restore_state(state)
     assert other.state_dict() == state
     assert other.objective_combo.currentData() == "xlnet" and other.seed_spin.value() == 7
+
+
+def test_electra_uses_the_minilm_head_as_generator(qtbot, ctx_with_models):
+    ctx = ctx_with_models
+    panel = make(qtbot, ctx)
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("objective"))
+    panel.objective_combo.setCurrentIndex(panel.objective_combo.findData("electra"))
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    res = panel.result
+    assert res.kind == "electra" and res.extra["generator_kind"] == "mlm"
+    assert "Generator: minilm (masked LM" in panel.note.text()
+    replaced = [res.input_tokens[i] for i, a in enumerate(res.input_actions) if a == "replaced"]
+    assert replaced and not any(t.startswith("[") for t in replaced)
+    assert "replaced" in panel.input_strip.actions

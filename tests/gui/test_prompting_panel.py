@@ -124,3 +124,30 @@ def test_dropped_labelled_file_becomes_a_task(panel, ctx_with_models):
     assert panel.task.name == "moods" and panel.task.labels == ["pos", "neg"]
     assert panel.task_combo.findData("moods") >= 0 and panel.task_combo.findData("notes") < 0
     assert panel.rebuild_prompt().text.endswith("Label:")
+
+
+def test_sweep_over_two_models_draws_the_size_chart(qtbot, panel, gemma3, tmp_path):
+    panel.ctx.models.loaded["gemma3"] = gemma3
+    panel.ctx.models.changed.emit()
+    assert set(panel.sweep_model_checks) == {"smollm2", "gemma3"}
+    assert panel.sweep_model_checks["smollm2"].isChecked() and not panel.sweep_model_checks["gemma3"].isChecked()
+    panel.sweep_model_checks["gemma3"].setChecked(True)
+    assert panel.sweep_models() == ["smollm2", "gemma3"]
+    panel.set_task("qa")
+    panel.sweep_shots_edit.setText("0,1")
+    panel.sweep_draws_spin.setValue(1)
+    panel.sweep_limit_spin.setValue(2)
+    panel.run_sweep()
+    qtbot.waitUntil(lambda: panel.sweep_job.done, timeout=300000)
+    assert [s.name for s in panel.sweep_chart.spec.series] == ["smollm2", "gemma3"]
+    size = panel.size_chart.spec
+    assert size.log_x and [s.name for s in size.series] == ["K = 0 (zero-shot)", "K = 1 (one-shot)"]
+    assert size.series[0].x == [float(panel.ctx.models.loaded[n].card.num_parameters) for n in ("smollm2", "gemma3")]
+    assert "not a size ladder" in size.note and panel.size_chart._note_item is not None
+    panel.size_axis.setCurrentIndex(1)
+    assert panel.size_chart.spec.series[0].x[0] == float(gemma3.card.num_parameters_non_embedding)
+    assert panel.results_table.rowCount() == 4
+    assert panel.table_csv().splitlines()[0].endswith("parameters,parameters_non_embedding")
+    for suffix in (".png", ".svg", ".csv", ".json"):
+        assert panel.size_chart.export(tmp_path / f"size{suffix}").stat().st_size > 200
+    assert "ladder" in (tmp_path / "size.svg").read_text(encoding="utf-8")  # the note is in the picture

@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.embeddings import (
+    VIEWS,
     Context,
     LayerMix,
     corpus_chart_spec,
     layer_mix,
     load_presets,
     nearest_neighbours,
+    preset_model,
     similarity_chart_spec,
     token_similarity_spec,
     umap_available,
@@ -46,7 +48,8 @@ from explorer.gui.widgets.model_picker import ModelPicker
 class EmbeddingsState:
     model: str = ""
     preset: str = ""
-    contexts: list = field(default_factory=list)  # [[text, word, occurrence(1-based)]]
+    contexts: list = field(default_factory=list)  # [[text, word, occurrence(1-based), sense]]
+    view: str = "raw"
     mix_mode: str = "layer"
     mix_layer: int = -1
     mix_last_n: int = 4
@@ -104,9 +107,14 @@ class EmbeddingsPanel(Panel):
     # ------------------------------------------------------------ building
 
     def _build_contexts_tab(self) -> QWidget:
-        self.table = QTableWidget(2, 3)
-        self.table.setHorizontalHeaderLabels(["Sentence", "Word", "Occurrence"])
+        self.table = QTableWidget(2, 4)
+        self.table.setHorizontalHeaderLabels(["Sentence", "Word", "Occurrence", "Sense"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeaderItem(3).setToolTip(
+            "A label per sentence: rows with the same label form same-sense pairs, different labels "
+            "different-sense pairs (leave empty to compare every pair on its own)")
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        self.table.setMinimumHeight(122)  # four sentences (two per sense) visible at once
         self.table.setMaximumHeight(150)
         add = QPushButton("Add sentence")
         add.clicked.connect(lambda: self.table.insertRow(self.table.rowCount()))
@@ -122,6 +130,14 @@ class EmbeddingsPanel(Panel):
         self.mix_weights = QLineEdit()
         self.mix_weights.setPlaceholderText("weights per layer, e.g. 0,0,0,1,1,1,1")
         self.mix_label = QLabel()
+        self.view_combo = QComboBox()
+        for key, label in (("raw", "raw cosine"), ("centred", "mean-centred (anisotropy removed)"),
+                           ("minus-baseline", "cosine − baseline")):
+            self.view_combo.addItem(label, key)
+        self.view_combo.setToolTip(
+            "Raw cosine; cosine after subtracting each layer's mean token vector over the pool of sentences; "
+            "or raw cosine minus the layer's baseline (random pairs of different words from different sentences)")
+        self.view_combo.currentIndexChanged.connect(self._draw_similarity)
         for w in (self.mix_mode, self.mix_layer):
             (w.currentIndexChanged if isinstance(w, QComboBox) else w.valueChanged).connect(self._mix_changed)
         self.mix_weights.editingFinished.connect(self._mix_changed)
@@ -133,6 +149,9 @@ class EmbeddingsPanel(Panel):
         row.addWidget(self.mix_mode)
         row.addWidget(self.mix_layer)
         row.addWidget(self.mix_weights, 1)
+        row.addSpacing(20)
+        row.addWidget(QLabel("View"))
+        row.addWidget(self.view_combo)
         self.sim_chart = ChartWidget(title="Cosine similarity per layer")
         page = QWidget()
         v = QVBoxLayout(page)
@@ -212,18 +231,19 @@ class EmbeddingsPanel(Panel):
         if self.table.rowCount() > 2:
             self.table.removeRow(self.table.currentRow() if self.table.currentRow() >= 0 else self.table.rowCount() - 1)
 
-    def set_contexts(self, contexts: list[tuple[str, str, int]]) -> None:
-        """Fill the table with (sentence, word, occurrence 1-based) rows."""
+    def set_contexts(self, contexts: list[tuple]) -> None:
+        """Fill the table with (sentence, word, occurrence 1-based[, sense]) rows."""
         self.table.setRowCount(max(2, len(contexts)))
-        for r, (text, word, occ) in enumerate(contexts):
-            self.table.setItem(r, 0, QTableWidgetItem(text))
-            self.table.setItem(r, 1, QTableWidgetItem(word))
-            self.table.setItem(r, 2, QTableWidgetItem(str(occ)))
+        for r, row in enumerate(contexts):
+            text, word, occ = row[:3]
+            sense = row[3] if len(row) > 3 else ""
+            for c, value in enumerate((text, word, str(occ), sense)):
+                self.table.setItem(r, c, QTableWidgetItem(value))
 
     def contexts(self) -> list[Context]:
         out = []
         for r in range(self.table.rowCount()):
-            cells = [self.table.item(r, c).text().strip() if self.table.item(r, c) else "" for c in range(3)]
+            cells = [self.table.item(r, c).text().strip() if self.table.item(r, c) else "" for c in range(4)]
             if not cells[0]:
                 continue
             if not cells[1]:
@@ -232,7 +252,7 @@ class EmbeddingsPanel(Panel):
                 occ = int(cells[2] or 1)
             except ValueError:
                 raise InputError(f"Sentence {r + 1}: the occurrence is a number (1 = first).") from None
-            out.append(Context(cells[0], cells[1], max(1, occ) - 1))
+            out.append(Context(cells[0], cells[1], max(1, occ) - 1, cells[3]))
         return out
 
     def _preset_chosen(self, index: int) -> None:
@@ -241,8 +261,11 @@ class EmbeddingsPanel(Panel):
         if preset is None:
             return
         self.state.preset = name
-        self.set_contexts([(c["text"], c["word"], c.get("occurrence", 1)) for c in preset["contexts"]])
-        wanted = preset.get("model")
+        self.set_contexts([(c["text"], c["word"], c.get("occurrence", 1), c.get("sense", ""))
+                           for c in preset["contexts"]])
+        from explorer.core.catalog import list_models
+
+        wanted = preset_model(preset, {e.name for e in list_models()} | set(self.ctx.models.loaded))
         if wanted and wanted in self.ctx.models.loaded:
             self.picker.select(wanted)
         elif wanted:
@@ -293,9 +316,36 @@ class EmbeddingsPanel(Panel):
     def _on_error(self, message: str) -> None:
         self.note.setText(message)
 
+    def view(self) -> str:
+        return self.view_combo.currentData() or "raw"
+
+    def _draw_similarity(self, *_args) -> None:
+        if self.result is None:
+            return
+        self.sim_chart.set_spec(similarity_chart_spec(self.result, self.view()))
+        self.note.setText(self._summary_text())
+
+    def _summary_text(self) -> str:
+        r, view = self.result, self.view()
+        best = r.best_layer(view)
+        if best is not None:
+            m = r.sense_means(view)
+            b = r.baseline_for(view)[best]
+            lead = m["same"][best] - m["different"][best]
+            text = (f"{r.model_name}, {VIEWS[view]}: best layer {best}: same sense {m['same'][best]:.2f} vs "
+                    f"different sense {m['different'][best]:.2f} ({'+' if lead >= 0 else ''}{lead:.2f}); baseline "
+                    f"{b:.2f}. Thin lines are single pairs, thick lines the means; dashed: what two random tokens "
+                    "of different sentences share.")
+        else:
+            first = r.pairs[0].values(view, r.baseline)
+            text = (f"{r.model_name}: '{r.contexts[0].word}' {VIEWS[view]} goes from {first[0]:.2f} (embeddings) "
+                    f"to {first[-1]:.2f} (last layer); the dashed line is what two random tokens of different "
+                    "sentences already share. Label senses to see same- and different-sense pairs apart.")
+        return " ".join([text] + r.notes)
+
     def show_result(self, result) -> None:
         self.result = result
-        self.sim_chart.set_spec(similarity_chart_spec(result))
+        self.sim_chart.set_spec(similarity_chart_spec(result, self.view()))
         n_layers = len(result.baseline)
         self.token_layer.setRange(0, n_layers - 1)
         self.token_layer.setValue(n_layers - 1)
@@ -304,11 +354,7 @@ class EmbeddingsPanel(Panel):
         for i, c in enumerate(result.contexts):
             self.token_context.addItem(f"{i + 1}: {c.text[:50]}")
         self.token_context.blockSignals(False)
-        first = result.pairs[0]
-        text = (f"{result.model_name}: '{result.contexts[0].word}' cosine falls from {first.layers[0]:.2f} "
-                f"(embeddings) to {first.layers[-1]:.2f} (last layer); the dashed line is what two random tokens "
-                f"already share at each layer.")
-        self.note.setText(" ".join([text] + result.notes))
+        self.note.setText(self._summary_text())
         self._mix_changed()
         self._draw_tokens()
 
@@ -414,9 +460,10 @@ class EmbeddingsPanel(Panel):
         s.model = self.picker.current_name() or ""
         rows = []
         for r in range(self.table.rowCount()):
-            cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(3)]
+            cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(4)]
             rows.append(cells)
         s.contexts = rows
+        s.view = self.view()
         s.mix_mode = self.mix_mode.currentData() or "layer"
         s.mix_layer = self.mix_layer.value()
         s.mix_weights = self.mix_weights.text()
@@ -430,8 +477,9 @@ class EmbeddingsPanel(Panel):
         self.state = state_from_dict(EmbeddingsState, data)
         s = self.state
         if s.contexts:
-            self.set_contexts([(r[0], r[1], int(r[2]) if str(r[2]).isdigit() else 1) for r in s.contexts
-                               if isinstance(r, list) and len(r) == 3])
+            self.set_contexts([(r[0], r[1], int(r[2]) if str(r[2]).isdigit() else 1, *r[3:4]) for r in s.contexts
+                               if isinstance(r, list) and len(r) in (3, 4)])
+        self.view_combo.setCurrentIndex(max(0, self.view_combo.findData(s.view)))
         self.mix_mode.setCurrentIndex(max(0, self.mix_mode.findData(s.mix_mode)))
         self.mix_layer.setValue(s.mix_layer)
         self.mix_weights.setText(s.mix_weights)

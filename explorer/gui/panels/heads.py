@@ -241,7 +241,7 @@ class HeadsPanel(Panel):
     def _build_eval_view(self) -> tuple[ChartWidget, QTextBrowser, QWidget]:
         chart = ChartWidget(title="Confusion matrix")
         text = QTextBrowser()
-        text.setMinimumWidth(200)
+        text.setMinimumWidth(250)
         split = QSplitter()
         split.addWidget(chart)
         split.addWidget(text)
@@ -686,8 +686,7 @@ class HeadsPanel(Panel):
         self.out_edit.setPlaceholderText("a new folder under the app's data folder")
         self.out_edit.setToolTip("Where the fine-tune is saved: a new or empty folder, or an earlier fine-tune "
                                  "(you are asked first; only the app's own files in it are replaced)")
-        out_browse = QPushButton("…")
-        out_browse.setMaximumWidth(30)
+        out_browse = QPushButton("Choose…")
         out_browse.clicked.connect(self._choose_out)
         out_row = QHBoxLayout()
         out_row.addWidget(self.out_edit, 1)
@@ -845,7 +844,7 @@ class HeadsPanel(Panel):
             from explorer.core.probe import ROUND_ITERATIONS
 
             self.rule_note.setText(
-                f"Features computed once{': ' + html.escape(own) if own else ''}. The head is fitted exactly: "
+                f"Features computed once{': ' + own if own else ''}. The head is fitted exactly: "
                 f"L-BFGS with scikit-learn's L2 (C = 1), {ROUND_ITERATIONS} iterations a round, until converged "
                 "(gradient below 1e-5 or the loss stops changing) or the round limit.")
         else:
@@ -1046,9 +1045,22 @@ class HeadsPanel(Panel):
                 f"{scratch.val_accuracy:.0%} — same data, {pre.epochs} epochs, learning rate {pre.learning_rate:g}, "
                 f"seed {pre.seed} (majority baseline {pre.majority_baseline:.0%}). Nothing was saved.")
 
+        runs: dict[str, tuple[list, list, float | None]] = {}
+        baseline = self.data.majority_baseline()
+
+        def update(u) -> None:
+            losses, _hist, _init = runs.setdefault(u.mode, ([], [], None))
+            losses.append((u.x, u.batch_loss))
+            runs[u.mode] = (losses, list(u.history), u.initial_val_accuracy)
+            if u.epoch_done or u.step % 4 == 0:
+                from explorer.core.finetune import comparison_chart
+
+                self.why_chart.set_spec(comparison_chart([runs[m] for m in ("full", "scratch") if m in runs],
+                                                         baseline, epochs))
+
         self._ft_job = self.ctx.runner.submit(
             compare_scratch, lm, self.data, epochs, None, 16, self.seed.value(), label="Why pre-train",
-            on_result=done, on_progress=self._train_progress, on_error=self.ft_note.setText,
+            on_result=done, on_partial=update, on_progress=self._train_progress, on_error=self.ft_note.setText,
             on_cancelled=lambda: self.ft_note.setText("Cancelled."), on_finished=self._train_finished)
 
     # ================================================================ state
@@ -1096,13 +1108,13 @@ def _eval_html(r) -> str:
     """The evaluation's figures as a small table (per class, macro-F1, notes)."""
     level = "entity" if r.level == "entity" else "class"
     rows = "".join(
-        f"<tr><td>{html.escape(name)}</td><td align=right>{v['precision']:.3f}</td><td align=right>{v['recall']:.3f}"
-        f"</td><td align=right>{v['f1']:.3f}</td><td align=right>{v['support']}</td></tr>"
+        f"<tr><td>{html.escape(name)}</td><td align=right>{v['precision']:.2f}</td><td align=right>{v['recall']:.2f}"
+        f"</td><td align=right>{v['f1']:.2f}</td><td align=right>{v['support']}</td></tr>"
         for name, v in r.per_class.items())
     over = f"{r.units} words in {r.n} rows" if r.level == "entity" else f"{r.n} rows"
     notes = "".join(f"<p style='color:#a15c00'>{html.escape(n)}</p>" for n in r.notes)
     return (f"<p><b>Accuracy {r.accuracy:.1%}</b> over {over}; macro-F1 <b>{r.macro_f1:.3f}</b>"
             + (" (entity level: exact spans)" if r.level == "entity" else "") + "</p>"
-            f"<table cellspacing=6><tr><th align=left>{level}</th><th>precision</th><th>recall</th><th>F1</th>"
-            f"<th>support</th></tr>{rows}</table>{notes}")
+            f"<table cellspacing=4><tr><th align=left>{level}</th><th>P</th><th>R</th><th>F1</th>"
+            f"<th>n</th></tr>{rows}</table><p style='color:#555'>P precision, R recall, n gold count</p>{notes}")
 

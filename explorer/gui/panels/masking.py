@@ -105,10 +105,11 @@ def compute_stats(lm: Any, text: str, strategy: str, samples: int, seed: int, pa
 
 
 def compute_objective(lm: Any, text: str, kind: str, seed: int, params: ObjectiveParams,
-                      progress: Any = None, cancel: Any = None) -> Any:
+                      progress: Any = None, cancel: Any = None, others: tuple = ()) -> Any:
+    """One objective on ``text``; ELECTRA's generator is ``lm`` or another loaded model sharing its vocabulary."""
     from explorer.core.objectives import run_objective
 
-    return run_objective(kind, lm.tokenizer, text, seed=seed, params=params, generator=lm,
+    return run_objective(kind, lm.tokenizer, text, seed=seed, params=params, generator=[lm, *others],
                          max_length=lm.max_length, progress=progress, cancel=cancel)
 
 
@@ -385,12 +386,12 @@ class MaskingPanel(Panel):
 
     # ------------------------------------------------------------ running
 
-    def _submit(self, name: str, fn: Any, *args: Any, on_result: Any, label: str) -> None:
+    def _submit(self, name: str, fn: Any, *args: Any, on_result: Any, label: str, **kwargs: Any) -> None:
         old = self.jobs.get(name)
         if old is not None and not getattr(old, "done", True):
             old.cancel()
         self.jobs[name] = self.ctx.runner.submit(
-            fn, *args, label=label, on_result=on_result, on_error=self._error,
+            fn, *args, label=label, on_result=on_result, on_error=self._error, **kwargs,
         )
 
     def _error(self, message: str) -> None:
@@ -429,8 +430,10 @@ class MaskingPanel(Panel):
                 self._submit("compare", compute_compare, lm, text, seed, params, on_result=self._show_compare,
                              label="Comparing strategies")
             else:
+                others = tuple(m for m in self.ctx.models.loaded.values() if m is not lm)
                 self._submit("main", compute_objective, lm, text, self.objective_combo.currentData(), seed,
-                             self.objective_params(), on_result=self._show_objective, label="Building the objective")
+                             self.objective_params(), others=others, on_result=self._show_objective,
+                             label="Building the objective")
         except Exception as err:  # InputError from params.validate: show it, keep everything
             self._error(str(err))
 

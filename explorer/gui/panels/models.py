@@ -42,6 +42,8 @@ def comparison_spec(cards: list) -> ChartSpec:
         y_label="millions of parameters / MB",
         series=[
             Series("parameters (millions)", x, [c.num_parameters / 1e6 for c in cards], style="bar"),
+            Series("without embeddings (millions, Kaplan)", x,
+                   [c.num_parameters_non_embedding / 1e6 for c in cards], style="bar"),
             Series("in memory (MB)", x, [c.bytes_in_memory / 2**20 for c in cards], style="bar"),
             Series("on disk (MB)", x, [c.bytes_on_disk / 2**20 for c in cards], style="bar"),
         ],

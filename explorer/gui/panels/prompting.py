@@ -44,7 +44,7 @@ from explorer.core.tasks import BUILTIN, Task, builtin_task, load_task_file
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
-from explorer.gui.widgets.model_picker import ModelPicker
+from explorer.gui.widgets.model_picker import ModelPicker, short_name
 
 
 def token_label(token: str) -> str:
@@ -103,6 +103,7 @@ class PromptingPanel(Panel):
         self._rebuild_timer = QTimer(self, singleShot=True, interval=150)
         self._rebuild_timer.timeout.connect(self.rebuild_prompt)
         self._build()
+        self._refresh_sweep_models()
         self.ctx.models.changed.connect(self._schedule_rebuild)
         self.ctx.filesChanged.connect(self._files_dropped)
         self.set_task("addition")
@@ -329,6 +330,24 @@ class PromptingPanel(Panel):
         self.sweep_progress.setFormat("")
         self.sweep_chart = ChartWidget(title="Accuracy vs number of examples")
         self.sweep_chart.plot_item.scene().sigMouseClicked.connect(self._sweep_chart_clicked)
+        # The GPT-3 figure's size axis: one line per K over the swept models.
+        self.size_chart = ChartWidget(title="Accuracy vs model size")
+        self.size_axis = QComboBox()
+        self.size_axis.addItem("x: all parameters (GPT-3)", "parameters")
+        self.size_axis.addItem("x: without embeddings (Kaplan)", "non_embedding")
+        self.size_axis.setToolTip("What the x axis counts: every parameter, or all but the embedding tables")
+        self.size_axis.currentIndexChanged.connect(lambda _i: self._redraw_sweep())
+        self.sweep_charts = QTabWidget()
+        self.sweep_charts.addTab(self.sweep_chart, "vs examples K")
+        self.sweep_charts.addTab(self.size_chart, "vs model size")
+        # The size axis choice sits beside the tabs (no extra row) and only matters for the size chart.
+        self.sweep_charts.setCornerWidget(self.size_axis)
+        self.size_axis.setVisible(False)
+        self.sweep_charts.currentChanged.connect(lambda i: self.size_axis.setVisible(i == 1))
+        # Which loaded models the sweep runs on (the same items and draws for each).
+        self.sweep_models_row = FlowLayout()
+        self.sweep_model_checks: dict[str, QCheckBox] = {}
+        self.ctx.models.changed.connect(self._refresh_sweep_models)
         self.results_table = QTableWidget(0, 8)
         self.results_table.setHorizontalHeaderLabels(
             ["model", "K", "accuracy", "95% CI low", "95% CI high", "n", "per draw", "prompt tokens"]
@@ -350,11 +369,15 @@ class PromptingPanel(Panel):
         for w in (self.sweep_button, self.sweep_cancel, clear, self.export_table_button):
             buttons.addWidget(w)
         buttons.addWidget(self.sweep_progress, 1)
+        models_label = QLabel("Models")
+        models_label.setToolTip("Tick several loaded models to draw accuracy against model size")
+        self.sweep_models_row.addWidget(models_label)
         tab = QWidget()
         v = QVBoxLayout(tab)
+        v.addLayout(self.sweep_models_row)
         v.addLayout(row)
         v.addLayout(buttons)
-        v.addWidget(self.sweep_chart, 3)
+        v.addWidget(self.sweep_charts, 3)
         v.addWidget(self.results_table, 2)
         v.addWidget(self.point_details)
         return tab
@@ -736,11 +759,44 @@ class PromptingPanel(Panel):
 
     # ------------------------------------------------------------ sweep
 
+    def _refresh_sweep_models(self) -> None:
+        """One tick box per loaded causal LM; ticks survive loads and unloads of other models."""
+        names = self.ctx.models.names(None, ("causal-lm",))
+        for name in list(self.sweep_model_checks):
+            if name not in names:
+                box = self.sweep_model_checks.pop(name)
+                self.sweep_models_row.removeWidget(box)
+                box.deleteLater()
+        for name in names:
+            if name not in self.sweep_model_checks:
+                box = QCheckBox(short_name(name))
+                box.setToolTip(f"Sweep {name} too")
+                box.setChecked(name == self.model_picker.current_name() or not self.sweep_model_checks)
+                self.sweep_model_checks[name] = box
+                self.sweep_models_row.addWidget(box)
+
+    def sweep_models(self) -> list[str]:
+        """The ticked models, in the order they were loaded; the prompt's model when none is ticked."""
+        ticked = [n for n, box in self.sweep_model_checks.items() if box.isChecked()]
+        current = self.model_picker.current_name()
+        return ticked or ([current] if current else [])
+
+    def sweep_backends(self) -> list[Any]:
+        """The backends the sweep runs on: the endpoint, or every ticked local model."""
+        from explorer.core.backends import LocalBackend
+
+        if self.backend_combo.currentIndex() == 1:
+            return [self.backend()]
+        names = self.sweep_models()
+        if not names:
+            raise ExplorerError("Load a causal language model (e.g. smollm2 or gemma3) in the Models panel first.")
+        return [LocalBackend(self.ctx.models.loaded[n]) for n in names if n in self.ctx.models.loaded]
+
     def run_sweep(self) -> None:
-        from explorer.core.sweep import parse_shots, run_sweep
+        from explorer.core.sweep import parse_shots, run_sweeps
 
         try:
-            backend = self.backend()
+            backends = self.sweep_backends()
             shots = parse_shots(self.sweep_shots_edit.text())
             task = self._task_for_sweep()
         except ExplorerError as err:
@@ -748,23 +804,24 @@ class PromptingPanel(Panel):
             return
         if self.sweeps and next(iter(self.sweeps.values())).task != task.name:
             self.sweeps.clear()
-        name = backend.name
         self._live: list = []
         draws, limit, seed = self.sweep_draws_spin.value(), self.sweep_limit_spin.value(), self.seed_spin.value()
-        mode, chat = self.sweep_mode.currentData(), self.chat_check.isChecked() and self._tokenizer() is not None
+        # Chat format only where a model has a chat template: a base model (gemma3) is always prompted raw.
+        mode, chat = self.sweep_mode.currentData(), self.chat_check.isChecked()
 
         def job(progress, cancel, partial):
-            return run_sweep(backend, task, shots, draws=draws, limit=limit, seed=seed, mode=mode, chat=chat,
-                             on_point=partial, progress=progress, cancel=cancel)
+            return run_sweeps(backends, task, shots, chat=chat, on_point=lambda name, p: partial((name, p)),
+                              progress=progress, cancel=cancel, draws=draws, limit=limit, seed=seed, mode=mode)
 
         self.sweep_button.setEnabled(False)
         self.sweep_cancel.setEnabled(True)
         self.sweep_progress.setValue(0)
+        names = ", ".join(b.name for b in backends)
         self.sweep_job = self.ctx.runner.submit(
-            job, label=f"Sweeping K on {task.name}",
+            job, label=f"Sweeping K on {task.name} ({names})",
             on_progress=lambda f, m: (self.sweep_progress.setValue(int(f * 1000)), self.sweep_progress.setFormat(m)),
-            on_partial=lambda p: self._on_sweep_point(name, task, p),
-            on_result=self._on_sweep_done, on_error=self.ctx.error,
+            on_partial=lambda np_: self._on_sweep_point(np_[0], task, np_[1]),
+            on_result=self._on_sweeps_done, on_error=self.ctx.error,
             on_cancelled=lambda: self.sweep_progress.setFormat("Cancelled — the points so far are kept."),
             on_finished=self._sweep_finished,
         )
@@ -782,19 +839,25 @@ class PromptingPanel(Panel):
         live = self.sweeps.get(name)
         if live is None or getattr(live, "_complete", True):
             mode = self.sweep_mode.currentData() or task.mode
+            lm = self.ctx.models.loaded.get(name)
+            card = lm.card if lm is not None and self.backend_combo.currentIndex() == 0 else None
             live = SweepResult(name, task.name, mode, [], {"task": task.name},
-                               1 / len(task.labels) if mode == "score" and task.labels else None)
+                               1 / len(task.labels) if mode == "score" and task.labels else None,
+                               parameters=card.num_parameters if card else None,
+                               parameters_non_embedding=card.num_parameters_non_embedding if card else None)
             live._complete = False
             self.sweeps[name] = live
         live.points.append(point)
         self._redraw_sweep()
 
-    def _on_sweep_done(self, result: Any) -> None:
-        result._complete = True
-        self.sweeps[result.model] = result
+    def _on_sweeps_done(self, results: list) -> None:
+        for result in results:
+            result._complete = True
+            self.sweeps[result.model] = result
         self._redraw_sweep()
-        best = max(result.points, key=lambda p: p.accuracy)
-        self.ctx.status(f"Sweep done: best accuracy {best.accuracy:.0%} at K = {best.shots}.")
+        best = [(r.model, max(r.points, key=lambda p: p.accuracy)) for r in results]
+        self.ctx.status("Sweep done: best accuracy " + "; ".join(
+            f"{name} {p.accuracy:.0%} at K = {p.shots}" for name, p in best) + ".")
 
     def _sweep_finished(self) -> None:
         if self.sweep_job is not None and not self.sweep_job.cancelled:
@@ -812,16 +875,22 @@ class PromptingPanel(Panel):
     def clear_sweeps(self) -> None:
         self.sweeps.clear()
         self.sweep_chart.clear()
+        self.size_chart.clear()
         self.results_table.setRowCount(0)
         self.point_details.clear()
 
     def _redraw_sweep(self) -> None:
-        from explorer.core.sweep import sweep_chart
+        from explorer.core.sweep import size_chart, sweep_chart
 
         results = [r for r in self.sweeps.values() if r.points]
         if not results:
             return
         self.sweep_chart.set_spec(sweep_chart(results))
+        if any(r.parameters for r in results):
+            self.size_chart.set_spec(size_chart(results, self.size_axis.currentData() or "parameters"))
+        else:
+            self.size_chart.clear()
+            self.size_chart.set_title("Accuracy vs model size: no swept model has a known size (endpoint models)")
         self._rows = [(r, p) for r in results for p in r.points]
         t = self.results_table
         t.setRowCount(len(self._rows))
@@ -865,11 +934,12 @@ class PromptingPanel(Panel):
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(["model", "task", "shots", "accuracy", "ci_low", "ci_high", "n", "correct", "items", "draws",
-                    "draw_accuracies", "mean_prompt_tokens"])
+                    "draw_accuracies", "mean_prompt_tokens", "parameters", "parameters_non_embedding"])
         for r, p in getattr(self, "_rows", []):
             w.writerow([r.model, r.task, p.shots, f"{p.accuracy:.6g}", f"{p.ci_low:.6g}", f"{p.ci_high:.6g}", p.n,
                         p.correct, p.items, p.draws, " ".join(f"{a:.4g}" for a in p.draw_accuracies),
-                        "" if p.mean_prompt_tokens is None else f"{p.mean_prompt_tokens:.1f}"])
+                        "" if p.mean_prompt_tokens is None else f"{p.mean_prompt_tokens:.1f}",
+                        r.parameters or "", r.parameters_non_embedding or ""])
         return buf.getvalue()
 
     def export_table_dialog(self) -> None:

@@ -4,9 +4,11 @@ itself to PNG (2x), SVG, and its data to CSV/JSON, from a toolbar button and the
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import re
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,7 @@ class ChartWidget(QWidget):
         self._image: pg.ImageItem | None = None
         self._colorbar: pg.ColorBarItem | None = None
         self._matrix: np.ndarray | None = None
+        self._note_item: pg.LabelItem | None = None  # the spec's note, in the scene so that exports carry it
         self._last_dir = str(Path.home())
 
         self.title_label = QLabel(title)
@@ -167,6 +170,9 @@ class ChartWidget(QWidget):
             pi.clear()
         self.legend.clear()
         self.legend.setVisible(False)
+        if self._note_item is not None:
+            self.graphics.ci.removeItem(self._note_item)
+            self._note_item = None
         self.readout.clear()
         self.readout.setVisible(False)
         for name in ("bottom", "left"):
@@ -249,8 +255,35 @@ class ChartWidget(QWidget):
         step = max(1, math.ceil(len(ticks) * per_label / available))
         return ticks[::step]
 
+    def _note_html(self) -> str:
+        """The spec's note wrapped to the plot's width (a LabelItem does not wrap by itself)."""
+        note = self.spec.note if self.spec is not None else ""
+        font = QFont()
+        font.setPointSizeF(8)
+        room = 0.9 * max(self.graphics.width(), 300)  # a margin: words differ from the average character width
+        per_line = max(40, int(room / max(QFontMetrics(font).averageCharWidth(), 4)))
+        lines = [w for para in note.split("\n") for w in textwrap.wrap(para, per_line) or [""]]
+        return "<br>".join(html.escape(line) for line in lines)
+
+    def _draw_note(self) -> None:
+        """The spec's note under the plot and its legend (row 2 of the scene, so PNG/SVG exports carry it)."""
+        if self.spec is None or not self.spec.note:
+            return
+        text = self._note_html()
+        if self._note_item is None:
+            self._note_item = pg.LabelItem(text, size="8pt", color="#444", justify="left")
+            self._note_item.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+            self.graphics.ci.addItem(self._note_item, row=2, col=0)
+            self.graphics.ci.layout.setRowStretchFactor(2, 0)
+        else:
+            self._note_item.setText(text, size="8pt", color="#444")
+
     def _draw_xy(self, spec: ChartSpec) -> None:
         pi = self.plot_item
+        self._draw_note()
+        # Log x: the widget draws log10(x) and labels the ticks with the data's own values.
+        tx = (lambda v: np.log10(np.maximum(np.asarray(v, dtype=float), 1e-300))) if spec.log_x else (
+            lambda v: np.asarray(v, dtype=float))
         legend = self.legend if spec.legend and len(spec.series) > 1 else None
         if legend is not None:
             legend.setColumnCount(min(4, len(spec.series)))
@@ -260,7 +293,7 @@ class ChartWidget(QWidget):
         bar_index = 0
         for i, s in enumerate(spec.series):
             color = s.color or PALETTE[i % len(PALETTE)]
-            x = np.asarray(s.x, dtype=float)
+            x = tx(s.x)
             y = np.asarray(s.y, dtype=float)
             if s.style == "bar":
                 offset = (bar_index - (len(bars) - 1) / 2) * bar_width
@@ -299,8 +332,12 @@ class ChartWidget(QWidget):
                 beam = 0.25 * float(gaps.min()) if gaps.size else 0.15
                 pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=beam, pen=pg.mkPen(color)))
         if spec.x_ticks:
-            ticks = [(float(p), str(t)) for p, t in spec.x_ticks]
+            ticks = [(float(tx([p])[0]), str(t)) for p, t in spec.x_ticks]
             pi.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+        if spec.log_x and spec.series:
+            xs = np.concatenate([tx(s.x) for s in spec.series if len(s.x)])
+            pad = max(0.15, 0.15 * float(xs.max() - xs.min()))  # room for the end points and their labels
+            pi.setXRange(float(xs.min()) - pad, float(xs.max()) + pad, padding=0)
         if spec.y_range:
             pi.setYRange(*spec.y_range, padding=0.02)
 
@@ -312,8 +349,10 @@ class ChartWidget(QWidget):
             self._set_label_ticks("bottom", spec.col_labels, self._matrix.shape[1])
             self._set_label_ticks("left", spec.row_labels, self._matrix.shape[0])
         elif spec.x_ticks:
-            ticks = [(float(p), str(t)) for p, t in spec.x_ticks]
+            ticks = [(float(np.log10(p)) if spec.log_x and p > 0 else float(p), str(t)) for p, t in spec.x_ticks]
             self.plot_item.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+        if spec.kind != "heatmap" and spec.note and self._note_item is not None:
+            self._note_item.setText(self._note_html(), size="8pt", color="#444")
 
     def _fit_axis_label(self) -> None:
         """Print the vertical axis's name along the axis when it fits the plot's height, else above the plot."""
