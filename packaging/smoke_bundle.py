@@ -85,7 +85,7 @@ def smoke(folder: Path) -> None:
                                       "--epochs", "1", "--out", str(out), "--json"], work, env))
         if not (out / "adapter_model.safetensors").is_file() or "adapter_model.safetensors" not in result["files"]:
             raise SmokeFailure(f"the adapter fine-tune saved no weights (it reports: {result['files']})")
-        for name in ("adapter_config.json", "README.md"):
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
             if not (out / name).is_file():
                 raise SmokeFailure(f"the adapter fine-tune did not save {name} (saved: {sorted(os.listdir(out))})")
         head = json.loads(run(exe, ["head", str(out), "--task", "classify", "What a wonderful film", "--json"],
