@@ -143,10 +143,10 @@ def accuracy(encoder, head, tokenizer, seqs: list[list[int]], draws: int = 5, se
         for b, (m, _) in enumerate(batch):
             ids[b, :len(m)] = torch.tensor(m)
             att[b, :len(m)] = 1
-        logits = head(encoder(input_ids=ids, attention_mask=att).last_hidden_state)  # [batch, seq, vocab]
+        hidden = encoder(input_ids=ids, attention_mask=att).last_hidden_state  # [batch, seq, hidden]
         for b, (_, pos) in enumerate(batch):
             orig = [seqs[(i + b) % len(seqs)][p] for p in pos]  # items run draw by draw over seqs
-            rows = logits[b, pos]  # [masked, vocab]
+            rows = head(hidden[b, pos])  # [masked, vocab]: only the masked rows go through the decoder
             gold = torch.tensor(orig)
             top = rows.topk(5, dim=-1).indices
             top1 += int((top[:, 0] == gold).sum())

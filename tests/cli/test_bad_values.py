@@ -16,6 +16,7 @@ from explorer.cli import build_parser, main
 # A model load anywhere in these tests is a failure: every value must be refused before it.
 BASE = {
     "mask": ["mask", "hello world"],
+    "fill": ["fill", "hello [MASK] world"],
     "objective": ["objective", "hello world"],
     "attention": ["attention", "hello world"],
     "similarity": ["similarity", "--a", "the bank", "--word-a", "bank", "--b", "a bank"],
