@@ -274,11 +274,22 @@ class MainWindow(QMainWindow):
             act.triggered.connect(lambda _=False, k=key: self.show_panel(k))
             view_menu.addAction(act)
         view_menu.addSeparator()
+        act = QAction("&Run this panel", self)
+        act.setShortcuts([QKeySequence("F5"), QKeySequence("Ctrl+Return")])
+        act.setToolTip("Presses the panel's main button (Show, Analyse, Compare, Run, Generate)")
+        act.triggered.connect(self.run_current_panel)
+        view_menu.addAction(act)
         view_menu.addAction(self.input_dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
         act = QAction("&About LM Explorer", self)
         act.triggered.connect(self.show_about)
         help_menu.addAction(act)
+
+    def run_current_panel(self) -> None:
+        """F5 / Ctrl+Return: the keyboard's way to the visible panel's main button."""
+        button = self.current_panel().primary_button()
+        if button is not None and button.isEnabled():
+            button.click()
 
     def show_about(self) -> None:
         from explorer.gui.about import AboutDialog

@@ -329,3 +329,24 @@ def test_long_objective_mask_is_shown_as_a_readable_window(small_window, qtbot):
     assert p.attention_chart.spec.matrix.shape == (48, 48) and f"of {n}" in p.attention_chart.spec.title
     p.mask_from.setValue(20)
     assert p.attention_chart.spec.row_labels[0].startswith("20") or "20–67" in p.attention_chart.spec.title
+
+
+def test_f5_and_ctrl_return_run_the_visible_panel_from_the_keyboard(window, qtbot, minilm):
+    """A keyboard-only user reaches each panel with Ctrl+1..6 and runs it with F5 (or Ctrl+Return), even from
+    inside the text box, whose text stays as it was."""
+    window.ctx.models.loaded["minilm"] = minilm
+    window.ctx.models.changed.emit()
+    window.text_input.set_text("The river bank was muddy.")
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    panel = window.panel("masking")
+    assert window.current_panel() is panel
+    clicks: list[int] = []
+    panel.run_button.clicked.connect(lambda: clicks.append(1))
+    window.text_input.edit.setFocus()
+    qtbot.waitUntil(window.text_input.edit.hasFocus, timeout=2000)
+    qtbot.keyClick(window.text_input.edit, Qt.Key.Key_F5)
+    qtbot.waitUntil(lambda: len(clicks) == 1, timeout=2000)
+    qtbot.keyClick(window.text_input.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(clicks) == 2, timeout=2000)
+    qtbot.waitUntil(lambda: len(panel.original_strip.tokens) > 0, timeout=60_000)
+    assert window.text_input.text() == "The river bank was muddy."

@@ -8,7 +8,7 @@ from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QPushButton, QWidget
 
 from explorer import __version__
 from explorer.core.fileio import atomic_write_text
@@ -48,6 +48,14 @@ class Panel(QWidget):
 
     def restore_state(self, data: dict) -> None:
         """Apply what :meth:`state_dict` returned in an earlier session."""
+
+    def primary_button(self) -> QPushButton | None:
+        """The button that runs the panel (F5 / Ctrl+Return press it)."""
+        for name in ("run_button", "compare_button"):
+            button = getattr(self, name, None)
+            if isinstance(button, QPushButton):
+                return button
+        return None
 
     def charts(self) -> list[ChartWidget]:
         return [c for c in self.findChildren(ChartWidget) if c.spec is not None]
