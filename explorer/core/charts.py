@@ -30,6 +30,7 @@ class Series:
     err_low: list[float] | None = None
     err_high: list[float] | None = None
     width: float = 2.0
+    in_legend: bool = True  # False for the many thin lines a summary line already names (hover still tells)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}

@@ -436,17 +436,18 @@ def similarity_chart_spec(result: SimilarityResult, view: str = "raw") -> ChartS
     both = {"same", "different"} <= set(means)
     for k, p in enumerate(result.pairs):
         y = p.values(view, result.baseline)
-        if both and p.relation:
+        thin = both and bool(p.relation)  # named in the legend by its thick mean line, in the hover by itself
+        if thin:
             color, width = (SAME_LIGHT if p.relation == "same" else DIFF_LIGHT), 1.0
             label = f"{p.relation} sense {p.a + 1}·{p.b + 1}"  # the full sentences are in the hover
         else:
             color, width, label = PALETTE[k % len(PALETTE)], 2.0, p.name
-        series.append(Series(label, x, y, color=color, width=width,
+        series.append(Series(label, x, y, color=color, width=width, in_legend=not thin,
                              hover=[f"{p.name}\nlayer {i}: {v:.3f}" for i, v in enumerate(y)]))
     for rel, color in (("same", SAME_COLOR), ("different", DIFF_COLOR)):
         if both:
             count = sum(p.relation == rel for p in result.pairs)
-            series.append(Series(f"{rel} sense: mean of {count} pair(s)", x, means[rel], color=color, width=3.5,
+            series.append(Series(f"{rel} sense: mean of {count} pair{'s' if count != 1 else ''}", x, means[rel], color=color, width=3.5,
                                  hover=[f"{rel}-sense mean, layer {i}: {v:.3f}" for i, v in enumerate(means[rel])]))
     base_name = {"raw": "baseline: random token pairs", "centred": "baseline: random token pairs (centred)",
                  "minus-baseline": "baseline (0 after subtracting it)"}[view]

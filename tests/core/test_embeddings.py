@@ -120,7 +120,10 @@ def test_two_senses_same_above_different_raw_and_centred(minilm):
     assert abs(np.mean(r.baseline_centred[1:])) < 0.1 < np.mean(r.baseline[1:])
     spec = similarity_chart_spec(r, "centred")
     names = [s.name for s in spec.series]
-    assert "same sense: mean of 2 pair(s)" in names and "different sense: mean of 4 pair(s)" in names
+    assert "same sense: mean of 2 pairs" in names
+    assert "different sense: mean of 4 pairs" in names
+    # the legend names the two means and the baseline; the six single pairs are thin lines named on hover
+    assert [s.name for s in spec.series if s.in_legend] == names[-3:] and len(names) == 9
     assert spec.series[-1].dashed and spec.series[-1].y == r.baseline_centred
     out = r.to_dict()
     assert out["views"]["centred"]["best_layer"] == r.best_layer("centred")

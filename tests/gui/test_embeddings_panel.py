@@ -56,7 +56,8 @@ def test_two_senses_and_the_corrected_view(panel, qtbot, tmp_path):
     r = _choose(panel, qtbot, "bank: river twice")
     assert [panel.table.item(i, 3).text() for i in range(4)] == ["river", "river", "money", "money"]
     names = [s.name for s in panel.sim_chart.spec.series]
-    assert "same sense: mean of 2 pair(s)" in names and "different sense: mean of 4 pair(s)" in names
+    assert "same sense: mean of 2 pairs" in names
+    assert "different sense: mean of 4 pairs" in names
     assert "best layer" in panel.note.text()
     panel.view_combo.setCurrentIndex(panel.view_combo.findData("centred"))
     spec = panel.sim_chart.spec

@@ -278,15 +278,28 @@ class ChartWidget(QWidget):
         else:
             self._note_item.setText(text, size="8pt", color="#444")
 
+
+    def _legend_columns(self, names: list[str]) -> int:
+        """As many legend columns (at most 3) as fit the chart's width, so the legend never widens the plot."""
+        fm = self.fontMetrics()
+        width = max(200, self.graphics.width() - 20)
+        cols = min(3, len(names))
+        while cols > 1:
+            widest = max(fm.horizontalAdvance(n) for n in names) + 40  # sample line and spacing
+            if cols * widest <= width:
+                break
+            cols -= 1
+        return max(1, cols)
     def _draw_xy(self, spec: ChartSpec) -> None:
         pi = self.plot_item
         self._draw_note()
         # Log x: the widget draws log10(x) and labels the ticks with the data's own values.
         tx = (lambda v: np.log10(np.maximum(np.asarray(v, dtype=float), 1e-300))) if spec.log_x else (
             lambda v: np.asarray(v, dtype=float))
-        legend = self.legend if spec.legend and len(spec.series) > 1 else None
+        named = [s for s in spec.series if s.in_legend]
+        legend = self.legend if spec.legend and len(named) > 1 else None
         if legend is not None:
-            legend.setColumnCount(min(4, len(spec.series)))
+            legend.setColumnCount(self._legend_columns([s.name for s in named]))
             legend.setVisible(True)
         bars = [s for s in spec.series if s.style == "bar"]
         bar_width = 0.8 / max(1, len(bars))
@@ -300,7 +313,7 @@ class ChartWidget(QWidget):
                 bar_index += 1
                 item = pg.BarGraphItem(x=x + offset, height=y, width=bar_width, brush=pg.mkBrush(color), pen=pg.mkPen(color))
                 pi.addItem(item)
-                if legend is not None:
+                if legend is not None and s.in_legend:
                     legend.addItem(item, s.name)
             elif s.style == "scatter":
                 item = pg.ScatterPlotItem(
@@ -310,7 +323,7 @@ class ChartWidget(QWidget):
                 )
                 item.sigClicked.connect(lambda _item, points, _ev, name=s.name: self.pointClicked.emit(name, int(points[0].data())))
                 pi.addItem(item)
-                if legend is not None:
+                if legend is not None and s.in_legend:
                     legend.addItem(item, s.name)
             else:
                 pen = pg.mkPen(color, width=s.width, style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
@@ -323,7 +336,7 @@ class ChartWidget(QWidget):
                     item.scatter.setData(x=x, y=y, data=list(range(len(x))), hoverable=True,
                                          tip=(lambda x, y, data, s=s: s.hover[data]), symbol=symbol or "o",
                                          size=6, brush=pg.mkBrush(color), pen=pg.mkPen(color))
-                if legend is not None:
+                if legend is not None and s.in_legend:
                     legend.addItem(item, s.name)
             if s.err_low is not None and s.err_high is not None:
                 lo = np.asarray(s.err_low, dtype=float)
