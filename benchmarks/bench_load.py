@@ -66,17 +66,19 @@ def _med(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
-def bench_smollm2_load(repeats: int = 2, deadline: float | None = None) -> dict:
-    """First load (GGUF -> float32 conversion into a fresh cache) vs cached loads from that cache."""
-    name = "Model load: SmolLM2 cached vs first (GGUF)"
+def _gguf_first_vs_cached(alias: str, name: str, first_timeout: float, what_first_does: str, repeats: int,
+                          deadline: float | None) -> dict:
+    """A GGUF model's first load (converted into a fresh cache) vs cached loads from that cache, each in a fresh
+    process; the row is 'not measured' when the cache was not really fresh or a cached load converted again."""
     target = "≥ 5× faster"
     home = tempfile.mkdtemp(prefix="lmx-bench-home-")
     env = {"LM_EXPLORER_HOME": home, "LM_EXPLORER_DATA_DIR": home + "/data"}
     try:
-        first = _runs("smollm2", 1, env, deadline=deadline)[0]
+        first = run_child("benchmarks.bench_load:child_load", {"name": alias}, env=env,
+                          timeout=time_left(first_timeout, deadline))
         if not first["converted"]:
             return not_measured(name, "the fresh cache already held a conversion", unit="s", target=target)
-        cached = _runs("smollm2", repeats, env, deadline=deadline)
+        cached = _runs(alias, repeats, env, deadline=deadline)
     except Exception as err:  # report the row as not measured, keep the harness going
         return not_measured(name, str(err), unit="s", target=target)
     finally:
@@ -86,41 +88,27 @@ def bench_smollm2_load(repeats: int = 2, deadline: float | None = None) -> dict:
     first_s, cached_s = first["load_seconds"], _med(cached, "load_seconds")
     speedup = first_s / cached_s
     note = (f"load only, imports excluded; median of {len(cached)} cached loads, 1 first load, each a fresh "
-            f"process. With imports: first {first['total_seconds']:.1f} s, cached "
+            f"process; {what_first_does}. With imports: first {first['total_seconds']:.1f} s, cached "
             f"{_med(cached, 'total_seconds'):.1f} s (import torch+transformers {_med(cached, 'import_seconds'):.1f} s). "
             "ratio = first / cached")
     return make_row(name, cached_s, baseline=first_s, ratio=speedup, unit="s", target=target,
                     passed=speedup >= 5.0, note=note)
 
 
+def bench_smollm2_load(repeats: int = 2, deadline: float | None = None) -> dict:
+    """First load (GGUF -> float32 conversion into a fresh cache) vs cached loads from that cache."""
+    return _gguf_first_vs_cached(
+        "smollm2", "Model load: SmolLM2 cached vs first (GGUF)", LOAD_TIMEOUT,
+        "the first load de-quantises the Q4_1 GGUF and saves it", repeats, deadline)
+
+
 def bench_gemma3_load(repeats: int = 2, deadline: float | None = None) -> dict:
     """gemma3's first load (the assembled GGUF checked, de-quantised and saved into a fresh cache) vs cached
     loads from that cache, each a fresh process."""
-    name = "Model load: gemma3 cached vs first (GGUF)"
-    target = "≥ 5× faster"
-    home = tempfile.mkdtemp(prefix="lmx-bench-home-")
-    env = {"LM_EXPLORER_HOME": home, "LM_EXPLORER_DATA_DIR": home + "/data"}
-    try:
-        first = run_child("benchmarks.bench_load:child_load", {"name": "gemma3"}, env=env,
-                          timeout=time_left(GEMMA3_TIMEOUT, deadline))
-        if not first["converted"]:
-            return not_measured(name, "the fresh cache already held a conversion", unit="s", target=target)
-        cached = [run_child("benchmarks.bench_load:child_load", {"name": "gemma3"}, env=env,
-                            timeout=time_left(LOAD_TIMEOUT, deadline)) for _ in range(max(1, repeats))]
-    except Exception as err:  # report the row as not measured, keep the harness going
-        return not_measured(name, str(err), unit="s", target=target)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
-    if any(r["converted"] for r in cached):
-        return not_measured(name, "a 'cached' load converted the GGUF again", unit="s", target=target)
-    first_s, cached_s = first["load_seconds"], _med(cached, "load_seconds")
-    speedup = first_s / cached_s
-    note = (f"load only, imports excluded; median of {len(cached)} cached loads, 1 first load, each a fresh process; "
-            "the first load checks the assembled GGUF's sha256 (joined from its chunk packages once, outside this "
-            f"timing), de-quantises 268 M parameters and saves them. With imports: first {first['total_seconds']:.1f} s, "
-            f"cached {_med(cached, 'total_seconds'):.1f} s. ratio = first / cached")
-    return make_row(name, cached_s, baseline=first_s, ratio=speedup, unit="s", target=target,
-                    passed=speedup >= 5.0, note=note)
+    return _gguf_first_vs_cached(
+        "gemma3", "Model load: gemma3 cached vs first (GGUF)", GEMMA3_TIMEOUT,
+        "the first load checks the assembled GGUF's sha256 (joined from its chunk packages once, outside this "
+        "timing), de-quantises 268 M parameters and saves them", repeats, deadline)
 
 
 def bench_minilm_load(repeats: int = 2, deadline: float | None = None) -> dict:
