@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -376,3 +377,21 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_sha256(
+    path: Path, cancel=None, progress: Progress = no_progress, start: float = 0.0, span: float = 0.0
+) -> str:
+    """sha256 of a file, read in 4 MB blocks; checks ``cancel`` between blocks and, when ``span`` > 0, reports
+    progress from ``start`` to ``start + span``."""
+    digest = hashlib.sha256()
+    size = max(1, path.stat().st_size)
+    done = 0
+    with path.open("rb") as fh:
+        while block := fh.read(4 << 20):
+            check(cancel)
+            digest.update(block)
+            done += len(block)
+            if span:
+                progress(start + span * done / size, f"Checking {path.name} ({done / size:.0%})…")
+    return digest.hexdigest()

@@ -23,6 +23,7 @@ from typing import Any
 from explorer.core import catalog, paths
 from explorer.core.catalog import ModelEntry
 from explorer.core.errors import Cancelled, ModelError
+from explorer.core.fileio import file_sha256
 from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 log = logging.getLogger(__name__)
@@ -388,19 +389,6 @@ def _gguf_cache_folder(entry: ModelEntry) -> Path:
     return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
 
 
-def _sha256_file(path: Path, progress: Progress, cancel: threading.Event | None, start: float, span: float) -> str:
-    digest = hashlib.sha256()
-    size = max(1, path.stat().st_size)
-    done = 0
-    with path.open("rb") as fh:
-        while block := fh.read(4 << 20):
-            check(cancel)
-            digest.update(block)
-            done += len(block)
-            progress(start + span * done / size, f"Checking {path.name} ({done / size:.0%})…")
-    return digest.hexdigest()
-
-
 def ensure_assembled(
     entry: ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
 ) -> Path:
@@ -416,7 +404,7 @@ def ensure_assembled(
     if not entry.assemble_from:
         return target
     if target.is_file():
-        if _sha256_file(target, progress, cancel, 0.0, 0.05) == entry.sha256:
+        if file_sha256(target, cancel, progress, 0.0, 0.05) == entry.sha256:
             return target
         log.warning("%s has the wrong sha256; assembling it again", target)
     try:
@@ -460,15 +448,6 @@ def ensure_assembled(
 MANIFEST = "explorer-manifest.json"  # sha256 and size of every file of a converted cache, written last
 
 
-def _sha256(path: Path, cancel: threading.Event | None = None) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(4 << 20):
-            check(cancel)
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _safetensors_complete(path: Path) -> bool:
     """The file's header parses and its tensors end exactly at the end of the file (a cut copy does not)."""
     try:
@@ -509,7 +488,7 @@ def write_cache_manifest(folder: Path, source: str = "") -> None:
     for p in sorted(folder.iterdir()):
         if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
             st = p.stat()
-            files[p.name] = {"size": st.st_size, "sha256": _sha256(p), "mtime_ns": st.st_mtime_ns}
+            files[p.name] = {"size": st.st_size, "sha256": file_sha256(p), "mtime_ns": st.st_mtime_ns}
     atomic_write_text(folder / MANIFEST, json.dumps({"version": 1, "source": source, "files": files}, indent=1))
 
 
@@ -552,7 +531,7 @@ def cache_problem(folder: Path) -> str:
         if not isinstance(info, dict) or st.st_size != info.get("size"):
             return f"{name} has {st.st_size:,} bytes, not the {info.get('size') if isinstance(info, dict) else '?'} written"
         if st.st_mtime_ns != info.get("mtime_ns"):
-            if _sha256(p) != info.get("sha256"):
+            if file_sha256(p) != info.get("sha256"):
                 return f"{name} was changed since it was written (its sha256 differs)"
             info["mtime_ns"] = st.st_mtime_ns
             rechecked = True

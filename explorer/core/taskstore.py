@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.core.errors import InputError, ModelError
+from explorer.core.fileio import file_sha256
 from explorer.core.progress import Progress, check, no_progress
 
 META_FILE = "finetune.json"
@@ -47,11 +48,7 @@ def weights_sha256(folder: str | os.PathLike) -> str:
         with _HASH_LOCK:
             known = _HASHES.get(key)
         if known is None:
-            h = hashlib.sha256()
-            with f.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023
-                    h.update(chunk)
-            known = h.hexdigest()
+            known = file_sha256(f)
             with _HASH_LOCK:
                 _HASHES[key] = known
         digest.update(f.name.encode() + b"\0" + known.encode())
