@@ -101,7 +101,7 @@ class TaskData:
 def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict]]:
     """Rows of a CSV, TSV or JSONL file as dicts (encoding detected), with the column names found."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():  # a folder or a FIFO is explained by read_text_file
         raise InputError(f"No such data file: {p}")
     tf = read_text_file(p)
     text = tf.text.lstrip("\ufeff")

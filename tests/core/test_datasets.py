@@ -91,3 +91,20 @@ def test_token_csv_with_space_separated_columns(tmp_path):
                          for i in range(8)))
     d = datasets.load_task_data(p)
     assert d.task == "tokens" and d.labels == ["O", "B-LOC", "B-PER"]
+
+
+def test_a_folder_or_fifo_as_data_says_what_it_is(tmp_path):
+    """Not 'No such data file' for something that exists: the shared file reader names what it is."""
+    import os
+
+    from explorer.core.datasets import read_rows
+    from explorer.core.errors import InputError
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="folder"):
+        read_rows(tmp_path)
+    with pytest.raises(InputError, match="named pipe"):
+        read_rows(fifo)  # refused without opening it: opening a FIFO would block
+    with pytest.raises(InputError, match="No such data file"):
+        read_rows(tmp_path / "missing.csv")
