@@ -669,7 +669,10 @@ def require_finite(values: Any, name: str, what: str = "outputs") -> None:
 
         ok = bool(torch.isfinite(values.detach()).all())
     else:
-        ok = bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
+        arr = np.asarray(values)
+        if arr.dtype.kind not in "fc":  # lists, ints: floats for isfinite; float arrays are checked in place
+            arr = arr.astype(np.float64)
+        ok = bool(np.isfinite(arr).all())
     if not ok:
         raise ModelError(
             f"{name} produced NaN or infinite {what}: its weights are damaged or it cannot run this input in "
