@@ -6,6 +6,7 @@ torch and transformers are imported inside functions so the window can paint fir
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explorer.core import catalog, paths
+from explorer.core import catalog, paths, warmup
 from explorer.core.catalog import ModelEntry
 from explorer.core.errors import Cancelled, ModelError
 from explorer.core.fileio import file_sha256
@@ -651,7 +652,10 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
         raise ModelError(f"Could not save the converted {entry.name} in {target.parent}: {err.strerror or err}") from err
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    del loaded, fresh
+    # The two float32 copies hold reference cycles, and load_model pauses the collector: free them now (a full
+    # pass is short once the warm-up has frozen the imported modules).
+    del loaded, fresh, tokenizer
+    gc.collect()
     return target
 
 
@@ -666,7 +670,7 @@ def require_finite(values: Any, name: str, what: str = "outputs") -> None:
         ok = bool(torch.isfinite(values.detach()).all())
     else:
         arr = np.asarray(values)
-        if not np.issubdtype(arr.dtype, np.floating):
+        if arr.dtype.kind not in "fc":  # lists, ints: floats for isfinite; float arrays are checked in place
             arr = arr.astype(np.float64)
         # In blocks of 4M values: a long input's hidden states are 0.3 GB, and a whole-array check (once a
         # float64 copy of them) would add that much again at the analysis's peak.
@@ -888,7 +892,11 @@ def load_model(
     """
     with _LOAD_LOCK:
         check(cancel)
-        return _load_model(spec, progress, cancel, trust_remote_code, allow_big)
+        warmup.warm_up(lambda _f, message="": progress(UNKNOWN, message), cancel)
+        # The tokenizer files and the model create many objects at once: paused, the collector cannot run a
+        # full pass over them in the middle of the load (each one holds the GIL, so the window waits).
+        with warmup.gc_paused():
+            return _load_model(spec, progress, cancel, trust_remote_code, allow_big)
 
 
 def _load_model(
@@ -1048,6 +1056,7 @@ def describe(
 ) -> ModelCard:
     """Model card without loading the weights (parameters counted on the meta device)."""
     with _LOAD_LOCK:
+        warmup.warm_up(lambda _f, message="": progress(UNKNOWN, message), cancel)
         return _describe(spec, progress, cancel)
 
 

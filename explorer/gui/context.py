@@ -25,6 +25,15 @@ class ModelStore(QObject):
         self.loading: dict[str, Job] = {}
         self.trusted: set[str] = set()
 
+    def warm_up(self) -> Job | None:
+        """Import the model libraries in the background (once), in steps that leave the window responsive;
+        a load started meanwhile waits for it (see explorer.core.warmup)."""
+        from explorer.core import warmup
+
+        if warmup.is_warm():
+            return None
+        return self.runner.submit(warmup.warm_up, label="Preparing the model libraries")
+
     def get(self, name: str | None) -> Any | None:
         return self.loaded.get(name) if name else None
 

@@ -443,7 +443,9 @@ class MainWindow(QMainWindow):
 
     def after_first_paint(self) -> None:
         """Load the models of the last session (both bundled ones on a first run) in the background: catalogue
-        names, and folders (fine-tuned models, opened folders) that still exist."""
+        names, and folders (fine-tuned models, opened folders) that still exist. The model libraries are imported
+        first in any case, so a model the user loads later does not hold up the window either."""
+        self.ctx.models.warm_up()
         names = self._session.get("models", DEFAULT_MODELS if not self._session else [])
         available = {e.name for e in catalog.list_models()}
         for name in names:

@@ -47,6 +47,31 @@ def test_window_paints_before_torch_is_imported(tmp_path):
     assert "painted True torch False transformers False" in out.stdout, out.stdout + out.stderr
 
 
+def test_after_first_paint_prepares_the_model_libraries_before_any_load(window, qtbot, monkeypatch):
+    """The warm-up job (explorer.core.warmup) is submitted before the session's loads, and only when needed."""
+    from explorer.core import warmup
+    from explorer.core.errors import ModelError
+    from explorer.gui import context
+
+    ran: list[str] = []
+    monkeypatch.setattr(warmup, "is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "warm_up", lambda progress=None, cancel=None: ran.append("warm-up"))
+
+    def fake_load(name, **_kw):
+        ran.append(name)
+        raise ModelError(f"{name} is not loaded in this test")
+
+    monkeypatch.setattr(context, "_load_or_too_big", fake_load)
+    started: list[str] = []
+    window.ctx.runner.jobStarted.connect(lambda job: started.append(job.label))
+    window.after_first_paint()  # an empty session: both bundled models
+    assert started == ["Preparing the model libraries", "Loading minilm", "Loading smollm2"]
+    qtbot.waitUntil(lambda: not window.ctx.runner.active, timeout=10_000)
+    assert sorted(ran) == ["minilm", "smollm2", "warm-up"]
+    monkeypatch.setattr(warmup, "is_warm", lambda: True)
+    assert window.ctx.models.warm_up() is None  # warm already: no job
+
+
 def test_load_model_through_job_runner(window, qtbot):
     with qtbot.waitSignal(window.ctx.models.changed, timeout=120_000, check_params_cb=lambda: "minilm" in window.ctx.models.loaded):
         window.ctx.models.load("minilm")

