@@ -886,6 +886,8 @@ def load_model(
     Unless ``allow_big``, a model whose estimated size exceeds the free memory raises TooBigError first.
     Loads run one at a time (see ``_LOAD_LOCK``).
     """
+    if not warmup.is_warm():
+        progress(UNKNOWN, "Preparing the model libraries…")
     with _LOAD_LOCK:
         check(cancel)
         warmup.warm_up(lambda _f, message="": progress(UNKNOWN, message), cancel)
