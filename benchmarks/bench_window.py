@@ -4,7 +4,11 @@ in the same process, run alternately.
 - streamed generation in the Prompting panel, from ``Generate`` to the finished text with the first step's
   distribution chart drawn, vs bare ``model.generate`` (greedy, same prompt, same token limit);
 - an attention analysis from ``Analyse`` to the drawn head view, vs bare
-  ``model(**enc, output_attentions=True, output_hidden_states=True)``.
+  ``model(**enc, output_attentions=True, output_hidden_states=True)``;
+- a frozen fine-tune of the bundled sentiment set in the Heads panel's fine-tune lab, from ``Train`` to the drawn
+  result chart (features, L-BFGS fit with validation accuracy, head saved), vs bare transformers features plus
+  scikit-learn's ``LogisticRegression`` (same rows, batches, pooling and objective, validation scored, weights
+  saved).
 
 Run alone: ``.venv/bin/python -m benchmarks.bench_window``.
 """
@@ -22,7 +26,11 @@ from benchmarks.common import make_row, not_measured, run_child, time_left
 
 GENERATION_TARGET = 0.9
 ANALYSIS_TARGET = 1.1
+FINETUNE_TARGET = 1.1
 SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
+
+
+FINETUNE_ROW = "Window: frozen fine-tune of the sample set, button to chart"
 
 
 def _wait(app: Any, cond: Any, timeout: float) -> float:
@@ -157,6 +165,72 @@ def child_attention_window(model: str = "minilm", n_tokens: int = 128, repeats: 
             "n_tokens": panel.analysis.num_tokens, "repeats": repeats, "load_average": os.getloadavg()[0]}
 
 
+def child_finetune_window(model: str = "minilm", repeats: int = 3) -> dict:
+    """Seconds from the fine-tune lab's ``Train`` (frozen, the bundled sentiment set) to its drawn result chart,
+    and of the bare equivalent (see the module docstring)."""
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from explorer.gui.panels.heads import HeadsPanel
+
+    app, ctx, loaded = _context((model,))
+    lm = loaded[model]
+    panel = HeadsPanel(ctx)
+    panel.resize(1024, 700)
+    panel.show()
+    panel.tabs.setCurrentIndex(1)  # the fine-tune lab
+    panel.ft_picker.select(model)
+    panel.mode_group.button(0).setChecked(True)  # frozen
+    _wait(app, lambda: panel.costs is not None and panel.data is not None, 120)
+    data = panel.data
+    assert panel._mode() == "frozen" and data.task == "classify"
+    rows = data.train + data.val  # the app's own seeded split, so both sides see the same rows
+    labels = np.array([data.label2id[ex.label] for ex in rows])
+    n_train = len(data.train)
+    out_root = tempfile.mkdtemp(prefix="lmx-bench-ft-")
+    runs = [0]
+    accuracy: dict[str, float] = {}
+
+    def bare() -> None:
+        tok, encoder = lm.tokenizer, lm.model
+        feats = []
+        for lo in range(0, len(rows), 32):  # the app's batches: 32 rows, padded per batch
+            enc = tok([ex.text for ex in rows[lo:lo + 32]], padding=True, truncation=True, return_tensors="pt")
+            with lm.lock, torch.no_grad():
+                h = encoder(**enc).last_hidden_state  # [batch, token, hidden]
+            mask = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+            feats.append(((h * mask).sum(1) / mask.sum(1)).numpy())  # mean pooling, the model's own
+        x = np.concatenate(feats).astype(np.float64)
+        clf = LogisticRegression(C=1.0, max_iter=500).fit(x[:n_train], labels[:n_train])
+        accuracy["bare"] = float(clf.score(x[n_train:], labels[n_train:]))
+        runs[0] += 1
+        np.savez(os.path.join(out_root, f"bare-{runs[0]}.npz"), coef=clf.coef_, intercept=clf.intercept_)
+
+    def window() -> None:
+        runs[0] += 1
+        panel.out_edit.setText(os.path.join(out_root, f"app-{runs[0]}"))  # a new folder: no replace question
+        panel.ft_result = None
+        panel.train()
+        _wait(app, lambda: panel.ft_result is not None and panel._ft_job.done, 600)
+        panel.train_chart.graphics.viewport().repaint()
+        accuracy["app"] = panel.ft_result.val_accuracy
+
+    bare()
+    window()  # warm up both
+    app_s, bare_s = [], []
+    for _ in range(repeats):
+        for fn, store in ((bare, bare_s), (window, app_s)):
+            t0 = time.perf_counter()
+            fn()
+            store.append(time.perf_counter() - t0)
+    r = panel.ft_result
+    return {"app_seconds": statistics.median(app_s), "bare_seconds": statistics.median(bare_s),
+            "train_rows": r.train_rows, "val_rows": r.val_rows, "rounds": len(r.history), "converged": r.converged,
+            "app_val_accuracy": accuracy["app"], "bare_val_accuracy": accuracy["bare"], "pooling": r.pooling,
+            "repeats": repeats, "load_average": os.getloadavg()[0]}
+
+
 def bench_window(repeats: int = 3, deadline: float | None = None) -> list[dict]:
     """Rows: the Prompting panel's streamed generation and the Attention panel's analysis, vs bare."""
     rows = []
@@ -188,6 +262,25 @@ def bench_window(repeats: int = 3, deadline: float | None = None) -> list[dict]:
                                        f"average {r['load_average']:.1f}")))
         except Exception as err:
             rows.append(not_measured(name, str(err), unit="s", target=target))
+    name = FINETUNE_ROW
+    target = f"≤ {FINETUNE_TARGET}× bare"
+    try:
+        r = run_child("benchmarks.bench_window:child_finetune_window", {"repeats": repeats},
+                      timeout=time_left(600, deadline))
+        a, b = r["app_seconds"], r["bare_seconds"]
+        rows.append(make_row(name, a, baseline=b, unit="s", target=target, passed=a / b <= FINETUNE_TARGET,
+                             note=(f"HeadsPanel fine-tune lab (1024x700, offscreen), MiniLM, frozen, the bundled "
+                                   f"sentiment set ({r['train_rows']} training / {r['val_rows']} validation rows); "
+                                   f"Train button to the drawn result chart: features ({r['pooling']} pooling, "
+                                   f"batches of 32), L-BFGS to convergence ({r['rounds']} rounds, validation "
+                                   f"accuracy each round), head and manifest saved. Bare: the same model's "
+                                   f"features for the same rows and batches, scikit-learn LogisticRegression "
+                                   f"(C = 1, lbfgs) fitted and scored on the validation rows, weights saved with "
+                                   f"numpy. Validation accuracy app {r['app_val_accuracy']:.3f}, bare "
+                                   f"{r['bare_val_accuracy']:.3f}; alternately, median of {r['repeats']}; load "
+                                   f"average {r['load_average']:.1f}")))
+    except Exception as err:
+        rows.append(not_measured(name, str(err), unit="s", target=target))
     return rows
 
 

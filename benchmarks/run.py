@@ -291,7 +291,8 @@ def _window_names() -> list[tuple[str, str, str]]:
     return [("Window: Prompting panel streamed generation vs bare generate", "tokens/s",
              f"≥ {GENERATION_TARGET}× bare")] + [
         (f"Window: Attention panel, {label} 128 tokens, button to drawn head view", "s", f"≤ {ANALYSIS_TARGET}× bare")
-        for label in ("MiniLM", "SmolLM2", "gemma3")]
+        for label in ("MiniLM", "SmolLM2", "gemma3")] + [
+        (bench_window.FINETUNE_ROW, "s", f"≤ {bench_window.FINETUNE_TARGET}× bare")]
 
 
 def _analysis_names() -> list[tuple[str, str, str]]:

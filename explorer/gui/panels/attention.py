@@ -37,6 +37,7 @@ from explorer.core.attention import (
     rows_ready,
     threshold_mask,
 )
+from explorer.core.attention_store import DEFAULT_TOP_K
 from explorer.core.charts import ChartSpec
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
@@ -64,6 +65,7 @@ class AttentionState:
     range_start: int = 0
     range_count: int = 512
     search: str = ""
+    top_k: int = DEFAULT_TOP_K  # long inputs: keys kept per query, layer and head (the CLI's --top-k)
 
 
 class AttentionPanel(Panel):
@@ -125,10 +127,23 @@ class AttentionPanel(Panel):
         self.search_edit.setPlaceholderText("Find token…")
         self.search_edit.setMaximumWidth(130)
         self.search_edit.returnPressed.connect(self.search_next)
+        # The compact form's k (the CLI's --top-k): only inputs past the model's dense limit use it.
+        self.topk_spin = QSpinBox()
+        self.topk_spin.setRange(1, 100000)
+        self.topk_spin.setValue(self.state.top_k)
+        self.topk_spin.setToolTip(
+            "Long inputs only: past the length whose every attention map fits in memory, the analysis keeps each "
+            "token's k strongest links per layer and head, with their exact weights (rollout and the model view "
+            "use them); the layer on screen is recomputed in full. Shorter inputs keep every weight. Larger k: "
+            "closer to exact, more memory. Applies at the next Analyse (the CLI's --top-k).")
+        topk_label = QLabel("Top-&k")
+        topk_label.setBuddy(self.topk_spin)  # Alt+K
+        topk_label.setToolTip(self.topk_spin.toolTip())
         controls = FlowLayout()
         for w in (QLabel("View"), self.view_combo, QLabel("Layer"), self.layer_spin, QLabel("Head"), self.head_combo,
                   self.source_combo, self.special_check, QLabel("Keep share"), self.share_spin,
-                  QLabel("Tokens from"), self.start_spin, QLabel("count"), self.count_spin, self.search_edit):
+                  QLabel("Tokens from"), self.start_spin, QLabel("count"), self.count_spin, self.search_edit,
+                  topk_label, self.topk_spin):
             controls.addWidget(w)
         controls.addStretch(1)
 
@@ -185,6 +200,7 @@ class AttentionPanel(Panel):
         self.start_spin.valueChanged.connect(self._controls_changed)
         self.count_spin.valueChanged.connect(self._controls_changed)
         self.search_edit.textChanged.connect(self._search_changed)
+        self.topk_spin.valueChanged.connect(self._top_k_changed)
         self._fill_heads(12)
 
     # ------------------------------------------------------------ running
@@ -206,9 +222,10 @@ class AttentionPanel(Panel):
         pair = self.pair_edit.text().strip() or None
         self.note.setText(f"Running {lm.name}…")
         self.run_button.setEnabled(False)
+        self.state.top_k = self.topk_spin.value()
         self.job = self.ctx.runner.submit(
             analyse, lm, text, pair, label="Attention", on_result=self.show_analysis, on_error=self._on_error,
-            on_finished=lambda: self.run_button.setEnabled(True),
+            on_finished=lambda: self.run_button.setEnabled(True), top_k=self.state.top_k,
         )
 
     def _on_error(self, message: str) -> None:
@@ -240,7 +257,30 @@ class AttentionPanel(Panel):
             parts.append("Blue labels: sentence A, orange: sentence B.")
         if a.note:
             parts.append(a.note)
+        if a.exact and a.kind != "encoder-decoder":
+            parts.append(self._exact_note())
+        elif not a.exact and self.topk_spin.value() != a.attentions.top_k:
+            parts.append(f"Top-k is now {self.topk_spin.value()}: press Analyse to apply it.")
         self.note.setText(" ".join(parts))
+
+    def _exact_note(self) -> str:
+        """Where exactness ends for the model analysed: it keeps every weight up to its dense limit."""
+        from explorer.core.analysis import analysis_limit, dense_limit
+
+        a = self.analysis
+        lm = self.ctx.models.get(a.model_name)
+        if lm is None:
+            return "Every weight is exact (all layers kept in full)."
+        dense, most = dense_limit(lm), analysis_limit(lm, self.topk_spin.value())
+        if dense >= most:
+            return f"Every weight is exact ({a.model_name} keeps all layers in full for any input it takes)."
+        return (f"Every weight is exact (all layers kept in full up to {dense} tokens; longer inputs keep each "
+                f"token's top {self.topk_spin.value()} links per layer and head).")
+
+    def _top_k_changed(self, value: int) -> None:
+        self.state.top_k = value
+        if self.analysis is not None:
+            self._set_note()
 
     def _fill_heads(self, n: int) -> None:
         current = self.state.head
@@ -270,6 +310,7 @@ class AttentionPanel(Panel):
         s.pair = self.pair_edit.text()
         s.model = self.picker.current_name() or ""
         s.search = self.search_edit.text()
+        s.top_k = self.topk_spin.value()
 
     def _controls_changed(self, *_args) -> None:
         self._read_controls()
@@ -285,7 +326,7 @@ class AttentionPanel(Panel):
         control (layer and head ranges are unknown before an analysis) writes its default over the state."""
         s = self.state = state_from_dict(AttentionState, data)
         controls = (self.view_combo, self.layer_spin, self.head_combo, self.source_combo, self.special_check,
-                    self.share_spin, self.start_spin, self.count_spin, self.picker)
+                    self.share_spin, self.start_spin, self.count_spin, self.picker, self.topk_spin)
         for w in controls:
             w.blockSignals(True)
         try:
@@ -299,6 +340,7 @@ class AttentionPanel(Panel):
             self.start_spin.setRange(0, max(self.start_spin.maximum(), s.range_start))
             self.start_spin.setValue(s.range_start)
             self.count_spin.setValue(s.range_count)
+            self.topk_spin.setValue(s.top_k)
             if s.model:
                 self.picker.select(s.model)
         finally:
