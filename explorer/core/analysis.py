@@ -154,18 +154,32 @@ def _segments(enc: Any, n: int) -> list[int]:
     return out
 
 
-#: Memory allowed for the attention maps of one pass kept whole ([layer, head, n, n] float32); longer
-#: inputs switch to the compact form.
-ATTENTION_BUDGET_BYTES = 1_200_000_000
+#: Memory allowed for one analysis that keeps every map (see :func:`dense_bytes`); longer inputs switch to the
+#: compact form. SmolLM2: 901 tokens (its 1,024-token dense pass costs 1.3 GB by that count, measured 1.5 GB).
+ATTENTION_BUDGET_BYTES = 1_000_000_000
 #: Memory allowed for one compact analysis (hidden states, top-k, stored queries/keys, one dense layer).
 COMPACT_BUDGET_BYTES = 1_400_000_000
 
 
-def dense_limit(loaded: Any) -> int:
-    """Most tokens whose every layer's and head's n x n attention map (float32) fits ATTENTION_BUDGET_BYTES."""
+def dense_bytes(loaded: Any, n: int) -> int:
+    """What keeping every map of ``n`` tokens really costs: every layer's [head, n, n] float32 maps, plus the
+    layer in flight (eager attention holds its scores and masked scores beside the kept weights) and the
+    hidden states."""
     card = loaded.card
-    per_token2 = 4 * max(1, card.num_layers) * max(1, card.num_heads)
-    return max(16, int((ATTENTION_BUDGET_BYTES / per_token2) ** 0.5))
+    layers, heads = max(1, card.num_layers), max(1, card.num_heads)
+    return 4 * (layers + 2) * heads * n * n + 4 * (layers + 1) * n * max(1, card.hidden_size)
+
+
+def dense_limit(loaded: Any) -> int:
+    """Most tokens whose dense analysis (:func:`dense_bytes`) fits ATTENTION_BUDGET_BYTES."""
+    lo, hi = 16, max(16, int(loaded.max_length))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if dense_bytes(loaded, mid) <= ATTENTION_BUDGET_BYTES:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def compact_estimate(loaded: Any, n: int, top_k: int = DEFAULT_TOP_K) -> dict[str, int]:
@@ -237,10 +251,13 @@ def _views(tensors: Any) -> list[np.ndarray]:
     return [t.detach()[0].float().numpy() for t in tensors]
 
 
-def _stack_freeing(tensors: list) -> np.ndarray:
-    """Like :func:`_stack` but drops each tensor once copied, so a long input's hidden states are not held twice."""
+def _stack_freeing(tensors: list, attach: Any = None) -> np.ndarray:
+    """Like :func:`_stack` but drops each tensor once copied, so a long input's hidden states are not held twice.
+    ``attach(out)`` is called before copying, for holders of the tensors to switch to the copy and let go."""
     first = tensors[0].detach()[0]
     out = np.empty((len(tensors), *first.shape), dtype=np.float32)  # [layer, ...]
+    if attach is not None:
+        attach(out)
     for i in range(len(tensors)):
         out[i] = tensors[i].detach()[0].float().numpy()
         tensors[i] = None
@@ -302,10 +319,11 @@ def analyse(
         with loaded.lock:
             out, attentions = capture_forward(net, inputs, top_k, cancel, causal=(kind == "decoder"),
                                               progress=progress, num_layers=loaded.card.num_layers,
-                                              output_hidden_states=True, **extra)
+                                              lock=loaded.lock, output_hidden_states=True, **extra)
         layers = list(out.hidden_states)
         del out
-        hidden = _stack_freeing(layers)  # [layer+1, token, dim]
+        # [layer+1, token, dim]; each layer's queries/keys are made again from its input in this copy
+        hidden = _stack_freeing(layers, attentions.attach_hidden_states)
         release_heap()
     else:
         progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")

@@ -7,7 +7,11 @@ Two forms behind one indexable object (``analysis.attentions``):
 - :class:`CompactAttentions`: for long inputs, captured layer by layer during the forward pass: each
   layer's top-k keys per query with their exact weights, plus what is needed to recompute any layer's
   dense rows (float16) on demand, with a small cache. 30 layers x 9 heads x 4096^2 float32 would be 18 GB;
-  the compact form of the same pass is about 0.6 GB.
+  the compact form of the same pass is about 0.3 GB. To recompute a layer, its queries and keys are made
+  again by running the layer's own module on its input, which is the hidden state the analysis keeps
+  anyway (float32, the same tensor the pass used), up to the attention call: nothing per layer is stored
+  for it, and the queries and keys are the pass's own values, so recomputed weights are exact before
+  their rounding to float16.
 
 The capture plugs into transformers' attention interface: during the pass the model's attention
 modules call :func:`_capture_forward`, which runs the module's own ``eager_attention_forward`` on blocks
@@ -114,20 +118,40 @@ class _LayerInputs:
     kwargs: dict = field(default_factory=dict)
 
 
+@dataclass
+class _LayerSource:
+    """How to get one attention layer's inputs back: run ``layer`` (the model's block that holds the attention
+    module) on its input hidden state with the arguments it got in the pass, up to the attention call.
+    ``inputs`` holds the queries and keys themselves only when the block is unknown (no ModuleList parent)."""
+
+    module: Any  # the attention module
+    layer: Any = None  # the block (an element of the model's ModuleList) that ran it
+    args: tuple = ()  # the block's positional arguments after its hidden-state input
+    kwargs: dict = field(default_factory=dict)
+    hidden: Any = None  # torch [1, token, dim] input of the block, until the analysis's own copy is attached
+    hidden_index: int | None = None  # that input's index in the pass's hidden states
+    inputs: _LayerInputs | None = None
+
+
 class CompactAttentions(LayerAttentions):
     """Top-k keys per query for every layer (exact weights) and dense float16 layers recomputed on demand."""
 
     exact = False
 
-    def __init__(self, indices: np.ndarray, weights: np.ndarray, inputs: list[_LayerInputs],
-                 num_keys: int, cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False) -> None:
+    def __init__(self, indices: np.ndarray, weights: np.ndarray, sources: list[_LayerSource],
+                 num_keys: int, cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False,
+                 configs: list[Any] | None = None, lock: Any = None) -> None:
         num_layers, h, q, _k = indices.shape
         self.causal = causal  # each query sees only keys <= itself
         super().__init__(num_layers, h, q, num_keys)
         self.indices = indices  # [layer, head, query, k] int (key positions, strongest first)
         self.weights = weights  # [layer, head, query, k] float32, exact eager-attention weights
         self.top_k = int(weights.shape[-1])
-        self._inputs = inputs
+        self._sources = sources
+        self._configs = configs or []
+        self._model_lock = lock if lock is not None else threading.RLock()
+        self._hidden: np.ndarray | None = None  # [layer+1, token, dim] the analysis's hidden states
+        self._made: OrderedDict[int, _LayerInputs] = OrderedDict()  # queries/keys made again, newest last
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._memo: OrderedDict[tuple, np.ndarray] = OrderedDict()  # rows of a layer, rollouts
         self._lock = threading.Lock()
@@ -202,9 +226,9 @@ class CompactAttentions(LayerAttentions):
         with self._lock:
             if layer in self._cache:
                 return self._cache[layer][:, rows]
-        li = self._inputs[layer]
 
         def compute() -> np.ndarray:
+            li = self._layer_inputs(layer)
             out = np.empty((self.shape[1], len(rows), self.shape[3]), dtype=np.float16)  # [head, rows, key]
             with torch.inference_mode():
                 for s in range(0, len(rows), QUERY_BLOCK):
@@ -218,7 +242,7 @@ class CompactAttentions(LayerAttentions):
         """Run the layer's eager attention again on its stored queries and keys, in blocks of queries."""
         import torch
 
-        li = self._inputs[index]
+        li = self._layer_inputs(index)
         h, q, k = self.shape[1:]
         out = np.empty((h, q, k), dtype=np.float16)  # [head, query, key]
         with torch.inference_mode():
@@ -235,16 +259,79 @@ class CompactAttentions(LayerAttentions):
         index = self._layer_index(index)
         return self.indices[index], self.weights[index]
 
+    def attach_hidden_states(self, hidden: np.ndarray) -> None:
+        """Use the analysis's hidden states ([layer+1, token, dim] float32, the pass's values) as each layer's
+        input when its queries and keys are made again, and let go of the pass's tensors (so the caller can
+        free each as it copies it). ``hidden`` may still be being filled: nothing is recomputed until it is."""
+        self._hidden = hidden
+        for src in self._sources:
+            if src.hidden_index is not None:
+                src.hidden = None
+
+    def _layer_inputs(self, index: int) -> _LayerInputs:
+        """The queries, keys and mask of one layer's attention call: stored, or made again from its input."""
+        src = self._sources[index]
+        if src.inputs is not None:
+            return src.inputs
+        with self._lock:
+            if index in self._made:
+                self._made.move_to_end(index)
+                return self._made[index]
+        li = self._make_inputs(src)
+        with self._lock:
+            self._made[index] = li
+            while len(self._made) > 2:
+                self._made.popitem(last=False)
+        return li
+
+    def _make_inputs(self, src: _LayerSource) -> _LayerInputs:
+        import torch
+
+        if src.hidden is not None:
+            hidden = src.hidden
+        elif self._hidden is not None and src.hidden_index is not None:
+            hidden = torch.from_numpy(self._hidden[src.hidden_index])[None]  # [1, token, dim], no copy
+        else:
+            raise InputError("This analysis no longer has the hidden states its attention is recomputed from.")
+        with self._model_lock:  # the model's attention implementation is switched for the call
+            before = [c._attn_implementation for c in self._configs]
+            previous = getattr(_active, "recorder", None)
+            _active.recorder = _Grab(src.module)
+            try:
+                for c in self._configs:
+                    c._attn_implementation = _IMPL
+                with torch.inference_mode():
+                    src.layer(hidden, *src.args, **src.kwargs)
+            except _Grabbed as got:
+                return got.inputs
+            finally:
+                for c, b in zip(self._configs, before, strict=True):
+                    c._attn_implementation = b
+                _active.recorder = previous
+        raise InputError(f"Layer {type(src.layer).__name__} did not call its attention: it cannot be recomputed.")
+
     def nbytes(self) -> int:
-        """Memory held: top-k arrays, stored queries/keys and cached dense layers."""
+        """Memory held: top-k arrays, stored queries/keys and masks, and cached dense layers (not the hidden
+        states the queries and keys are made from: the analysis holds those)."""
         total = self.indices.nbytes + self.weights.nbytes + sum(d.nbytes for d in self._cache.values())
         seen: set[int] = set()
-        for li in self._inputs:
-            for t in (li.query, li.key, li.mask):
-                if t is not None and id(t) not in seen:
-                    seen.add(id(t))
-                    total += t.numel() * t.element_size()
+        tensors = []
+        for src in self._sources:
+            tensors += [src.hidden, src.kwargs.get("attention_mask"), *[a for a in src.args if hasattr(a, "numel")]]
+            if src.inputs is not None:
+                tensors += [src.inputs.query, src.inputs.key, src.inputs.mask]
+        for li in self._made.values():
+            tensors += [li.query, li.key]
+        for t in tensors:
+            if t is not None and hasattr(t, "numel") and id(t) not in seen:
+                seen.add(id(t))
+                total += t.numel() * t.element_size()
         return total
+
+    def stored_query_key_bytes(self) -> int:
+        """Bytes of queries and keys held for recomputing (only for layers whose block is unknown)."""
+        return sum(t.numel() * t.element_size() for src in self._sources if src.inputs is not None
+                   for t in (src.inputs.query, src.inputs.key))
 
 
 def _mask_rows(mask: Any, s: int, e: int, n_queries: int) -> Any:
@@ -278,9 +365,30 @@ class _Recorder:
     cancel: threading.Event | None
     progress: Any = None
     num_layers: int = 0
+    n_keys: int = 0
     indices: list = field(default_factory=list)
     weights: list = field(default_factory=list)
-    inputs: list = field(default_factory=list)
+    inputs: list = field(default_factory=list)  # one _LayerSource per attention call
+    blocks: list = field(default_factory=list)  # (block, args after the hidden state, kwargs, hidden) entered
+    members: dict = field(default_factory=dict)  # id(block) -> ids of its submodules
+
+
+@dataclass
+class _Grab:
+    """Recorder of a recompute: stop at ``target``'s attention call and hand its inputs over."""
+
+    target: Any
+
+
+class _Grabbed(BaseException):  # noqa: N818 (a control-flow signal, not an error; BaseException so no
+    # ``except Exception`` in a model's code swallows it)
+    def __init__(self, inputs: _LayerInputs) -> None:
+        super().__init__()
+        self.inputs = inputs
+
+
+def _attention_kwargs(kwargs: dict) -> dict:
+    return {k: v for k, v in kwargs.items() if k != "output_attentions"}
 
 
 def _eager_of(module: Any) -> Any:
@@ -295,11 +403,17 @@ def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_ma
     """Attention-interface function: eager attention in blocks of queries, keeping each query's top-k."""
     import torch
 
-    rec: _Recorder = _active.recorder
+    rec = _active.recorder
+    eager = _eager_of(module)
+    if isinstance(rec, _Grab):  # a recompute: the target's inputs, or plain eager attention for other modules
+        if module is rec.target:
+            raise _Grabbed(_LayerInputs(module, eager, query, key, attention_mask, scaling, _attention_kwargs(kwargs)))
+        out, _w = eager(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
+        return out, None
     if rec.cancel is not None and rec.cancel.is_set():
         raise Cancelled()
-    eager = _eager_of(module)
     n_q, n_k = query.shape[2], key.shape[2]
+    rec.n_keys = n_k
     k = min(rec.top_k, n_k)
     heads = query.shape[1]
     idx = torch.empty((heads, n_q, k), dtype=torch.int16 if n_k < 2**15 else torch.int32)  # [head, query, k]
@@ -323,8 +437,12 @@ def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_ma
     else:
         rec.indices.append(idx.numpy())
         rec.weights.append(wts.numpy())
-    rec.inputs.append(_LayerInputs(module, eager, query, key, attention_mask, scaling,
-                                   {k_: v for k_, v in kwargs.items() if k_ not in ("output_attentions",)}))
+    block = next((b for b in reversed(rec.blocks) if id(module) in rec.members[id(b[0])]), None)
+    if block is not None and block[3] is not None:  # made again from the block's input when asked for
+        rec.inputs.append(_LayerSource(module, block[0], block[1], block[2], hidden=block[3]))
+    else:  # no known block: keep this call's queries and keys
+        rec.inputs.append(_LayerSource(module, inputs=_LayerInputs(module, eager, query, key, attention_mask, scaling,
+                                                                   _attention_kwargs(kwargs))))
     if rec.progress is not None and rec.num_layers:
         done = len(rec.inputs)
         rec.progress(0.2 + 0.7 * min(1.0, done / rec.num_layers), f"Layer {done} of {rec.num_layers}…")
@@ -387,12 +505,56 @@ def _configs(model: Any) -> list[Any]:
     return list(seen.values())
 
 
+def _hook_blocks(model: Any, rec: _Recorder) -> list[Any]:
+    """Note each block (element of a ModuleList) as it is entered, with its input hidden state and arguments,
+    so an attention call can be traced to the block that made its queries and keys."""
+    import torch
+    from transformers.cache_utils import Cache
+
+    hooks = []
+
+    def enter(block: Any, args: tuple, kwargs: dict) -> None:
+        if args:
+            hidden, rest = args[0], tuple(args[1:])
+        else:
+            hidden, rest = kwargs.get("hidden_states"), ()
+            kwargs = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+        # A key/value cache is not kept: running the block again would append to it (and it holds every layer).
+        rest = tuple(None if isinstance(a, Cache) else a for a in rest)
+        kwargs = {k: (None if isinstance(v, Cache) else v) for k, v in kwargs.items()}
+        rec.blocks.append((block, rest, kwargs, hidden if isinstance(hidden, torch.Tensor) else None))
+
+    for ml in model.modules():
+        if isinstance(ml, torch.nn.ModuleList):
+            for block in ml:
+                rec.members[id(block)] = {id(m) for m in block.modules()}
+                hooks.append(block.register_forward_pre_hook(enter, with_kwargs=True))
+    return hooks
+
+
+def _index_hidden(sources: list[_LayerSource], hidden_states: Any) -> None:
+    """Where a block's input is one of the pass's hidden states, remember its index, so the analysis's own copy
+    of the hidden states can serve instead (see ``attach_hidden_states``)."""
+    import torch
+
+    if not hidden_states:
+        return
+    # float32 only: the analysis's copy of a lower-precision state would not be the pass's own input
+    where = {t.data_ptr(): i for i, t in enumerate(hidden_states) if t is not None and t.dtype == torch.float32}
+    for src in sources:
+        if src.hidden is not None and src.hidden.data_ptr() in where \
+                and hidden_states[where[src.hidden.data_ptr()]].shape == src.hidden.shape:
+            src.hidden_index = where[src.hidden.data_ptr()]
+
+
 def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel: threading.Event | None = None,
                     cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, progress: Any = None,
-                    num_layers: int = 0, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
+                    num_layers: int = 0, lock: Any = None, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
     """Run ``model(**inputs)`` keeping attention in compact form; returns (model output, attentions).
 
-    The caller holds the model's lock: the attention implementation is switched for the pass and restored.
+    The caller holds the model's lock (``lock``, which recomputes take too): the attention implementation is
+    switched for the pass and restored. With ``output_hidden_states=True`` the store makes each layer's queries
+    and keys again from those hidden states; pass the analysis's copy to ``attach_hidden_states``.
     """
     import torch
 
@@ -402,6 +564,7 @@ def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel
     configs = _configs(model)
     before = [c._attn_implementation for c in configs]
     rec = _Recorder(top_k=int(top_k), cancel=cancel, progress=progress, num_layers=num_layers)
+    hooks = _hook_blocks(model, rec)
     _active.recorder = rec
     try:
         for c in configs:
@@ -409,19 +572,23 @@ def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel
         with torch.inference_mode():
             out = model(**inputs, output_attentions=False, **forward_kwargs)
     finally:
+        for h in hooks:
+            h.remove()
         for c, b in zip(configs, before, strict=True):
             c._attn_implementation = b
         _active.recorder = None
+        rec.blocks.clear()
     if not rec.indices:
         raise InputError("This model's attention layers could not be captured.")
-    n_keys = int(rec.inputs[0].key.shape[2])
+    n_keys = rec.n_keys
+    _index_hidden(rec.inputs, getattr(out, "hidden_states", None))
     if num_layers and len(rec.inputs) == num_layers:
         indices, weights = rec.indices[0], rec.weights[0]  # [layer, head, query, k]
     elif num_layers:
         raise InputError(f"The model ran {len(rec.inputs)} attention layers, not the {num_layers} its card says.")
     else:
         indices, weights = np.stack(rec.indices), np.stack(rec.weights)  # [layer, head, query, k]
-    store = CompactAttentions(indices, weights, rec.inputs, n_keys, cache_bytes, causal)
+    store = CompactAttentions(indices, weights, rec.inputs, n_keys, cache_bytes, causal, configs, lock)
     rec.indices.clear()
     rec.weights.clear()
     release_heap()

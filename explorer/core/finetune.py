@@ -19,8 +19,9 @@ import math
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +321,11 @@ def plan(
     if isinstance(labels, int):
         labels = [f"LABEL_{i}" for i in range(labels)]
     config = _head_config(lm, task, labels)
+    key = (config.to_json_string(), task, tuple(labels), lora_r, base_folder(lm))
+    with _PLAN_LOCK:
+        known = _PLAN_CACHE.get(key)
+    if known is not None:
+        return [replace(c) for c in known]
     auto = getattr(transformers, _AUTO[task])
     out = []
     with torch.device("meta"):
@@ -334,7 +340,17 @@ def plan(
             model = auto.from_config(config)
             model = _apply_mode(model, mode, task, lora_r, base_folder(lm))
         out.append(_count(model, mode))
-    return out
+    with _PLAN_LOCK:
+        _PLAN_CACHE[key] = out
+        while len(_PLAN_CACHE) > 16:
+            _PLAN_CACHE.popitem(last=False)
+    return [replace(c) for c in out]
+
+
+# plan()'s figures by (config, task, labels, LoRA rank, base folder): building its four meta-device models takes
+# ~0.1 s, and the lab asks before training and again inside finetune().
+_PLAN_CACHE: OrderedDict[tuple, list[ModeCost]] = OrderedDict()
+_PLAN_LOCK = threading.Lock()
 
 
 def build_task_model(lm: Any, task: str, labels: list[str], mode: str, lora_r: int = 8, seed: int = 0) -> Any:

@@ -123,3 +123,25 @@ def test_decoder_limit_keeps_attention_in_memory(smollm2, monkeypatch):
     monkeypatch.setattr(analysis, "COMPACT_BUDGET_BYTES", fits)  # room for 40 tokens
     a = analyse(smollm2, "word " * 100)
     assert a.num_tokens == 40 and a.truncated and "fits in memory" in a.note
+
+
+def test_require_finite_checks_hidden_states_without_a_copy():
+    """A long input's hidden states (0.3 GB at 4,096 SmolLM2 tokens) are checked in blocks: no float64 copy of
+    them at the analysis's peak, and a NaN in the very last value is still found."""
+    import tracemalloc
+
+    from explorer.core.errors import ModelError
+    from explorer.core.models import require_finite
+
+    hidden = np.zeros((9, 1024, 576), dtype=np.float32)  # 21 MB
+    tracemalloc.start()
+    require_finite(hidden, "m", "hidden states")
+    _now, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < hidden.nbytes / 4  # blocks of 4M booleans at most, never the whole array again
+    hidden[-1, -1, -1] = np.nan
+    with pytest.raises(ModelError, match="NaN or infinite hidden states"):
+        require_finite(hidden, "m", "hidden states")
+    require_finite(np.arange(6).reshape(2, 3), "m")  # integers: fine
+    with pytest.raises(ModelError):
+        require_finite(np.array([1.0, np.inf], dtype=np.float16), "m")

@@ -50,6 +50,12 @@ def test_plan_figures_differ_as_the_lecture_says(minilm):
     assert costs["frozen"].stored_bytes < costs["adapter"].stored_bytes < costs["full"].stored_bytes / 100
     token_costs = {c.mode: c for c in ft.plan(minilm, "tokens", 7)}
     assert token_costs["frozen"].trainable_parameters == 384 * 7 + 7
+    # Remembered figures (the lab asks before training and again in finetune) answer only the same question.
+    again = ft.plan(minilm, "classify", ["negative", "positive"])
+    assert {c.mode: c for c in again} == costs and again[0] is not costs["frozen"]
+    assert ft.plan(minilm, "classify", ["a", "b", "c"])[0].trainable_parameters == 384 * 3 + 3
+    assert {c.mode: c for c in ft.plan(minilm, "classify", 2, lora_r=4)}["adapter"].trainable_parameters == \
+        6 * 2 * 4 * (384 + 384) + 384 * 2 + 2
 
 
 def test_minilm_pooling_is_read_from_its_sentence_transformers_config(minilm, tiny_factory):

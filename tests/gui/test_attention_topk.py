@@ -14,7 +14,7 @@ from explorer.gui.panels.attention import AttentionPanel
 
 # MiniLM keeps every layer in full for any input it takes (512 tokens); a smaller memory budget makes it keep
 # the compact form past 40 tokens, so the real model runs the long-input code on a short text.
-SMALL_BUDGET = 4 * 6 * 12 * 40**2  # bytes: [layer=6, head=12, 40, 40] float32 maps
+SMALL_BUDGET = 4 * (6 + 2) * 12 * 40**2 + 4 * 7 * 40 * 384  # bytes: analysis.dense_bytes of 40 MiniLM tokens
 TEXT = ("The lecture explains how pre-trained language models read a sentence: every token looks at the others, "
         "and each head of each layer learns its own pattern of links between the words of the text.")
 
