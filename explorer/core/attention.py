@@ -118,12 +118,9 @@ def attention_rows(attentions: object, layer: int, head: int | str, rows: np.nda
     if head == "rollout":
         key = ("rollout", layer % num_layers, rows.tobytes())
         return attentions.memo(key, lambda: compact_rollout(attentions, layer, rows))
-    block = attentions.rows(layer, rows)  # [head, rows, key] float16
-    if head == "mean":
-        return block.mean(axis=0, dtype=np.float32)
-    if head == "max":
-        return block.max(axis=0).astype(np.float32)
-    return block[head].astype(np.float32)
+    if head in ("mean", "max"):
+        return attentions.head_rows(layer, head, rows)  # [rows, key] float32, from the float32 weights
+    return attentions.rows(layer, rows)[head].astype(np.float32)  # [head, rows, key] float16 -> [rows, key]
 
 
 def rows_ready(attentions: object, layer: int, head: int | str, rows: np.ndarray | list[int]) -> bool:
@@ -133,6 +130,8 @@ def rows_ready(attentions: object, layer: int, head: int | str, rows: np.ndarray
     rows = np.asarray(rows, dtype=np.int64)
     if head == "rollout":
         return attentions.has(("rollout", layer % attentions.shape[0], rows.tobytes()))
+    if head in ("mean", "max"):
+        return attentions.head_rows_ready(layer, head, rows)
     return attentions.rows_ready(layer, rows)
 
 

@@ -197,12 +197,16 @@ class CompactAttentions(LayerAttentions):
         if got is not None:
             return got
         value = compute()
+        self._memo_put(key, value)
+        return value
+
+    def _memo_put(self, key: tuple, value: np.ndarray) -> None:
         with self._lock:
             self._memo[key] = value
+            self._memo.move_to_end(key)
             # Keep the newest result, and older ones while they fit the cache budget.
             while len(self._memo) > 1 and sum(v.nbytes for v in self._memo.values()) > self._cache_bytes:
                 self._memo.popitem(last=False)
-        return value
 
     def has(self, key: tuple) -> bool:
         with self._lock:
@@ -219,24 +223,61 @@ class CompactAttentions(LayerAttentions):
 
     def rows(self, layer: int, rows: Any) -> np.ndarray:
         """Dense float16 weights of the query ``rows`` of one layer: [head, rows, key] (the rows on screen)."""
-        import torch
-
         layer = self._layer_index(layer)
         rows = np.asarray(rows, dtype=np.int64)
         with self._lock:
             if layer in self._cache:
                 return self._cache[layer][:, rows]
+        return self.memo(self.rows_key(layer, rows), lambda: self._compute_rows(layer, rows)[0])
 
-        def compute() -> np.ndarray:
-            li = self._layer_inputs(layer)
-            out = np.empty((self.shape[1], len(rows), self.shape[3]), dtype=np.float16)  # [head, rows, key]
-            with torch.inference_mode():
-                for s in range(0, len(rows), QUERY_BLOCK):
-                    sel = torch.from_numpy(rows[s:s + QUERY_BLOCK])
-                    out[:, s:s + len(sel)] = _weights_at(li, sel).to(torch.float16).numpy()
-            return out
+    def head_rows(self, layer: int, how: str, rows: Any) -> np.ndarray:
+        """Mean or max over heads of the query ``rows`` of one layer, [rows, key] float32, taken from the float32
+        weights before their rounding (computed with :meth:`rows`, and kept beside them)."""
+        layer = self._layer_index(layer)
+        rows = np.asarray(rows, dtype=np.int64)
+        with self._lock:
+            if layer in self._cache:
+                block = self._cache[layer][:, rows]
+                return block.mean(axis=0, dtype=np.float32) if how == "mean" else block.max(axis=0).astype(np.float32)
+        key = (how, layer, rows.tobytes())
+        got = self._memo_get(key)
+        if got is None:
+            self.rows(layer, rows)
+            got = self._memo_get(key)
+        if got is None:  # the rows were kept but their aggregates were evicted
+            block, mean, top = self._compute_rows(layer, rows)
+            self._memo_put(self.rows_key(layer, rows), block)
+            got = mean if how == "mean" else top
+        return got
 
-        return self.memo(self.rows_key(layer, rows), compute)
+    def head_rows_ready(self, layer: int, how: str, rows: Any) -> bool:
+        """True when ``head_rows`` (and ``rows``, which the head view of all heads draws) need no recompute."""
+        layer = self._layer_index(layer)
+        rows = np.asarray(rows, dtype=np.int64)
+        return layer in self._cache or (self.has((how, layer, rows.tobytes())) and self.has(self.rows_key(layer, rows)))
+
+    def _compute_rows(self, layer: int, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """[head, rows, key] float16 weights and their mean and max over heads ([rows, key] float32, from the
+        float32 weights); the two aggregates go in the memo (the caller keeps the block)."""
+        import torch
+
+        li = self._layer_inputs(layer)
+        h, k = self.shape[1], self.shape[3]
+        block = np.empty((h, len(rows), k), dtype=np.float16)  # [head, rows, key]
+        mean = np.empty((len(rows), k), dtype=np.float32)  # [rows, key]
+        top = np.empty((len(rows), k), dtype=np.float32)
+        tb, tm, tt = torch.from_numpy(block), torch.from_numpy(mean), torch.from_numpy(top)
+        with torch.inference_mode():
+            for s in range(0, len(rows), QUERY_BLOCK):
+                sel = torch.from_numpy(rows[s:s + QUERY_BLOCK])
+                w = _weights_at(li, sel)  # [head, block, key] float32
+                e = s + len(sel)
+                tb[:, s:e].copy_(w)  # rounded to float16 in place: no intermediate copy
+                tm[s:e].copy_(w.mean(dim=0))
+                tt[s:e].copy_(w.amax(dim=0))
+        self._memo_put(("mean", layer, rows.tobytes()), mean)
+        self._memo_put(("max", layer, rows.tobytes()), top)
+        return block, mean, top
 
     def recompute(self, index: int, cancel: threading.Event | None = None) -> np.ndarray:
         """Run the layer's eager attention again on its stored queries and keys, in blocks of queries."""
@@ -602,7 +643,8 @@ def estimate_bytes(num_layers: int, num_heads: int, num_kv_heads: int, head_dim:
         "dense_attentions": 4 * num_layers * num_heads * n * n,
         "hidden_states": 4 * (num_layers + 1) * n * hidden,
         "top_k": (6 if n < 2**15 else 8) * num_layers * num_heads * n * min(top_k, n),
-        "queries_keys": 4 * num_layers * (num_heads + num_kv_heads) * n * head_dim,
+        # queries/keys are made again from the hidden states when asked for: the last two layers' are kept
+        "queries_keys": 4 * min(2, num_layers) * (num_heads + num_kv_heads) * n * head_dim,
         "mask": 4 * n * n,
         "dense_layer": 2 * num_heads * n * n,
     }

@@ -10,7 +10,14 @@ import pytest
 import torch
 
 from explorer.core.analysis import analyse
-from explorer.core.attention import attention_heatmap_spec, compact_rollout, layer_matrix, rollout
+from explorer.core.attention import (
+    attention_heatmap_spec,
+    attention_rows,
+    compact_rollout,
+    layer_matrix,
+    rollout,
+    rows_ready,
+)
 from explorer.core.attention_store import CompactAttentions, capture_forward
 from explorer.core.errors import Cancelled, InputError
 
@@ -119,6 +126,15 @@ def test_minilm_compact_matches_dense_and_rollout_error(minilm):
     full = analyse(minilm, LONG, compact=True, top_k=dense.num_tokens)
     np.testing.assert_allclose(layer_matrix(full.attentions, 2, "rollout"), rollout(np.asarray(dense.attentions)[:3])[-1],
                                atol=1e-5)
+    # Mean and max over heads of the rows on screen come from the float32 weights (before float16 rounding).
+    shown = [0, 7, 100, dense.num_tokens - 1]
+    compact.attentions._cache.clear()  # the whole layers recomputed above: rows on screen are computed alone
+    assert not rows_ready(compact.attentions, 3, "mean", shown)
+    np.testing.assert_allclose(attention_rows(compact.attentions, 3, "mean", shown),
+                               np.asarray(dense.attentions[3]).mean(axis=0)[shown], rtol=0, atol=1e-6)
+    assert rows_ready(compact.attentions, 3, "max", shown) and rows_ready(compact.attentions, 3, 5, shown)
+    np.testing.assert_allclose(attention_rows(compact.attentions, 3, "max", shown),
+                               np.asarray(dense.attentions[3]).max(axis=0)[shown], rtol=0, atol=1e-6)
     spec = attention_heatmap_spec(compact, 4, "mean", hide_special=True)
     ref = attention_heatmap_spec(dense, 4, "mean", hide_special=True)
     np.testing.assert_allclose(spec.matrix, ref.matrix, atol=1e-3)
