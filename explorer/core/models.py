@@ -380,14 +380,39 @@ def _gguf_cache_folder(entry: ModelEntry) -> Path:
     import transformers
 
     gguf = Path(entry.location) / (entry.gguf_file or "")
-    if entry.sha256:
-        # The file's content is known up front (an assembled GGUF): the key needs no file on disk, so the
-        # assembled copy may be deleted once converted.
-        key = hashlib.sha1(f"sha256:{entry.sha256}|{transformers.__version__}".encode())
-    else:
-        st = gguf.stat()
-        key = hashlib.sha1(f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}|{transformers.__version__}".encode())
+    # Keyed by the file's content, so every install of the same GGUF (another venv, a reinstall, the bundle)
+    # shares one conversion instead of leaving a 0.5 GB copy behind per install. An assembled GGUF's sha256 is
+    # known up front: the key needs no file on disk, so the assembled copy may be deleted once converted.
+    sha = entry.sha256 or _gguf_content_sha256(gguf)
+    key = hashlib.sha1(f"sha256:{sha}|{transformers.__version__}".encode())
     return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
+
+
+_IDENTITIES = "gguf-sha256.json"  # file identity (path, size, mtime) -> sha256, so each file is hashed once
+
+
+def _gguf_content_sha256(gguf: Path) -> str:
+    """sha256 of a GGUF file, remembered per (path, size, mtime) in the cache so a load hashes it only once."""
+    st = gguf.stat()
+    ident = f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    index = paths.cache_dir() / "converted" / _IDENTITIES
+    try:
+        known = json.loads(index.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    sha = known.get(ident)
+    if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha):
+        return sha
+    sha = file_sha256(gguf)
+    known = {k: v for k, v in known.items() if Path(k.split("|", 1)[0]).exists()}  # forget removed installs
+    known[ident] = sha
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_name(f"{index.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+    os.replace(tmp, index)
+    return sha
 
 
 def ensure_assembled(
@@ -890,6 +915,8 @@ def load_model(
     Unless ``allow_big``, a model whose estimated size exceeds the free memory raises TooBigError first.
     Loads run one at a time (see ``_LOAD_LOCK``).
     """
+    if not warmup.is_warm():
+        progress(UNKNOWN, "Preparing the model libraries…")
     with _LOAD_LOCK:
         check(cancel)
         warmup.warm_up(lambda _f, message="": progress(UNKNOWN, message), cancel)
