@@ -337,7 +337,7 @@ def analyse(
     if isinstance(attentions, CompactAttentions):
         kept = (f"Long input: rollout and the model view use each token's {attentions.top_k} strongest links per "
                 "layer and head (exact weights, the rest dropped); one layer's maps (head view, heatmap, mean/max) "
-                "are recomputed in full, in float16.")
+                "are recomputed in full from its own queries and keys (single heads rounded to float16).")
         note = f"{note} {kept}".strip()
     progress(0.9, "Collecting tokens…")
     tokens = tok.convert_ids_to_tokens(ids)
