@@ -106,7 +106,14 @@ def card_text(meta: dict) -> str:
     return (
         "Masked-LM head added by this project (MiniLM ships without one): BERT's prediction head trained on the "
         f"frozen encoder by scripts/train_mlm_head.py on {meta['corpus']} ({meta['corpus_licence']}); "
-        f"{meta['steps']} steps of {meta['batch_size']} sequences, {meta['wall_seconds'] / 60:.0f} min, seed "
-        f"{meta['seed']}. Held-out masked tokens (text it never saw): top-1 {acc.get('top1', 0):.1%}, "
-        f"top-5 {acc.get('top5', 0):.1%}."
+        f"{meta['steps']} steps of {meta['batch_size']} masked positions, {meta['wall_seconds'] / 60:.0f} min, "
+        f"seed {meta['seed']}. Held-out masked tokens (text it never saw): top-1 {acc.get('top1', 0):.1%}, "
+        f"top-5 {acc.get('top5', 0):.1%}{_against_frequency(meta)}. It has learnt little context: the frozen "
+        "sentence encoder's vector at a [MASK] carries little about the hidden word, so its guesses lean to "
+        "frequent words."
     )
+
+
+def _against_frequency(meta: dict) -> str:
+    ref = (meta.get("reference_frequency_only") or {}).get("project_text")
+    return f" (naming the 5 most frequent tokens, ignoring context: {ref['top1']:.1%} / {ref['top5']:.1%})" if ref else ""

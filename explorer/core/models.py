@@ -1010,6 +1010,7 @@ def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
     card.heads = [*card.heads, "mlm"]
     card.extra["mlm_head"] = mlm_head.card_text(meta)
     card.extra["mlm_head_accuracy"] = mlm_head.accuracy_summary(meta)
+    card.extra["mlm_head_frequency_only"] = meta.get("reference_frequency_only") or {}
     return head
 
 

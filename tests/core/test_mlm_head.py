@@ -55,7 +55,15 @@ def test_minilm_card_says_where_the_head_came_from(minilm):
     assert minilm.mlm_head is not None
     assert "mlm" in minilm.heads
     assert "scripts/train_mlm_head.py" in minilm.card.extra["mlm_head"]
-    assert minilm.card.extra["mlm_head_accuracy"]["project_text"]["top5"] > 0
+    acc = minilm.card.extra["mlm_head_accuracy"]["project_text"]
+    ref = minilm.card.extra["mlm_head_frequency_only"]["project_text"]
+    assert 0 < ref["top1"] <= acc["top1"] and 0 < ref["top5"] <= acc["top5"]
+    # the user is told the head's accuracy next to what naming the most frequent tokens scores
+    from explorer.core.fillmask import head_note
+
+    note = head_note(minilm)
+    assert f"top-1 {acc['top1']:.0%}" in note and f"{ref['top1']:.0%} / {ref['top5']:.0%}" in note
+    assert "frequency" in minilm.card.extra["mlm_head"] or "frequent" in minilm.card.extra["mlm_head"]
     # the decoder is MiniLM's own input embedding matrix, not a copy
     decoder = minilm.mlm_head.predictions.decoder.weight
     assert decoder is minilm.model.embeddings.word_embeddings.weight
