@@ -428,7 +428,7 @@ class AttentionPanel(Panel):
         if lo > 0 or hi < len(labels):
             title += f" · tokens {lo}–{hi - 1} of {len(labels)}"
         if capped:
-            title += f" (the head view shows {HEAD_VIEW_MAX} tokens at a time: move 'Tokens from' or search)"
+            title += f" ({HEAD_VIEW_MAX} at a time: move 'Tokens from' or search)"
         self.head_view.highlight = {i - lo for i in self._search_hits if lo <= i < hi}
         self.head_view.set_data(labels[lo:hi], maps, heads, segments[lo:hi], keep, title)
         if head == "all":

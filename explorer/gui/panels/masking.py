@@ -207,7 +207,7 @@ class MaskingPanel(Panel):
         self.samples_spin.setToolTip("How many maskings the statistics draw")
         self.stats_button = QPushButton("Sample statistics")
         self.stats_button.clicked.connect(self.run_stats)
-        self.fill_button = QPushButton("Fill masks")
+        self.fill_button = QPushButton("Fill &masks")
         self.fill_button.setToolTip("Predict every masked token at once (MLM), or from the left only (causal LM)")
         self.fill_button.clicked.connect(self.run_fill)
         row2 = FlowLayout()

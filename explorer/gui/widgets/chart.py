@@ -42,6 +42,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()[:60] or "chart"
 
 
+MIN_PLOT_HEIGHT = 170  # px
+
+
 class ChartWidget(QWidget):
     """A titled pyqtgraph plot that knows its data; ``set_spec`` draws, ``export(path)`` writes."""
 
@@ -84,6 +87,8 @@ class ChartWidget(QWidget):
         header.addWidget(self.export_button)
 
         self.graphics = pg.GraphicsLayoutWidget()
+        # Below this a plot is unreadable (ticks collide, a heatmap is a strip): the panel scrolls instead.
+        self.graphics.setMinimumHeight(MIN_PLOT_HEIGHT)
         self.plot_item: pg.PlotItem = self.graphics.addPlot(row=0, col=0)
         # The legend lives under the plot, never on the data (pyqtgraph's own legend floats over it).
         self.legend = pg.LegendItem(colCount=4, verSpacing=-4, horSpacing=14)
@@ -113,7 +118,7 @@ class ChartWidget(QWidget):
         layout.addWidget(self.axis_note)
         layout.addWidget(self.readout)
         layout.addWidget(self.graphics, 1)
-        self.setMinimumSize(220, 130)
+        self.setMinimumWidth(220)  # the height follows the plot's minimum and the header
 
     # ------------------------------------------------------------ menus
 
