@@ -22,7 +22,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import make_row, not_measured, run_child, time_left
+from benchmarks.common import make_row, not_measured, paired_medians, run_child, time_left
 
 GENERATION_TARGET = 0.9
 ANALYSIS_TARGET = 1.1
@@ -153,15 +153,8 @@ def child_attention_window(model: str = "minilm", n_tokens: int = 128, repeats: 
         _wait(app, lambda: panel.analysis is not None and panel.analysis.text == text and panel.job.done, 600)
         panel.head_view.repaint()
 
-    bare()
-    window()
-    app_s, bare_s = [], []
-    for _ in range(repeats):
-        for fn, store in ((bare, bare_s), (window, app_s)):
-            t0 = time.perf_counter()
-            fn()
-            store.append(time.perf_counter() - t0)
-    return {"app_seconds": statistics.median(app_s), "bare_seconds": statistics.median(bare_s),
+    app_seconds, bare_seconds = paired_medians(window, bare, repeats)
+    return {"app_seconds": app_seconds, "bare_seconds": bare_seconds,
             "n_tokens": panel.analysis.num_tokens, "repeats": repeats, "load_average": os.getloadavg()[0]}
 
 
@@ -216,16 +209,9 @@ def child_finetune_window(model: str = "minilm", repeats: int = 3) -> dict:
         panel.train_chart.graphics.viewport().repaint()
         accuracy["app"] = panel.ft_result.val_accuracy
 
-    bare()
-    window()  # warm up both
-    app_s, bare_s = [], []
-    for _ in range(repeats):
-        for fn, store in ((bare, bare_s), (window, app_s)):
-            t0 = time.perf_counter()
-            fn()
-            store.append(time.perf_counter() - t0)
+    app_seconds, bare_seconds = paired_medians(window, bare, repeats)
     r = panel.ft_result
-    return {"app_seconds": statistics.median(app_s), "bare_seconds": statistics.median(bare_s),
+    return {"app_seconds": app_seconds, "bare_seconds": bare_seconds,
             "train_rows": r.train_rows, "val_rows": r.val_rows, "rounds": len(r.history), "converged": r.converged,
             "app_val_accuracy": accuracy["app"], "bare_val_accuracy": accuracy["bare"], "pooling": r.pooling,
             "repeats": repeats, "load_average": os.getloadavg()[0]}
