@@ -256,11 +256,19 @@ class MainWindow(QMainWindow):
         self.font_warning.setVisible(True)
         self.statusBar().showMessage(NO_CJK_FONT, 20000)
 
+    def focus_input(self) -> None:
+        """Keyboard focus to the input text, from any panel."""
+        self.input_dock.setVisible(True)
+        self.text_input.edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        self.file_menu = file_menu = self.menuBar().addMenu("&File")
         act = QAction("&Open text files…", self, shortcut=QKeySequence.StandardKey.Open)
         act.triggered.connect(self.text_input.open_dialog)
         file_menu.addAction(act)
+        samples = self.text_input.samples_btn.menu()
+        if samples is not None and not samples.isEmpty():
+            file_menu.addMenu(samples).setText("Open a &sample text")
         act = QAction("&Export all charts of this panel…", self, shortcut=QKeySequence("Ctrl+Shift+E"))
         act.triggered.connect(self.export_all_dialog)
         file_menu.addAction(act)
@@ -280,6 +288,10 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self.run_current_panel)
         view_menu.addAction(act)
         view_menu.addAction(self.input_dock.toggleViewAction())
+        act = QAction("Go to the input &text", self, shortcut=QKeySequence("Ctrl+L"))
+        act.setToolTip("Moves the keyboard focus to the text every panel reads (showing it when hidden)")
+        act.triggered.connect(self.focus_input)
+        view_menu.addAction(act)
         help_menu = self.menuBar().addMenu("&Help")
         act = QAction("&About LM Explorer", self)
         act.triggered.connect(self.show_about)

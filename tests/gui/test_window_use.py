@@ -350,3 +350,25 @@ def test_f5_and_ctrl_return_run_the_visible_panel_from_the_keyboard(window, qtbo
     qtbot.waitUntil(lambda: len(clicks) == 2, timeout=2000)
     qtbot.waitUntil(lambda: len(panel.original_strip.tokens) > 0, timeout=60_000)
     assert window.text_input.text() == "The river bank was muddy."
+
+
+def test_keyboard_reaches_the_input_text_and_the_samples_from_any_panel(window, qtbot):
+    """Ctrl+L moves the focus to the input text from a panel (and shows it when hidden); the sample texts are in
+    the File menu too, so no mouse is needed to put a text in; the Masking panel's Fill masks has Alt+M."""
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    window.nav.setFocus()
+    qtbot.waitUntil(window.nav.hasFocus, timeout=2000)
+    window.input_dock.setVisible(False)
+    qtbot.keyClick(window.nav, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(window.text_input.edit.hasFocus, timeout=2000)
+    assert window.input_dock.isVisible()
+    samples = window.text_input.samples_btn.menu()
+    assert "Open a &sample text" in [a.text() for a in window.file_menu.actions()]
+    assert len(samples.actions()) >= 2
+    from explorer.core.paths import resources_dir
+
+    first_file = sorted((resources_dir() / "samples").glob("*.txt"))[0]
+    samples.actions()[0].trigger()
+    qtbot.waitUntil(lambda: len(window.text_input.text()) > 50, timeout=5000)
+    assert window.text_input.text().strip() == first_file.read_text(encoding="utf-8").strip()
+    assert window.panel("masking").fill_button.text() == "Fill &masks"
