@@ -1001,17 +1001,25 @@ def _load_model(
 
 def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
     """The project's trained MLM head for the bundled MiniLM (None for every other model); the card says so."""
-    if entry.name != catalog.MINILM or entry.source != "bundled" or "mlm" in card.heads:
+    if not _card_mlm_head(entry, card):
         return None
     from explorer.core import mlm_head
 
-    head = mlm_head.load_head(model)
+    return mlm_head.load_head(model)
+
+
+def _card_mlm_head(entry: ModelEntry, card: ModelCard) -> bool:
+    """Name the project's MLM head on the bundled MiniLM's card (also when only described, not loaded)."""
+    if entry.name != catalog.MINILM or entry.source != "bundled" or "mlm" in card.heads:
+        return False
+    from explorer.core import mlm_head
+
     meta = mlm_head.head_metadata()
     card.heads = [*card.heads, "mlm"]
     card.extra["mlm_head"] = mlm_head.card_text(meta)
     card.extra["mlm_head_accuracy"] = mlm_head.accuracy_summary(meta)
     card.extra["mlm_head_frequency_only"] = meta.get("reference_frequency_only") or {}
-    return head
+    return True
 
 
 def _load_adapter_folder(
@@ -1109,4 +1117,6 @@ def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Even
         tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
     except Exception as err:
         raise _friendly_load_error(entry, err) from err
-    return build_card(entry, config, tokenizer)
+    card = build_card(entry, config, tokenizer)
+    _card_mlm_head(entry, card)
+    return card

@@ -103,3 +103,12 @@ def test_fill_refuses_plainly(minilm, smollm2):
         fill_text(minilm, "No mask here.")
     with pytest.raises(ModelError, match="mlm head"):
         fill_text(smollm2, "The capital of France is [MASK].")
+
+
+def test_described_card_names_the_head_as_the_loaded_one_does(minilm):
+    """`info minilm` (a card described without loading the weights) lists the head `fill` uses."""
+    from explorer.core.models import describe
+
+    card = describe("minilm")
+    assert card.heads == minilm.card.heads and "mlm" in card.heads
+    assert card.extra["mlm_head"] == minilm.card.extra["mlm_head"]
