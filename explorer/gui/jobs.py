@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 class _JobSignals(QObject):
     progress = Signal(object, float, str)
+    running = Signal(object)  # the job left the queue: a worker thread runs it now
     partial = Signal(object, object)
     result = Signal(object, object)
     error = Signal(object, str)
@@ -48,6 +49,7 @@ class Job(QRunnable):
         self.fraction = 0.0
         self.message = ""
         self.done = False
+        self.started = False  # set by the worker thread when the job leaves the queue
         self._last_emit = 0.0
         self._last_message = ""
 
@@ -74,6 +76,8 @@ class Job(QRunnable):
             log.debug("job %s outlived the application", self.label)
 
     def _run(self) -> None:
+        self.started = True
+        self.signals.running.emit(self)
         kwargs = dict(self.kwargs, progress=self._progress, cancel=self.cancel_event)
         if self.want_partial:
             kwargs["partial"] = lambda obj: self.signals.partial.emit(self, obj)
@@ -97,7 +101,8 @@ class Job(QRunnable):
 class JobRunner(QObject):
     """Runs jobs on a small thread pool and relays their signals to callbacks in the GUI thread."""
 
-    jobStarted = Signal(object)
+    jobStarted = Signal(object)  # submitted (it may wait in the queue)
+    jobRunning = Signal(object)  # a worker thread started it
     jobProgress = Signal(object, float, str)
     jobFinished = Signal(object)
     jobFailed = Signal(object, str)
@@ -128,6 +133,7 @@ class JobRunner(QObject):
         }
         s = job.signals
         s.progress.connect(self._on_progress)
+        s.running.connect(self.jobRunning)
         s.partial.connect(self._on_partial)
         s.result.connect(self._on_result)
         s.error.connect(self._on_error)

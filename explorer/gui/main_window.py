@@ -32,6 +32,7 @@ from explorer.core import catalog
 from explorer.core.fileio import read_text_files
 from explorer.core.session import read_session, save_session
 from explorer.gui.context import AppContext
+from explorer.gui.jobs import Job
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.flow import make_readable
 from explorer.gui.widgets.text_input import TextInput
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
             lambda name, secs: self.statusBar().showMessage(f"Loaded {name} in {secs:.1f} s.", 8000)
         )
         self.ctx.runner.jobStarted.connect(self._jobs_changed)
+        self.ctx.runner.jobRunning.connect(self._jobs_changed)
         self.ctx.runner.jobFinished.connect(self._jobs_changed)
         self.ctx.runner.jobProgress.connect(self._job_progress)
 
@@ -322,17 +324,33 @@ class MainWindow(QMainWindow):
         self.progress.setVisible(busy)
         self.cancel_btn.setVisible(busy)
         if busy:
-            job = active[-1]
-            more = f" (+{len(active) - 1} more)" if len(active) > 1 else ""
-            self._set_progress(job, job.fraction, (job.message or job.label) + more)
+            job = self._shown_job(active)
+            self._set_progress(job, job.fraction, self._describe_jobs(job, active))
         else:
             self._busy_timer.stop()
             self._set_job_text("")
 
+    @staticmethod
+    def _shown_job(active: list[Job]) -> Job:
+        """The newest job that runs; a queued one only when none runs yet (it is then named as waiting)."""
+        running = [j for j in active if j.started]
+        return (running or active)[-1]
+
+    @staticmethod
+    def _describe_jobs(job: Job, active: list[Job], message: str = "") -> str:
+        text = message or job.message or job.label
+        if not job.started:
+            text = f"Waiting to start: {job.label}"
+        others = [j for j in active if j is not job]
+        queued = sum(not j.started for j in others)
+        parts = [f"{len(others) - queued} more running"] if len(others) > queued else []
+        parts += [f"{queued} queued"] if queued else []
+        return text + (f" (+{', '.join(parts)})" if parts else "")
+
     def _job_progress(self, job, fraction: float, message: str) -> None:
         active = list(self.ctx.runner.active.values())
-        if active and job is active[-1]:
-            self._set_progress(job, fraction, message or job.label)
+        if active and job is self._shown_job(active):
+            self._set_progress(job, fraction, self._describe_jobs(job, active, message))
 
     def _set_progress(self, job, fraction: float, message: str) -> None:
         """Show a job's phase: a percentage when the core knows it, else a busy bar and the seconds spent."""
@@ -350,7 +368,7 @@ class MainWindow(QMainWindow):
 
     def _show_job_text(self) -> None:
         active = list(self.ctx.runner.active.values())
-        if not active or active[-1].fraction >= 0:
+        if not active or self._shown_job(active).fraction >= 0:
             self._busy_timer.stop()
             return
         self._set_job_text(self._job_text)
@@ -358,7 +376,8 @@ class MainWindow(QMainWindow):
     def _set_job_text(self, text: str) -> None:
         self._job_text = text
         active = list(self.ctx.runner.active.values())
-        if text and active and active[-1].fraction < 0 and self._phase[0] == active[-1].id:
+        shown = self._shown_job(active) if active else None
+        if text and shown is not None and shown.fraction < 0 and self._phase[0] == shown.id:
             text = f"{text} ({time.monotonic() - self._phase[2]:.0f} s)"
         metrics = self.job_label.fontMetrics()
         self.job_label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, self.job_label.width() - 4))

@@ -372,3 +372,29 @@ def test_keyboard_reaches_the_input_text_and_the_samples_from_any_panel(window, 
     qtbot.waitUntil(lambda: len(window.text_input.text()) > 50, timeout=5000)
     assert window.text_input.text().strip() == first_file.read_text(encoding="utf-8").strip()
     assert window.panel("masking").fill_button.text() == "Fill &masks"
+
+
+def test_status_bar_names_the_running_job_not_a_queued_one(window, qtbot):
+    """With both worker threads busy, a third job waits in the queue: the status bar keeps naming the newest
+    running job and counts the queued one, instead of naming the queued job as if it ran."""
+    import threading
+
+    release = threading.Event()
+
+    def hold(progress=None, cancel=None):
+        release.wait(10)
+        return None
+
+    runner = window.ctx.runner
+    jobs = [runner.submit(hold, label=label) for label in ("Loading minilm", "Loading smollm2", "Loading gemma3")]
+    try:
+        qtbot.waitUntil(lambda: sum(j.started for j in jobs) == 2, timeout=5000)
+        assert not jobs[2].started
+        # the window hears of each start through a queued signal: wait for both to arrive
+        qtbot.waitUntil(lambda: "(+1 more running, 1 queued)" in window._job_text, timeout=5000)
+        running = [j for j in jobs if j.started]
+        assert window._job_text.startswith(running[-1].label) and "Loading gemma3" not in window._job_text
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not runner.active, timeout=10_000)
+    assert window._job_text == ""
