@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -395,3 +398,40 @@ def file_sha256(
             if span:
                 progress(start + span * done / size, f"Checking {path.name} ({done / size:.0%})…")
     return digest.hexdigest()
+
+
+_KNOWN_SHA256: dict[tuple[str, int, int], str] = {}
+_KNOWN_LOCK = threading.Lock()
+
+
+def remembered_sha256(path: Path, index: Path | None = None) -> str:
+    """sha256 of a file, hashed once per (path, size, mtime): remembered in this process and, given ``index`` (a
+    JSON file), across processes. Entries of files that no longer exist are dropped when the index is written."""
+    st = path.stat()
+    ident = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _KNOWN_LOCK:
+        sha = _KNOWN_SHA256.get(ident)
+    if sha is not None:
+        return sha
+    key = "|".join(map(str, ident))
+    known: dict = {}
+    if index is not None:
+        try:
+            known = json.loads(index.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+        sha = known.get(key)
+    if not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+        sha = file_sha256(path)
+        if index is not None:
+            known = {k: v for k, v in known.items() if Path(str(k).split("|", 1)[0]).exists()}
+            known[key] = sha
+            index.parent.mkdir(parents=True, exist_ok=True)
+            tmp = index.with_name(f"{index.name}.tmp{os.getpid()}")
+            tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
+            os.replace(tmp, index)
+    with _KNOWN_LOCK:
+        _KNOWN_SHA256[ident] = sha
+    return sha

@@ -24,7 +24,7 @@ from typing import Any
 from explorer.core import catalog, paths, warmup
 from explorer.core.catalog import ModelEntry
 from explorer.core.errors import Cancelled, ModelError
-from explorer.core.fileio import file_sha256
+from explorer.core.fileio import file_sha256, remembered_sha256
 from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 log = logging.getLogger(__name__)
@@ -383,36 +383,12 @@ def _gguf_cache_folder(entry: ModelEntry) -> Path:
     # Keyed by the file's content, so every install of the same GGUF (another venv, a reinstall, the bundle)
     # shares one conversion instead of leaving a 0.5 GB copy behind per install. An assembled GGUF's sha256 is
     # known up front: the key needs no file on disk, so the assembled copy may be deleted once converted.
-    sha = entry.sha256 or _gguf_content_sha256(gguf)
+    sha = entry.sha256 or remembered_sha256(gguf, paths.cache_dir() / "converted" / _IDENTITIES)
     key = hashlib.sha1(f"sha256:{sha}|{transformers.__version__}".encode())
     return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
 
 
 _IDENTITIES = "gguf-sha256.json"  # file identity (path, size, mtime) -> sha256, so each file is hashed once
-
-
-def _gguf_content_sha256(gguf: Path) -> str:
-    """sha256 of a GGUF file, remembered per (path, size, mtime) in the cache so a load hashes it only once."""
-    st = gguf.stat()
-    ident = f"{gguf.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    index = paths.cache_dir() / "converted" / _IDENTITIES
-    try:
-        known = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = {}
-    if not isinstance(known, dict):
-        known = {}
-    sha = known.get(ident)
-    if isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha):
-        return sha
-    sha = file_sha256(gguf)
-    known = {k: v for k, v in known.items() if Path(k.split("|", 1)[0]).exists()}  # forget removed installs
-    known[ident] = sha
-    index.parent.mkdir(parents=True, exist_ok=True)
-    tmp = index.with_name(f"{index.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-    os.replace(tmp, index)
-    return sha
 
 
 def ensure_assembled(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from explorer.core.errors import InputError, ModelError
-from explorer.core.fileio import file_sha256
+from explorer.core.fileio import remembered_sha256
 from explorer.core.progress import Progress, check, no_progress
 
 META_FILE = "finetune.json"
@@ -31,10 +31,6 @@ LEGACY_FILES = (
     "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json", "added_tokens.json",
     "chat_template.jinja", META_FILE,
 )
-_HASHES: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
-
-
 def weights_sha256(folder: str | os.PathLike) -> str:
     """sha256 over the weight files of a model folder (sorted by name); cached per file size and mtime."""
     folder = Path(folder)
@@ -43,15 +39,7 @@ def weights_sha256(folder: str | os.PathLike) -> str:
         raise ModelError(f"{folder} holds no weight files (*.safetensors or *.bin).")
     digest = hashlib.sha256()
     for f in files:
-        st = f.stat()
-        key = (str(f.resolve()), st.st_size, st.st_mtime_ns)
-        with _HASH_LOCK:
-            known = _HASHES.get(key)
-        if known is None:
-            known = file_sha256(f)
-            with _HASH_LOCK:
-                _HASHES[key] = known
-        digest.update(f.name.encode() + b"\0" + known.encode())
+        digest.update(f.name.encode() + b"\0" + remembered_sha256(f).encode())
     return digest.hexdigest()
 
 

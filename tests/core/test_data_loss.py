@@ -253,13 +253,13 @@ def test_converted_cache_is_keyed_by_content_so_reinstalls_share_it(tmp_path, mo
     """The same GGUF installed twice (another venv, a reinstall: other path, other mtime) maps to ONE converted
     folder, instead of a new 0.5 GB conversion per install; other content maps elsewhere; each file is hashed
     once per (path, size, mtime)."""
-    from explorer.core import models
+    from explorer.core import fileio, models
     from explorer.core.catalog import ModelEntry
 
     monkeypatch.setenv("LM_EXPLORER_HOME", str(tmp_path / "home"))
     hashed = []
-    real_hash = models.file_sha256
-    monkeypatch.setattr(models, "file_sha256", lambda p, *a, **k: hashed.append(p) or real_hash(p, *a, **k))
+    real_hash = fileio.file_sha256
+    monkeypatch.setattr(fileio, "file_sha256", lambda p, *a, **k: hashed.append(p) or real_hash(p, *a, **k))
     body = b"GGUF" + os.urandom(4096)
     folders = []
     for install in ("venv-a", "venv-b"):
@@ -267,11 +267,14 @@ def test_converted_cache_is_keyed_by_content_so_reinstalls_share_it(tmp_path, mo
         (tmp_path / install / "model.gguf").write_bytes(body)
         entry = ModelEntry(name="m", source="bundled", location=str(tmp_path / install), gguf_file="model.gguf")
         folders.append(models._gguf_cache_folder(entry))
-        folders.append(models._gguf_cache_folder(entry))  # the second look is served from the index
+        folders.append(models._gguf_cache_folder(entry))  # the second look is not hashed again
     assert len(set(folders)) == 1 and folders[0].name.startswith("model-")
     assert len(hashed) == 2  # once per install, not once per look
+    monkeypatch.setattr(fileio, "_KNOWN_SHA256", {})  # a new process: the index on disk answers
+    assert models._gguf_cache_folder(entry) == folders[0] and len(hashed) == 2
     (tmp_path / "venv-b" / "model.gguf").write_bytes(body[:-1] + b"x")  # the same path, new content
     other = ModelEntry(name="m", source="bundled", location=str(tmp_path / "venv-b"), gguf_file="model.gguf")
     assert models._gguf_cache_folder(other) != folders[0]
     (tmp_path / "home" / "cache" / "converted" / models._IDENTITIES).write_text("not json")  # a damaged index
+    monkeypatch.setattr(fileio, "_KNOWN_SHA256", {})
     assert models._gguf_cache_folder(other) != folders[0]
