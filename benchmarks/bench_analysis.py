@@ -14,15 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
-
-
-def _text_of(tokenizer, n_tokens: int) -> str:
-    """A text that tokenizes to ``n_tokens`` pieces including the special tokens."""
-    n_special = len(tokenizer("a")["input_ids"]) - len(tokenizer("a", add_special_tokens=False)["input_ids"])
-    ids = tokenizer(SENTENCE * (n_tokens // 8 + 2), add_special_tokens=False)["input_ids"][: n_tokens - n_special]
-    text = tokenizer.decode(ids)
-    return text
+from benchmarks.common import text_of  # noqa: E402
 
 
 def bench_analysis_overhead(model_name: str = "minilm", n_tokens: int = 512, repeats: int = 7) -> dict:
@@ -35,7 +27,7 @@ def bench_analysis_overhead(model_name: str = "minilm", n_tokens: int = 512, rep
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     loaded = load_model(model_name)
-    text = _text_of(loaded.tokenizer, n_tokens)
+    text = text_of(loaded.tokenizer, n_tokens)
 
     def bare() -> None:
         enc = loaded.tokenizer(text, return_tensors="pt")

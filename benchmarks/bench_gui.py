@@ -28,11 +28,11 @@ from benchmarks.common import (
     rss_bytes,
     run_child,
     since_launch,
+    text_of,
     time_left,
 )
 
 PROBE_MS = 10
-SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
 
 
 # ---------------------------------------------------------------- first paint
@@ -118,13 +118,6 @@ def bench_first_paint(repeats: int = 3, deadline: float | None = None) -> dict:
 # ---------------------------------------------------------------- event-loop stall
 
 
-def _text_of(tokenizer: Any, n_tokens: int) -> str:
-    """A text that tokenizes to about ``n_tokens`` pieces, special tokens included."""
-    n_special = len(tokenizer("a")["input_ids"]) - len(tokenizer("a", add_special_tokens=False)["input_ids"])
-    ids = tokenizer(SENTENCE * (n_tokens // 8 + 2), add_special_tokens=False)["input_ids"][: n_tokens - n_special]
-    return tokenizer.decode(ids)
-
-
 def _analysis_function() -> tuple[Any, str]:
     """The app's analysis pass when explorer.core.analysis exists, else a bare forward pass with the same outputs."""
     try:
@@ -197,7 +190,7 @@ def child_stall(model: str = "smollm2", n_tokens: int = 512, runs: int = 2, idle
     import_ms, _none, import_s = probe_job(warm_up)
     load_ms, loaded, load_s = probe_job(load_model, model)
     fn, fn_name = _analysis_function()
-    text = _text_of(loaded.tokenizer, n_tokens)
+    text = text_of(loaded.tokenizer, n_tokens)
     n = len(loaded.tokenizer(text)["input_ids"])
     run_gaps, run_seconds = [], []
     for _ in range(max(1, runs)):
@@ -366,11 +359,11 @@ def child_memory(models: tuple[str, ...] = ("minilm", "smollm2"), n_tokens: int 
     # text so "loaded" means usable, then once on a long text for the peak of real work.
     fn, fn_name = _analysis_function()
     for lm in loaded:
-        fn(lm, _text_of(lm.tokenizer, 32))
+        fn(lm, text_of(lm.tokenizer, 32))
     gc.collect()
     peak_used, used = peak_rss_bytes(), rss_bytes()
     for lm in loaded:
-        result = fn(lm, _text_of(lm.tokenizer, n_tokens))
+        result = fn(lm, text_of(lm.tokenizer, n_tokens))
         del result
         gc.collect()
     return {"after_imports": after_imports, "after_load": after_load, "peak_load": peak_load,

@@ -19,12 +19,19 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import make_row, not_measured, peak_rss_bytes, rss_bytes, run_child, time_left
+from benchmarks.common import (
+    SENTENCE,
+    make_row,
+    not_measured,
+    peak_rss_bytes,
+    rss_bytes,
+    run_child,
+    time_left,
+)
 
 SIZES = (1024, 2048, 4096)
 MEMORY_TARGET_MB = 2500.0
 SWITCH_TARGET_S = 1.0
-SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
 
 
 def _wait(app: Any, cond: Any, timeout: float) -> float:

@@ -22,12 +22,11 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import make_row, not_measured, paired_medians, run_child, time_left
+from benchmarks.common import make_row, not_measured, paired_medians, run_child, text_of, time_left
 
 GENERATION_TARGET = 0.9
 ANALYSIS_TARGET = 1.1
 FINETUNE_TARGET = 1.1
-SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
 
 
 FINETUNE_ROW = "Window: frozen fine-tune of the sample set, button to chart"
@@ -131,9 +130,7 @@ def child_attention_window(model: str = "minilm", n_tokens: int = 128, repeats: 
     panel.show()
     panel.picker.select(model)
     panel.set_view("head")
-    n_special = len(lm.tokenizer("a")["input_ids"]) - len(lm.tokenizer("a", add_special_tokens=False)["input_ids"])
-    ids = lm.tokenizer(SENTENCE * (n_tokens // 8 + 2), add_special_tokens=False)["input_ids"][: n_tokens - n_special]
-    texts = [lm.tokenizer.decode(ids) + suffix for suffix in (" A", " B")]  # a new text each run
+    texts = [text_of(lm.tokenizer, n_tokens) + suffix for suffix in (" A", " B")]  # a new text each run
     app.processEvents()
 
     def bare() -> None:

@@ -30,6 +30,17 @@ LAUNCH_ENV = "LMX_BENCH_LAUNCH_TIME"
 # ---------------------------------------------------------------- rows
 
 
+# The text every analysis row repeats to the length it needs.
+SENTENCE = "The students read the lecture notes about pre-trained language models and their attention heads. "
+
+
+def text_of(tokenizer: Any, n_tokens: int) -> str:
+    """A text that tokenizes to ``n_tokens`` pieces including the special tokens."""
+    n_special = len(tokenizer("a")["input_ids"]) - len(tokenizer("a", add_special_tokens=False)["input_ids"])
+    ids = tokenizer(SENTENCE * (n_tokens // 8 + 2), add_special_tokens=False)["input_ids"][: n_tokens - n_special]
+    return tokenizer.decode(ids)
+
+
 def make_row(
     name: str,
     value: float | None,
