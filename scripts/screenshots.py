@@ -34,27 +34,6 @@ DEMOS = {
 }
 
 
-def cut_labels(root) -> list[str]:
-    """Visible labels and buttons whose text does not fit (the same check as tests/gui/test_window_use.py)."""
-    from PySide6.QtWidgets import QAbstractButton, QLabel, QPushButton
-
-    bad = []
-    for cls in (QLabel, QAbstractButton):
-        for w in root.findChildren(cls):
-            if not w.isVisible() or not w.text() or w.width() <= 0:
-                continue
-            if isinstance(w, QLabel) and w.wordWrap():
-                if w.heightForWidth(w.width()) > w.height() + 1:
-                    bad.append(w.text()[:40])
-                continue
-            need = w.minimumSizeHint().width() if isinstance(w, QLabel) else w.sizeHint().width()
-            if isinstance(w, QPushButton):
-                need = w.fontMetrics().horizontalAdvance(w.text()) + 8
-            if need > w.width() + 1:
-                bad.append(w.text()[:40])
-    return bad
-
-
 def main() -> int:
     import tempfile
 
@@ -87,6 +66,8 @@ def main() -> int:
             time.sleep(0.02)
         path = OUT / f"{key}.png"
         window.grab().save(str(path))
+        from explorer.gui.widgets.flow import cut_labels
+
         cut = cut_labels(window)
         print(f"wrote {path}" + (f"; CUT LABELS: {cut}" if cut else ""))
     window.close()

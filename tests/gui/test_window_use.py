@@ -6,33 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QPushButton, QTabWidget, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QTabWidget
 
 from explorer.gui.main_window import PANELS
+from explorer.gui.widgets.flow import cut_labels
 
 SAMPLE = ("The bank raised its interest rates on Monday. We sat on the river bank and watched the boats. "
           "BERT and GPT-3 were trained by Google and OpenAI in California.")
-
-
-def cut_labels(root: QWidget) -> list[str]:
-    """Every visible QLabel / button whose text does not fit its geometry (cut or elided)."""
-    bad = []
-    for cls in (QLabel, QAbstractButton):
-        for w in root.findChildren(cls):
-            if not w.isVisible() or not w.text() or w.width() <= 0:
-                continue
-            if isinstance(w, QLabel) and w.wordWrap():
-                need = w.heightForWidth(w.width())
-                if need > w.height() + 1:
-                    bad.append(f"{w.text()[:40]!r}: {w.height()} px high, needs {need}")
-                continue
-            hint = w.minimumSizeHint() if isinstance(w, QLabel) else w.sizeHint()
-            if isinstance(w, QPushButton):  # the style's 80 px minimum is not text: measure the text itself
-                hint = QSize(w.fontMetrics().horizontalAdvance(w.text()) + 8, hint.height())
-            if hint.width() > w.width() + 1 or hint.height() > w.height() + 1:
-                bad.append(f"{w.text()[:40]!r}: {w.width()}x{w.height()} px, needs {hint.width()}x{hint.height()}")
-    return bad
 
 
 def settle(qtbot, ms: int = 50) -> None:

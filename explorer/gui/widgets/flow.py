@@ -4,7 +4,17 @@ line instead of widening the window, and a label that wraps instead of being cut
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QMargins, QObject, QPoint, QRect, QSize, Qt
-from PySide6.QtWidgets import QLabel, QLayout, QLayoutItem, QSizePolicy, QSpacerItem, QStyle, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QLabel,
+    QLayout,
+    QLayoutItem,
+    QPushButton,
+    QSizePolicy,
+    QSpacerItem,
+    QStyle,
+    QWidget,
+)
 
 
 class FlowLayout(QLayout):
@@ -208,3 +218,23 @@ def make_readable(root: QWidget) -> None:
         fit_height(label)
     for lay in root.findChildren(QLayout):
         lay.invalidate()
+
+
+def cut_labels(root: QWidget) -> list[str]:
+    """Every visible QLabel / button whose text does not fit its geometry (cut or elided)."""
+    bad = []
+    for cls in (QLabel, QAbstractButton):
+        for w in root.findChildren(cls):
+            if not w.isVisible() or not w.text() or w.width() <= 0:
+                continue
+            if isinstance(w, QLabel) and w.wordWrap():
+                need = w.heightForWidth(w.width())
+                if need > w.height() + 1:
+                    bad.append(f"{w.text()[:40]!r}: {w.height()} px high, needs {need}")
+                continue
+            hint = w.minimumSizeHint() if isinstance(w, QLabel) else w.sizeHint()
+            if isinstance(w, QPushButton):  # the style's 80 px minimum is not text: measure the text itself
+                hint = QSize(w.fontMetrics().horizontalAdvance(w.text()) + 8, hint.height())
+            if hint.width() > w.width() + 1 or hint.height() > w.height() + 1:
+                bad.append(f"{w.text()[:40]!r}: {w.width()}x{w.height()} px, needs {hint.width()}x{hint.height()}")
+    return bad
