@@ -62,10 +62,11 @@ def head_note(lm: Any) -> str:
         return ""
     acc = (lm.card.extra.get("mlm_head_accuracy") or {}).get("project_text")
     ref = (lm.card.extra.get("mlm_head_frequency_only") or {}).get("project_text")
-    tail = f" (held-out top-1 {acc['top1']:.0%}, top-5 {acc['top5']:.0%}" if acc else ""
-    if acc and ref:
-        tail += f"; naming the most frequent tokens, ignoring context, scores {ref['top1']:.0%} / {ref['top5']:.0%}"
-    tail += ")" if acc else ""
+    tail = ""
+    if acc:
+        against = (f"; naming the most frequent tokens, ignoring context, scores {ref['top1']:.0%} / "
+                   f"{ref['top5']:.0%}") if ref else ""
+        tail = f" (held-out top-1 {acc['top1']:.0%}, top-5 {acc['top5']:.0%}{against})"
     return (f" {lm.name} ships without an MLM head: these guesses come from the head this project trained on the "
             f"frozen encoder{tail}.")
 
