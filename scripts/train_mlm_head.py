@@ -50,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 from explorer.core import mlm_head  # noqa: E402
 from explorer.core.catalog import MINILM, resolve  # noqa: E402
+from explorer.core.fileio import file_sha256  # noqa: E402
 
 SEQ_LEN = 64
 VALIDATION_PLAY = "tragedies/macbeth.md"
@@ -262,7 +263,7 @@ def masked_features(encoder, tokenizer, items, batch_size: int = 64) -> tuple[to
 def features_key(items, folder: Path) -> str:
     """Cache key: the masked items and the encoder's weights."""
     h = hashlib.sha256(pickle.dumps(items, protocol=4))
-    h.update((Path(folder) / "model.safetensors").read_bytes())
+    h.update(file_sha256(Path(folder) / "model.safetensors").encode())  # streamed, not 90 MB read at once
     return h.hexdigest()[:16]
 
 
