@@ -40,6 +40,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import save_file
@@ -271,16 +272,31 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "mlm-features"
 
 
+def _positive(kind: type) -> Any:
+    """An argparse type: a finite number above zero (a clean error for 0, -1, nan, inf)."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+        return value
+    return parse
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--epochs", type=float, default=4.0, help="passes over the cached masked positions")
-    ap.add_argument("--batch", type=int, default=512, help="masked positions per step")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--warmup", type=float, default=0.03, help="fraction of steps with linear warm-up")
+    ap.add_argument("--epochs", type=_positive(float), default=4.0, help="passes over the cached masked positions")
+    ap.add_argument("--batch", type=_positive(int), default=512, help="masked positions per step")
+    ap.add_argument("--lr", type=_positive(float), default=2e-3)
+    ap.add_argument("--warmup", type=_positive(float), default=0.03, help="fraction of steps with linear warm-up")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=_positive(int), default=2)
     ap.add_argument("--out", type=Path, default=mlm_head.head_dir())
     args = ap.parse_args()
+    if args.out.exists() and not args.out.is_dir():
+        ap.error(f"--out {args.out} exists and is not a folder")
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
