@@ -139,3 +139,44 @@ def test_finetune_lab_end_to_end(qtbot, panel, tmp_path):
 
     state = p.state_dict()
     assert state["mode"] == "adapter" and state["data_path"] == str(good)
+
+
+def test_frozen_live_chart_coalesces_rounds_and_ends_on_every_rounds_values(qtbot, panel, tmp_path):
+    """The lab redraws its live chart at most once per frame, in the finished chart's layout (loss and accuracy per
+    L-BFGS round), and ends showing the result: each round's loss and validation accuracy as the run reported."""
+    from explorer.core.finetune import TrainUpdate
+    from explorer.gui.frames import frame_ms
+
+    p = panel
+    good = tmp_path / "good.csv"
+    good.write_text("text,label\n" + "good movie,pos\nbad movie,neg\ngreat film,pos\nterrible film,neg\n" * 6)
+    p.ft_picker.select("tiny-base")
+    p.set_data_file(str(good))
+    p.mode_group.button(0).setChecked(True)  # frozen
+    drawn, updates = [], []
+    set_spec = p.train_chart.set_spec
+    p.train_chart.set_spec = lambda spec: (drawn.append(spec), set_spec(spec))[1]
+    on_update = p._train_update
+    p._train_update = lambda u: (updates.append(u), on_update(u))[1]
+    p.out_edit.setText(str(tmp_path / "frozen"))
+    p.train()
+    qtbot.waitUntil(lambda: p.ft_result is not None and p._ft_job.done, timeout=60000)
+    r = p.ft_result
+    assert r.mode == "frozen" and len(r.history) == len(updates) >= 1
+    live = drawn[1:-1]  # between the cleared chart and the result's
+    assert len(live) <= len(updates)
+    assert all(s.x_label == "L-BFGS round" and "batch loss" not in [x.name for x in s.series] for s in live)
+    final = p.train_chart.spec
+    assert final is drawn[-1] and final.meta["mode"] == "frozen"
+    curves = {item.name(): item.getData() for item in p.train_chart._xy_items}
+    assert list(curves["loss"][0]) == [float(h.epoch) for h in r.history]
+    assert list(curves["loss"][1]) == pytest.approx([h.loss for h in r.history])
+    assert list(curves["validation accuracy"][1]) == pytest.approx(
+        [r.initial_val_accuracy] + [h.val_accuracy for h in r.history])
+
+    # A frame still pending when the result arrives never paints the older state over it.
+    stale = TrainUpdate(1, 1, 1, 9.0, r.history[:1], r.initial_val_accuracy, epoch_done=True, mode="frozen")
+    p._train_update(stale)
+    p._train_done(r)
+    qtbot.wait(3 * frame_ms())
+    assert p.train_chart.spec.meta["mode"] == "frozen" and len(p.train_chart._xy_items[0].getData()[0]) == len(r.history)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -28,6 +29,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -44,6 +46,7 @@ from explorer.core.errors import ExplorerError
 from explorer.core.finetune import DEFAULT_EPOCHS, MODES
 from explorer.core.paths import data_dir, resources_dir
 from explorer.core.probe import POOLINGS
+from explorer.gui.frames import FrameCoalescer
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -140,6 +143,7 @@ class HeadsPanel(Panel):
         self._ft_job = None
         self._plan_key = None
         self._written: dict[str, int] = {}  # mode -> bytes the last run of that mode wrote
+        self._frames = FrameCoalescer(self)  # the lab's live chart and progress: at most one redraw per frame
         self.eval_result = None
         self.why_result = None
         self.tabs = QTabWidget()
@@ -759,9 +763,16 @@ class HeadsPanel(Panel):
         lv.addWidget(self.preview)
         lv.addWidget(costs_box)
         lv.addWidget(self.lab_tabs, 1)
+        # The settings scroll when the window is too short for them. The scroll area also keeps the form's relayout
+        # (each progress message re-wraps the note) from reaching the splitter, which repaints the whole lab.
+        settings_scroll = QScrollArea()
+        settings_scroll.setWidget(settings)
+        settings_scroll.setWidgetResizable(True)
+        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(settings)
+        split.addWidget(settings_scroll)
         split.setSizes([760, 330])
         v = QVBoxLayout(page)
         v.addWidget(split)
@@ -950,6 +961,7 @@ class HeadsPanel(Panel):
         out = self._out_folder(lm, mode)
         if out is None:
             return
+        self._frames.drop()  # an earlier run's last frames
         self.lab_tabs.setCurrentIndex(0)
         self.train_button.setEnabled(False)
         self.ft_cancel.setEnabled(True)
@@ -961,28 +973,45 @@ class HeadsPanel(Panel):
             finetune, lm, self.data, mode, label=f"Fine-tune ({mode})", epochs=self.epochs.value(),
             seed=self.seed.value(), pooling=(self.pooling.currentData() or None) if mode == "frozen" else None,
             out_dir=str(out), on_partial=self._train_update, on_result=self._train_done,
-            on_progress=self._train_progress, on_error=lambda m: self.ft_note.setText(m),
-            on_cancelled=lambda: self.ft_note.setText("Cancelled: nothing was saved."), on_finished=self._train_finished,
+            on_progress=self._train_progress, on_error=self._lab_message,
+            on_cancelled=lambda: self._lab_message("Cancelled: nothing was saved."), on_finished=self._train_finished,
         )
         self._batch_losses: list[tuple[float, float]] = []
 
     def _train_progress(self, fraction: float, message: str) -> None:
+        self._frames.request("progress", lambda: self._show_progress(fraction, message))
+
+    def _show_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
         self.ft_note.setText(message)
 
-    def _train_update(self, update) -> None:
-        from explorer.core.finetune import history_chart
+    def _lab_message(self, message: str) -> None:
+        """A job's last word (error, cancelled, done): pending live frames first, so none paints over it."""
+        self._frames.flush()
+        self.ft_note.setText(message)
 
+    def _train_update(self, update) -> None:
         self._batch_losses.append((update.x, update.batch_loss))
         if update.epoch_done or update.step % 4 == 0:
-            self.train_chart.set_spec(history_chart(update.history, update.initial_val_accuracy, self._batch_losses,
-                                                    self.data.majority_baseline() if self.data else None))
+            self._frames.request("chart", lambda: self._draw_live(update))
+
+    def _draw_live(self, update) -> None:
+        """The live chart as the finished run's chart will be (frozen: loss and accuracy per L-BFGS round)."""
+        from explorer.core.finetune import history_chart
+
+        baseline = self.data.majority_baseline() if self.data else None
+        if update.mode == "frozen":
+            spec = history_chart(update.history, update.initial_val_accuracy, None, baseline, x_label="L-BFGS round")
+        else:
+            spec = history_chart(update.history, update.initial_val_accuracy, self._batch_losses, baseline)
+        self.train_chart.set_spec(spec)
 
     def _train_done(self, result) -> None:
-
         self.ft_result = result
         from explorer.core.finetune import result_chart
 
+        self._frames.drop("chart")  # the result's chart holds every round: no older frame is drawn first
+        self._frames.flush()
         self.train_chart.set_spec(result_chart(result))
         self.open_result.setEnabled(True)
         self.lab_eval_button.setEnabled(True)
@@ -1029,6 +1058,7 @@ class HeadsPanel(Panel):
         from explorer.core.finetune import compare_scratch, scratch_chart
 
         epochs = self.epochs.value() if self._mode() != "frozen" else DEFAULT_EPOCHS["full"]
+        self._frames.drop()
         self.lab_tabs.setCurrentIndex(1)
         self.train_button.setEnabled(False)
         self.why_button.setEnabled(False)
@@ -1039,6 +1069,8 @@ class HeadsPanel(Panel):
         def done(pair) -> None:
             pre, scratch = pair
             self.why_result = pair
+            self._frames.drop("why")
+            self._frames.flush()
             self.why_chart.set_spec(scratch_chart(pre, scratch))
             self.ft_note.setText(
                 f"Pre-trained: validation accuracy {pre.val_accuracy:.0%}; from random weights: "
@@ -1053,15 +1085,18 @@ class HeadsPanel(Panel):
             losses.append((u.x, u.batch_loss))
             runs[u.mode] = (losses, list(u.history), u.initial_val_accuracy)
             if u.epoch_done or u.step % 4 == 0:
-                from explorer.core.finetune import comparison_chart
+                self._frames.request("why", draw_live)
 
-                self.why_chart.set_spec(comparison_chart([runs[m] for m in ("full", "scratch") if m in runs],
-                                                         baseline, epochs))
+        def draw_live() -> None:
+            from explorer.core.finetune import comparison_chart
+
+            self.why_chart.set_spec(comparison_chart([runs[m] for m in ("full", "scratch") if m in runs],
+                                                     baseline, epochs))
 
         self._ft_job = self.ctx.runner.submit(
             compare_scratch, lm, self.data, epochs, None, 16, self.seed.value(), label="Why pre-train",
-            on_result=done, on_partial=update, on_progress=self._train_progress, on_error=self.ft_note.setText,
-            on_cancelled=lambda: self.ft_note.setText("Cancelled."), on_finished=self._train_finished)
+            on_result=done, on_partial=update, on_progress=self._train_progress, on_error=self._lab_message,
+            on_cancelled=lambda: self._lab_message("Cancelled."), on_finished=self._train_finished)
 
     # ================================================================ state
 
