@@ -168,3 +168,22 @@ def test_long_input_compact_views_match_dense(panel, qtbot, minilm):
     panel.set_view("model")
     assert "top 16 links" in panel.model_chart.spec.title
     assert np.nanmax(panel.model_chart.spec.matrix) == pytest.approx(1.0)
+
+
+def test_head_view_shows_the_weights_the_cli_prints(panel, qtbot, capsys, monkeypatch, minilm):
+    """Analyse, then the head view of layer 2: its maps are the CLI's --json weights of that layer (both from the
+    one core analysis); a second Analyse of a new text with the same model redraws with the new weights."""
+    import json
+
+    from explorer.cli import main
+
+    monkeypatch.setattr("explorer.commands.attention.load", lambda name, trust_remote_code=False: minilm)
+    panel.set_view("head")
+    for text in ("The bank of the river.", "She deposits money at the bank."):
+        a = _run(panel, qtbot, text)
+        panel.layer_spin.setValue(2)
+        assert main(["attention", text, "--model", "minilm", "--layer", "2", "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert panel.head_view.labels == a.labels and len(out["tokens"]) == a.num_tokens
+        np.testing.assert_allclose(panel.head_view.maps, np.array(out["attentions"]), atol=1e-6)
+        assert panel.head_combo.count() == 4 + 12 and panel.head_combo.currentData() == "all"

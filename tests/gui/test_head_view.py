@@ -67,3 +67,32 @@ def test_new_data_and_hover_are_drawn_not_the_cached_picture(qtbot):
     qtbot.wait(20)
     hovered = _pixels(area)
     assert (hovered != 255).any(-1).sum() < (after != 255).any(-1).sum()
+
+
+def test_each_link_is_drawn_between_its_rows_in_its_heads_colour(qtbot):
+    """Two heads, one link each: each line's midpoint has its head's hue, the space between them stays white, and
+    a view whose links are all under the drawing floor draws its labels only."""
+    from explorer.gui.widgets.head_view import HEAD_COLORS
+
+    maps = np.zeros((2, 4, 4), np.float32)  # [head, query, key]
+    maps[0, 0, 2] = 1.0  # head 0: token 0 -> token 2
+    maps[1, 3, 1] = 0.5  # head 1: token 3 -> token 1
+    hv = HeadView()
+    qtbot.addWidget(hv)
+    hv.resize(600, 140)
+    hv.set_data(["a", "b", "c", "d"], maps, [0, 1], title="two links")
+    img = hv.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    x_mid = (10 + hv._label_w + 10 + hv._label_w + hv.gap()) // 2  # half way between the two label columns
+
+    def rgb(y: float) -> np.ndarray:
+        c = img.pixelColor(x_mid, round(y))
+        return np.array([c.red(), c.green(), c.blue()])
+
+    blue, orange = rgb(hv.row_y(1)), rgb(hv.row_y(2))  # the midpoints of 0 -> 2 and of 3 -> 1
+    assert HEAD_COLORS[0] == "#1f77b4" and HEAD_COLORS[1] == "#ff7f0e"
+    assert blue[2] > blue[0] + 60 and orange[0] > orange[2] + 60
+    assert (rgb((hv.row_y(0) + hv.row_y(1)) / 2 - 4) == 255).all()  # no link passes there
+
+    hv.set_data(["a", "b", "c", "d"], maps * 0.001, [0, 1], title="faint")  # all below min_weight
+    faint = hv.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
+    assert faint.pixelColor(x_mid, round(hv.row_y(1))).name() == "#ffffff"

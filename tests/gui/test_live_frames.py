@@ -49,3 +49,39 @@ def test_same_layout_redraws_the_lines_in_place_and_another_layout_rebuilds(qtbo
     w.set_spec(other)
     assert w._xy_items[0] is not items[0] and len(w._xy_items) == 2
     assert len(w.plot_item.listDataItems()) == 2
+
+
+def test_flow_row_places_each_item_once_centred_in_its_line(qtbot):
+    """A relayout that changes nothing moves nothing (each move repaints), and a label sits centred beside a
+    taller box."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
+
+    from explorer.gui.widgets.flow import FlowLayout
+
+    host = QWidget()
+    row = FlowLayout(host)
+    label, box = QLabel("Seed"), QPlainTextEdit()
+    box.setFixedSize(120, 60)
+    row.addWidget(label)
+    row.addWidget(box)
+    qtbot.addWidget(host)
+    host.resize(400, 100)
+    host.show()
+    qtbot.waitExposed(host)
+    g = label.geometry()
+    assert g.center().y() in (box.geometry().center().y(), box.geometry().center().y() - 1)
+    moves = []
+
+    class Watch(QObject):
+        def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
+            if ev.type() == QEvent.Type.Move:
+                moves.append(obj)
+            return False
+
+    watch = Watch()
+    label.installEventFilter(watch)
+    row.invalidate()
+    row.activate()
+    row.setGeometry(host.rect())
+    assert moves == [] and label.geometry() == g

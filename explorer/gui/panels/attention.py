@@ -220,6 +220,9 @@ class AttentionPanel(Panel):
         if self.job is not None and not self.job.done:
             self.job.cancel()
         pair = self.pair_edit.text().strip() or None
+        # The note keeps its height while the model runs, so the view below does not jump up and back (and is
+        # not repainted twice for nothing).
+        self.note.setMinimumHeight(self.note.height())
         self.note.setText(f"Running {lm.name}…")
         self.run_button.setEnabled(False)
         self.state.top_k = self.topk_spin.value()
@@ -229,6 +232,7 @@ class AttentionPanel(Panel):
         )
 
     def _on_error(self, message: str) -> None:
+        self.note.setMinimumHeight(0)
         self.note.setText(message)
         self.ctx.error(message)
 
@@ -245,6 +249,7 @@ class AttentionPanel(Panel):
         self.start_spin.blockSignals(True)
         self.start_spin.setRange(0, max(0, a.num_tokens - 1))
         self.start_spin.blockSignals(False)
+        self.note.setMinimumHeight(0)
         self._set_note()
         self.refresh()
 
@@ -283,16 +288,20 @@ class AttentionPanel(Panel):
             self._set_note()
 
     def _fill_heads(self, n: int) -> None:
+        """The head choices for ``n`` heads, the state's head selected; kept as they are when already right (a
+        new analysis of a model with as many heads does not rebuild the list)."""
         current = self.state.head
         self.head_combo.blockSignals(True)
-        self.head_combo.clear()
-        for key, label in (("all", "all heads (colours)"), ("mean", "mean of heads"), ("max", "max of heads"),
-                           ("rollout", "rollout")):
-            self.head_combo.addItem(label, key)
-        for h in range(n):
-            self.head_combo.addItem(f"head {h}", str(h))
-        i = self.head_combo.findData(current)
-        self.head_combo.setCurrentIndex(max(0, i))
+        if self.head_combo.count() != 4 + n:
+            self.head_combo.clear()
+            for key, label in (("all", "all heads (colours)"), ("mean", "mean of heads"), ("max", "max of heads"),
+                               ("rollout", "rollout")):
+                self.head_combo.addItem(label, key)
+            for h in range(n):
+                self.head_combo.addItem(f"head {h}", str(h))
+        i = max(0, self.head_combo.findData(current))
+        if i != self.head_combo.currentIndex():
+            self.head_combo.setCurrentIndex(i)
         self.head_combo.blockSignals(False)
 
     # ------------------------------------------------------------ state

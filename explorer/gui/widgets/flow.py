@@ -3,7 +3,7 @@ line instead of widening the window, and a label that wraps instead of being cut
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QMargins, QObject, QPoint, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMargins, QObject, QRect, QSize, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QLabel,
@@ -108,6 +108,8 @@ class FlowLayout(QLayout):
         area = rect.adjusted(m.left(), m.top(), -m.right(), -m.bottom())
         x, y, line_h = area.x(), area.y(), 0
         gap = self._gap()
+        placed: list[tuple[QLayoutItem, int, int, int, int]] = []  # item, x, y (its line's top), width, height
+        line_heights: dict[int, int] = {}
         for group in self._groups():
             sizes = [i.sizeHint().expandedTo(i.minimumSize()) for i in group]
             group_w = sum(s.width() for s in sizes) + gap * (len(group) - 1)
@@ -116,25 +118,16 @@ class FlowLayout(QLayout):
             for item, size in zip(group, sizes, strict=True):
                 w = min(size.width(), max(area.width() - (x - area.x()), item.minimumSize().width()))
                 h = item.heightForWidth(w) if item.hasHeightForWidth() else size.height()
-                if apply:
-                    item.setGeometry(QRect(QPoint(x, y), QSize(w, h)))
+                placed.append((item, x, y, w, h))
                 x += w + gap
                 line_h = max(line_h, h)
+                line_heights[y] = line_h
         if apply:
-            # Centre each item vertically in its line: labels line up with the boxes beside them.
-            self._centre_lines()
+            # Each item centred vertically in its line (labels line up with the boxes beside them), set once: an
+            # item moved twice per layout repaints twice.
+            for item, ix, iy, w, h in placed:
+                item.setGeometry(QRect(ix, iy + (line_heights[iy] - h) // 2, w, h))
         return y + line_h - rect.y() + m.bottom()
-
-    def _centre_lines(self) -> None:
-        lines: dict[int, list[QLayoutItem]] = {}
-        for item in self._visible():
-            lines.setdefault(item.geometry().y(), []).append(item)
-        for items in lines.values():
-            h = max(i.geometry().height() for i in items)
-            for i in items:
-                g = i.geometry()
-                if g.height() < h:
-                    i.setGeometry(QRect(g.x(), g.y() + (h - g.height()) // 2, g.width(), g.height()))
 
 
 def wrapping_label(text: str = "", style: str = "") -> QLabel:

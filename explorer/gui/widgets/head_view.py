@@ -5,10 +5,10 @@ whose opacity is its weight; hover a token to isolate its lines; several heads a
 from __future__ import annotations
 
 import os
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
+import shiboken6
 from PySide6.QtCore import QLineF, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
@@ -159,47 +159,46 @@ class HeadView(QWidget):
         # Lines: every head in its colour, opacity = weight. Hovering isolates one token's lines.
         n_heads = self.maps.shape[0]
         scale = 1.0 if n_heads == 1 else 1.6
-        batches: list[tuple[QColor, np.ndarray, np.ndarray, np.ndarray]] = []
-        for h in range(n_heads):
-            m = self.maps[h]
-            mask = m >= self.min_weight
-            if self.keep is not None:
-                mask &= self.keep[h]
-            if self.hover >= 0:
-                only = np.zeros_like(mask)
-                if self.hover_side == "left":
-                    only[self.hover, :] = True
-                else:
-                    only[:, self.hover] = True
-                mask &= only
+        mask = self.maps >= self.min_weight  # [head, query, key]
+        if self.keep is not None:
+            mask &= self.keep
+        if self.hover >= 0:
+            if self.hover_side == "left":
+                mask[:, np.arange(n) != self.hover, :] = False
             else:
-                # Only links with an end in the visible rows (a long view paints what is on screen).
-                rows = np.zeros(n, bool)
-                rows[top:bottom] = True
-                mask &= rows[:, None] | rows[None, :]
-            qs, ks = np.nonzero(mask)
-            color = QColor(HEAD_COLORS[self.heads[h] % len(HEAD_COLORS)] if n_heads > 1 else "#1f5fbf")
-            batches.append((color, qs, ks, m[qs, ks]))
-        total = sum(len(b[3]) for b in batches)
-        if total > self.MAX_LINES:  # keep the strongest links overall; the rest are invisible anyway
-            cut = np.partition(np.concatenate([b[3] for b in batches]), total - self.MAX_LINES)[total - self.MAX_LINES]
-            batches = [(c, q[w >= cut], k[w >= cut], w[w >= cut]) for c, q, k, w in batches]
-            total = sum(len(b[3]) for b in batches)
+                mask[:, :, np.arange(n) != self.hover] = False
+        else:
+            # Only links with an end in the visible rows (a long view paints what is on screen).
+            rows = np.zeros(n, bool)
+            rows[top:bottom] = True
+            mask &= rows[None, :, None] | rows[None, None, :]
+        hs, qs, ks = np.nonzero(mask)  # head-major, as each head is drawn over the one before
+        w = self.maps[hs, qs, ks]
+        if len(w) > self.MAX_LINES:  # keep the strongest links overall; the rest are invisible anyway
+            cut = np.partition(w, len(w) - self.MAX_LINES)[len(w) - self.MAX_LINES]
+            strong = w >= cut
+            hs, qs, ks, w = hs[strong], qs[strong], ks[strong], w[strong]
+        total = len(w)
         # Antialiased lines cost ~2x more in Qt's raster engine (with the clip set): only for a few lines.
         p.setRenderHint(QPainter.RenderHint.Antialiasing, total <= 600)
         width = 2.0 if self.hover >= 0 else (1.5 if total <= 600 else 1.0)
-        xa, xb = x_l_end + 2, x_right - 2
-        for color, qs, ks, w in batches:
-            alpha = np.minimum(1.0, w * scale)
-            levels = np.clip(np.ceil(alpha * 16), 1, 16).astype(int)  # 16 opacity steps, one drawLines each
-            for level in np.unique(levels):
-                sel = levels == level
-                c = QColor(color)
-                c.setAlphaF(level / 16)
-                p.setPen(QPen(c, width))
-                ya = (34 + self.ROW / 2 + self.ROW * qs[sel]).tolist()  # row_y, vectorised
-                yb = (34 + self.ROW / 2 + self.ROW * ks[sel]).tolist()
-                p.drawLines(list(map(QLineF, repeat(xa, len(ya)), ya, repeat(xb, len(yb)), yb)))
+        levels = np.clip(np.ceil(np.minimum(1.0, w * scale) * 16), 1, 16).astype(int)  # 16 opacity steps
+        # One drawLines per head and opacity step, from one array laid out as QLineF's (x1, y1, x2, y2) doubles:
+        # Qt reads the lines in place (building a QLineF object per line cost as much as drawing it).
+        order = np.lexsort((levels, hs))  # stable: head by head, faint to strong, each in row order
+        hs, qs, ks, levels = hs[order], qs[order], ks[order], levels[order]
+        lines = np.empty((total, 4), dtype=np.float64)  # [line, (x1, y1, x2, y2)]
+        lines[:, 0] = x_l_end + 2
+        lines[:, 1] = 34 + self.ROW / 2 + self.ROW * qs  # row_y, vectorised
+        lines[:, 2] = x_right - 2
+        lines[:, 3] = 34 + self.ROW / 2 + self.ROW * ks
+        starts = np.flatnonzero(np.r_[True, (hs[1:] != hs[:-1]) | (levels[1:] != levels[:-1])])[:total]
+        for lo, hi in zip(starts, [*starts[1:], total], strict=False):
+            h = int(hs[lo])
+            c = QColor(HEAD_COLORS[self.heads[h] % len(HEAD_COLORS)] if n_heads > 1 else "#1f5fbf")
+            c.setAlphaF(int(levels[lo]) / 16)
+            p.setPen(QPen(c, width))
+            p.drawLines(shiboken6.wrapInstance(lines[lo:].ctypes.data, QLineF), int(hi - lo))
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         # Token labels on both sides, coloured by segment; the hovered token and search hits highlighted.
         fm = QFontMetrics(self._font)
