@@ -129,17 +129,26 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> flo
 
 
 def paired_medians(app: Callable[[], Any], bare: Callable[[], Any], repeats: int = 5,
-                   warmup: int = 1) -> tuple[float, float]:
-    """Median seconds of ``app`` and of its baseline ``bare``, run alternately so machine noise hits both."""
+                   warmup: int = 1, min_seconds: float = 0.0, max_repeats: int = 31) -> tuple[float, float]:
+    """Median seconds of ``app`` and of its baseline ``bare``, run alternately so machine noise hits both.
+
+    At least ``repeats`` pairs, and more (up to ``max_repeats``) until the pairs have taken ``min_seconds``: a fast
+    call's median of three moves by more than a 10 % target. Each pair swaps which runs first.
+    """
     for _ in range(warmup):
         bare()
         app()
-    a_times, b_times = [], []
-    for _ in range(max(1, repeats)):
-        for fn, store in ((bare, b_times), (app, a_times)):
+    a_times: list[float] = []
+    b_times: list[float] = []
+    start = time.perf_counter()
+    i = 0
+    while i < max(1, repeats) or (time.perf_counter() - start < min_seconds and i < max_repeats):
+        pair = ((bare, b_times), (app, a_times))
+        for fn, store in (pair if i % 2 == 0 else pair[::-1]):
             t0 = time.perf_counter()
             fn()
             store.append(time.perf_counter() - t0)
+        i += 1
     return statistics.median(a_times), statistics.median(b_times)
 
 

@@ -152,13 +152,16 @@ def _try_chinese(data: bytes) -> tuple[str, str] | None:
     return None
 
 
+_C1_BYTE = re.compile(rb"[\x80-\x9f]")  # where Windows-1252 and Latin-1 differ
+
+
 def _try_western(data: bytes) -> tuple[str, str] | None:
     """Latin-1 / Windows-1252, when the result reads like Western European text (mostly ASCII letters)."""
     try:
         text, codec = data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         text, codec = data.decode("latin-1"), "latin-1"
-    if codec == "cp1252" and not any(0x80 <= b <= 0x9F for b in data):
+    if codec == "cp1252" and _C1_BYTE.search(data) is None:
         codec = "latin-1"  # the two agree on these bytes; latin-1 is the name people know
     sample = text[:_SCAN]
     letters = [c for c in sample if c.isalpha()]

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explorer.core import catalog, paths, warmup
+from explorer.core import catalog, paths, prepared_tokenizer, warmup
 from explorer.core.catalog import ModelEntry
 from explorer.core.errors import Cancelled, ModelError
 from explorer.core.fileio import file_sha256, remembered_sha256
@@ -644,6 +644,7 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     try:
         fresh.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        prepared_tokenizer.prepare(tmp)  # loads read these parts, not tokenizer.json (kept as the fallback)
         source = str(Path(entry.location) / entry.gguf_file)
         (tmp / "explorer-source.json").write_text(json.dumps({"gguf": source}))
         write_cache_manifest(tmp, source)  # last: a folder without it was not finished
@@ -915,7 +916,7 @@ def _load_model(
         check_memory(entry)
     import torch
     import transformers
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -940,7 +941,7 @@ def _load_model(
         try:
             config = AutoConfig.from_pretrained(folder, **kwargs)
             progress(0.3, "Loading the tokenizer…")
-            tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+            tokenizer = _load_tokenizer(folder, bool(entry.gguf_file), kwargs)
             check(cancel)
             heads = heads_from_architectures(getattr(config, "architectures", None))
             auto_name = next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel")
@@ -975,6 +976,15 @@ def _load_model(
                        load_seconds=elapsed, mlm_head=mlm)
 
 
+def _load_tokenizer(folder: str, converted: bool, kwargs: dict) -> Any:
+    """The tokenizer of a model folder; of the app's converted cache, from its prepared parts, which load without
+    holding the GIL for long (see explorer.core.prepared_tokenizer)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = prepared_tokenizer.load(folder, **kwargs) if converted else None
+    return tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(folder, **kwargs)
+
+
 def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
     """The project's trained MLM head for the bundled MiniLM (None for every other model); the card says so."""
     if not _card_mlm_head(entry, card):
@@ -1006,7 +1016,7 @@ def _load_adapter_folder(
     import torch
     import transformers
     from peft import PeftModel
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     folder = Path(entry.location)
     refuse_custom_code(entry, folder, False)
@@ -1037,8 +1047,8 @@ def _load_adapter_folder(
             config = type(config).from_dict(json.loads(head_file.read_text(encoding="utf-8")))
         heads = heads_from_architectures(getattr(config, "architectures", None))
         auto_cls = getattr(transformers, next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel"))
-        tok_folder = folder if (folder / "tokenizer_config.json").is_file() else Path(base_folder)
-        tokenizer = AutoTokenizer.from_pretrained(str(tok_folder), **kwargs)
+        own = (folder / "tokenizer_config.json").is_file()
+        tokenizer = _load_tokenizer(str(folder if own else base_folder), not own and bool(base_entry.gguf_file), kwargs)
         check(cancel)
         model = auto_cls.from_pretrained(
             base_folder, config=config, attn_implementation="eager", dtype=torch.float32,
@@ -1074,7 +1084,7 @@ def describe(
 
 def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Event | None) -> ModelCard:
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     folder = entry.location
     if entry.gguf_file:
@@ -1090,7 +1100,7 @@ def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Even
     kwargs = _hub_kwargs(entry)
     try:
         config = AutoConfig.from_pretrained(folder, **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        tokenizer = _load_tokenizer(folder, bool(entry.gguf_file), kwargs)
     except Exception as err:
         raise _friendly_load_error(entry, err) from err
     card = build_card(entry, config, tokenizer)

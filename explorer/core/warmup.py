@@ -62,6 +62,7 @@ BASE_MODULES = (
     "transformers.integrations.ggml",
     "transformers.modeling_gguf_pytorch_utils",
     "explorer.core.mlm_head",
+    "ijson",
 )
 
 

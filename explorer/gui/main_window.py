@@ -35,6 +35,7 @@ from explorer.gui.context import AppContext
 from explorer.gui.jobs import Job
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.flow import make_readable
+from explorer.gui.widgets.keyboard import tab_leaves
 from explorer.gui.widgets.text_input import TextInput
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QFrame.Shape.NoFrame)
             scroll.setWidget(slot)
+            scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no focus mark: Tab goes on to the panel's controls
             self.stack.addWidget(scroll)
         self.nav.currentRowChanged.connect(self._show_row)
 
@@ -196,6 +198,7 @@ class MainWindow(QMainWindow):
             module = importlib.import_module(f"explorer.gui.panels.{module_key}")
             panel = getattr(module, cls_name)(self.ctx)
             make_readable(panel)
+            tab_leaves(panel)
             self._slots[key].layout().addWidget(panel)
             self.panels[key] = panel
             state = self._session.get("panels", {}).get(key)

@@ -74,3 +74,16 @@ def test_results_files_hold_rows_and_machine(tmp_path):
     assert "| Fast thing | 50 ms | 40 ms | 1.25× | ≤ 1.2× bare | MISS |" in md
     assert "| Absent thing | not measured |" in md
     assert "not measured: benchmarks/x.py is missing" in md
+
+
+def test_paired_medians_swaps_order_and_adds_pairs_for_fast_calls():
+    from benchmarks.common import paired_medians
+
+    order: list[str] = []
+    a, b = paired_medians(lambda: order.append("app"), lambda: order.append("bare"), repeats=3, warmup=0)
+    assert order == ["bare", "app", "app", "bare", "bare", "app"]
+    assert a >= 0 and b >= 0
+    order.clear()
+    paired_medians(lambda: order.append("app"), lambda: order.append("bare"), repeats=3, warmup=0,
+                   min_seconds=60.0, max_repeats=9)
+    assert order.count("app") == order.count("bare") == 9

@@ -125,3 +125,35 @@ def test_class_chart_bars(seqcls):
     assert [t for _, t in spec.x_ticks] == list(r.scores)
     assert spec.series[0].y == list(r.scores.values())
     assert spec.to_csv().count("\n") == 4
+
+
+def test_a_long_text_is_read_from_its_start_without_tokenizing_it_whole(seqcls, tiny_factory, monkeypatch):
+    """A dropped file of thousands of tokens: each head reads the tokens the model takes, exactly as tokenizing
+    the whole text and truncating it would, says it was truncated, and never hands the tokenizer the whole text."""
+    words = "john lives in paris and works at google in berlin with mary".split()
+    long = " ".join(words[i % len(words)] for i in range(30_000))  # ~180k characters
+    limit = heads._model_max(seqcls)
+    enc = seqcls.tokenizer(long, truncation=True, max_length=limit, return_tensors="pt")
+    with torch.no_grad():
+        direct = torch.softmax(seqcls.model(**enc).logits[0], -1).numpy()
+
+    lms = {"classify": seqcls, "tokens": load_model(str(tiny_factory("token-classification", NER))),
+           "qa": load_model(str(tiny_factory("question-answering")))}
+    longest = []
+    for lm in lms.values():
+        tok_cls = type(lm.tokenizer)
+        real_call = tok_cls.__call__
+
+        def spy(self, text=None, *args, _real=real_call, **kwargs):
+            longest.append(max((len(t) for t in (text, *args[:1]) if isinstance(t, str)), default=0))
+            return _real(self, text, *args, **kwargs)
+
+        monkeypatch.setattr(tok_cls, "__call__", spy)
+    r = heads.run_head(seqcls, "classify", long)
+    assert r.truncated and np.allclose(list(r.scores.values()), direct, atol=1e-5)
+    t = heads.run_head(lms["tokens"], "tokens", long)
+    assert t.truncated and [long[x.start:x.end] for x in t.tokens] == long.split()[:len(t.tokens)]
+    assert len(t.tokens) == heads._model_max(lms["tokens"]) - 2
+    q = heads.answer(lms["qa"], "where does john live?", long)
+    assert q.truncated and all(s.text == long[s.start:s.end] for s in q.spans)
+    assert longest and max(longest) < len(long) // 4

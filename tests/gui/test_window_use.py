@@ -45,6 +45,35 @@ def test_tab_leaves_the_text_box_and_the_text_is_unchanged(window, qtbot):
     assert window.text_input.text() == "a text that Tab must not change"
 
 
+def test_tab_walks_every_panel_round_without_a_trap_or_an_unmarked_stop(small_window, qtbot):
+    """From the panel list, Tab reaches every table and text box of each panel and comes back round: no table or
+    text box keeps the Tab key, and no scroll area (which draws no focus mark) takes the focus."""
+    from PySide6.QtWidgets import QAbstractItemView, QPlainTextEdit, QScrollArea
+
+    w = small_window
+    for key, _cls, _label in PANELS:
+        panel = w.show_panel(key)
+        settle(qtbot, 10)
+        w.nav.setFocus()
+        qtbot.waitUntil(w.nav.hasFocus, timeout=2000)
+        seen = []
+        for _ in range(120):
+            before = QApplication.focusWidget()
+            qtbot.keyClick(before, Qt.Key.Key_Tab)
+            now = QApplication.focusWidget()
+            assert now is not before, f"{key}: Tab stays in {type(before).__name__}"
+            assert not isinstance(now, QScrollArea), f"{key}: Tab stops on a scroll area"
+            if now is w.nav:
+                break
+            seen.append(now)
+        else:
+            pytest.fail(f"{key}: Tab never comes back to the panel list")
+        boxes = [v for v in (*panel.findChildren(QAbstractItemView), *panel.findChildren(QPlainTextEdit))
+                 if v.isVisibleTo(panel) and v.isEnabled() and v.focusPolicy() & Qt.FocusPolicy.TabFocus]
+        missed = [type(b).__name__ for b in boxes if b not in seen]
+        assert not missed, f"{key}: Tab never reaches {missed}"
+
+
 def test_no_label_is_cut_at_1024x700_in_any_panel_or_view(small_window, qtbot):
     w = small_window
     problems = []

@@ -166,15 +166,16 @@ class TextInput(QWidget):
             good.append(tf)
             if tf.note:
                 notes.append(tf.note)
-        if good:
-            self.set_text(good[0].text)
-            self.ctx.add_files(good)
         names = ", ".join(Path(t.path).name for t in good)
         message = " ".join(
             ([f"Opened {names}." + (f" {len(good)} files are in the corpus." if len(good) > 1 else "")] if good else [])
             + notes + problems
         )
+        # The notice first: showing it resizes the text box, which lays out a long text it already holds again.
         self.show_notice(message + (" Your text is unchanged." if problems and not good else ""), error=bool(problems))
+        if good:
+            self.set_text(good[0].text)
+            self.ctx.add_files(good)
         if problems:
             self.ctx.status(problems[0])
         return good
