@@ -180,3 +180,50 @@ def test_frozen_live_chart_coalesces_rounds_and_ends_on_every_rounds_values(qtbo
     p._train_done(r)
     qtbot.wait(3 * frame_ms())
     assert p.train_chart.spec.meta["mode"] == "frozen" and len(p.train_chart._xy_items[0].getData()[0]) == len(r.history)
+
+
+def test_progress_messages_repaint_the_note_not_the_lab(qtbot, panel, minilm):
+    """A new progress message re-wraps the settings' note; the lab's chart and tables are not repainted for it
+    (1024×700, MiniLM's figures shown), and a real change of the settings' size still reaches the panel."""
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QApplication
+
+    p = panel
+    p.ctx.models.loaded["minilm"] = minilm
+    p.ctx.models.changed.emit()
+    p.resize(1024, 700)
+    p.tabs.setCurrentIndex(1)
+    p.ft_picker.select("minilm")
+    qtbot.waitUntil(lambda: p.costs is not None, timeout=30000)
+    p._show_progress(0.0, "Encoding the data…")  # the note's first line: a real change of the pane's height
+    for _ in range(3):  # the tab's first paints, and the chart's deferred ones, are over
+        QApplication.processEvents()
+        qtbot.wait(50)
+    painted = []
+
+    class Watch(QObject):
+        def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
+            if ev.type() == QEvent.Type.Paint:
+                painted.append(obj)
+            return False
+
+    watch = Watch()
+    QApplication.instance().installEventFilter(watch)
+    try:
+        for i in range(3):
+            p._show_progress(i / 10, f"Computing features: batch {i + 1} of 8…")
+            for _ in range(3):
+                QApplication.processEvents()
+                qtbot.wait(20)
+    finally:
+        QApplication.instance().removeEventFilter(watch)
+    chain, w = set(), p.ft_note  # the note and what lies under it, painted in the note's rectangle only
+    while w is not None:
+        chain.add(w)
+        w = w.parentWidget()
+    assert p.ft_note in painted
+    assert not [type(w).__name__ for w in painted if w not in chain and w is not p.progress]
+    settings = p.ft_note.parentWidget()
+    before = p.minimumSizeHint().height()
+    settings.setMinimumHeight(before + 300)  # a real change of the settings' needs reaches the panel
+    qtbot.waitUntil(lambda: p.minimumSizeHint().height() >= before + 300, timeout=3000)

@@ -139,3 +139,40 @@ def test_electra_uses_the_minilm_head_as_generator(qtbot, ctx_with_models):
     replaced = [res.input_tokens[i] for i, a in enumerate(res.input_actions) if a == "replaced"]
     assert replaced and not any(t.startswith("[") for t in replaced)
     assert "replaced" in panel.input_strip.actions
+
+
+def test_fill_mask_predictions_leave_with_the_masks_they_were_for(qtbot, ctx_with_models):
+    """Predictions belong to one masking: a new objective or a new masking replaces them with what to do next,
+    and predictions that arrive for masks no longer on screen are not shown."""
+    ctx = ctx_with_models
+    panel = make(qtbot, ctx)
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("wwm"))
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    first = panel.result
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    fill = panel.jobs["fill"]
+    assert "model saw" in panel.fill_view.toPlainText()
+
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("objective"))
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    shown = panel.fill_view.toPlainText()
+    assert "model saw" not in shown and "choose BERT-family masking" in shown
+
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("masking"))
+    panel.seed_spin.setValue(panel.seed_spin.value() + 1)
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    assert panel.result is not first and "predict the masks shown now" in panel.fill_view.toPlainText()
+    # The first masking's predictions, arriving late, are not drawn over the new masks.
+    assert fill.done
+    from explorer.core.fillmask import fill_masks
+
+    late = fill_masks(ctx.models.get("minilm"), first.tt.ids, first.input_ids, first.masked, top_k=5)
+    panel._show_fill(late, first)
+    assert "model saw" not in panel.fill_view.toPlainText()
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    assert "model saw" in panel.fill_view.toPlainText()

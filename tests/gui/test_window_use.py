@@ -408,3 +408,16 @@ def test_status_bar_names_the_running_job_not_a_queued_one(window, qtbot):
         release.set()
     qtbot.waitUntil(lambda: not runner.active, timeout=10_000)
     assert window._job_text == ""
+
+
+def test_lab_data_path_shows_a_whole_path_at_1024x700(small_window, qtbot):
+    """The fine-tune lab's Data field has a line of its own: at 1024×700 it holds about 60 characters (beside the
+    sample and task choosers it held a dozen, "/data/sentiment.csv" of the bundled set's path)."""
+    w = small_window
+    p = w.show_panel("heads")
+    p.tabs.setCurrentIndex(1)
+    settle(qtbot)
+    field = p.data_path
+    assert field.text().endswith("sentiment.csv")
+    assert field.width() >= 60 * field.fontMetrics().averageCharWidth()
+    assert p.sample_combo.isVisible() and p.ft_task.isVisible()

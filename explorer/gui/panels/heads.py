@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -29,7 +28,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QRadioButton,
-    QScrollArea,
     QSpinBox,
     QSplitter,
     QStackedWidget,
@@ -49,7 +47,7 @@ from explorer.core.probe import POOLINGS
 from explorer.gui.frames import FrameCoalescer
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
-from explorer.gui.widgets.flow import FlowLayout
+from explorer.gui.widgets.flow import FlowLayout, LayoutFence
 from explorer.gui.widgets.model_picker import ModelPicker
 
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
@@ -638,10 +636,12 @@ class HeadsPanel(Panel):
         for label, key in (("task from the columns", ""), ("classify", "classify"), ("pair", "pair"), ("tokens", "tokens")):
             self.ft_task.addItem(label, key)
         self.ft_task.currentIndexChanged.connect(lambda *_: self.set_data_file(self.data_path.text()))
+        # The path on a line of its own, as wide as the pane: beside the two choosers it showed a dozen characters.
+        path_row = QHBoxLayout()
+        path_row.addWidget(QLabel("Data"))
+        path_row.addWidget(self.data_path, 1)
+        path_row.addWidget(open_data)
         row = FlowLayout()
-        for w in (QLabel("Data"), self.data_path):
-            row.addWidget(w)
-        row.addWidget(open_data)
         row.addWidget(self.sample_combo)
         row.addWidget(self.ft_task)
         self.preview = QTableWidget(0, 2)
@@ -758,21 +758,17 @@ class HeadsPanel(Panel):
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
+        lv.addLayout(path_row)
         lv.addLayout(row)
         lv.addWidget(self.data_note)
         lv.addWidget(self.preview)
         lv.addWidget(costs_box)
         lv.addWidget(self.lab_tabs, 1)
-        # The settings scroll when the window is too short for them. The scroll area also keeps the form's relayout
-        # (each progress message re-wraps the note) from reaching the splitter, which repaints the whole lab.
-        settings_scroll = QScrollArea()
-        settings_scroll.setWidget(settings)
-        settings_scroll.setWidgetResizable(True)
-        settings_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         split = QSplitter()
         split.addWidget(left)
-        split.addWidget(settings_scroll)
+        # Each progress message re-wraps the settings' note; the fence keeps that relayout from the splitter, which
+        # repainted the whole lab (charts included) for it.
+        split.addWidget(LayoutFence(settings))
         split.setSizes([760, 330])
         v = QVBoxLayout(page)
         v.addWidget(split)

@@ -469,8 +469,20 @@ class MaskingPanel(Panel):
             return
         mk = self.result
         self.fill_view.setHtml("<p>Predicting…</p>")
-        self._submit("fill", compute_fill, lm, mk.tt.ids, mk.input_ids, mk.masked, on_result=self._show_fill,
-                     label="Filling masks")
+        self._submit("fill", compute_fill, lm, mk.tt.ids, mk.input_ids, mk.masked,
+                     on_result=lambda res: self._show_fill(res, mk), label="Filling masks")
+
+    def _reset_fill(self) -> None:
+        """A new masking or objective is on screen: the predictions of the earlier masks go (they named other
+        positions, or masks the objective does not have), and so does a prediction still running for them."""
+        job = self.jobs.get("fill")
+        if job is not None and not job.done:
+            job.cancel()
+        if self.mode == "masking":
+            self.fill_view.setHtml("<p>Press <b>Fill masks</b> to predict the masks shown now.</p>")
+        else:
+            self.fill_view.setHtml("<p>Fill-mask predicts the masks of BERT-family masking: choose "
+                                   "<b>BERT-family masking</b>, mask the text, then press <b>Fill masks</b>.</p>")
 
     # ------------------------------------------------------------ showing
 
@@ -492,6 +504,7 @@ class MaskingPanel(Panel):
 
     def _show_masking(self, mk: Any) -> None:
         self.result = mk
+        self._reset_fill()
         tt = mk.tt
         acts: list[str | None] = [None] * tt.n
         for i, a in zip(mk.masked, mk.actions, strict=True):
@@ -527,6 +540,7 @@ class MaskingPanel(Panel):
 
     def _show_objective(self, res: Any) -> None:
         self.result = res
+        self._reset_fill()
         tt = res.tt
         self.original_strip.set_tokens(tt.pretty, tt.words, res.original_actions, tt.special,
                                        self._tips(tt, res.original_actions))
@@ -650,7 +664,9 @@ class MaskingPanel(Panel):
             f"{stats.merged_span_length_mean:.2f} tokens; actions mask {af['mask']:.3f} / random {af['random']:.3f} "
             f"/ kept {af['keep']:.3f}. {stats.note}")
 
-    def _show_fill(self, res: Any) -> None:
+    def _show_fill(self, res: Any, masking: Any) -> None:
+        if masking is not self.result:
+            return  # predictions for masks no longer on screen
         rows = []
         for p in res.predictions:
             # Readable text ("it", not the byte-level piece "Ġit"); the raw piece is the tooltip.

@@ -231,3 +231,54 @@ def cut_labels(root: QWidget) -> list[str]:
             if hint.width() > w.width() + 1 or hint.height() > w.height() + 1:
                 bad.append(f"{w.text()[:40]!r}: {w.width()}x{w.height()} px, needs {hint.width()}x{hint.height()}")
     return bad
+
+
+class LayoutFence(QWidget):
+    """Holds one widget and passes its relayouts up only when its size constraints change.
+
+    Qt relayouts every ancestor after any relayout inside (``QLayout::activate`` ends in ``updateGeometry``
+    "ideally only if sizeHint() or sizePolicy() has changed"), and a QSplitter answers by repainting everything
+    it holds: a progress message that re-wraps one label repainted a whole panel, charts included. The fence has
+    no layout of its own; it sizes its widget to itself and asks its parent for a new layout only when the
+    widget's size hints, limits, policy or height for the current width differ from the last ones.
+    """
+
+    def __init__(self, child: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._child = child
+        child.setParent(self)
+        self._constraints: tuple = ()
+        self.setSizePolicy(child.sizePolicy())
+
+    def _current(self) -> tuple:
+        c = self._child
+        hfw = c.heightForWidth(self.width()) if c.hasHeightForWidth() else -1
+        return (c.sizeHint(), c.minimumSizeHint(), c.minimumSize(), c.maximumSize(), c.sizePolicy(), hfw)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            now = self._current()
+            if now != self._constraints:
+                self._constraints = now
+                self.setSizePolicy(self._child.sizePolicy())
+                self.updateGeometry()
+            self._child.setGeometry(self.rect())
+            return True
+        return super().event(event)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self._child.setGeometry(self.rect())
+        self._constraints = self._current()
+        super().resizeEvent(event)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return self._child.sizeHint()
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802
+        return self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+
+    def hasHeightForWidth(self) -> bool:  # noqa: N802
+        return self._child.hasHeightForWidth()
+
+    def heightForWidth(self, width: int) -> int:  # noqa: N802
+        return self._child.heightForWidth(width)
