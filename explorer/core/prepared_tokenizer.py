@@ -65,7 +65,11 @@ def prepare(folder: str | os.PathLike) -> Path | None:
     source, config_file = folder / "tokenizer.json", folder / "tokenizer_config.json"
     if not source.is_file() or not config_file.is_file() or any((folder / n).exists() for n in _OTHER_TOKENIZER_FILES):
         return None
-    read = _read_bpe(source)
+    try:
+        read = _read_bpe(source)
+    except Exception as err:  # noqa: BLE001 - ijson's errors, bad UTF-8: the ordinary load reports the damage
+        log.warning("could not read %s for its prepared copy: %s", source, err)
+        return None
     if read is None:
         return None
     shell, tokens, merge_ids = read

@@ -162,3 +162,12 @@ def test_gemma3_prepared_same_as_before(gemma3, gemma3_tokenizer):
     assert (folder / prepared_tokenizer.PREPARED / prepared_tokenizer.PARTS).is_file()
     assert gemma3.tokenizer.backend_tokenizer.to_str() == gemma3_tokenizer.backend_tokenizer.to_str()
     assert_same_tokenizer(gemma3.tokenizer, gemma3_tokenizer)
+
+
+def test_damaged_tokenizer_json_is_left_to_the_ordinary_load(smol_folder, tmp_path):
+    folder = tokenizer_files(smol_folder, tmp_path / "e")
+    data = (folder / "tokenizer.json").read_bytes()
+    (folder / "tokenizer.json").write_bytes(data[: len(data) // 2])  # cut in the middle of the merges
+    assert prepared_tokenizer.prepare(folder) is None
+    assert not (folder / prepared_tokenizer.PREPARED).exists()
+    assert not list(folder.glob(f"{prepared_tokenizer.PREPARED}.tmp*"))
