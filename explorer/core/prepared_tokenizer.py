@@ -12,9 +12,10 @@ Beside the converted cache's own ``tokenizer.json`` (kept unchanged, the fallbac
 ``tokenizer.json`` for it) and ``tokenizer-parts.jsonl``: the tokenizer's small parts, then its vocabulary and its
 merges (as vocabulary ids) in short lines. Loading reads the lines one at a time, so every step is short, and
 makes the one call that cannot be split: ``BPE(vocab, merges)`` from Python objects, the cheapest way the library
-offers (SmolLM2 about 23 ms, against 45-75 ms for ``from_str``/``from_file``; gemma3 about 350 ms, a floor of the
-library for 262,144 tokens and 514,906 merges). The transformers tokenizer class then gets that backend as its
-``tokenizer_object``. The result serialises to the very same JSON as ``Tokenizer.from_file`` (tests pin it).
+offers (SmolLM2: 23-34 ms of CPU, 48-66 ms as a process's first, against 65-100 ms for ``from_str``/``from_file``;
+gemma3: 0.35-0.65 s, the library's floor for 262,144 tokens and 514,906 merges). The transformers tokenizer class
+then gets that backend as its ``tokenizer_object``. The result serialises to the very same JSON as
+``Tokenizer.from_file`` (tests/core/test_prepared_tokenizer.py).
 """
 
 from __future__ import annotations
@@ -73,16 +74,18 @@ def prepare(folder: str | os.PathLike) -> Path | None:
     if read is None:
         return None
     shell, tokens, merge_ids = read
-    config = json.loads(config_file.read_text(encoding="utf-8"))
-    if not isinstance(config, dict):
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        # What transformers does when it finds a tokenizer.json: drops these (the file's post-processor decides)
+        # and, without added_tokens_decoder in the config, takes the added tokens from the file.
+        config.pop("add_bos_token", None)
+        config.pop("add_eos_token", None)
+        config.setdefault("added_tokens_decoder", {
+            str(t["id"]): {k: v for k, v in t.items() if k != "id"} for t in shell["added_tokens"]
+        })
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        log.warning("could not read the tokenizer config of %s for its prepared copy: %s", folder, err)
         return None
-    # What transformers does when it finds a tokenizer.json: drops these (the file's post-processor decides) and,
-    # without added_tokens_decoder in the config, takes the added tokens from the file.
-    config.pop("add_bos_token", None)
-    config.pop("add_eos_token", None)
-    config.setdefault("added_tokens_decoder", {
-        str(t["id"]): {k: v for k, v in t.items() if k != "id"} for t in shell["added_tokens"]
-    })
     tmp = folder / f"{PREPARED}.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
