@@ -979,7 +979,11 @@ class HeadsPanel(Panel):
         self._frames.request("progress", lambda: self._show_progress(fraction, message))
 
     def _show_progress(self, fraction: float, message: str) -> None:
+        # QProgressBar.setValue repaints at once; with updates held, the bar is painted with the note in one
+        # pass (each pass also paints what lies under them, the panel's frames down to the settings box).
+        self.progress.setUpdatesEnabled(False)
         self.progress.setValue(int(fraction * 1000))
+        self.progress.setUpdatesEnabled(True)
         note = self.ft_note
         note.setText(message)
         # While a job runs the note only grows: a one-line message after a two-line one does not shrink the

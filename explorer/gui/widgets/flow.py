@@ -28,7 +28,15 @@ class FlowLayout(QLayout):
         super().__init__(parent)
         self._items: list[QLayoutItem] = []
         self._spacing = spacing
+        # Sizes are worked out in Python: kept until Qt invalidates the layout (an item's size or visibility
+        # changed), as Qt's own layouts keep theirs; a progress message asked for them a dozen times.
+        self._min: QSize | None = None
+        self._hfw: tuple[int, int] | None = None  # (width, height)
         self.setContentsMargins(QMargins(0, 0, 0, 0))
+
+    def invalidate(self) -> None:
+        self._min, self._hfw = None, None
+        super().invalidate()
 
     # QHBoxLayout's API, so a row can switch layouts with one word; a flow has nowhere to stretch to.
     def addStretch(self, _stretch: int = 0) -> None:  # noqa: N802 - Qt naming
@@ -46,6 +54,7 @@ class FlowLayout(QLayout):
 
     def addItem(self, item: QLayoutItem) -> None:  # noqa: N802
         self._items.append(item)
+        self._min, self._hfw = None, None
 
     def count(self) -> int:
         return len(self._items)
@@ -54,6 +63,7 @@ class FlowLayout(QLayout):
         return self._items[index] if 0 <= index < len(self._items) else None
 
     def takeAt(self, index: int) -> QLayoutItem | None:  # noqa: N802
+        self._min, self._hfw = None, None
         return self._items.pop(index) if 0 <= index < len(self._items) else None
 
     def expandingDirections(self) -> Qt.Orientation:  # noqa: N802
@@ -63,7 +73,9 @@ class FlowLayout(QLayout):
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802
-        return self._place(QRect(0, 0, width, 0), apply=False)
+        if self._hfw is None or self._hfw[0] != width:
+            self._hfw = (width, self._place(QRect(0, 0, width, 0), apply=False))
+        return self._hfw[1]
 
     def setGeometry(self, rect: QRect) -> None:  # noqa: N802
         super().setGeometry(rect)
@@ -73,6 +85,11 @@ class FlowLayout(QLayout):
         return self.minimumSize()
 
     def minimumSize(self) -> QSize:  # noqa: N802
+        if self._min is None:
+            self._min = self._minimum_size()
+        return QSize(self._min)
+
+    def _minimum_size(self) -> QSize:
         size = QSize()
         for group in self._groups():
             w = sum(i.minimumSize().width() for i in group) + self._gap() * (len(group) - 1)
