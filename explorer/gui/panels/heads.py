@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core import heads as H
+from explorer.core.charts import ChartSpec
 from explorer.core.errors import ExplorerError
 from explorer.core.finetune import DEFAULT_EPOCHS, MODES
 from explorer.core.paths import data_dir, resources_dir
@@ -962,7 +963,7 @@ class HeadsPanel(Panel):
         self.train_button.setEnabled(False)
         self.ft_cancel.setEnabled(True)
         self.open_result.setEnabled(False)
-        self.train_chart.set_spec(history_chart([], None, [], self.data.majority_baseline()))
+        self.train_chart.set_spec(self._empty_live_chart(mode, history_chart))
         self.ft_note.setText(f"Training {mode} on {lm.name}…")
         self.state.mode, self.state.epochs = mode, self.epochs.value()
         self._ft_job = self.ctx.runner.submit(
@@ -979,17 +980,35 @@ class HeadsPanel(Panel):
 
     def _show_progress(self, fraction: float, message: str) -> None:
         self.progress.setValue(int(fraction * 1000))
-        self.ft_note.setText(message)
+        note = self.ft_note
+        note.setText(message)
+        # While a job runs the note only grows: a one-line message after a two-line one does not shrink the
+        # settings, which would move everything below and repaint the whole lab.
+        note.setMinimumHeight(max(note.minimumHeight(), note.heightForWidth(note.width())))
 
     def _lab_message(self, message: str) -> None:
         """A job's last word (error, cancelled, done): pending live frames first, so none paints over it."""
         self._frames.flush()
+        self.ft_note.setMinimumHeight(0)
         self.ft_note.setText(message)
 
     def _train_update(self, update) -> None:
         self._batch_losses.append((update.x, update.batch_loss))
         if update.epoch_done or update.step % 4 == 0:
             self._frames.request("chart", lambda: self._draw_live(update))
+
+    def _empty_live_chart(self, mode: str, history_chart) -> ChartSpec:
+        """The chart a run starts from. Frozen: the live chart's axes and legend with no points yet, so each
+        L-BFGS round only adds points to its lines (drawn in place, not rebuilt)."""
+        baseline = self.data.majority_baseline()
+        if mode != "frozen":
+            return history_chart([], None, [], baseline)
+        from explorer.core.finetune import EpochReport
+
+        spec = history_chart([EpochReport(1, 0.0, 0.0, 0.0)], 0.0, None, baseline, x_label="L-BFGS round")
+        for series in spec.series:
+            series.x, series.y = [], []
+        return spec
 
     def _draw_live(self, update) -> None:
         """The live chart as the finished run's chart will be (frozen: loss and accuracy per L-BFGS round)."""
@@ -1008,6 +1027,7 @@ class HeadsPanel(Panel):
 
         self._frames.drop("chart")  # the result's chart holds every round: no older frame is drawn first
         self._frames.flush()
+        self.ft_note.setMinimumHeight(0)
         self.train_chart.set_spec(result_chart(result))
         self.open_result.setEnabled(True)
         self.lab_eval_button.setEnabled(True)
@@ -1067,6 +1087,7 @@ class HeadsPanel(Panel):
             self.why_result = pair
             self._frames.drop("why")
             self._frames.flush()
+            self.ft_note.setMinimumHeight(0)
             self.why_chart.set_spec(scratch_chart(pre, scratch))
             self.ft_note.setText(
                 f"Pre-trained: validation accuracy {pre.val_accuracy:.0%}; from random weights: "
