@@ -1036,7 +1036,8 @@ def _load_adapter_folder(
         known = {str(Path(e.location).resolve()): e for e in catalog.bundled_entries() + catalog.user_entries()}
         base_entry = known.get(str(Path(base).expanduser().resolve())) if not _looks_like_id(base) else None
         base_entry = base_entry or catalog.resolve(base)
-    base_folder = str(converted_folder(base_entry) or base_entry.location)
+    base_converted = converted_folder(base_entry)
+    base_folder = str(base_converted or base_entry.location)
     refuse_custom_code(base_entry, base_folder, False)
     kwargs = _hub_kwargs(base_entry)
     try:
@@ -1048,7 +1049,7 @@ def _load_adapter_folder(
         heads = heads_from_architectures(getattr(config, "architectures", None))
         auto_cls = getattr(transformers, next((_AUTO_CLASS[h] for h in heads if h in _AUTO_CLASS), "AutoModel"))
         own = (folder / "tokenizer_config.json").is_file()
-        tokenizer = _load_tokenizer(str(folder if own else base_folder), not own and bool(base_entry.gguf_file), kwargs)
+        tokenizer = _load_tokenizer(str(folder if own else base_folder), not own and base_converted is not None, kwargs)
         check(cancel)
         model = auto_cls.from_pretrained(
             base_folder, config=config, attn_implementation="eager", dtype=torch.float32,

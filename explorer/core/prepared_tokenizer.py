@@ -218,6 +218,7 @@ def build_backend(parts_file: str | os.PathLike) -> Any:
             raise ValueError("the merge lines do not match the header")
     model = shell["model"]
     params = {k: model[k] for k in _BPE_PARAMS if model.get(k) is not None}
+    _touch_heap()
     # The one long call: the library builds its maps from the Python objects (see the module docstring).
     backend = Tokenizer(BPE(vocab=vocab, merges=merges, **params))
     # Normalizer, pre-tokenizer, post-processor, decoder, truncation and padding from a tokenizer with an empty
@@ -243,6 +244,24 @@ def build_backend(parts_file: str | os.PathLike) -> Any:
         while big:
             del big[-_CHUNK:]
     return backend
+
+
+_HEAP_MB = 60
+
+
+def _touch_heap() -> None:
+    """Have the C allocator hold about 60 MB of memory already mapped, in 1 MB steps, before the BPE build.
+
+    The build allocates its strings and maps in this thread (gemma3: about 140 MB); memory the process never
+    touched costs a page fault per 4 KB page, kernel time spent while the build holds the GIL (gemma3: 35,600
+    faults, 80-115 ms). glibc keeps freed memory below its trim threshold, which freeing a 32 MB block raises to
+    64 MB; touched and freed here, step by step, 60 MB of it is ready for the build (faults halved, measured).
+    Elsewhere it is only a short allocation.
+    """
+    block = bytearray(32 << 20)  # one mapped block: freeing it raises the thresholds
+    del block
+    steps = [bytearray(1 << 20) for _ in range(_HEAP_MB)]  # each zero-filled, so its pages are touched
+    del steps
 
 
 @contextlib.contextmanager
