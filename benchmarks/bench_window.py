@@ -39,8 +39,10 @@ def _wait(app: Any, cond: Any, timeout: float) -> float:
     from PySide6.QtCore import QEventLoop, QTimer
 
     loop = QEventLoop()
-    tick = QTimer()  # bounds each wait, so a condition no event announces is still seen
-    tick.start(10)
+    # Bounds each wait, so a condition no event announces is still seen; every 100 ms, as a 10 ms tick woke the
+    # GUI thread (taking a core from the model's threads) far more often than the app's own event loop does.
+    tick = QTimer()
+    tick.start(100)
     t0 = time.perf_counter()
     try:
         while not cond():

@@ -27,6 +27,19 @@ def test_each_key_draws_its_latest_request_once_per_frame(qtbot):
     assert "dropped" not in calls
 
 
+def test_a_key_with_its_own_interval_draws_less_often_than_the_frame(qtbot):
+    """The lab's progress text: ten times a second at most, while its live chart keeps the frame rate."""
+    frames = FrameCoalescer(intervals={"progress": 20 * frame_ms()})
+    calls = []
+    for i in range(3):
+        frames.request("progress", lambda i=i: calls.append(f"progress {i}"))
+        frames.request("chart", lambda i=i: calls.append(f"chart {i}"))
+        qtbot.wait(2 * frame_ms())
+    assert calls == ["chart 0", "chart 1", "chart 2"]  # the progress text has not been drawn yet
+    qtbot.waitUntil(lambda: not frames.pending(), timeout=2000)
+    assert calls[3:] == ["progress 2"]  # drawn once, the latest
+
+
 def _history(n: int) -> ChartSpec:
     xs = [float(i) for i in range(1, n + 1)]
     return ChartSpec(title="t", x_label="round", series=[Series("loss", xs, [1 / x for x in xs]),

@@ -52,6 +52,7 @@ from explorer.gui.widgets.flow import FlowLayout, LayoutFence
 from explorer.gui.widgets.model_picker import ModelPicker
 
 DATA_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
+PROGRESS_MS = 100  # the fine-tune lab's progress text and bar: redrawn at most this often while a job runs
 SAMPLE_SETS = [("Sentiment (one text → class)", "sentiment.csv"), ("Entailment (sentence pair)", "entailment.csv"),
                ("Named entities (class per token)", "ner.jsonl")]
 MODE_TEXT = {
@@ -142,7 +143,8 @@ class HeadsPanel(Panel):
         self._ft_job = None
         self._plan_key = None
         self._written: dict[str, int] = {}  # mode -> bytes the last run of that mode wrote
-        self._frames = FrameCoalescer(self)  # the lab's live chart and progress: at most one redraw per frame
+        # The lab's live charts: at most one redraw per frame; its progress text ten times a second.
+        self._frames = FrameCoalescer(self, intervals={"progress": PROGRESS_MS})
         self.eval_result = None
         self.why_result = None
         self.tabs = QTabWidget()
