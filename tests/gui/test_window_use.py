@@ -362,6 +362,25 @@ def test_f5_and_ctrl_return_run_the_visible_panel_from_the_keyboard(window, qtbo
     assert window.text_input.text() == "The river bank was muddy."
 
 
+def test_f5_presses_the_shown_tab_s_button_not_a_hidden_one(window, qtbot):
+    """On the fine-tune lab F5 trains, on the K-shot sweep it sweeps, on the corpus tab it searches the files: the
+    button the user sees, never the one of a tab behind it."""
+    window.resize(1024, 700)
+    cases = [("heads", "tabs", 1, "train_button", "run_button"),
+             ("prompting", "tabs", 1, "sweep_button", "run_button"),
+             ("embeddings", "tabs", 2, "corpus_button", "compare_button")]
+    for key, tabs_name, shown, wanted, default in cases:
+        panel = window.show_panel(key)
+        tabs = getattr(panel, tabs_name)
+        tabs.setCurrentIndex(0)
+        settle(qtbot, 10)
+        assert window.current_panel().primary_button() is getattr(panel, default), key
+        tabs.setCurrentIndex(shown)
+        settle(qtbot, 10)
+        assert window.current_panel().primary_button() is getattr(panel, wanted), key
+        assert getattr(panel, wanted).isVisible()
+
+
 def test_keyboard_reaches_the_input_text_and_the_samples_from_any_panel(window, qtbot):
     """Ctrl+L moves the focus to the input text from a panel (and shows it when hidden); the sample texts are in
     the File menu too, so no mouse is needed to put a text in; the Masking panel's Fill masks has Alt+M."""

@@ -49,13 +49,14 @@ class Panel(QWidget):
     def restore_state(self, data: dict) -> None:
         """Apply what :meth:`state_dict` returned in an earlier session."""
 
+    # The buttons that run a panel or one of its tabs, in the order F5 prefers them.
+    PRIMARY_BUTTONS = ("run_button", "train_button", "sweep_button", "corpus_button", "compare_button")
+
     def primary_button(self) -> QPushButton | None:
-        """The button that runs the panel (F5 / Ctrl+Return press it)."""
-        for name in ("run_button", "compare_button"):
-            button = getattr(self, name, None)
-            if isinstance(button, QPushButton):
-                return button
-        return None
+        """The button that runs what the user sees (F5 / Ctrl+Return press it): the shown tab's, so a key press on
+        the fine-tune lab trains rather than running the hidden "Run a head" tab."""
+        buttons = [b for b in (getattr(self, name, None) for name in self.PRIMARY_BUTTONS) if isinstance(b, QPushButton)]
+        return next((b for b in buttons if b.isVisible()), buttons[0] if buttons else None)
 
     def charts(self) -> list[ChartWidget]:
         return [c for c in self.findChildren(ChartWidget) if c.spec is not None]
