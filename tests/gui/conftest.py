@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QEvent, QObject
+
+
+class EventLog(QObject):
+    """Records the objects that receive one kind of event (install it on a widget or on the application)."""
+
+    def __init__(self, kind: QEvent.Type) -> None:
+        super().__init__()
+        self.kind, self.objects = kind, []
+
+    def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
+        if ev.type() == self.kind:
+            self.objects.append(obj)
+        return False
 
 
 @pytest.fixture

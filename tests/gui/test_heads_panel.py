@@ -185,8 +185,10 @@ def test_frozen_live_chart_coalesces_rounds_and_ends_on_every_rounds_values(qtbo
 def test_progress_messages_repaint_the_note_not_the_lab(qtbot, panel, minilm):
     """A new progress message re-wraps the settings' note; the lab's chart and tables are not repainted for it
     (1024×700, MiniLM's figures shown), and a real change of the settings' size still reaches the panel."""
-    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QApplication
+
+    from tests.gui.conftest import EventLog
 
     p = panel
     p.ctx.models.loaded["minilm"] = minilm
@@ -199,15 +201,8 @@ def test_progress_messages_repaint_the_note_not_the_lab(qtbot, panel, minilm):
     for _ in range(3):  # the tab's first paints, and the chart's deferred ones, are over
         QApplication.processEvents()
         qtbot.wait(50)
-    painted = []
-
-    class Watch(QObject):
-        def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
-            if ev.type() == QEvent.Type.Paint:
-                painted.append(obj)
-            return False
-
-    watch = Watch()
+    watch = EventLog(QEvent.Type.Paint)
+    painted = watch.objects
     QApplication.instance().installEventFilter(watch)
     try:
         for i in range(3):

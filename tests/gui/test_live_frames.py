@@ -67,10 +67,11 @@ def test_same_layout_redraws_the_lines_in_place_and_another_layout_rebuilds(qtbo
 def test_flow_row_places_each_item_once_centred_in_its_line(qtbot):
     """A relayout that changes nothing moves nothing (each move repaints), and a label sits centred beside a
     taller box."""
-    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtCore import QEvent
     from PySide6.QtWidgets import QLabel, QPlainTextEdit, QWidget
 
     from explorer.gui.widgets.flow import FlowLayout
+    from tests.gui.conftest import EventLog
 
     host = QWidget()
     row = FlowLayout(host)
@@ -84,15 +85,8 @@ def test_flow_row_places_each_item_once_centred_in_its_line(qtbot):
     qtbot.waitExposed(host)
     g = label.geometry()
     assert g.center().y() in (box.geometry().center().y(), box.geometry().center().y() - 1)
-    moves = []
-
-    class Watch(QObject):
-        def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
-            if ev.type() == QEvent.Type.Move:
-                moves.append(obj)
-            return False
-
-    watch = Watch()
+    watch = EventLog(QEvent.Type.Move)
+    moves = watch.objects
     label.installEventFilter(watch)
     row.invalidate()
     row.activate()
