@@ -690,9 +690,10 @@ class HeadsPanel(Panel):
         self.seed = QSpinBox()
         self.seed.setRange(0, 99999)
         self.out_edit = QLineEdit()
-        self.out_edit.setPlaceholderText("a new folder under the app's data folder")
-        self.out_edit.setToolTip("Where the fine-tune is saved: a new or empty folder, or an earlier fine-tune "
-                                 "(you are asked first; only the app's own files in it are replaced)")
+        self.out_edit.setPlaceholderText("automatic")  # the full placeholder was cut at 1024x700
+        self.out_edit.setToolTip("Where the fine-tune is saved. Empty: a new folder under the app's data folder. "
+                                 "Else a new or empty folder, or an earlier fine-tune (you are asked first; only "
+                                 "the app's own files in it are replaced)")
         out_browse = QPushButton("Choose…")
         out_browse.clicked.connect(self._choose_out)
         out_row = QHBoxLayout()
