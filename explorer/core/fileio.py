@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import tempfile
 import threading
@@ -431,10 +432,73 @@ def remembered_sha256(path: Path, index: Path | None = None) -> str:
         if index is not None:
             known = {k: v for k, v in known.items() if Path(str(k).split("|", 1)[0]).exists()}
             known[key] = sha
-            index.parent.mkdir(parents=True, exist_ok=True)
-            tmp = index.with_name(f"{index.name}.tmp{os.getpid()}")
-            tmp.write_text(json.dumps(known, indent=1), encoding="utf-8")
-            os.replace(tmp, index)
+            atomic_write_text(index, json.dumps(known, indent=1))
     with _KNOWN_LOCK:
         _KNOWN_SHA256[ident] = sha
     return sha
+
+
+# ---------------------------------------------------------------- written folders: checksums and abandoned copies
+
+
+def file_checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Size, sha256 and modification time of every file in ``folder`` (not in ``skip``, not hidden), so a later
+    check can tell whether they are still the ones written (see :func:`checksum_problem`)."""
+    files = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and p.name not in skip and not p.name.startswith("."):
+            st = p.stat()
+            files[p.name] = {"size": st.st_size, "sha256": file_sha256(p), "mtime_ns": st.st_mtime_ns}
+    return files
+
+
+def checksum_problem(folder: Path, files: dict) -> tuple[str, bool]:
+    """('' or what is wrong, whether a file was hashed again) for files listed by :func:`file_checksums`.
+
+    Sizes are compared every time; a file whose modification time moved is hashed again and must match, and its
+    entry takes the new time (the caller may save the list so the next check need not hash it).
+    """
+    rechecked = False
+    for name, info in files.items():
+        p = folder / name
+        try:
+            st = p.stat()
+        except OSError:
+            return f"{name} is missing", rechecked
+        if not isinstance(info, dict) or st.st_size != info.get("size"):
+            return (f"{name} has {st.st_size:,} bytes, not the "
+                    f"{info.get('size') if isinstance(info, dict) else '?'} written", rechecked)
+        if st.st_mtime_ns != info.get("mtime_ns"):
+            if file_sha256(p) != info.get("sha256"):
+                return f"{name} was changed since it was written (its sha256 differs)", rechecked
+            info["mtime_ns"] = st.st_mtime_ns
+            rechecked = True
+    return "", rechecked
+
+
+_TMP_NAME = re.compile(r"\.tmp(\d+)$")
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id exists (one we may not signal counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_abandoned(root: Path, prefix: str = "") -> list[Path]:
+    """Delete ``PREFIXNAME.tmpPID`` folders under ``root`` whose writing process is gone (a kill mid-write)."""
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    for child in root.iterdir():
+        found = _TMP_NAME.search(child.name)
+        if (found and child.name.startswith(prefix) and child.is_dir() and int(found.group(1)) != os.getpid()
+                and not pid_alive(int(found.group(1)))):
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed

@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import struct
 import threading
@@ -24,7 +23,14 @@ from typing import Any
 from explorer.core import catalog, paths, prepared_tokenizer, warmup
 from explorer.core.catalog import ModelEntry
 from explorer.core.errors import Cancelled, ModelError
-from explorer.core.fileio import file_sha256, remembered_sha256
+from explorer.core.fileio import (
+    atomic_write_text,
+    checksum_problem,
+    file_checksums,
+    file_sha256,
+    remembered_sha256,
+    remove_abandoned,
+)
 from explorer.core.progress import UNKNOWN, Progress, check, no_progress
 
 log = logging.getLogger(__name__)
@@ -484,13 +490,7 @@ def _safetensors_finite(path: Path) -> bool:
 def write_cache_manifest(folder: Path, source: str = "") -> None:
     """Record the sha256, size and time of every file of a converted cache, so a later load can tell whether
     the files are still the ones written (see :func:`cache_problem`)."""
-    from explorer.core.fileio import atomic_write_text
-
-    files = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != MANIFEST and not p.name.startswith("."):
-            st = p.stat()
-            files[p.name] = {"size": st.st_size, "sha256": file_sha256(p), "mtime_ns": st.st_mtime_ns}
+    files = file_checksums(folder, skip=(MANIFEST,))
     atomic_write_text(folder / MANIFEST, json.dumps({"version": 1, "source": source, "files": files}, indent=1))
 
 
@@ -523,23 +523,10 @@ def cache_problem(folder: Path) -> str:
         n.endswith(".safetensors") for n in files
     ):
         return "its checksum list is damaged"
-    rechecked = False
-    for name, info in files.items():
-        p = folder / name
-        try:
-            st = p.stat()
-        except OSError:
-            return f"{name} is missing"
-        if not isinstance(info, dict) or st.st_size != info.get("size"):
-            return f"{name} has {st.st_size:,} bytes, not the {info.get('size') if isinstance(info, dict) else '?'} written"
-        if st.st_mtime_ns != info.get("mtime_ns"):
-            if file_sha256(p) != info.get("sha256"):
-                return f"{name} was changed since it was written (its sha256 differs)"
-            info["mtime_ns"] = st.st_mtime_ns
-            rechecked = True
+    problem, rechecked = checksum_problem(folder, files)
+    if problem:
+        return problem
     if rechecked:
-        from explorer.core.fileio import atomic_write_text
-
         try:
             atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
         except OSError:
@@ -555,32 +542,10 @@ def converted_folder(entry: ModelEntry) -> Path | None:
     return folder if (folder / "config.json").is_file() and not cache_problem(folder) else None
 
 
-_TMP_NAME = re.compile(r"\.tmp(\d+)$")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 def remove_abandoned_conversions(root: Path | None = None) -> list[Path]:
     """Delete half-written conversions (``NAME.tmpPID`` folders) whose process is gone: a kill during the
     save left them behind, each as big as the model."""
-    root = root or paths.cache_dir() / "converted"
-    removed = []
-    if not root.is_dir():
-        return removed
-    for child in root.iterdir():
-        found = _TMP_NAME.search(child.name)
-        if found and child.is_dir() and int(found.group(1)) != os.getpid() and not _pid_alive(int(found.group(1))):
-            shutil.rmtree(child, ignore_errors=True)
-            removed.append(child)
-    return removed
+    return remove_abandoned(root or paths.cache_dir() / "converted")
 
 
 @contextlib.contextmanager

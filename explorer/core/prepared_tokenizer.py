@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from explorer.core.fileio import file_sha256
+from explorer.core.fileio import checksum_problem, file_checksums, remove_abandoned
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,7 @@ def prepare(folder: str | os.PathLike) -> Path | None:
     target = folder / PREPARED
     if _parts_ok(target):
         return target
-    for stale in folder.glob(f"{PREPARED}.tmp*"):  # left by a process killed while writing
-        pid = stale.name.rsplit(".tmp", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
+    remove_abandoned(folder, prefix=PREPARED)  # left by a process killed while writing
     source, config_file = folder / "tokenizer.json", folder / "tokenizer_config.json"
     if not source.is_file() or not config_file.is_file() or any((folder / n).exists() for n in _OTHER_TOKENIZER_FILES):
         return None
@@ -118,16 +115,6 @@ def prepare(folder: str | os.PathLike) -> Path | None:
     return target
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def _read_bpe(source: Path) -> tuple[dict, list[str], list[int]] | None:
     """(tokenizer.json without vocab and merges, the tokens in id order, the merges as flat id pairs), or None
     when the model is not a plain BPE with ids 0..n-1."""
@@ -162,11 +149,7 @@ def _read_bpe(source: Path) -> tuple[dict, list[str], list[int]] | None:
 
 def _write_check(folder: Path) -> None:
     """Sizes and sha256 of the folder's files, so a damaged copy is noticed (see :func:`_parts_ok`)."""
-    files = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != "check.json":
-            st = p.stat()
-            files[p.name] = {"size": st.st_size, "sha256": file_sha256(p), "mtime_ns": st.st_mtime_ns}
+    files = file_checksums(folder, skip=("check.json",))
     (folder / "check.json").write_text(json.dumps({"format": FORMAT, "files": files}, indent=1), encoding="utf-8")
 
 
@@ -177,15 +160,9 @@ def _parts_ok(folder: Path) -> bool:
         files = check["files"]
         if check.get("format") != FORMAT or PARTS not in files or "tokenizer_config.json" not in files:
             return False
-        for name, info in files.items():
-            st = (folder / name).stat()
-            if st.st_size != info["size"]:
-                return False
-            if st.st_mtime_ns != info["mtime_ns"] and file_sha256(folder / name) != info["sha256"]:
-                return False
-    except (OSError, ValueError, KeyError, TypeError):
+        return not checksum_problem(folder, files)[0]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
-    return True
 
 
 # ---------------------------------------------------------------- loading
