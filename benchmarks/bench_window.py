@@ -221,56 +221,58 @@ def child_finetune_window(model: str = "minilm", repeats: int = 3) -> dict:
             "repeats": windows[0] - 1, "load_average": os.getloadavg()[0]}
 
 
+def _row(name: str, unit: str, target: str, child: str, kwargs: dict, deadline: float | None,
+         judge: Any) -> dict:
+    """One row from a child run; ``judge(result)`` gives (app, baseline, passed, note). A failed child is a
+    "not measured" row, never a crash."""
+    try:
+        r = run_child(f"benchmarks.bench_window:{child}", kwargs, timeout=time_left(600, deadline))
+        a, b, passed, note = judge(r)
+        return make_row(name, a, baseline=b, unit=unit, target=target, passed=passed, note=note)
+    except Exception as err:
+        return not_measured(name, str(err), unit=unit, target=target)
+
+
 def bench_window(repeats: int = 3, deadline: float | None = None) -> list[dict]:
-    """Rows: the Prompting panel's streamed generation and the Attention panel's analysis, vs bare."""
-    rows = []
-    name = "Window: Prompting panel streamed generation vs bare generate"
-    target = f"≥ {GENERATION_TARGET}× bare"
-    try:
-        r = run_child("benchmarks.bench_window:child_generation_window", {"repeats": repeats},
-                      timeout=time_left(600, deadline))
+    """Rows: the Prompting panel's streamed generation, the Attention panel's analysis and the fine-tune lab's
+    frozen run, each against bare transformers."""
+
+    def generation(r: dict) -> tuple:
         a, b = r["app_tokens_per_second"], r["bare_tokens_per_second"]
-        rows.append(make_row(name, a, baseline=b, unit="tokens/s", target=target, passed=a / b >= GENERATION_TARGET,
-                             note=(f"PromptingPanel (1024x700, offscreen), SmolLM2, greedy, qa task prompt of "
-                                   f"{r['prompt_tokens']} tokens, up to 48 new tokens; Generate button to the "
-                                   f"finished text with the first step's distribution chart drawn, vs bare "
-                                   f"model.generate, alternately, median of {r['repeats']}; load average "
-                                   f"{r['load_average']:.1f}")))
-    except Exception as err:
-        rows.append(not_measured(name, str(err), unit="tokens/s", target=target))
-    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2"), ("gemma3", "gemma3")):
-        name = f"Window: Attention panel, {label} 128 tokens, button to drawn head view"
-        target = f"≤ {ANALYSIS_TARGET}× bare"
-        try:
-            r = run_child("benchmarks.bench_window:child_attention_window", {"model": model, "repeats": repeats},
-                          timeout=time_left(600, deadline))
-            a, b = r["app_seconds"], r["bare_seconds"]
-            rows.append(make_row(name, a, baseline=b, unit="s", target=target, passed=a / b <= ANALYSIS_TARGET,
-                                 note=(f"AttentionPanel (1024x700, offscreen), {r['n_tokens']} tokens; Analyse "
-                                       f"button to the drawn head view vs bare model(**enc, output_attentions=True, "
-                                       f"output_hidden_states=True), alternately, median of {r['repeats']}; load "
-                                       f"average {r['load_average']:.1f}")))
-        except Exception as err:
-            rows.append(not_measured(name, str(err), unit="s", target=target))
-    name = FINETUNE_ROW
-    target = f"≤ {FINETUNE_TARGET}× bare"
-    try:
-        r = run_child("benchmarks.bench_window:child_finetune_window", {"repeats": repeats},
-                      timeout=time_left(600, deadline))
+        return a, b, a / b >= GENERATION_TARGET, (
+            f"PromptingPanel (1024x700, offscreen), SmolLM2, greedy, qa task prompt of {r['prompt_tokens']} tokens, "
+            f"up to 48 new tokens; Generate button to the finished text with the first step's distribution chart "
+            f"drawn, vs bare model.generate, alternately, median of {r['repeats']}; load average "
+            f"{r['load_average']:.1f}")
+
+    def attention(r: dict) -> tuple:
         a, b = r["app_seconds"], r["bare_seconds"]
-        rows.append(make_row(name, a, baseline=b, unit="s", target=target, passed=a / b <= FINETUNE_TARGET,
-                             note=(f"HeadsPanel fine-tune lab (1024x700, offscreen), MiniLM, frozen, the bundled "
-                                   f"sentiment set ({r['train_rows']} training / {r['val_rows']} validation rows); "
-                                   f"Train button to the drawn result chart: features ({r['pooling']} pooling, "
-                                   f"batches of 32), L-BFGS to convergence ({r['rounds']} rounds, validation "
-                                   f"accuracy each round), head and manifest saved. Bare: the same model's "
-                                   f"features for the same rows and batches, scikit-learn LogisticRegression "
-                                   f"(C = 1, lbfgs) fitted and scored on the validation rows, weights saved with "
-                                   f"numpy. Validation accuracy app {r['app_val_accuracy']:.3f}, bare "
-                                   f"{r['bare_val_accuracy']:.3f}; alternately, median of {r['repeats']}; load "
-                                   f"average {r['load_average']:.1f}")))
-    except Exception as err:
-        rows.append(not_measured(name, str(err), unit="s", target=target))
+        return a, b, a / b <= ANALYSIS_TARGET, (
+            f"AttentionPanel (1024x700, offscreen), {r['n_tokens']} tokens; Analyse button to the drawn head view "
+            f"vs bare model(**enc, output_attentions=True, output_hidden_states=True), alternately, median of "
+            f"{r['repeats']}; load average {r['load_average']:.1f}")
+
+    def finetune(r: dict) -> tuple:
+        a, b = r["app_seconds"], r["bare_seconds"]
+        return a, b, a / b <= FINETUNE_TARGET, (
+            f"HeadsPanel fine-tune lab (1024x700, offscreen), MiniLM, frozen, the bundled sentiment set "
+            f"({r['train_rows']} training / {r['val_rows']} validation rows); Train button to the drawn result "
+            f"chart: features ({r['pooling']} pooling, batches of 32), L-BFGS to convergence ({r['rounds']} "
+            f"rounds, validation accuracy each round), head and manifest saved. Bare: the same model's features "
+            f"for the same rows and batches, scikit-learn LogisticRegression (C = 1, lbfgs) fitted and scored on "
+            f"the validation rows, weights saved with numpy. Validation accuracy app {r['app_val_accuracy']:.3f}, "
+            f"bare {r['bare_val_accuracy']:.3f}; alternately, median of {r['repeats']}; load average "
+            f"{r['load_average']:.1f}")
+
+    rows = [_row("Window: Prompting panel streamed generation vs bare generate", "tokens/s",
+                 f"≥ {GENERATION_TARGET}× bare", "child_generation_window", {"repeats": repeats}, deadline,
+                 generation)]
+    for model, label in (("minilm", "MiniLM"), ("smollm2", "SmolLM2"), ("gemma3", "gemma3")):
+        rows.append(_row(f"Window: Attention panel, {label} 128 tokens, button to drawn head view", "s",
+                         f"≤ {ANALYSIS_TARGET}× bare", "child_attention_window",
+                         {"model": model, "repeats": repeats}, deadline, attention))
+    rows.append(_row(FINETUNE_ROW, "s", f"≤ {FINETUNE_TARGET}× bare", "child_finetune_window", {"repeats": repeats},
+                     deadline, finetune))
     return rows
 
 
