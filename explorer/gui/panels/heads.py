@@ -955,7 +955,7 @@ class HeadsPanel(Panel):
             return
         if self.data.seed != self.seed.value():
             self.set_data_file(self.data_path.text())
-        from explorer.core.finetune import finetune, history_chart
+        from explorer.core.finetune import finetune
 
         mode = self._mode()
         out = self._out_folder(lm, mode)
@@ -966,7 +966,7 @@ class HeadsPanel(Panel):
         self.train_button.setEnabled(False)
         self.ft_cancel.setEnabled(True)
         self.open_result.setEnabled(False)
-        self.train_chart.set_spec(self._empty_live_chart(mode, history_chart))
+        self.train_chart.set_spec(self._empty_live_chart(mode))
         self.ft_note.setText(f"Training {mode} on {lm.name}…")
         self.state.mode, self.state.epochs = mode, self.epochs.value()
         self._ft_job = self.ctx.runner.submit(
@@ -994,23 +994,31 @@ class HeadsPanel(Panel):
         note.setMinimumHeight(max(note.minimumHeight(), note.heightForWidth(note.width())))
 
     def _lab_message(self, message: str) -> None:
-        """A job's last word (error, cancelled, done): pending live frames first, so none paints over it."""
+        """A job's last word (error, cancelled): pending live frames first, so none paints over it."""
+        self._end_live()
+        self.ft_note.setText(message)
+
+    def _end_live(self, stale: str | None = None) -> None:
+        """A job ended: its pending live frames are drawn now (``stale``'s dropped: the result replaces it), so none
+        paints over the last word, and the note may shrink again."""
+        if stale is not None:
+            self._frames.drop(stale)
         self._frames.flush()
         self.ft_note.setMinimumHeight(0)
-        self.ft_note.setText(message)
 
     def _train_update(self, update) -> None:
         self._batch_losses.append((update.x, update.batch_loss))
         if update.epoch_done or update.step % 4 == 0:
             self._frames.request("chart", lambda: self._draw_live(update))
 
-    def _empty_live_chart(self, mode: str, history_chart) -> ChartSpec:
+    def _empty_live_chart(self, mode: str) -> ChartSpec:
         """The chart a run starts from. Frozen: the live chart's axes and legend with no points yet, so each
         L-BFGS round only adds points to its lines (drawn in place, not rebuilt)."""
+        from explorer.core.finetune import EpochReport, history_chart
+
         baseline = self.data.majority_baseline()
         if mode != "frozen":
             return history_chart([], None, [], baseline)
-        from explorer.core.finetune import EpochReport
 
         spec = history_chart([EpochReport(1, 0.0, 0.0, 0.0)], 0.0, None, baseline, x_label="L-BFGS round")
         for series in spec.series:
@@ -1032,9 +1040,7 @@ class HeadsPanel(Panel):
         self.ft_result = result
         from explorer.core.finetune import result_chart
 
-        self._frames.drop("chart")  # the result's chart holds every round: no older frame is drawn first
-        self._frames.flush()
-        self.ft_note.setMinimumHeight(0)
+        self._end_live(stale="chart")  # the result's chart holds every round: no older frame is drawn first
         self.train_chart.set_spec(result_chart(result))
         self.open_result.setEnabled(True)
         self.lab_eval_button.setEnabled(True)
@@ -1092,9 +1098,7 @@ class HeadsPanel(Panel):
         def done(pair) -> None:
             pre, scratch = pair
             self.why_result = pair
-            self._frames.drop("why")
-            self._frames.flush()
-            self.ft_note.setMinimumHeight(0)
+            self._end_live(stale="why")
             self.why_chart.set_spec(scratch_chart(pre, scratch))
             self.ft_note.setText(
                 f"Pre-trained: validation accuracy {pre.val_accuracy:.0%}; from random weights: "
