@@ -11,6 +11,7 @@ weights, and any layer's dense map recomputed on demand), see :mod:`explorer.cor
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,6 +96,43 @@ class Analysis:
             "truncated": self.truncated,
             "note": self.note,
         }
+
+
+@dataclass
+class LayerPreview:
+    """One layer's attention, handed over during the pass while the later layers still run (see ``analyse``):
+    the weights are the pass's own tensor, the very numbers the finished :class:`Analysis` holds."""
+
+    model_name: str
+    text: str
+    pair: str | None
+    layer: int
+    attention: np.ndarray  # [head, query, key]
+    labels: list[str]
+    segment_ids: list[int]
+    special_mask: list[bool]
+
+
+def _watch_layer(model: Any, num_layers: int, layer: int, n: int,
+                 hand_over: Callable[[np.ndarray], None]) -> list[Any]:
+    """Hooks that call ``hand_over(weights)`` ([head, query, key], a view) once, when block ``layer`` of the
+    model's stack of ``num_layers`` blocks has made its attention weights; no hooks when no such stack."""
+    import torch
+
+    stack = next((m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == num_layers), None)
+    if stack is None or not 0 <= layer < num_layers:
+        return []
+    done = [False]
+
+    def seen(_module: Any, _args: Any, output: Any) -> None:
+        if done[0] or not isinstance(output, tuple) or len(output) < 2:
+            return
+        w = output[1]
+        if isinstance(w, torch.Tensor) and w.dim() == 4 and w.shape[0] == 1 and tuple(w.shape[-2:]) == (n, n):
+            done[0] = True
+            hand_over(w.detach()[0].float().numpy())
+
+    return [m.register_forward_hook(seen) for m in stack[layer].modules()]
 
 
 def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: list[str],
@@ -284,12 +322,16 @@ def analyse(
     cancel: threading.Event | None = None,
     top_k: int = DEFAULT_TOP_K,
     compact: bool | None = None,
+    partial: Callable[[LayerPreview], None] | None = None,
+    preview_layer: int = 0,
 ) -> Analysis:
     """Run the model once on ``text`` (and optional ``pair``) and keep attentions and hidden states.
 
     For an encoder-decoder model ``text`` goes to the encoder and ``pair`` (or just the start token)
     to the decoder, so cross-attention links the two. Inputs longer than :func:`dense_limit` (or any,
-    with ``compact=True``) keep attention in compact form: each query's ``top_k`` keys per layer.
+    with ``compact=True``) keep attention in compact form: each query's ``top_k`` keys per layer. With
+    ``partial``, a full-weight pass hands layer ``preview_layer`` over as a :class:`LayerPreview` the moment the
+    model has made it, so a view of that layer can be drawn while the later layers run.
     """
     import torch
 
@@ -306,6 +348,12 @@ def analyse(
     check(cancel)
     if compact is None:
         compact = n > dense_limit(loaded)
+    tokens = tok.convert_ids_to_tokens(ids)
+    segments = _segments(enc, n)
+    specials = _special_mask(enc, tok, ids)
+    texts = [pair if (s == 1 and pair is not None) else text for s in segments]
+    word_ids = list(enc.word_ids(0)) if hasattr(enc, "word_ids") else [None] * n
+    labels = readable_labels(tokens, offsets, texts, specials)
     inputs = {k: v for k, v in enc.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     if kind == "decoder":
         inputs.pop("token_type_ids", None)
@@ -327,8 +375,17 @@ def analyse(
         release_heap()
     else:
         progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
-        with loaded.lock, torch.inference_mode():
-            out = net(**inputs, output_attentions=True, output_hidden_states=True)
+
+        def hand_over(weights: np.ndarray) -> None:
+            partial(LayerPreview(loaded.name, text, pair, preview_layer, weights, labels, segments, specials))
+
+        with loaded.lock, torch.inference_mode():  # hooks only while the lock is held: no other pass sees them
+            hooks = [] if partial is None else _watch_layer(net, loaded.card.num_layers, preview_layer, n, hand_over)
+            try:
+                out = net(**inputs, output_attentions=True, output_hidden_states=True)
+            finally:
+                for h in hooks:
+                    h.remove()
             check(cancel)
             attentions = DenseAttentions(_views(out.attentions))  # per layer [head, query, key]
             hidden = _stack(out.hidden_states)  # [layer+1, token, dim]
@@ -339,16 +396,10 @@ def analyse(
                 "layer and head (exact weights, the rest dropped); one layer's maps (head view, heatmap, mean/max) "
                 "are recomputed in full from its own queries and keys (single heads rounded to float16).")
         note = f"{note} {kept}".strip()
-    progress(0.9, "Collecting tokens…")
-    tokens = tok.convert_ids_to_tokens(ids)
-    segments = _segments(enc, n)
-    specials = _special_mask(enc, tok, ids)
-    texts = [pair if (s == 1 and pair is not None) else text for s in segments]
-    word_ids = list(enc.word_ids(0)) if hasattr(enc, "word_ids") else [None] * n
     progress(1.0, "Done")
     return Analysis(
         model_name=loaded.name, kind=kind, text=text, pair=pair, tokens=tokens,
-        labels=readable_labels(tokens, offsets, texts, specials), input_ids=ids,
+        labels=labels, input_ids=ids,
         attentions=attentions, hidden_states=hidden, segment_ids=segments, offsets=offsets,
         word_ids=word_ids, special_mask=specials, causal=(kind == "decoder"),
         truncated=truncated, note=note,

@@ -89,22 +89,28 @@ def compact_rollout(attentions: object, layer: int, rows: np.ndarray | list[int]
 
 def layer_matrix(attentions: np.ndarray, layer: int, head: int | str) -> np.ndarray:
     """The [query, key] map of one head, or the layer's mean / max over heads, or rollout up to it."""
-    num_layers, num_heads = attentions.shape[:2]
+    num_layers = attentions.shape[0]
     if not -num_layers <= layer < num_layers:
         raise InputError(f"Layer {layer} does not exist: this model has layers 0–{num_layers - 1}.")
+    if head == "rollout":
+        if not getattr(attentions, "exact", True):
+            return compact_rollout(attentions, layer)
+        return rollout(np.stack([attentions[i] for i in range(layer % num_layers + 1)]))[-1]
+    return head_matrix(attentions[layer], head)
+
+
+def head_matrix(layer_attention: np.ndarray, head: int | str) -> np.ndarray:
+    """The [query, key] map of one head of a layer's [head, query, key] weights, or their mean / max over heads."""
+    num_heads = layer_attention.shape[0]
     if isinstance(head, str):
         if head == "mean":
-            return attentions[layer].mean(axis=0)
+            return layer_attention.mean(axis=0)
         if head == "max":
-            return attentions[layer].max(axis=0)
-        if head == "rollout":
-            if not getattr(attentions, "exact", True):
-                return compact_rollout(attentions, layer)
-            return rollout(np.stack([attentions[i] for i in range(layer % num_layers + 1)]))[-1]
+            return layer_attention.max(axis=0)
         raise InputError(f"Unknown head aggregate '{head}': use a head number, mean, max or rollout.")
     if not -num_heads <= head < num_heads:
         raise InputError(f"Head {head} does not exist: this model has heads 0–{num_heads - 1}.")
-    return attentions[layer, head]
+    return layer_attention[head]
 
 
 def attention_rows(attentions: object, layer: int, head: int | str, rows: np.ndarray | list[int]) -> np.ndarray:

@@ -145,3 +145,45 @@ def test_require_finite_checks_hidden_states_without_a_copy():
     require_finite(np.arange(6).reshape(2, 3), "m")  # integers: fine
     with pytest.raises(ModelError):
         require_finite(np.array([1.0, np.inf], dtype=np.float16), "m")
+
+
+@pytest.mark.parametrize("model", ["minilm", "smollm2"])
+def test_preview_hands_over_one_layer_during_the_pass(model, request):
+    """With ``partial``, the layer asked for comes over once, before the pass ends, holding the very weights the
+    finished analysis (and bare transformers) has; the hooks are gone afterwards."""
+    loaded = request.getfixturevalue(model)
+    text = "The bank of the river was muddy after the rain."
+    seen = []
+    hooks = sum(len(m._forward_hooks) for m in loaded.model.modules())
+
+    def held_elsewhere() -> bool:
+        got = []
+        t = threading.Thread(target=lambda: got.append(loaded.lock.acquire(blocking=False)))
+        t.start()
+        t.join()
+        if got[0]:
+            loaded.lock.release()
+        return not got[0]
+
+    def partial(preview):
+        seen.append((preview, held_elsewhere()))  # the model still runs: its lock is held
+
+    a = analyse(loaded, text, partial=partial, preview_layer=2)
+    assert len(seen) == 1
+    p, during_pass = seen[0]
+    assert during_pass and p.layer == 2 and p.model_name == loaded.name and p.text == text
+    assert p.attention.shape == a.attentions[2].shape
+    assert np.array_equal(p.attention, a.attentions[2]) and np.shares_memory(p.attention, a.attentions[2])
+    assert (p.labels, p.segment_ids, p.special_mask) == (a.labels, a.segment_ids, a.special_mask)
+    _enc, out = _bare(loaded, text)
+    np.testing.assert_allclose(p.attention, out.attentions[2][0].numpy(), atol=1e-6)
+    assert sum(len(m._forward_hooks) for m in loaded.model.modules()) == hooks
+    analyse(loaded, text)  # no partial: nothing is handed over
+    assert len(seen) == 1
+
+
+def test_no_preview_of_a_compact_pass(minilm):
+    """A long input's compact pass keeps no layer in full during the pass: no preview (the view recomputes)."""
+    seen = []
+    a = analyse(minilm, "The bank of the river.", compact=True, partial=seen.append)
+    assert not a.exact and seen == []

@@ -96,3 +96,22 @@ def test_each_link_is_drawn_between_its_rows_in_its_heads_colour(qtbot):
     hv.set_data(["a", "b", "c", "d"], maps * 0.001, [0, 1], title="faint")  # all below min_weight
     faint = hv.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     assert faint.pixelColor(x_mid, round(hv.row_y(1))).name() == "#ffffff"
+
+
+def test_the_same_data_again_is_not_drawn_again(qtbot):
+    """set_data with what is shown (an analysis drawn early from its preview) keeps the drawing and the hover;
+    any difference (one weight, a label, the threshold mask) draws anew."""
+    maps = _maps(1)
+    area, hv = _view(qtbot, maps)
+    labels = list(hv.labels)
+    hv.hover, hv.hover_side = 4, "left"
+    version = hv._version
+    hv.set_data(labels, maps.copy(), [0, 1, 2], title="test")
+    assert hv._version == version and hv.hover == 4
+    changed = maps.copy()
+    changed[1, 2, 3] += 1e-3
+    for args in ((labels, changed, [0, 1, 2]), (["x", *labels[1:]], maps, [0, 1, 2]),
+                 (labels, maps, [0, 1, 2], None, maps > 0.05)):
+        hv.set_data(*args, title="test")
+        assert hv._version == version + 1 and hv.hover == -1
+        version = hv._version

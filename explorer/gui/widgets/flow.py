@@ -268,9 +268,10 @@ class LayoutFence(QWidget):
         self.setSizePolicy(child.sizePolicy())
 
     def _current(self) -> tuple:
+        """The constraints as the parent layout sees them (a minimum height that the text needs anyway is none)."""
         c = self._child
-        hfw = c.heightForWidth(self.width()) if c.hasHeightForWidth() else -1
-        return (c.sizeHint(), c.minimumSizeHint(), c.minimumSize(), c.maximumSize(), c.sizePolicy(), hfw)
+        return (self.sizeHint(), self.minimumSizeHint(), c.maximumSize(), c.sizePolicy(),
+                self.heightForWidth(self.width()) if c.hasHeightForWidth() else -1)
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.LayoutRequest:
@@ -289,7 +290,7 @@ class LayoutFence(QWidget):
         super().resizeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802
-        return self._child.sizeHint()
+        return self._child.sizeHint().expandedTo(self._child.minimumSize())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
         return self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
@@ -298,4 +299,4 @@ class LayoutFence(QWidget):
         return self._child.hasHeightForWidth()
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802
-        return self._child.heightForWidth(width)
+        return max(self._child.heightForWidth(width), self._child.minimumHeight())

@@ -20,6 +20,12 @@ HEAD_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
 SEGMENT_COLORS = ["#e8f0fb", "#fdeedd"]  # background of sentence A / sentence B tokens
 
 
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a is b or (a.shape == b.shape and np.array_equal(a, b))
+
+
 class HeadView(QWidget):
     """Draws ``maps`` ([head, query, key] weights of the shown tokens) between two token columns."""
 
@@ -55,11 +61,17 @@ class HeadView(QWidget):
 
     def set_data(self, labels: list[str], maps: np.ndarray, heads: list[int], segments: list[int] | None = None,
                  keep: np.ndarray | None = None, title: str = "") -> None:
-        """Show ``maps`` [head, query, key] for tokens ``labels``; ``keep`` masks links (exBERT threshold)."""
+        """Show ``maps`` [head, query, key] for tokens ``labels``; ``keep`` masks links (exBERT threshold).
+        The same data again changes nothing (an analysis drawn early from its preview is not drawn twice)."""
+        maps = np.asarray(maps, dtype=np.float32)
+        segments = list(segments) if segments is not None else [0] * len(labels)
+        if (title == self.title and list(heads) == self.heads and list(labels) == self.labels
+                and segments == self.segments and _same(maps, self.maps) and _same(keep, self.keep)):
+            return
         self.labels = list(labels)
-        self.maps = np.asarray(maps, dtype=np.float32)
+        self.maps = maps
         self.heads = list(heads)
-        self.segments = list(segments) if segments is not None else [0] * len(labels)
+        self.segments = segments
         self.keep = keep
         self.title = title
         self.hover = -1
