@@ -187,3 +187,16 @@ def test_no_preview_of_a_compact_pass(minilm):
     seen = []
     a = analyse(minilm, "The bank of the river.", compact=True, partial=seen.append)
     assert not a.exact and seen == []
+
+
+def test_preview_pays_with_a_free_core_or_a_long_pass(monkeypatch):
+    import os
+
+    from explorer.core import analysis
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr("torch.get_num_threads", lambda: cores)  # the model's threads take every core
+    assert analysis.preview_pays(None) and analysis.preview_pays(analysis.PREVIEW_AFTER_SECONDS)
+    assert not analysis.preview_pays(0.03)
+    monkeypatch.setattr("torch.get_num_threads", lambda: cores - 1)  # one core free for the drawing
+    assert analysis.preview_pays(0.03)

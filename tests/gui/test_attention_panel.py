@@ -192,7 +192,7 @@ def test_head_view_shows_the_weights_the_cli_prints(panel, qtbot, capsys, monkey
 def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatch):
     """When the model's last pass took long, the layer on screen is drawn from the pass's preview before the
     analysis is back, with the finished analysis's own weights; the analysis then finds it drawn (no second
-    drawing). A quick model's pass is drawn once, at its end."""
+    drawing). A quick model's pass, with no core to spare, is drawn once, at its end."""
     panel.set_view("head")
     _run(panel, qtbot, "The bank of the river.")
     panel.layer_spin.setValue(3)
@@ -208,7 +208,8 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     preview = panel._show_preview
     monkeypatch.setattr(panel, "_show_preview", lambda p: (previews.append(p.layer), preview(p)))
 
-    monkeypatch.setattr("explorer.gui.panels.attention.PREVIEW_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 1024)  # no core to spare: the pass's length decides
+    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
     a = _run(panel, qtbot, "She deposits money at the bank every week.")
     labels, maps, version = at_result[-1]
     assert previews == [3]
@@ -216,7 +217,7 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     assert panel.head_view._version == version  # and not drawn again
     assert "layer 3" in panel.head_view.title
 
-    monkeypatch.setattr("explorer.gui.panels.attention.PREVIEW_AFTER_SECONDS", 3600.0)
+    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 3600.0)
     a = _run(panel, qtbot, "The river bank flooded.")
     assert previews == [3]  # a quick model: no preview asked for
     assert at_result[-1][0] != a.labels and panel.head_view.labels == a.labels

@@ -56,10 +56,6 @@ VIEWS = [("head", "Head view"), ("heatmap", "Heatmap"), ("model", "Model view (a
 
 
 HEAD_VIEW_MAX = 96
-#: A pass of a model whose last pass took less than this is drawn when it ends: drawing its first layer early
-#: would take a core from the model's threads for longer than it saves (measured on 2 cores: MiniLM, 128 tokens,
-#: 33 ms pass, +3 ms to the finished view).
-PREVIEW_AFTER_SECONDS = 0.1
 
 
 def _set_range(spin: QSpinBox, lo: int, hi: int) -> None:
@@ -234,7 +230,7 @@ class AttentionPanel(Panel):
         if not text.strip():
             self.note.setText("The text is empty: type or drop a text in the box above.")
             return
-        from explorer.core.analysis import analyse
+        from explorer.core.analysis import analyse, preview_pays
 
         if self.job is not None and not self.job.done:
             self.job.cancel()
@@ -245,11 +241,11 @@ class AttentionPanel(Panel):
         self.note.setText(f"Running {lm.name}…")
         self.run_button.setEnabled(False)
         self.state.top_k = self.topk_spin.value()
-        long_pass = self._pass_seconds.get(lm.name, PREVIEW_AFTER_SECONDS) >= PREVIEW_AFTER_SECONDS
+        early = preview_pays(self._pass_seconds.get(lm.name))
         self._run_started = time.perf_counter()
         self.job = self.ctx.runner.submit(
             analyse, lm, text, pair, label="Attention", on_result=self.show_analysis, on_error=self._on_error,
-            on_partial=self._show_preview if long_pass else None, on_finished=lambda: self.run_button.setEnabled(True),
+            on_partial=self._show_preview if early else None, on_finished=lambda: self.run_button.setEnabled(True),
             top_k=self.state.top_k, preview_layer=self.state.layer,
         )
 
