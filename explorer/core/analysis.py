@@ -107,6 +107,7 @@ class LayerPreview:
     text: str
     pair: str | None
     layer: int
+    num_layers: int
     attention: np.ndarray  # [head, query, key]
     labels: list[str]
     segment_ids: list[int]
@@ -393,7 +394,8 @@ def analyse(
         progress(UNKNOWN, f"Running {loaded.name} on {n} tokens…")
 
         def hand_over(weights: np.ndarray) -> None:
-            partial(LayerPreview(loaded.name, text, pair, preview_layer, weights, labels, segments, specials))
+            partial(LayerPreview(loaded.name, text, pair, preview_layer, loaded.card.num_layers, weights, labels,
+                                 segments, specials))
 
         with loaded.lock, torch.inference_mode():  # hooks only while the lock is held: no other pass sees them
             hooks = [] if partial is None else _watch_layer(net, loaded.card.num_layers, preview_layer, n, hand_over)

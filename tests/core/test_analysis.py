@@ -172,6 +172,7 @@ def test_preview_hands_over_one_layer_during_the_pass(model, request):
     assert len(seen) == 1
     p, during_pass = seen[0]
     assert during_pass and p.layer == 2 and p.model_name == loaded.name and p.text == text
+    assert p.num_layers == a.num_layers
     assert p.attention.shape == a.attentions[2].shape
     assert np.array_equal(p.attention, a.attentions[2]) and np.shares_memory(p.attention, a.attentions[2])
     assert (p.labels, p.segment_ids, p.special_mask) == (a.labels, a.segment_ids, a.special_mask)

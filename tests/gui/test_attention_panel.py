@@ -204,6 +204,8 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
         show(analysis)
 
     monkeypatch.setattr(panel, "show_analysis", spy)
+    notes = []
+    panel.note.setText = lambda text: (notes.append(text), type(panel.note).setText(panel.note, text))
     previews = []
     preview = panel._show_preview
     monkeypatch.setattr(panel, "_show_preview", lambda p: (previews.append(p.layer), preview(p)))
@@ -216,6 +218,8 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     assert labels == a.labels and np.array_equal(maps, a.attentions[3])  # drawn before the result came
     assert panel.head_view._version == version  # and not drawn again
     assert "layer 3" in panel.head_view.title
+    assert "layer 3 is drawn, the other layers are still running" in notes[-2]  # then the analysis's own note
+    assert notes[-1].startswith(f"minilm: {a.num_tokens} tokens")
 
     monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 3600.0)
     a = _run(panel, qtbot, "The river bank flooded.")

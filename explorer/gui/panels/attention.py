@@ -256,6 +256,11 @@ class AttentionPanel(Panel):
         if (self.state.view != "head" or self.state.source != "self" or preview.layer != self.state.layer
                 or head == "rollout" or (isinstance(head, int) and head >= preview.attention.shape[0])):
             return
+        self.layer_spin.blockSignals(True)
+        _set_range(self.layer_spin, 0, preview.num_layers - 1)  # the controls reflow now, not under the drawing
+        self.layer_spin.blockSignals(False)
+        self.note.setText(f"Running {preview.model_name} on {len(preview.labels)} tokens: layer {preview.layer} is "
+                          f"drawn, the other layers are still running…")
         self._draw_head_view(preview)
 
     def _on_error(self, message: str) -> None:
