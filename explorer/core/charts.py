@@ -55,6 +55,7 @@ class ChartSpec:
     legend: bool = True
     meta: dict[str, Any] = field(default_factory=dict)  # the inputs and settings that made it
     log_x: bool = False  # x drawn on a log10 scale (values stay as they are in the data and exports)
+    whole_x: bool = False  # x counts something (epochs, rounds, span lengths): ticks only at whole numbers
     note: str = ""  # what a reader must know to read the chart honestly; drawn under it and exported
 
     def to_dict(self) -> dict:
@@ -67,6 +68,8 @@ class ChartSpec:
         }
         if self.log_x:
             out["log_x"] = True
+        if self.whole_x:
+            out["whole_x"] = True
         if self.note:
             out["note"] = self.note
         if self.kind == "heatmap" and self.matrix is not None:

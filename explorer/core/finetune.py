@@ -741,7 +741,7 @@ def history_chart(history: list[EpochReport], initial_val_accuracy: float | None
         series.append(Series("majority baseline", [0.0, last], [baseline, baseline], color="#7f7f7f", dashed=True,
                              width=1.0))
     return ChartSpec(title="Fine-tuning: loss and validation accuracy", x_label=x_label, y_label="loss / accuracy",
-                     series=series, meta=meta or {})
+                     series=series, meta=meta or {}, whole_x=True)
 
 
 def result_chart(result: FinetuneResult) -> ChartSpec:
@@ -779,7 +779,7 @@ def comparison_chart(runs: list[tuple[list[tuple[float, float]], list[EpochRepor
         series.append(Series("majority", [0.0, float(max(epochs, 1))], [baseline] * 2, color="#7f7f7f",
                              dashed=True, width=1.0))
     return ChartSpec(title="Why pre-train: the same model from pre-trained vs random weights", x_label="epoch",
-                     y_label="loss / accuracy", series=series, meta=meta or {})
+                     y_label="loss / accuracy", series=series, meta=meta or {}, whole_x=True)
 
 
 def costs_chart(costs: list[ModeCost]) -> ChartSpec:

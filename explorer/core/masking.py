@@ -649,6 +649,7 @@ def span_hist_chart(stats: MaskStats) -> Any:
         x_label=f"{unit} length (words)",
         y_label="share of spans" if unit == "span" else "share of chosen units",
         series=series,
+        whole_x=True,
         meta={"strategy": stats.strategy, "samples": stats.samples, "seed": stats.seed,
               "mask_ratio_mean": stats.mask_ratio_mean, "budget": stats.budget},
     )
@@ -664,6 +665,7 @@ def token_frequency_chart(stats: MaskStats) -> Any:
         title=f"Per-token mask frequency — {STRATEGY_TITLES[stats.strategy]}",
         x_label="token position",
         y_label="share of samples masked",
+        whole_x=True,
         series=[
             Series(
                 name=f"{stats.samples} samples (mean ratio {stats.mask_ratio_mean:.3f})",

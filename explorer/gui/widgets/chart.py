@@ -45,6 +45,23 @@ def slug(text: str) -> str:
 MIN_PLOT_HEIGHT = 170  # px
 
 
+class _BottomAxis(pg.AxisItem):
+    """The x axis; with ``whole`` set it ticks only whole numbers (pyqtgraph's own choice, 0.2 apart, put
+    fractions of an epoch under three epochs)."""
+
+    whole = False
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802, N803 - pyqtgraph names
+        levels = super().tickValues(minVal, maxVal, size)
+        if not self.whole or self.logMode:
+            return levels
+        kept = [(spacing, values) for spacing, values in levels if spacing >= 1 and float(spacing).is_integer()]
+        if not kept:
+            lo, hi = math.ceil(minVal), math.floor(maxVal)
+            kept = [(1.0, [float(v) for v in range(lo, hi + 1)])] if hi >= lo else []
+        return kept
+
+
 class ChartWidget(QWidget):
     """A titled pyqtgraph plot that knows its data; ``set_spec`` draws, ``export(path)`` writes."""
 
@@ -92,7 +109,7 @@ class ChartWidget(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         # Below this a plot is unreadable (ticks collide, a heatmap is a strip): the panel scrolls instead.
         self.graphics.setMinimumHeight(MIN_PLOT_HEIGHT)
-        self.plot_item: pg.PlotItem = self.graphics.addPlot(row=0, col=0)
+        self.plot_item: pg.PlotItem = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": _BottomAxis("bottom")})
         # The legend lives under the plot, never on the data (pyqtgraph's own legend floats over it).
         self.legend = pg.LegendItem(colCount=4, verSpacing=-4, horSpacing=14)
         self.legend.setVisible(False)
@@ -187,6 +204,7 @@ class ChartWidget(QWidget):
         self.readout.setVisible(False)
         for name in ("bottom", "left"):
             pi.getAxis(name).setTicks(None)
+        pi.getAxis("bottom").whole = False
         pi.invertY(False)
         pi.setAspectLocked(False)
         pi.enableAutoRange()
@@ -228,7 +246,8 @@ class ChartWidget(QWidget):
             if s.style != "line" or s.hover or s.err_low is not None or s.err_high is not None or len(s.x) != len(s.y):
                 return None
             lines.append((s.name, s.color, s.dashed, s.width, s.in_legend, len(s.x) <= 60))  # <= 60: with symbols
-        return (spec.title, spec.x_label, spec.y_label, spec.y_range, spec.legend, spec.note, tuple(lines))
+        return (spec.title, spec.x_label, spec.y_label, spec.y_range, spec.legend, spec.note, spec.whole_x,
+                tuple(lines))
 
     def _update_xy(self, spec: ChartSpec) -> None:
         """Give the drawn lines ``spec``'s points (same layout, see _xy_layout_of); the view refits as a full
@@ -389,6 +408,7 @@ class ChartWidget(QWidget):
         if spec.x_ticks:
             ticks = [(float(tx([p])[0]), str(t)) for p, t in spec.x_ticks]
             pi.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+        pi.getAxis("bottom").whole = spec.whole_x
         if spec.log_x and spec.series:
             xs = np.concatenate([tx(s.x) for s in spec.series if len(s.x)])
             pad = max(0.15, 0.15 * float(xs.max() - xs.min()))  # room for the end points and their labels
