@@ -42,6 +42,10 @@ def test_inputs_follow_the_head_and_results_are_drawn(qtbot, panel):
     assert p.edit2.isHidden() and p.label1.text() == "Text"
     p.task_combo.setCurrentIndex(p.task_combo.findData("pair"))
     assert not p.edit2.isHidden() and p.label2.text() == "Sentence B"
+    p.picker.select("qa")  # before any run, the empty result view is the task's own
+    assert p.views.currentWidget().isAncestorOf(p.qa_curves)
+    p.picker.select("cls")
+    assert p.views.currentWidget().isAncestorOf(p.class_chart)
     _run(qtbot, p, "cls", "pair", "good movie", "bad film")
     assert p.result.text_pair == "bad film"
     assert [t for _, t in p.class_chart.spec.x_ticks] == ["neg", "pos"]

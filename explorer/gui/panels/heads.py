@@ -64,6 +64,8 @@ MODE_TEXT = {
 POOLING_TEXT = {"mean": "mean of the tokens", "cls": "the [CLS] vector", "max": "max over the tokens",
                 "pooler": "BERT's trained pooler"}
 EVAL_VIEW = 5
+# The result view of each task (the stack's pages), shown empty when the task is chosen.
+TASK_VIEWS = {"classify": 0, "pair": 0, "tokens": 1, "qa": 2, "fill-mask": 3, "generate": 4}
 INPUT_LABELS = {"text": ("Text", ""), "pair": ("Sentence A", "Sentence B"), "qa": ("Question", "Context")}
 EXAMPLES = {
     "classify": ("What a wonderful, moving film.", ""),
@@ -396,6 +398,8 @@ class HeadsPanel(Panel):
         task = self.current_task()
         if self.result is not None and self._result_task != task:
             self._clear_results()
+        if self.result is None and task in TASK_VIEWS and self.views.currentIndex() != EVAL_VIEW:
+            self.views.setCurrentIndex(TASK_VIEWS[task])  # an empty "Candidates" chart, not "Class probabilities"
         kind = H.TASK_INPUTS.get(task or "classify", "text")
         l1, l2 = INPUT_LABELS[kind]
         self.label1.setText(l1)
