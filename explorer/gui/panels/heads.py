@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -661,9 +662,12 @@ class HeadsPanel(Panel):
         self.ft_picker = ModelPicker(self.ctx, kinds=("encoder",))
         self.ft_picker.modelChanged.connect(lambda *_: self._update_plan())
         self.mode_group = QButtonGroup(self)
-        modes = QVBoxLayout()
+        # The mode's name on the button, what it does in a wrapping label beside it; the grid spans the whole
+        # box (in the form's field column the labels wrapped into columns three words wide at 1024 px).
+        modes = QGridLayout()
+        modes.setColumnStretch(1, 1)
+        modes.setVerticalSpacing(2)
         for i, m in enumerate(MODES):
-            # The mode's name on the button, what it does in a wrapping label beside it (fits 1024 px).
             name, _sep, what = MODE_TEXT[m].partition(": ")
             rb = QRadioButton(name)
             rb.setToolTip(MODE_TEXT[m])
@@ -672,10 +676,8 @@ class HeadsPanel(Panel):
             desc = QLabel(what)
             desc.setWordWrap(True)
             desc.setStyleSheet("color: #555;")
-            line = QHBoxLayout()
-            line.addWidget(rb)
-            line.addWidget(desc, 1)
-            modes.addLayout(line)
+            modes.addWidget(rb, i, 0, Qt.AlignmentFlag.AlignTop)
+            modes.addWidget(desc, i, 1, Qt.AlignmentFlag.AlignTop)
         self.mode_group.button(0).setChecked(True)
         self.mode_group.idToggled.connect(self._mode_toggled)
         self.epochs = QSpinBox()
@@ -726,7 +728,8 @@ class HeadsPanel(Panel):
         settings = QGroupBox("How to fine-tune")
         form = QFormLayout(settings)
         form.addRow("Encoder", self.ft_picker)
-        form.addRow("Mode", modes)
+        form.addRow(QLabel("Mode"))
+        form.addRow(modes)
         form.addRow(self.pooling_label, self.pooling)
         form.addRow(self.epochs_label, self.epochs)
         form.addRow(self.rule_note)
