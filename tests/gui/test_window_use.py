@@ -440,3 +440,23 @@ def test_lab_data_path_shows_a_whole_path_at_1024x700(small_window, qtbot):
     assert field.text().endswith("sentiment.csv")
     assert field.width() >= 60 * field.fontMetrics().averageCharWidth()
     assert p.sample_combo.isVisible() and p.ft_task.isVisible()
+
+
+def test_lab_settings_keep_the_height_their_text_needs_after_a_run(small_window, qtbot, tmp_path):
+    """At 1024×700, after a frozen run has written its long note, the lab's settings box (in a splitter, which
+    asks for no height for width) is as tall as its wrapped text needs: its rows were squeezed over each other."""
+    from explorer.gui.widgets.flow import LayoutFence
+
+    w = small_window
+    p = w.show_panel("heads")
+    p.tabs.setCurrentIndex(1)
+    p.ft_picker.select("minilm")
+    p.mode_group.button(0).setChecked(True)
+    qtbot.waitUntil(lambda: p.costs is not None and p.data is not None, timeout=60_000)
+    p.out_edit.setText(str(tmp_path / "run"))
+    p.train()
+    qtbot.waitUntil(lambda: p.ft_result is not None and p._ft_job.done, timeout=120_000)
+    settle(qtbot)
+    settings = next(f for f in p.findChildren(LayoutFence) if f.isAncestorOf(p.ft_note))._child
+    assert p.ft_note.text()
+    assert settings.height() >= settings.heightForWidth(settings.width())

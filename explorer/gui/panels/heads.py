@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -662,22 +661,27 @@ class HeadsPanel(Panel):
         self.ft_picker = ModelPicker(self.ctx, kinds=("encoder",))
         self.ft_picker.modelChanged.connect(lambda *_: self._update_plan())
         self.mode_group = QButtonGroup(self)
-        # The mode's name on the button, what it does in a wrapping label beside it; the grid spans the whole
-        # box (in the form's field column the labels wrapped into columns three words wide at 1024 px).
-        modes = QGridLayout()
-        modes.setColumnStretch(1, 1)
-        modes.setVerticalSpacing(2)
+        # The mode's name on the button, what it does in a wrapping label beside it, across the whole box (in the
+        # form's field column each description wrapped three words to a line at 1024 px).
+        modes = QVBoxLayout()
+        buttons = []
         for i, m in enumerate(MODES):
             name, _sep, what = MODE_TEXT[m].partition(": ")
             rb = QRadioButton(name)
             rb.setToolTip(MODE_TEXT[m])
             rb.setProperty("mode", m)
             self.mode_group.addButton(rb, i)
+            buttons.append(rb)
             desc = QLabel(what)
             desc.setWordWrap(True)
             desc.setStyleSheet("color: #555;")
-            modes.addWidget(rb, i, 0, Qt.AlignmentFlag.AlignTop)
-            modes.addWidget(desc, i, 1, Qt.AlignmentFlag.AlignTop)
+            line = QHBoxLayout()
+            line.addWidget(rb)
+            line.addWidget(desc, 1)
+            modes.addLayout(line)
+        widest = max(b.sizeHint().width() for b in buttons)
+        for b in buttons:
+            b.setMinimumWidth(widest)  # the descriptions start in one column
         self.mode_group.button(0).setChecked(True)
         self.mode_group.idToggled.connect(self._mode_toggled)
         self.epochs = QSpinBox()

@@ -286,14 +286,22 @@ class LayoutFence(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
         self._child.setGeometry(self.rect())
-        self._constraints = self._current()
+        now = self._current()
+        if now[-1] != (self._constraints[-1] if self._constraints else None):
+            self.updateGeometry()  # a new width needs a new height: the minimum below follows it
+        self._constraints = now
         super().resizeEvent(event)
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return self._child.sizeHint().expandedTo(self._child.minimumSize())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802
-        return self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+        """The child's minimum, and at least the height its content needs at the current width: a splitter or a
+        scroll area does not ask for height for width, and squeezed the child's rows over each other."""
+        m = self._child.minimumSizeHint().expandedTo(self._child.minimumSize())
+        if self._child.hasHeightForWidth() and self.width() > 0:
+            m.setHeight(max(m.height(), self.heightForWidth(self.width())))
+        return m
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802
         return self._child.hasHeightForWidth()
