@@ -209,9 +209,17 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     previews = []
     preview = panel._show_preview
     monkeypatch.setattr(panel, "_show_preview", lambda p: (previews.append(p.layer), preview(p)))
-
-    monkeypatch.setattr("torch.get_num_threads", lambda: 1024)  # no core to spare: the pass's length decides
+    # What a pass cancelled by a second Analyse hands over is not drawn.
     monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr("torch.get_num_threads", lambda: 1024)  # no core to spare: the pass's length decides
+    panel.ctx.text.set_text("An old text nobody waits for.")
+    panel.run()
+    stale = panel.job
+    panel._runs += 1  # as a second Analyse would
+    qtbot.waitUntil(lambda: stale.done, timeout=60_000)
+    assert previews == []
+    panel._runs -= 1
+
     a = _run(panel, qtbot, "She deposits money at the bank every week.")
     labels, maps, version = at_result[-1]
     assert previews == [3]

@@ -95,6 +95,7 @@ class AttentionPanel(Panel):
         self._search_pos = -1
         self._pass_seconds: dict[str, float] = {}  # model name -> its last pass, button to result
         self._run_started = 0.0
+        self._runs = 0  # Analyse presses: a preview of an earlier one is not drawn
         self._overlay: pg.ImageItem | None = None
         self._model_tile: tuple[int, int] = (0, 0)
 
@@ -243,9 +244,16 @@ class AttentionPanel(Panel):
         self.state.top_k = self.topk_spin.value()
         early = preview_pays(self._pass_seconds.get(lm.name))
         self._run_started = time.perf_counter()
+        self._runs += 1
+        run = self._runs
+
+        def preview(p: LayerPreview) -> None:
+            if run == self._runs:  # a cancelled pass may still hand its layer over
+                self._show_preview(p)
+
         self.job = self.ctx.runner.submit(
             analyse, lm, text, pair, label="Attention", on_result=self.show_analysis, on_error=self._on_error,
-            on_partial=self._show_preview if early else None, on_finished=lambda: self.run_button.setEnabled(True),
+            on_partial=preview if early else None, on_finished=lambda: self.run_button.setEnabled(True),
             top_k=self.state.top_k, preview_layer=self.state.layer,
         )
 
