@@ -108,6 +108,10 @@ def test_the_same_data_again_is_not_drawn_again(qtbot):
     version = hv._version
     hv.set_data(labels, maps.copy(), [0, 1, 2], title="test")
     assert hv._version == version and hv.hover == 4
+    hv.highlight = {1}  # a search hit on the same data is drawn
+    hv.set_data(labels, maps, [0, 1, 2], title="test")
+    qtbot.waitUntil(lambda: frozenset({1}) in hv._cache_key, timeout=2000)
+    assert hv._version == version
     changed = maps.copy()
     changed[1, 2, 3] += 1e-3
     for args in ((labels, changed, [0, 1, 2]), (["x", *labels[1:]], maps, [0, 1, 2]),

@@ -62,11 +62,13 @@ class HeadView(QWidget):
     def set_data(self, labels: list[str], maps: np.ndarray, heads: list[int], segments: list[int] | None = None,
                  keep: np.ndarray | None = None, title: str = "") -> None:
         """Show ``maps`` [head, query, key] for tokens ``labels``; ``keep`` masks links (exBERT threshold).
-        The same data again changes nothing (an analysis drawn early from its preview is not drawn twice)."""
+        The same data again keeps the drawing and the hover (an analysis drawn early from its preview is not drawn
+        twice); a new ``highlight`` or ``min_weight`` set before is still drawn (the drawing's cache key has them)."""
         maps = np.asarray(maps, dtype=np.float32)
         segments = list(segments) if segments is not None else [0] * len(labels)
         if (title == self.title and list(heads) == self.heads and list(labels) == self.labels
                 and segments == self.segments and _same(maps, self.maps) and _same(keep, self.keep)):
+            self.update()
             return
         self.labels = list(labels)
         self.maps = maps
