@@ -233,3 +233,31 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     a = _run(panel, qtbot, "The river bank flooded.")
     assert previews == [3]  # a quick model: no preview asked for
     assert at_result[-1][0] != a.labels and panel.head_view.labels == a.labels
+
+
+@pytest.mark.parametrize("model", ["minilm", "smollm2"])
+def test_the_preview_draws_what_the_finished_analysis_draws(panel, qtbot, monkeypatch, model):
+    """With special tokens hidden, a threshold, one head or the mean, and a token range: the drawing made from the
+    pass's preview is the finished analysis's drawing (the analysis draws nothing new)."""
+    monkeypatch.setattr("torch.get_num_threads", lambda: 1024)
+    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
+    panel.set_view("head")
+    _run(panel, qtbot, "The bank of the river was muddy after the rain.", model=model)
+    panel.layer_spin.setValue(1)
+    panel.special_check.setChecked(True)
+    panel.share_spin.setValue(0.6)
+    panel.start_spin.setValue(2)
+    versions = []
+    show = panel.show_analysis
+    monkeypatch.setattr(panel, "show_analysis", lambda a: (versions.append(panel.head_view._version), show(a)))
+    for i, head in enumerate(("mean", "3", "all")):
+        panel.head_combo.setCurrentIndex(panel.head_combo.findData(head))
+        a = _run(panel, qtbot, f"Text {i}: she went to the bank to deposit her money on a rainy day.", model=model)
+        assert panel.head_view._version == versions[-1]  # drawn from the preview, not again
+        kept = ~np.asarray(a.special_mask)
+        expected = a.attentions[1] if head == "all" else (
+            a.attentions[1].mean(0)[None] if head == "mean" else a.attentions[1][3][None])
+        expected = expected[:, kept][:, :, kept]
+        expected = expected / expected.sum(-1, keepdims=True)
+        np.testing.assert_allclose(panel.head_view.maps, expected[:, 2:, 2:], atol=1e-6)
+        assert panel.head_view.keep is not None and panel.head_view.labels[0] == np.array(a.labels)[kept][2]
