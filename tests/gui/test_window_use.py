@@ -460,3 +460,24 @@ def test_lab_settings_keep_the_height_their_text_needs_after_a_run(small_window,
     settings = next(f for f in p.findChildren(LayoutFence) if f.isAncestorOf(p.ft_note))._child
     assert p.ft_note.text()
     assert settings.height() >= settings.heightForWidth(settings.width())
+
+
+def test_heads_fill_mask_choice_shows_its_whole_text(small_window, qtbot):
+    """The Heads panel's mask chooser is shown empty (the fill-mask view comes up with the task) and filled by a
+    run: it widens to show "1 (token 4): city" whole, at 1024×700."""
+    w = small_window
+    p = w.show_panel("heads")
+    p.tabs.setCurrentIndex(0)
+    p.picker.select("minilm")
+    p.task_combo.setCurrentIndex(p.task_combo.findData("fill-mask"))
+    settle(qtbot)
+    assert p.fill_mask_combo.isVisible() and p.fill_mask_combo.count() == 0
+    p.edit1.setPlainText("Paris is the [MASK] of France.")
+    p.result = None
+    p.run()
+    qtbot.waitUntil(lambda: p.result is not None, timeout=60_000)
+    settle(qtbot)
+    combo = p.fill_mask_combo
+    text = combo.currentText()
+    assert text.startswith("1 (token ")
+    assert combo.width() >= combo.fontMetrics().horizontalAdvance(text) + 20

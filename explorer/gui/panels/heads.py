@@ -328,6 +328,8 @@ class HeadsPanel(Panel):
         self.fill_text = QTextBrowser()
         self.fill_text.setMaximumHeight(110)
         self.fill_mask_combo = QComboBox()
+        # Filled after the view is shown (empty) for the task: it widens to its items ("1 (token 4): city").
+        self.fill_mask_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.fill_mask_combo.currentIndexChanged.connect(self._draw_fill)
         self.fill_chart = ChartWidget(title="Candidates")
         w = QWidget()
