@@ -145,7 +145,8 @@ def _watch_layer(model: Any, num_layers: int, layer: int, n: int,
         if done[0] or not isinstance(output, tuple) or len(output) < 2:
             return
         w = output[1]
-        if isinstance(w, torch.Tensor) and w.dim() == 4 and w.shape[0] == 1 and tuple(w.shape[-2:]) == (n, n):
+        if isinstance(w, torch.Tensor) and w.dim() == 4 and w.shape[0] == 1 and tuple(w.shape[-2:]) == (n, n) \
+                and abs(float(w[0, 0, -1].sum()) - 1.0) < 1e-3:  # softmax rows: weights, not some other [h, n, n]
             done[0] = True
             hand_over(w.detach()[0].float().numpy())
 

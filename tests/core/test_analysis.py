@@ -201,3 +201,46 @@ def test_preview_pays_with_a_free_core_or_a_long_pass(monkeypatch):
     assert not analysis.preview_pays(0.03)
     monkeypatch.setattr("torch.get_num_threads", lambda: cores - 1)  # one core free for the drawing
     assert analysis.preview_pays(0.03)
+
+
+def test_watch_layer_hands_over_softmax_weights_not_another_square_output():
+    """A block whose first submodule returns some other [1, head, n, n] tensor (a position bias) before its
+    attention does: the weights handed over are the attention's softmax rows."""
+    from explorer.core.analysis import _watch_layer
+
+    n, heads = 5, 2
+
+    class Bias(torch.nn.Module):
+        def forward(self, x):
+            return x, torch.full((1, heads, n, n), 3.0)
+
+    class Attention(torch.nn.Module):
+        def forward(self, x):
+            return x, torch.softmax(torch.randn(1, heads, n, n), dim=-1)
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bias, self.attention = Bias(), Attention()
+
+        def forward(self, x):
+            return self.attention(self.bias(x)[0])[0]
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList([Block(), Block()])
+
+        def forward(self, x):
+            for b in self.layers:
+                x = b(x)
+            return x
+
+    net, got = Net(), []
+    hooks = _watch_layer(net, 2, 1, n, got.append)
+    net(torch.zeros(1, n, 4))
+    for h in hooks:
+        h.remove()
+    assert len(got) == 1 and got[0].shape == (heads, n, n)
+    np.testing.assert_allclose(got[0].sum(-1), 1.0, atol=1e-6)
+    assert _watch_layer(net, 3, 0, n, got.append) == []  # no stack of that many blocks: no hooks
