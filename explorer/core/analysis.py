@@ -22,6 +22,7 @@ from explorer.core.attention_store import (
     CompactAttentions,
     DenseAttentions,
     LayerAttentions,
+    RowsPreview,
     capture_forward,
     estimate_bytes,
     release_heap,
@@ -108,10 +109,11 @@ class LayerPreview:
     pair: str | None
     layer: int
     num_layers: int
-    attention: np.ndarray  # [head, query, key]
+    attention: np.ndarray  # [head, query, key]; a long input's: [head, rows, key] (float16 values, as shown)
     labels: list[str]
     segment_ids: list[int]
     special_mask: list[bool]
+    rows: np.ndarray | None = None  # a long input's query rows in ``attention`` (the rows on screen); None: all
 
 
 #: A pass shorter than this (the model's last one) hands no layer over early unless a core is free: drawing takes a
@@ -342,14 +344,17 @@ def analyse(
     compact: bool | None = None,
     partial: Callable[[LayerPreview], None] | None = None,
     preview_layer: int = 0,
+    preview_rows: tuple[int, int, bool] = (0, 96, False),
 ) -> Analysis:
     """Run the model once on ``text`` (and optional ``pair``) and keep attentions and hidden states.
 
     For an encoder-decoder model ``text`` goes to the encoder and ``pair`` (or just the start token)
     to the decoder, so cross-attention links the two. Inputs longer than :func:`dense_limit` (or any,
     with ``compact=True``) keep attention in compact form: each query's ``top_k`` keys per layer. With
-    ``partial``, a full-weight pass hands layer ``preview_layer`` over as a :class:`LayerPreview` the moment the
-    model has made it, so a view of that layer can be drawn while the later layers run.
+    ``partial``, the pass hands layer ``preview_layer`` over as a :class:`LayerPreview` the moment the model has
+    made it, so a view of that layer can be drawn while the later layers run; a compact pass hands over the rows
+    on screen, ``preview_rows`` = (start, count, special tokens hidden) as in :func:`shown_rows`, and keeps them
+    (the view needs no recompute after the pass).
     """
     import torch
 
@@ -382,10 +387,20 @@ def analyse(
     if compact:
         progress(0.2, f"Running {loaded.name} on {n} tokens (keeping each token's top {top_k} links per layer)…")
         extra = {"use_cache": False} if kind == "decoder" else {}
+        rows_preview = None
+        if partial is not None:
+            from explorer.core.attention import shown_rows
+
+            start, count, hide = preview_rows
+            rows = shown_rows(specials, hide, start, count)
+            rows_preview = RowsPreview(preview_layer, rows, lambda rp: partial(LayerPreview(
+                loaded.name, text, pair, preview_layer, loaded.card.num_layers, rp.block.astype(np.float32), labels,
+                segments, specials, rows=rows)))
         with loaded.lock:
             out, attentions = capture_forward(net, inputs, top_k, cancel, causal=(kind == "decoder"),
                                               progress=progress, num_layers=loaded.card.num_layers,
-                                              lock=loaded.lock, output_hidden_states=True, **extra)
+                                              lock=loaded.lock, preview=rows_preview, output_hidden_states=True,
+                                              **extra)
         layers = list(out.hidden_states)
         del out
         # [layer+1, token, dim]; each layer's queries/keys are made again from its input in this copy

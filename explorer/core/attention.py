@@ -193,6 +193,15 @@ def layer_matrix_check(num_layers: int, num_heads: int, layer: int, head: int | 
         raise InputError(f"Head {head} does not exist: this model has heads 0–{num_heads - 1}.")
 
 
+def shown_rows(special_mask: list[bool], hide_special: bool, start: int, count: int) -> np.ndarray:
+    """The token positions a view shows, ascending: ``count`` of the kept tokens (all, or all but the special
+    ones) from the ``start``-th on (the Attention panel's 'Tokens from' and 'count')."""
+    mask = np.asarray(special_mask, dtype=bool)
+    kept = np.flatnonzero(~mask) if hide_special else np.arange(len(mask), dtype=np.int64)
+    lo = min(max(0, start), max(0, len(kept) - 1))
+    return kept[lo:min(len(kept), lo + max(1, count))].astype(np.int64)
+
+
 def drop_tokens(matrix: np.ndarray, keep: np.ndarray | list[bool], renormalise: bool = True) -> np.ndarray:
     """Keep the rows and columns in ``keep`` ([query, key] -> [kept, kept]); rows renormalised to sum 1.
 

@@ -250,6 +250,15 @@ class CompactAttentions(LayerAttentions):
             got = mean if how == "mean" else top
         return got
 
+    def seed_rows(self, layer: int, rows: Any, block: np.ndarray, mean: np.ndarray, top: np.ndarray) -> None:
+        """Keep rows the pass itself made (:class:`RowsPreview`): ``rows`` and ``head_rows`` serve them with no
+        recompute."""
+        layer = self._layer_index(layer)
+        rows = np.asarray(rows, dtype=np.int64)
+        self._memo_put(("mean", layer, rows.tobytes()), mean)
+        self._memo_put(("max", layer, rows.tobytes()), top)
+        self._memo_put(self.rows_key(layer, rows), block)
+
     def head_rows_ready(self, layer: int, how: str, rows: Any) -> bool:
         """True when ``head_rows`` (and ``rows``, which the head view of all heads draws) need no recompute."""
         layer = self._layer_index(layer)
@@ -401,6 +410,36 @@ def _weights_at(li: _LayerInputs, rows: Any) -> Any:
 
 
 @dataclass
+class RowsPreview:
+    """Which rows of which layer to take from the pass (the rows on screen), and who gets them: ``hand_over(rows
+    block)`` with [head, rows, key] float16 weights as the store serves them, called once the layer is done."""
+
+    layer: int
+    rows: np.ndarray  # query positions, ascending
+    hand_over: Any
+    block: Any = None  # [head, rows, key] float16, filled block by block
+    mean: Any = None  # [rows, key] float32: mean over heads of the float32 weights
+    top: Any = None  # [rows, key] float32: their max
+
+    def take(self, w: Any, s: int, e: int) -> None:
+        """Copy what rows ``s..e`` of the pass's float32 weights ``w`` ([head, e-s, key]) hold of the wanted rows."""
+        import torch
+
+        if self.block is None:
+            h, k = w.shape[0], w.shape[-1]
+            self.block = np.empty((h, len(self.rows), k), dtype=np.float16)
+            self.mean = np.empty((len(self.rows), k), dtype=np.float32)
+            self.top = np.empty((len(self.rows), k), dtype=np.float32)
+        at = np.flatnonzero((self.rows >= s) & (self.rows < e))
+        if not len(at):
+            return
+        sel = w[:, torch.from_numpy(self.rows[at] - s)]  # [head, rows here, key]
+        self.block[:, at] = sel.to(torch.float16).numpy()
+        self.mean[at] = sel.mean(dim=0).numpy()
+        self.top[at] = sel.amax(dim=0).numpy()
+
+
+@dataclass
 class _Recorder:
     top_k: int
     cancel: threading.Event | None
@@ -412,6 +451,7 @@ class _Recorder:
     inputs: list = field(default_factory=list)  # one _LayerSource per attention call
     blocks: list = field(default_factory=list)  # (block, args after the hidden state, kwargs, hidden) entered
     members: dict = field(default_factory=dict)  # id(block) -> ids of its submodules
+    preview: Any = None  # a RowsPreview: the rows on screen of one layer, taken from the pass as it makes them
 
 
 @dataclass
@@ -460,15 +500,20 @@ def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_ma
     idx = torch.empty((heads, n_q, k), dtype=torch.int16 if n_k < 2**15 else torch.int32)  # [head, query, k]
     wts = torch.empty((heads, n_q, k), dtype=torch.float32)  # [head, query, k]
     outs = []
+    layer = len(rec.inputs)
+    preview = rec.preview if rec.preview is not None and rec.preview.layer == layer else None
     for s in range(0, n_q, QUERY_BLOCK):
         e = min(n_q, s + QUERY_BLOCK)
         mask = _mask_rows(attention_mask, s, e, n_q)
         o, w = eager(module, query[:, :, s:e], key, value, mask, scaling=scaling, dropout=dropout, **kwargs)
         outs.append(o)  # [1, block, head, dim]
+        if preview is not None:
+            preview.take(w[0].float(), s, e)
         top = torch.topk(w[0].float(), k, dim=-1)  # strongest first
         idx[:, s:e] = top.indices
         wts[:, s:e] = top.values
-    layer = len(rec.inputs)
+    if preview is not None:
+        preview.hand_over(preview)
     if rec.num_layers and layer < rec.num_layers:  # write straight into the whole store: no stacking copy
         if not rec.indices:
             rec.indices.append(np.empty((rec.num_layers, *idx.shape), dtype=idx.numpy().dtype))
@@ -590,8 +635,10 @@ def _index_hidden(sources: list[_LayerSource], hidden_states: Any) -> None:
 
 def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel: threading.Event | None = None,
                     cache_bytes: int = DENSE_CACHE_BYTES, causal: bool = False, progress: Any = None,
-                    num_layers: int = 0, lock: Any = None, **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
+                    num_layers: int = 0, lock: Any = None, preview: RowsPreview | None = None,
+                    **forward_kwargs: Any) -> tuple[Any, CompactAttentions]:
     """Run ``model(**inputs)`` keeping attention in compact form; returns (model output, attentions).
+    ``preview``: rows of one layer handed over as the pass makes them, and kept in the store (no recompute).
 
     The caller holds the model's lock (``lock``, which recomputes take too): the attention implementation is
     switched for the pass and restored. With ``output_hidden_states=True`` the store makes each layer's queries
@@ -604,7 +651,7 @@ def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel
     _register()
     configs = _configs(model)
     before = [c._attn_implementation for c in configs]
-    rec = _Recorder(top_k=int(top_k), cancel=cancel, progress=progress, num_layers=num_layers)
+    rec = _Recorder(top_k=int(top_k), cancel=cancel, progress=progress, num_layers=num_layers, preview=preview)
     hooks = _hook_blocks(model, rec)
     _active.recorder = rec
     try:
@@ -630,6 +677,8 @@ def capture_forward(model: Any, inputs: dict, top_k: int = DEFAULT_TOP_K, cancel
     else:
         indices, weights = np.stack(rec.indices), np.stack(rec.weights)  # [layer, head, query, k]
     store = CompactAttentions(indices, weights, rec.inputs, n_keys, cache_bytes, causal, configs, lock)
+    if preview is not None and preview.block is not None:
+        store.seed_rows(preview.layer, preview.rows, preview.block, preview.mean, preview.top)
     rec.indices.clear()
     rec.weights.clear()
     release_heap()

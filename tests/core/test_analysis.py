@@ -183,11 +183,28 @@ def test_preview_hands_over_one_layer_during_the_pass(model, request):
     assert len(seen) == 1
 
 
-def test_no_preview_of_a_compact_pass(minilm):
-    """A long input's compact pass keeps no layer in full during the pass: no preview (the view recomputes)."""
-    seen = []
-    a = analyse(minilm, "The bank of the river.", compact=True, partial=seen.append)
-    assert not a.exact and seen == []
+@pytest.mark.parametrize("model", ["minilm", "smollm2"])
+def test_a_compact_pass_hands_over_and_keeps_the_rows_on_screen(model, request):
+    """A long input's pass hands over the rows on screen of one layer ([head, rows, key], float16 values as the
+    store serves them) and keeps them: no recompute after the pass, the same numbers as a recompute, and within
+    float16 rounding of bare transformers."""
+    from explorer.core.attention import attention_rows, rows_ready, shown_rows
+
+    loaded = request.getfixturevalue(model)
+    text = "The bank of the river was muddy after the long rain, and she went to the bank to deposit money."
+    got = []
+    a = analyse(loaded, text, compact=True, partial=got.append, preview_layer=1, preview_rows=(2, 5, True))
+    rows = shown_rows(a.special_mask, True, 2, 5)
+    assert not a.exact and len(got) == 1 and got[0].layer == 1 and np.array_equal(got[0].rows, rows)
+    assert got[0].attention.shape == (a.num_heads, 5, a.num_tokens)
+    assert all(rows_ready(a.attentions, 1, h, rows) for h in ("mean", "max", 0))  # kept: nothing to recompute
+    np.testing.assert_array_equal(a.attentions.rows(1, rows).astype(np.float32), got[0].attention)
+    block, mean, top = a.attentions._compute_rows(1, rows)  # what a recompute would give
+    np.testing.assert_array_equal(block.astype(np.float32), got[0].attention)
+    np.testing.assert_array_equal(attention_rows(a.attentions, 1, "mean", rows), mean)
+    np.testing.assert_array_equal(attention_rows(a.attentions, 1, "max", rows), top)
+    _enc, out = _bare(loaded, text)
+    np.testing.assert_allclose(got[0].attention, out.attentions[1][0][:, rows].numpy(), atol=5e-4)
 
 
 def test_preview_pays_with_a_free_core_or_a_long_pass(monkeypatch):

@@ -91,3 +91,13 @@ def test_heatmap_spec_hides_specials_and_thresholds(pair_analysis):
     ranged = attention_heatmap_spec(a, layer=0, head="rollout", token_range=(2, 6))
     assert ranged.matrix.shape == (4, 4) and ranged.row_labels == a.labels[2:6]
     assert "query" in spec.to_csv().splitlines()[0] or spec.to_csv().startswith(",")
+
+
+def test_shown_rows_counts_from_the_kept_tokens():
+    from explorer.core.attention import shown_rows
+
+    special = [True, False, False, False, True]  # [CLS] a b c [SEP]
+    assert shown_rows(special, True, 1, 2).tolist() == [2, 3]
+    assert shown_rows(special, False, 1, 2).tolist() == [1, 2]
+    assert shown_rows(special, True, 10, 5).tolist() == [3]  # 'Tokens from' past the end: the last one
+    assert shown_rows(special, False, 0, 0).tolist() == [0]  # at least one

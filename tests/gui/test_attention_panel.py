@@ -261,3 +261,37 @@ def test_the_preview_draws_what_the_finished_analysis_draws(panel, qtbot, monkey
         expected = expected / expected.sum(-1, keepdims=True)
         np.testing.assert_allclose(panel.head_view.maps, expected[:, 2:, 2:], atol=1e-6)
         assert panel.head_view.keep is not None and panel.head_view.labels[0] == np.array(a.labels)[kept][2]
+
+
+def test_a_long_input_draws_its_rows_on_screen_during_the_pass(panel, qtbot, monkeypatch):
+    """A long (compact) pass hands over the rows on screen of the layer on screen as it makes them: the head view
+    is drawn from them before the analysis is back, the analysis keeps them (no recompute job after the pass),
+    and its drawing is the same one (the store serves those very rows)."""
+    from explorer.core.attention import shown_rows
+
+    monkeypatch.setattr("explorer.core.analysis.dense_limit", lambda loaded: 8)  # any text past 8 tokens is long
+    monkeypatch.setattr("torch.get_num_threads", lambda: 1024)
+    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
+    panel.set_view("head")
+    panel.special_check.setChecked(True)
+    text = "The students read the lecture notes about language models and their attention heads. " * 3
+    first = _run(panel, qtbot, text)
+    assert not first.exact
+    panel.layer_spin.setValue(2)
+    panel.start_spin.setValue(3)
+    panel.count_spin.setValue(20)
+    qtbot.waitUntil(lambda: panel.head_view.title.startswith("minilm · layer 2"), timeout=60_000)
+    recompute = panel._prepare_job  # layer 2 of the first analysis had to be made again
+    at_result = []
+    show = panel.show_analysis
+    monkeypatch.setattr(panel, "show_analysis",
+                        lambda a: (at_result.append((list(panel.head_view.labels), panel.head_view._version)), show(a)))
+    a = _run(panel, qtbot, "She deposits her money at the bank by the river every week. " * 3)
+    rows = shown_rows(a.special_mask, True, 3, 20)
+    labels, version = at_result[-1]
+    assert labels == [a.labels[i] for i in rows]  # drawn from the preview, before the result
+    assert panel._prepare_job is recompute and panel.head_view._version == version  # no recompute, no redraw
+    kept = np.flatnonzero(~np.asarray(a.special_mask))
+    block = a.attentions.rows(2, rows).astype(np.float32)[:, :, kept]
+    block /= block.sum(-1, keepdims=True)
+    np.testing.assert_allclose(panel.head_view.maps, block[:, :, 3:23], atol=1e-6)

@@ -38,6 +38,7 @@ from explorer.core.attention import (
     layer_matrix,
     prepare_rows,
     rows_ready,
+    shown_rows,
     threshold_mask,
 )
 from explorer.core.attention_store import DEFAULT_TOP_K
@@ -255,6 +256,7 @@ class AttentionPanel(Panel):
             analyse, lm, text, pair, label="Attention", on_result=self.show_analysis, on_error=self._on_error,
             on_partial=preview if early else None, on_finished=lambda: self.run_button.setEnabled(True),
             top_k=self.state.top_k, preview_layer=self.state.layer,
+            preview_rows=(self.state.range_start, min(self.state.range_count, HEAD_VIEW_MAX), self.state.hide_special),
         )
 
     def _show_preview(self, preview: LayerPreview) -> None:
@@ -264,6 +266,11 @@ class AttentionPanel(Panel):
         if (self.state.view != "head" or self.state.source != "self" or preview.layer != self.state.layer
                 or head == "rollout" or (isinstance(head, int) and head >= preview.attention.shape[0])):
             return
+        if preview.rows is not None:  # a long input: the rows on screen, unless the range changed since
+            s = self.state
+            shown = shown_rows(preview.special_mask, s.hide_special, s.range_start, min(s.range_count, HEAD_VIEW_MAX))
+            if head in ("mean", "max") or not np.array_equal(shown, preview.rows):
+                return
         self.layer_spin.blockSignals(True)
         _set_range(self.layer_spin, 0, preview.num_layers - 1)  # the controls reflow now, not under the drawing
         self.layer_spin.blockSignals(False)
@@ -460,7 +467,9 @@ class AttentionPanel(Panel):
         hi = min(hi, lo + HEAD_VIEW_MAX)  # more lines than this are a blur: page with 'Tokens from'
         num_heads = preview.attention.shape[0] if preview is not None else att.shape[1]
         heads = list(range(num_heads)) if head == "all" else [head if isinstance(head, int) else 0]
-        if preview is None and self._compact():
+        if preview is not None and preview.rows is not None:
+            maps, keep = self._compact_head_maps(None, layer, head, kept, lo, hi, fetched=preview.attention)
+        elif preview is None and self._compact():
             maps, keep = self._compact_head_maps(att, layer, head, kept, lo, hi)
         else:
             layer_att = preview.attention if preview is not None else att[layer]  # [head, query, key]
@@ -494,12 +503,15 @@ class AttentionPanel(Panel):
         else:
             self.head_legend.setText("Line opacity = attention weight · hover a token to isolate its lines")
 
-    def _compact_head_maps(self, att, layer: int, head: int | str, kept: np.ndarray, lo: int,
-                           hi: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Head-view maps of a long input from the shown rows only: [head, shown, shown] and the threshold mask."""
+    def _compact_head_maps(self, att, layer: int, head: int | str, kept: np.ndarray, lo: int, hi: int,
+                           fetched: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Head-view maps of a long input from the shown rows only: [head, shown, shown] and the threshold mask.
+        ``fetched``: those rows already in hand ([head, rows, key] float32, from the pass's preview)."""
         kept_idx = np.nonzero(kept)[0]
         rows = kept_idx[lo:hi]
-        if head == "all":
+        if fetched is not None:
+            maps = fetched if head == "all" else fetched[head][None]
+        elif head == "all":
             maps = att.rows(layer, rows).astype(np.float32)  # [head, rows, key]
         else:
             maps = attention_rows(att, layer, head, rows)[None]  # [1, rows, key]
