@@ -295,3 +295,13 @@ def test_a_long_input_draws_its_rows_on_screen_during_the_pass(panel, qtbot, mon
     block = a.attentions.rows(2, rows).astype(np.float32)[:, :, kept]
     block /= block.sum(-1, keepdims=True)
     np.testing.assert_allclose(panel.head_view.maps, block[:, :, 3:23], atol=1e-6)
+    # The heatmap's rows (all 120 from 'Tokens from', not the head view's at most 96) are kept the same way.
+    panel.count_spin.setValue(120)
+    panel.set_view("heatmap")
+    qtbot.waitUntil(lambda: panel.heatmap.spec is not None and panel.heatmap.spec.meta["layer"] == 2, timeout=60_000)
+    recompute = panel._prepare_job
+    panel.heatmap.spec = None
+    a = _run(panel, qtbot, "A river bank is not a money bank, the lecture says, and context tells them apart. " * 8)
+    qtbot.waitUntil(lambda: panel.heatmap.spec is not None, timeout=60_000)
+    assert panel._prepare_job is recompute
+    assert panel.heatmap.spec.matrix.shape == (120, 120) and panel.heatmap.spec.meta["layer"] == 2

@@ -256,7 +256,7 @@ class AttentionPanel(Panel):
             analyse, lm, text, pair, label="Attention", on_result=self.show_analysis, on_error=self._on_error,
             on_partial=preview if early else None, on_finished=lambda: self.run_button.setEnabled(True),
             top_k=self.state.top_k, preview_layer=self.state.layer,
-            preview_rows=(self.state.range_start, min(self.state.range_count, HEAD_VIEW_MAX), self.state.hide_special),
+            preview_rows=(self.state.range_start, self._rows_count(), self.state.hide_special),
         )
 
     def _show_preview(self, preview: LayerPreview) -> None:
@@ -529,6 +529,11 @@ class AttentionPanel(Panel):
     def _compact(self) -> bool:
         a = self.analysis
         return a is not None and self.state.source == "self" and not a.exact
+
+    def _rows_count(self) -> int:
+        """How many rows the current view draws (the head view at most HEAD_VIEW_MAX)."""
+        count = self.state.range_count
+        return min(count, HEAD_VIEW_MAX) if self.state.view == "head" else count
 
     def _shown_rows(self, cap: int | None = None) -> np.ndarray:
         kept_idx = np.nonzero(self._kept())[0]
