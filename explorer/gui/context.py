@@ -130,8 +130,13 @@ class SharedText(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._text = ""
+        # The text box's edits reach here after typing pauses; a reader first takes any edit still waiting, so
+        # F5 pressed right after a paste analyses the pasted text (it read "the text is empty").
+        self.flush: Callable[[], None] | None = None
 
     def text(self) -> str:
+        if self.flush is not None:
+            self.flush()
         return self._text
 
     def set_text(self, text: str) -> None:

@@ -481,3 +481,18 @@ def test_heads_fill_mask_choice_shows_its_whole_text(small_window, qtbot):
     text = combo.currentText()
     assert text.startswith("1 (token ")
     assert combo.width() >= combo.fontMetrics().horizontalAdvance(text) + 20
+
+
+def test_f5_right_after_a_paste_analyses_the_pasted_text(small_window, qtbot):
+    """The text box hands its edits over after typing pauses (250 ms); a panel that runs at once (F5 right after
+    Ctrl+V) reads the new text, not the old one ("The text is empty")."""
+    w = small_window
+    panel = w.show_panel("attention")
+    panel.picker.select("minilm")
+    w.text_input.set_text("")
+    w.text_input.edit.insertPlainText("The bank of the river was muddy.")  # as a paste: the hand-over waits
+    assert w.text_input._timer.isActive()
+    qtbot.keyClick(panel, Qt.Key.Key_F5)
+    assert "empty" not in panel.note.text()
+    qtbot.waitUntil(lambda: panel.analysis is not None and not w.ctx.runner.active, timeout=60_000)
+    assert panel.analysis.text == "The bank of the river was muddy."

@@ -92,6 +92,7 @@ class TextInput(QWidget):
         self.edit.textChanged.connect(self._timer.start)
         self.edit.textChanged.connect(self._update_count)
         ctx.text.changed.connect(self._pull)
+        ctx.text.flush = self._flush
 
     def _build_samples_menu(self) -> None:
         from PySide6.QtWidgets import QMenu
@@ -123,6 +124,15 @@ class TextInput(QWidget):
     def _push(self) -> None:
         self._timer.stop()
         self.ctx.text.set_text(self.edit.toPlainText())
+
+    def _flush(self) -> None:
+        """Push an edit that still waits for typing to pause (a panel is reading the text now)."""
+        try:
+            waiting = self._timer.isActive()
+        except RuntimeError:  # this box is gone (its window closed): nothing waits
+            return
+        if waiting:
+            self._push()
 
     def _pull(self, text: str) -> None:
         if text != self.edit.toPlainText():
