@@ -119,8 +119,7 @@ def run_mask(args: argparse.Namespace) -> int:
         print("spans:   ", ", ".join(f"{s}-{e}:{' '.join(tt.tokens[s:e])}" for s, e in mk.spans))
     if stats is not None:
         print(f"over {stats.samples} samples: mask ratio {stats.mask_ratio_mean:.4f} (budget {stats.budget} tokens), "
-              f"span/unit length {stats.span_length_mean:.3f} words"
-              + (f" (theory {stats.theory_mean:.3f})" if stats.theory else ""))
+              f"{stats.unit_length_text()}")
         print("actions:  " + ", ".join(f"{k} {v:.3f}" for k, v in stats.action_fractions.items()))
     if "fill" in out:
         res = out["fill"]

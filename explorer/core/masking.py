@@ -140,6 +140,15 @@ class MaskStats:
     tokens: list[str]
     note: str = ""
 
+    def unit_length_text(self) -> str:
+        """The realised span / unit length in words, in words a reader takes in; random-token masking picks
+        single tokens, which have no length in words (its mean would read "0.00 words")."""
+        if not self.span_length_hist:
+            return "units: single tokens (no word spans to measure)"
+        name = "span" if self.strategy == "span" else "unit"
+        theory = f" (theory {self.theory_mean:.2f}, clipped geometric)" if self.theory else ""
+        return f"mean realised {name} length {self.span_length_mean:.2f} words{theory}"
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["span_length_hist"] = {str(k): v for k, v in self.span_length_hist.items()}
@@ -645,6 +654,7 @@ def span_hist_chart(stats: MaskStats) -> Any:
         )
     unit = "span" if stats.strategy == "span" else "unit"
     return ChartSpec(
+        note="" if stats.span_length_hist else "Random-token masking picks single tokens: no word spans to count.",
         title=f"{unit.capitalize()} length in words — {STRATEGY_TITLES[stats.strategy]}",
         x_label=f"{unit} length (words)",
         y_label="share of spans" if unit == "span" else "share of chosen units",

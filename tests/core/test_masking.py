@@ -78,6 +78,9 @@ def test_eighty_ten_ten_proportions(long_tt):
     assert stats.action_fractions["mask"] == pytest.approx(0.8, abs=0.01)
     assert stats.action_fractions["random"] == pytest.approx(0.1, abs=0.01)
     assert stats.action_fractions["keep"] == pytest.approx(0.1, abs=0.01)
+    # Single tokens have no length in words: said so, not "0.00 words".
+    assert stats.unit_length_text() == "units: single tokens (no word spans to measure)"
+    assert "single tokens" in span_hist_chart(stats).note
 
 
 def test_shares_are_settable(long_tt):
@@ -170,6 +173,9 @@ def test_span_lengths_follow_the_clipped_geometric(long_tt):
     # a different p moves the distribution: the statistic is not a constant
     other = sample_stats(long_tt, "span", samples=500, seed=11, params=MaskParams(geometric_p=0.5))
     assert other.span_length_mean < stats.span_length_mean - 1.0
+    assert stats.unit_length_text() == (f"mean realised span length {stats.span_length_mean:.2f} words "
+                                        f"(theory {stats.theory_mean:.2f}, clipped geometric)")
+    assert span_hist_chart(stats).note == ""
 
 
 def test_one_draw_per_span_and_sbo_boundaries(long_tt, minilm):

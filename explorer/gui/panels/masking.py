@@ -655,12 +655,10 @@ class MaskingPanel(Panel):
         self.hist_chart.set_spec(span_hist_chart(stats))
         self.freq_chart.set_spec(token_frequency_chart(stats))
         af = stats.action_fractions
-        theory = (f" vs theory {stats.theory_mean:.2f} (clipped geometric)" if stats.theory else "")
         self.stats_label.setText(
             f"<b>{stats.samples}</b> maskings with <b>{STRATEGY_TITLES[stats.strategy]}</b>: mean mask ratio "
             f"<b>{stats.mask_ratio_mean:.4f}</b> ± {stats.mask_ratio_std:.4f} of {stats.n_candidates} tokens "
-            f"(budget {stats.budget}); mean realised {'span' if stats.strategy == 'span' else 'unit'} length "
-            f"<b>{stats.span_length_mean:.2f}</b> words{theory}; after merging touching spans "
+            f"(budget {stats.budget}); {html.escape(stats.unit_length_text())}; after merging touching spans "
             f"{stats.merged_span_length_mean:.2f} tokens; actions mask {af['mask']:.3f} / random {af['random']:.3f} "
             f"/ kept {af['keep']:.3f}. {stats.note}")
 
