@@ -267,8 +267,8 @@ class AttentionPanel(Panel):
                 or head == "rollout" or (isinstance(head, int) and head >= preview.attention.shape[0])):
             return
         if preview.rows is not None:  # a long input: the rows on screen, unless the range changed since
-            s = self.state
-            shown = shown_rows(preview.special_mask, s.hide_special, s.range_start, min(s.range_count, HEAD_VIEW_MAX))
+            shown = shown_rows(preview.special_mask, self.state.hide_special, self.state.range_start,
+                               self._rows_count())
             if head in ("mean", "max") or not np.array_equal(shown, preview.rows):
                 return
         self.layer_spin.blockSignals(True)
@@ -535,20 +535,16 @@ class AttentionPanel(Panel):
         count = self.state.range_count
         return min(count, HEAD_VIEW_MAX) if self.state.view == "head" else count
 
-    def _shown_rows(self, cap: int | None = None) -> np.ndarray:
-        kept_idx = np.nonzero(self._kept())[0]
-        lo, hi = self._range(len(kept_idx))
-        if cap is not None:
-            hi = min(hi, lo + cap)
-        return kept_idx[lo:hi]
+    def _shown_rows(self) -> np.ndarray:
+        """The long input's query rows the current view draws (the pass hands the same ones over)."""
+        s = self.state
+        return shown_rows(self.analysis.special_mask, s.hide_special, s.range_start, self._rows_count())
 
     def _row_requests(self) -> list[tuple[int, int | str, list[int]]]:
         """The (layer, head, query rows) the current view draws from recomputed dense rows or rollout."""
         view, layer, head = self.state.view, self.state.layer, self._head_value()
-        if view == "head":
-            return [(layer, "mean" if head == "all" else head, list(self._shown_rows(HEAD_VIEW_MAX)))]
         rows = list(self._shown_rows())
-        if view == "heatmap":
+        if view in ("head", "heatmap"):
             return [(layer, "mean" if head == "all" else head, rows)]
         if view == "aggregate":
             return [(layer, head if head in ("mean", "max") else "mean", rows), (layer, "rollout", rows)]
