@@ -21,6 +21,7 @@ from explorer.core.charts import ChartSpec, Series
 from explorer.core.errors import InputError, ModelError
 from explorer.core.models import require_finite
 from explorer.core.progress import Progress, check, no_progress
+from explorer.core.words import clip_to_tokens
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 # Task -> the heads (models.ModelCard.heads) that can run it.
@@ -247,14 +248,6 @@ def _check_text(text: str, what: str = "text") -> str:
     return str(text)
 
 
-def _start_of(lm: Any, text: str, limit: int) -> tuple[str, bool]:
-    """The start of ``text`` that holds the ``limit`` tokens the model reads, and whether more was cut: a dropped
-    10 MB file is not tokenized whole (9 s and 2 GB for MiniLM) to use its first 512 tokens."""
-    from explorer.core.words import clip_to_tokens
-
-    return clip_to_tokens(lm.tokenizer, text, limit)
-
-
 # ---------------------------------------------------------------- batched prediction (head and evaluate share it)
 
 
@@ -352,8 +345,9 @@ def classify(
     check(cancel)
     progress(0.1, "Classifying…")
     limit = _model_max(lm)
-    first, cut = _start_of(lm, text, limit)
-    second, cut_pair = _start_of(lm, text_pair, limit) if text_pair is not None else (None, False)
+    # Only the start the model reads is tokenized: a dropped 10 MB file took 9 s and 2 GB to use 512 tokens.
+    first, cut = clip_to_tokens(lm.tokenizer, text, limit)
+    second, cut_pair = clip_to_tokens(lm.tokenizer, text_pair, limit) if text_pair is not None else (None, False)
     n_tokens = len(lm.tokenizer(first, second)["input_ids"])
     problem = getattr(lm.config, "problem_type", None) or "single_label_classification"
     probs = predict_sentences(lm, [first], [second] if second is not None else None, cancel=cancel)[0]
@@ -386,7 +380,7 @@ def tag_tokens(
     text = _check_text(text)
     limit = _model_max(lm)
     progress(0.1, "Labelling tokens…")
-    start, cut = _start_of(lm, text, limit)  # offsets into the start are offsets into the text
+    start, cut = clip_to_tokens(lm.tokenizer, text, limit)  # offsets into the start are offsets into the text
     enc = lm.tokenizer(start, return_offsets_mapping=True, truncation=True, max_length=limit, return_tensors="pt")
     offsets = enc.pop("offset_mapping")[0].tolist()
     truncated = cut or len(lm.tokenizer(start)["input_ids"]) > limit
@@ -460,7 +454,7 @@ def answer(
     limit = _model_max(lm)
     progress(0.1, "Scoring answer spans…")
     tok = lm.tokenizer
-    start, cut = _start_of(lm, context, limit)  # offsets into the start are offsets into the context
+    start, cut = clip_to_tokens(lm.tokenizer, context, limit)  # offsets into the start are offsets into the context
     enc = tok(question, start, truncation="only_second", max_length=limit, return_offsets_mapping=True,
               return_tensors="pt")
     offsets = enc.pop("offset_mapping")[0].tolist()
@@ -525,7 +519,7 @@ def fill_mask(
     if tok.mask_token not in text:
         raise InputError(f"Put {tok.mask_token} where a word is missing, e.g. 'Paris is the {tok.mask_token} of France.'")
     limit = _model_max(lm)
-    start, cut = _start_of(lm, text, limit)
+    start, cut = clip_to_tokens(lm.tokenizer, text, limit)
     enc = tok(start, truncation=True, max_length=limit, return_tensors="pt")
     truncated = cut or len(tok(start)["input_ids"]) > limit
     ids = enc["input_ids"][0]

@@ -31,6 +31,8 @@ LEGACY_FILES = (
     "special_tokens_map.json", "vocab.txt", "merges.txt", "vocab.json", "added_tokens.json",
     "chat_template.jinja", META_FILE,
 )
+
+
 def weights_sha256(folder: str | os.PathLike) -> str:
     """sha256 over the weight files of a model folder (sorted by name); cached per file size and mtime."""
     folder = Path(folder)
