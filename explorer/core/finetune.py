@@ -721,6 +721,11 @@ def save(model: Any, lm: Any, result: FinetuneResult, data: TaskData, out: Path)
 # ---------------------------------------------------------------- charts
 
 
+def axis_label(mode: str) -> str:
+    """What the fine-tune charts count along x: L-BFGS rounds for a frozen head, epochs otherwise."""
+    return "L-BFGS round" if mode == "frozen" else "epoch"
+
+
 def history_chart(history: list[EpochReport], initial_val_accuracy: float | None = None,
                   batch_losses: list[tuple[float, float]] | None = None, baseline: float | None = None,
                   meta: dict | None = None, x_label: str = "epoch") -> ChartSpec:
@@ -747,7 +752,7 @@ def history_chart(history: list[EpochReport], initial_val_accuracy: float | None
 def result_chart(result: FinetuneResult) -> ChartSpec:
     """The history chart of a finished run (frozen: loss and accuracy per L-BFGS round)."""
     return history_chart(result.history, result.initial_val_accuracy, result.batch_losses, result.majority_baseline,
-                         meta=result.to_dict(), x_label="L-BFGS round" if result.mode == "frozen" else "epoch")
+                         meta=result.to_dict(), x_label=axis_label(result.mode))
 
 
 def scratch_chart(pre: FinetuneResult, scratch: FinetuneResult) -> ChartSpec:

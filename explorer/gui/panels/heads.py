@@ -1027,24 +1027,24 @@ class HeadsPanel(Panel):
     def _empty_live_chart(self, mode: str) -> ChartSpec:
         """The chart a run starts from. Frozen: the live chart's axes and legend with no points yet, so each
         L-BFGS round only adds points to its lines (drawn in place, not rebuilt)."""
-        from explorer.core.finetune import EpochReport, history_chart
+        from explorer.core.finetune import EpochReport, axis_label, history_chart
 
         baseline = self.data.majority_baseline()
         if mode != "frozen":
             return history_chart([], None, [], baseline)
-
-        spec = history_chart([EpochReport(1, 0.0, 0.0, 0.0)], 0.0, None, baseline, x_label="L-BFGS round")
+        spec = history_chart([EpochReport(1, 0.0, 0.0, 0.0)], 0.0, None, baseline, x_label=axis_label(mode))
         for series in spec.series:
             series.x, series.y = [], []
         return spec
 
     def _draw_live(self, update) -> None:
         """The live chart as the finished run's chart will be (frozen: loss and accuracy per L-BFGS round)."""
-        from explorer.core.finetune import history_chart
+        from explorer.core.finetune import axis_label, history_chart
 
         baseline = self.data.majority_baseline() if self.data else None
         if update.mode == "frozen":
-            spec = history_chart(update.history, update.initial_val_accuracy, None, baseline, x_label="L-BFGS round")
+            spec = history_chart(update.history, update.initial_val_accuracy, None, baseline,
+                                 x_label=axis_label(update.mode))
         else:
             spec = history_chart(update.history, update.initial_val_accuracy, self._batch_losses, baseline)
         self.train_chart.set_spec(spec)
