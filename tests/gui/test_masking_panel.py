@@ -27,12 +27,18 @@ def wait_jobs(qtbot, ctx):
     qtbot.waitUntil(lambda: not ctx.runner.active, timeout=60000)
 
 
-def test_span_masking_strips_compare_and_stats(qtbot, ctx_with_models, tmp_path):
-    ctx = ctx_with_models
+def masked(qtbot, ctx, strategy):
+    """A panel that has masked the text with ``strategy``."""
     panel = make(qtbot, ctx)
-    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("span"))
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData(strategy))
     panel.run()
     wait_jobs(qtbot, ctx)
+    return panel
+
+
+def test_span_masking_strips_compare_and_stats(qtbot, ctx_with_models, tmp_path):
+    ctx = ctx_with_models
+    panel = masked(qtbot, ctx, "span")
     mk = panel.result
     assert mk is not None and mk.strategy == "span" and mk.masked
     strip = panel.original_strip
@@ -92,10 +98,7 @@ def test_objectives_draw_their_attention_mask(qtbot, ctx_with_models):
 
 def test_fill_mask_minilm_head_and_causal(qtbot, ctx_with_models):
     ctx = ctx_with_models
-    panel = make(qtbot, ctx)
-    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("wwm"))
-    panel.run()
-    wait_jobs(qtbot, ctx)
+    panel = masked(qtbot, ctx, "wwm")
     panel.run_fill()
     wait_jobs(qtbot, ctx)
     shown = panel.fill_view.toPlainText()
@@ -145,10 +148,7 @@ def test_fill_mask_predictions_leave_with_the_masks_they_were_for(qtbot, ctx_wit
     """Predictions belong to one masking: a new objective or a new masking replaces them with what to do next,
     and predictions that arrive for masks no longer on screen are not shown."""
     ctx = ctx_with_models
-    panel = make(qtbot, ctx)
-    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("wwm"))
-    panel.run()
-    wait_jobs(qtbot, ctx)
+    panel = masked(qtbot, ctx, "wwm")
     first = panel.result
     panel.run_fill()
     wait_jobs(qtbot, ctx)
