@@ -23,8 +23,8 @@ def bench_analysis_overhead(model_name: str = "minilm", n_tokens: int = 512, rep
     the fewest pairs."""
     import torch
 
-    from explorer.core.analysis import analyse
-    from explorer.core.models import load_model
+    from explorer.core.inspect.analysis import analyse
+    from explorer.core.models.loading import load_model
 
     torch.set_num_threads(max(1, torch.get_num_threads()))
     loaded = load_model(model_name)
@@ -57,7 +57,7 @@ def bench_heatmap_redraw(size: int = 512, repeats: int = 10) -> dict:
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core.charts import ChartSpec
+    from explorer.core.io.charts import ChartSpec
     from explorer.gui.widgets.chart import ChartWidget
 
     app = QApplication.instance() or QApplication([])

@@ -21,8 +21,8 @@ def bench_generation(model_name: str = "smollm2", new_tokens: int = 48, repeats:
     prompt, same number of new tokens; tokenizing and decoding included in both), measured alternately."""
     import torch
 
-    from explorer.core.generation import GenerationSettings, generate
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
+    from explorer.core.prompting.generation import GenerationSettings, generate
 
     lm = load_model(model_name)
     tok = lm.tokenizer

@@ -119,11 +119,11 @@ def bench_first_paint(repeats: int = 3, deadline: float | None = None) -> dict:
 
 
 def _analysis_function() -> tuple[Any, str]:
-    """The app's analysis pass when explorer.core.analysis exists, else a bare forward pass with the same outputs."""
+    """The app's analysis pass when explorer.core.inspect.analysis exists, else a bare forward pass with the same outputs."""
     try:
-        from explorer.core.analysis import analyse
+        from explorer.core.inspect.analysis import analyse
 
-        return analyse, "explorer.core.analysis.analyse"
+        return analyse, "explorer.core.inspect.analysis.analyse"
     except ImportError:
         def forward(loaded: Any, text: str, progress: Any = None, cancel: Any = None) -> Any:
             import torch
@@ -133,7 +133,7 @@ def _analysis_function() -> tuple[Any, str]:
             with loaded.lock, torch.inference_mode():
                 return loaded.model(**enc, output_attentions=True, output_hidden_states=True)
 
-        return forward, "a plain forward pass (explorer.core.analysis is missing)"
+        return forward, "a plain forward pass (explorer.core.inspect.analysis is missing)"
 
 
 def child_stall(model: str = "smollm2", n_tokens: int = 512, runs: int = 2, idle_seconds: float = 2.0) -> dict:
@@ -142,7 +142,7 @@ def child_stall(model: str = "smollm2", n_tokens: int = 512, runs: int = 2, idle
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
     from explorer.gui.jobs import JobRunner
 
     app = QApplication.instance() or QApplication(["lm-explorer-bench"])
@@ -182,7 +182,7 @@ def child_stall(model: str = "smollm2", n_tokens: int = 512, runs: int = 2, idle
         probe.stop()
         return max_gap_ms()
 
-    from explorer.core.warmup import warm_up
+    from explorer.core.models.warmup import warm_up
 
     app.processEvents()
     idle_ms = probe_idle(idle_seconds)
@@ -247,8 +247,8 @@ def child_load_stall(model: str, idle_seconds: float = 1.0) -> dict:
     from PySide6.QtCore import QEventLoop, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core import catalog
-    from explorer.core.models import converted_folder
+    from explorer.core.models import catalog
+    from explorer.core.models.loading import converted_folder
     from explorer.gui.context import AppContext
 
     app = QApplication.instance() or QApplication(["lm-explorer-bench"])
@@ -348,7 +348,7 @@ def child_memory(models: tuple[str, ...] = ("minilm", "smollm2"), n_tokens: int 
     import torch  # noqa: F401
     import transformers  # noqa: F401
 
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     after_imports = rss_bytes()
     loaded = [load_model(m) for m in models]

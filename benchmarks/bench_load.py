@@ -33,8 +33,8 @@ def child_load(name: str, bare: bool = False) -> dict:
     """In a fresh process: import, then load ``name`` through the app (or bare transformers); seconds of each."""
     t0 = time.perf_counter()
     _imports()
-    from explorer.core import catalog
-    from explorer.core.models import converted_folder, load_model
+    from explorer.core.models import catalog
+    from explorer.core.models.loading import converted_folder, load_model
 
     t1 = time.perf_counter()
     entry = catalog.resolve(name)

@@ -53,8 +53,8 @@ def child_long_input(n_tokens: int = 4096, model: str = "smollm2", top_k: int = 
     import torch
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core.analysis import analysis_limit
-    from explorer.core.models import load_model
+    from explorer.core.inspect.analysis import analysis_limit
+    from explorer.core.models.loading import load_model
     from explorer.gui.context import AppContext
     from explorer.gui.panels.attention import AttentionPanel
 

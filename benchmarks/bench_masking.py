@@ -9,10 +9,10 @@ def bench_span_sampler() -> dict:
     """Time ``sample_stats(..., "span", samples=10000)`` on the bundled long sample cut to 512 MiniLM tokens."""
     from transformers import AutoTokenizer
 
-    from explorer.core.catalog import resolve
-    from explorer.core.masking import sample_stats
-    from explorer.core.paths import resources_dir
-    from explorer.core.words import tokenize_words
+    from explorer.core.io.paths import resources_dir
+    from explorer.core.models.catalog import resolve
+    from explorer.core.pretraining.masking import sample_stats
+    from explorer.core.pretraining.words import tokenize_words
 
     tokenizer = AutoTokenizer.from_pretrained(resolve("minilm").location)
     text = (resources_dir() / "samples" / "long-pretraining.txt").read_text(encoding="utf-8")

@@ -60,7 +60,7 @@ def _context(models: tuple[str, ...]) -> tuple[Any, Any, dict]:
     os.environ["LM_EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="lmx-bench-window-")
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
     from explorer.gui.context import AppContext
 
     app = QApplication.instance() or QApplication(["lm-explorer-bench"])

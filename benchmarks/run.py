@@ -36,7 +36,7 @@ from benchmarks.common import (
     run_child,
     time_left,
 )
-from explorer.core.fileio import atomic_write_text
+from explorer.core.io.fileio import atomic_write_text
 
 ANALYSIS_TARGET = 1.1
 GENERATION_TARGET = 0.9
@@ -162,7 +162,7 @@ def _analysis_row(name: str, answer: dict, target: str) -> dict:
     if app is None or not bare:
         return _unrecognised(name, r, "s", target)
     limit = _get(r, "target_ratio", default=ANALYSIS_TARGET)
-    note = (f"explorer.core.analysis.analyse vs bare model(**enc, output_attentions=True, "
+    note = (f"explorer.core.inspect.analysis.analyse vs bare model(**enc, output_attentions=True, "
             f"output_hidden_states=True), tokenizing included in both, run alternately; "
             f"{_get(r, 'n_tokens', default='?')} tokens, median of {_get(r, 'repeats', default='?')}")
     return make_row(name, app, baseline=bare, unit="s", target=target, passed=app / bare <= limit, note=note)
@@ -193,7 +193,7 @@ def _generation(opts: Options) -> list[dict]:
     if not isinstance(app, (int, float)) or not isinstance(bare, (int, float)) or not bare:
         return [_unrecognised(name, r, unit, target)]
     limit = _get(r, "target_ratio", default=GENERATION_TARGET)
-    note = (f"explorer.core.generation.generate streaming each token to a callback vs bare model.generate, greedy, "
+    note = (f"explorer.core.prompting.generation.generate streaming each token to a callback vs bare model.generate, greedy, "
             f"{_get(r, 'model', default='?')}, {_get(r, 'prompt_tokens', default='?')}-token prompt, "
             f"{_get(r, 'new_tokens', 'max_new_tokens', default='?')} new tokens, tokenizing and decoding in both, "
             f"run alternately; median of {_get(r, 'repeats', default='?')}")
@@ -211,7 +211,7 @@ def _masking(opts: Options) -> list[dict]:
         return [_unrecognised(name, r, unit, target)]
     limit = _get(r, "target_seconds", default=1.0)
     baseline = _get(r, "baseline_seconds", "bare_seconds", "naive_seconds", "loop_seconds")
-    note = (f"explorer.core.masking.sample_stats(…, 'span', samples={_get(r, 'samples', 'n_samples', default='?')}) "
+    note = (f"explorer.core.pretraining.masking.sample_stats(…, 'span', samples={_get(r, 'samples', 'n_samples', default='?')}) "
             f"on {_get(r, 'tokens', 'n_tokens', default='?')} MiniLM tokens, after a warm-up")
     if isinstance(_get(r, "mask_ratio_mean"), (int, float)):
         note += f"; mean masked fraction {r['mask_ratio_mean']:.3f}"

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         from explorer.gui.app import main as gui_main
 
         return gui_main(files=[])
-    from explorer.core.errors import Cancelled, ExplorerError
+    from explorer.core.io.errors import Cancelled, ExplorerError
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:

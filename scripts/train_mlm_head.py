@@ -49,9 +49,9 @@ from transformers import AutoTokenizer, BertModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from explorer.core import mlm_head  # noqa: E402
-from explorer.core.catalog import MINILM, resolve  # noqa: E402
-from explorer.core.fileio import file_sha256  # noqa: E402
+from explorer.core.io.fileio import file_sha256  # noqa: E402
+from explorer.core.models import mlm_head  # noqa: E402
+from explorer.core.models.catalog import MINILM, resolve  # noqa: E402
 
 SEQ_LEN = 64
 VALIDATION_PLAY = "tragedies/macbeth.md"

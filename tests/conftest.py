@@ -21,7 +21,7 @@ os.environ["LM_EXPLORER_DATA_DIR"] = tempfile.mkdtemp(prefix="lmx-test-data-")
 @pytest.fixture(scope="session")
 def minilm():
     """The bundled MiniLM encoder (real weights)."""
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     return load_model("minilm")
 
@@ -29,7 +29,7 @@ def minilm():
 @pytest.fixture(scope="session")
 def smollm2():
     """The bundled SmolLM2-135M decoder (real weights, de-quantised from GGUF)."""
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     return load_model("smollm2")
 
@@ -37,7 +37,7 @@ def smollm2():
 @pytest.fixture(scope="session")
 def gemma3():
     """The bundled Gemma 3 270M base decoder (real weights; the first run assembles and de-quantises it)."""
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     return load_model("gemma3")
 
@@ -46,8 +46,8 @@ def gemma3():
 def gemma3_tokenizer(request):
     """Gemma's real SentencePiece tokenizer, read alone from the converted folder when it exists (seconds),
     else taken from the loaded model (which makes that folder)."""
-    from explorer.core.catalog import resolve
-    from explorer.core.models import converted_folder
+    from explorer.core.models.catalog import resolve
+    from explorer.core.models.loading import converted_folder
 
     folder = converted_folder(resolve("gemma3"))
     if folder is None:

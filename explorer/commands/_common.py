@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 
 SEED_MAX = 2**32 - 1  # numpy, torch and the window's spin boxes all take seeds in [0, 2**32)
 EXPORT_SUFFIXES = (".png", ".svg", ".csv", ".json")
@@ -120,7 +120,7 @@ def add_text_args(parser: argparse.ArgumentParser, required: bool = True) -> Non
 
 
 def read_text(args: argparse.Namespace, required: bool = True) -> str:
-    from explorer.core.fileio import read_text_file
+    from explorer.core.io.fileio import read_text_file
 
     if getattr(args, "file", None):
         tf = read_text_file(args.file)
@@ -145,7 +145,7 @@ def stderr_progress(fraction: float, message: str = "") -> None:
 
 
 def load(name: str) -> Any:
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     return load_model(name, progress=stderr_progress, trust_remote_code=False)
 
@@ -186,7 +186,7 @@ def _default(o: Any) -> Any:
 
 def export_chart(spec: Any, path: str) -> None:
     """Write a chart spec to .png/.svg (rendered offscreen by the window's chart widget) or .csv/.json."""
-    from explorer.core.charts import write_chart_data
+    from explorer.core.io.charts import write_chart_data
 
     export_path_checked(path)
     try:

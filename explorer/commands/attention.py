@@ -19,8 +19,8 @@ from explorer.commands._common import (
     read_text,
     stderr_progress,
 )
-from explorer.core.attention_store import DEFAULT_TOP_K
-from explorer.core.errors import InputError
+from explorer.core.inspect.attention_store import DEFAULT_TOP_K
+from explorer.core.io.errors import InputError
 
 
 def _head_arg(value: str) -> int | str:
@@ -103,8 +103,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_attention(args: argparse.Namespace) -> int:
-    from explorer.core.analysis import analyse
-    from explorer.core.attention import attention_heatmap_spec, layer_matrix, top_k_edges
+    from explorer.core.inspect.analysis import analyse
+    from explorer.core.inspect.attention import attention_heatmap_spec, layer_matrix, top_k_edges
 
     text = read_text(args)
     loaded = load(args.model)
@@ -154,7 +154,7 @@ def run_attention(args: argparse.Namespace) -> int:
 
 def _similarity_contexts(args: argparse.Namespace) -> tuple[list, list[str] | None, str]:
     """The contexts to compare (from --preset, --a/--b and --context), the preset's reference and model."""
-    from explorer.core.embeddings import Context, load_presets
+    from explorer.core.inspect.embeddings import Context, load_presets
 
     contexts: list = []
     reference = None
@@ -189,7 +189,7 @@ def _similarity_contexts(args: argparse.Namespace) -> tuple[list, list[str] | No
 
 
 def run_similarity(args: argparse.Namespace) -> int:
-    from explorer.core.embeddings import (
+    from explorer.core.inspect.embeddings import (
         VIEWS,
         compare_contexts,
         load_presets,
@@ -236,8 +236,8 @@ def run_similarity(args: argparse.Namespace) -> int:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from explorer.core.embeddings import collect_corpus, corpus_chart_spec, nearest_neighbours
-    from explorer.core.fileio import read_text_file
+    from explorer.core.inspect.embeddings import collect_corpus, corpus_chart_spec, nearest_neighbours
+    from explorer.core.io.fileio import read_text_file
 
     files = []
     for path in args.files:

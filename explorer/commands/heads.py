@@ -16,7 +16,7 @@ from explorer.commands._common import (
     print_json,
     stderr_progress,
 )
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 
 HEAD_TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 FT_TASKS = ("classify", "pair", "tokens")
@@ -118,7 +118,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read(value: str | None, file: str | None) -> str | None:
-    from explorer.core.fileio import read_text_file
+    from explorer.core.io.fileio import read_text_file
 
     if file:
         tf = read_text_file(file)
@@ -131,7 +131,7 @@ def _read(value: str | None, file: str | None) -> str | None:
 
 
 def run_head(args: argparse.Namespace) -> int:
-    from explorer.core import heads
+    from explorer.core.tuning import heads
 
     text = _read(args.text, args.file)
     text2 = _read(args.text2, args.file2)
@@ -186,9 +186,9 @@ def _mb(n: int) -> str:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from explorer.core import finetune as ft
-    from explorer.core.datasets import load_task_data
-    from explorer.core.taskstore import check_out_dir
+    from explorer.core.tuning import finetune as ft
+    from explorer.core.tuning.datasets import load_task_data
+    from explorer.core.tuning.taskstore import check_out_dir
 
     # Every check that needs no model comes first: bad values, the --out folder, the data file.
     ft.validate(args.mode, args.epochs, args.lr, args.batch_size, args.lora_r, args.seed, args.pooling)
@@ -258,8 +258,8 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from explorer.core.datasets import parse_examples
-    from explorer.core.evaluation import confusion_chart, evaluate
+    from explorer.core.tuning.datasets import parse_examples
+    from explorer.core.tuning.evaluation import confusion_chart, evaluate
 
     parse_examples(args.data, args.task)  # a bad file is refused before the model loads
     lm = load(args.model)

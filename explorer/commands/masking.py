@@ -21,8 +21,8 @@ SHARE = finite_float(0.0, 1.0)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from explorer.core.masking import STRATEGIES
-    from explorer.core.objectives import OBJECTIVES
+    from explorer.core.pretraining.masking import STRATEGIES
+    from explorer.core.pretraining.objectives import OBJECTIVES
 
     p = sub.add_parser("mask", help="mask a text as BERT / WWM / ERNIE / SpanBERT would (seeded)")
     add_text_args(p)
@@ -74,14 +74,14 @@ def _note(text: str) -> None:
 
 def run_mask(args: argparse.Namespace) -> int:
     from explorer.commands._common import stderr_progress
-    from explorer.core.masking import (
+    from explorer.core.pretraining.masking import (
         MaskParams,
         mask_text,
         sample_stats,
         span_hist_chart,
         token_frequency_chart,
     )
-    from explorer.core.words import tokenize_words
+    from explorer.core.pretraining.words import tokenize_words
 
     text = read_text(args)
     params = MaskParams(ratio=args.ratio, p_mask=args.p_mask, p_random=args.p_random,
@@ -102,7 +102,7 @@ def run_mask(args: argparse.Namespace) -> int:
         if args.export_frequency:
             export_chart(token_frequency_chart(stats), args.export_frequency)
     if args.fill:
-        from explorer.core.fillmask import fill_masks
+        from explorer.core.pretraining.fillmask import fill_masks
 
         res = fill_masks(lm, tt.ids, mk.input_ids, mk.masked, top_k=args.fill)
         out["fill"] = res.to_dict()
@@ -131,7 +131,7 @@ def run_mask(args: argparse.Namespace) -> int:
 
 
 def run_fill(args: argparse.Namespace) -> int:
-    from explorer.core.fillmask import fill_text
+    from explorer.core.pretraining.fillmask import fill_text
 
     text = read_text(args)
     lm = load(args.model)
@@ -147,8 +147,8 @@ def run_fill(args: argparse.Namespace) -> int:
 
 
 def run_objective(args: argparse.Namespace) -> int:
-    from explorer.core.objectives import ObjectiveParams, attention_chart
-    from explorer.core.objectives import run_objective as build
+    from explorer.core.pretraining.objectives import ObjectiveParams, attention_chart
+    from explorer.core.pretraining.objectives import run_objective as build
 
     text = read_text(args)
     lm = load(args.model)

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from explorer.core.catalog import list_models
+    from explorer.core.models.catalog import list_models
 
     entries = list_models()
     if not any(e.name == "smollm2" for e in entries):
@@ -37,13 +37,13 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from explorer.core.models import describe
+    from explorer.core.models.loading import describe
 
     card = describe(args.model)
     if args.json:
         print_json(card.to_dict())
     else:
-        from explorer.core.format import card_lines
+        from explorer.core.models.format import card_lines
 
         for key, value in card_lines(card):
             print(f"{key:<20} {value}")

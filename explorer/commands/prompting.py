@@ -17,7 +17,7 @@ from explorer.commands._common import (
     print_json,
     stderr_progress,
 )
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _backend(args: argparse.Namespace) -> Any:
-    from explorer.core.backends import LocalBackend, OpenAIBackend
+    from explorer.core.prompting.backends import LocalBackend, OpenAIBackend
 
     if args.endpoint:
         return OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout)
@@ -104,7 +104,7 @@ def _unescape(text: str) -> str:
 
 
 def _load_task(args: argparse.Namespace) -> Any:
-    from explorer.core.tasks import load_task, load_task_file
+    from explorer.core.prompting.tasks import load_task, load_task_file
 
     if getattr(args, "data", None):
         return load_task_file(args.data)
@@ -114,10 +114,10 @@ def _load_task(args: argparse.Namespace) -> Any:
 
 
 def run_prompt(args: argparse.Namespace) -> int:
-    from explorer.core.generation import GenerationSettings, step_chart
-    from explorer.core.prompting import Example, PromptTemplate, build_prompt, is_correct
-    from explorer.core.scoring import score_chart
-    from explorer.core.sweep import split_items
+    from explorer.core.prompting.generation import GenerationSettings, step_chart
+    from explorer.core.prompting.prompts import Example, PromptTemplate, build_prompt, is_correct
+    from explorer.core.prompting.scoring import score_chart
+    from explorer.core.prompting.sweep import split_items
 
     task = _load_task(args)
     if args.shots < 0:
@@ -242,8 +242,8 @@ def _model_names(spec: str | None) -> list[str]:
 
 
 def run_sweep_cmd(args: argparse.Namespace) -> int:
-    from explorer.core.backends import LocalBackend, OpenAIBackend
-    from explorer.core.sweep import parse_shots, run_sweeps, size_chart, sweep_chart, sweeps_to_dict
+    from explorer.core.prompting.backends import LocalBackend, OpenAIBackend
+    from explorer.core.prompting.sweep import parse_shots, run_sweeps, size_chart, sweep_chart, sweeps_to_dict
 
     shots = parse_shots(args.shots)
     task = _load_task(args)

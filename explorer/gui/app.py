@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None, files: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from explorer.core.paths import resources_dir
+    from explorer.core.io.paths import resources_dir
 
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv if files is None else sys.argv[:1])
     app.setApplicationName("LM Explorer")

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from explorer.core.fileio import TextFile
+from explorer.core.io.fileio import TextFile
 from explorer.gui.jobs import Job, JobRunner
 
 
@@ -21,14 +21,14 @@ class ModelStore(QObject):
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
-        self.loaded: dict[str, Any] = {}  # name -> explorer.core.models.LoadedModel
+        self.loaded: dict[str, Any] = {}  # name -> explorer.core.models.loading.LoadedModel
         self.loading: dict[str, Job] = {}
         self.trusted: set[str] = set()
 
     def warm_up(self) -> Job | None:
         """Import the model libraries in the background (once), in steps that leave the window responsive;
-        a load started meanwhile waits for it (see explorer.core.warmup)."""
-        from explorer.core import warmup
+        a load started meanwhile waits for it (see explorer.core.models.warmup)."""
+        from explorer.core.models import warmup
 
         if warmup.is_warm():
             return None
@@ -64,7 +64,7 @@ class ModelStore(QObject):
             return None
         if name in self.loading:
             return self.loading[name]
-        from explorer.core.models import TooBigError
+        from explorer.core.models.loading import TooBigError
 
         def done(lm: Any) -> None:
             if isinstance(lm, TooBigError):
@@ -114,7 +114,7 @@ class ModelStore(QObject):
 
 def _load_or_too_big(name: str, **kwargs: Any) -> Any:
     """load_model, but a TooBigError comes back as the result so the GUI thread can ask the user."""
-    from explorer.core.models import TooBigError, load_model
+    from explorer.core.models.loading import TooBigError, load_model
 
     try:
         return load_model(name, **kwargs)

@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from explorer.core.errors import Cancelled, ExplorerError
+from explorer.core.io.errors import Cancelled, ExplorerError
 
 log = logging.getLogger(__name__)
 

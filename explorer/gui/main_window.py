@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core import catalog
-from explorer.core.fileio import read_text_files
-from explorer.core.session import read_session, save_session
+from explorer.core.io.fileio import read_text_files
+from explorer.core.io.session import read_session, save_session
+from explorer.core.models import catalog
 from explorer.gui.context import AppContext
 from explorer.gui.jobs import Job
 from explorer.gui.panels.base import Panel
@@ -412,8 +412,8 @@ class MainWindow(QMainWindow):
         the text box (the first one's text) and the corpus. Unreadable, binary or oversized files are reported
         in the text box's notice, as when dropped.
         """
-        from explorer.core.datasets import load_task_data
-        from explorer.core.errors import ExplorerError
+        from explorer.core.io.errors import ExplorerError
+        from explorer.core.tuning.datasets import load_task_data
         from explorer.gui.panels.heads import DATA_SUFFIXES
 
         labelled: list[str] = []

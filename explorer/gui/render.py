@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from explorer.core.charts import ChartSpec
+from explorer.core.io.charts import ChartSpec
 
 
 def render_chart_file(spec: ChartSpec, path: str, size: tuple[int, int] = (900, 600)) -> None:

@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-import explorer.core.models as models
+import explorer.core.models.loading as models
 from explorer.cli import build_parser, main
 
 # A model load anywhere in these tests is a failure: every value must be refused before it.

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from explorer.cli import main
-from explorer.core.paths import resources_dir
+from explorer.core.io.paths import resources_dir
 
 
 def _json(capsys):

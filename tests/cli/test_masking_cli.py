@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from explorer.cli import main
-from explorer.core.paths import resources_dir
+from explorer.core.io.paths import resources_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG = str(resources_dir() / "samples" / "long-pretraining.txt")

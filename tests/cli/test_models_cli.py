@@ -57,7 +57,7 @@ def test_entry_point_runs_as_module(tmp_path):
 
 
 def test_models_says_how_to_add_a_missing_smollm2(capsys, monkeypatch):
-    from explorer.core import catalog
+    from explorer.core.models import catalog
 
     only_minilm = [e for e in catalog.bundled_entries() if e.name == "minilm"]
     monkeypatch.setattr(catalog, "bundled_entries", lambda: only_minilm)

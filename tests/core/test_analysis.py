@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.analysis import analyse
-from explorer.core.errors import Cancelled, InputError
+from explorer.core.inspect.analysis import analyse
+from explorer.core.io.errors import Cancelled, InputError
 
 
 def _bare(loaded, text, pair=None):
@@ -89,8 +89,8 @@ def test_slices_in_to_dict(minilm):
 
 
 def test_encoder_decoder_cross_attention(tiny_factory):
-    from explorer.core.attention import attention_heatmap_spec
-    from explorer.core.models import load_model
+    from explorer.core.inspect.attention import attention_heatmap_spec
+    from explorer.core.models.loading import load_model
 
     lm = load_model(str(tiny_factory("seq2seq-lm")))
     assert lm.kind == "encoder-decoder"
@@ -114,7 +114,7 @@ def test_encoder_decoder_cross_attention(tiny_factory):
 
 
 def test_decoder_limit_keeps_attention_in_memory(smollm2, monkeypatch):
-    from explorer.core import analysis
+    from explorer.core.inspect import analysis
 
     limit = analysis.analysis_limit(smollm2)
     assert analysis.dense_limit(smollm2) < limit < smollm2.max_length  # 8192 tokens of 30x9 maps would be 72 GB
@@ -130,8 +130,8 @@ def test_require_finite_checks_hidden_states_without_a_copy():
     them at the analysis's peak, and a NaN in the very last value is still found."""
     import tracemalloc
 
-    from explorer.core.errors import ModelError
-    from explorer.core.models import require_finite
+    from explorer.core.io.errors import ModelError
+    from explorer.core.models.loading import require_finite
 
     hidden = np.zeros((9, 1024, 576), dtype=np.float32)  # 21 MB
     tracemalloc.start()
@@ -188,7 +188,7 @@ def test_a_compact_pass_hands_over_and_keeps_the_rows_on_screen(model, request):
     """A long input's pass hands over the rows on screen of one layer ([head, rows, key], float16 values as the
     store serves them) and keeps them: no recompute after the pass, the same numbers as a recompute, and within
     float16 rounding of bare transformers."""
-    from explorer.core.attention import attention_rows, rows_ready, shown_rows
+    from explorer.core.inspect.attention import attention_rows, rows_ready, shown_rows
 
     loaded = request.getfixturevalue(model)
     text = "The bank of the river was muddy after the long rain, and she went to the bank to deposit money."
@@ -210,7 +210,7 @@ def test_a_compact_pass_hands_over_and_keeps_the_rows_on_screen(model, request):
 def test_preview_pays_with_a_free_core_or_a_long_pass(monkeypatch):
     import os
 
-    from explorer.core import analysis
+    from explorer.core.inspect import analysis
 
     cores = len(os.sched_getaffinity(0))
     monkeypatch.setattr("torch.get_num_threads", lambda: cores)  # the model's threads take every core
@@ -223,7 +223,7 @@ def test_preview_pays_with_a_free_core_or_a_long_pass(monkeypatch):
 def test_watch_layer_hands_over_softmax_weights_not_another_square_output():
     """A block whose first submodule returns some other [1, head, n, n] tensor (a position bias) before its
     attention does: the weights handed over are the attention's softmax rows."""
-    from explorer.core.analysis import _watch_layer
+    from explorer.core.inspect.analysis import _watch_layer
 
     n, heads = 5, 2
 

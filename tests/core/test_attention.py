@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.core.analysis import analyse
-from explorer.core.attention import (
+from explorer.core.inspect.analysis import analyse
+from explorer.core.inspect.attention import (
     attention_heatmap_spec,
     drop_tokens,
     head_max,
@@ -16,7 +16,7 @@ from explorer.core.attention import (
     threshold_mask,
     top_k_edges,
 )
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,7 @@ def test_heatmap_spec_hides_specials_and_thresholds(pair_analysis):
 
 
 def test_shown_rows_counts_from_the_kept_tokens():
-    from explorer.core.attention import shown_rows
+    from explorer.core.inspect.attention import shown_rows
 
     special = [True, False, False, False, True]  # [CLS] a b c [SEP]
     assert shown_rows(special, True, 1, 2).tolist() == [2, 3]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core.analysis import analyse
-from explorer.core.attention import (
+from explorer.core.inspect.analysis import analyse
+from explorer.core.inspect.attention import (
     attention_heatmap_spec,
     attention_rows,
     compact_rollout,
@@ -18,8 +18,8 @@ from explorer.core.attention import (
     rollout,
     rows_ready,
 )
-from explorer.core.attention_store import CompactAttentions, capture_forward
-from explorer.core.errors import Cancelled, InputError
+from explorer.core.inspect.attention_store import CompactAttentions, capture_forward
+from explorer.core.io.errors import Cancelled, InputError
 
 LONG = ("The students read the lecture notes about pre-trained language models and their attention heads. "
         "Then they went home, tired but happy, and wrote a long essay about what the heads had learnt. ") * 6
@@ -41,7 +41,7 @@ def _check_compact(store: CompactAttentions, dense: list[np.ndarray]) -> None:
 
 @pytest.mark.parametrize("head", ["mlm", "causal-lm"])
 def test_capture_equals_output_attentions_on_tiny_models(tiny_factory, head):
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     lm = load_model(str(tiny_factory(head)))
     enc = lm.tokenizer("the cat sat on the mat and the dog lay on the rug", return_tensors="pt")
@@ -61,7 +61,7 @@ def test_capture_handles_grouped_query_attention_and_blocks(monkeypatch):
     """A tiny Llama with 4 query heads sharing 2 key/value heads, queries split in blocks of 5."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from explorer.core import attention_store
+    from explorer.core.inspect import attention_store
 
     monkeypatch.setattr(attention_store, "QUERY_BLOCK", 5)
     torch.manual_seed(0)
@@ -83,7 +83,7 @@ def test_queries_and_keys_made_again_equal_the_pass(monkeypatch):
     block the capture cannot trace (no ModuleList parent) keeps its queries/keys and gives the same weights."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from explorer.core import attention_store
+    from explorer.core.inspect import attention_store
 
     torch.manual_seed(1)
     cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
@@ -143,7 +143,7 @@ def test_minilm_compact_matches_dense_and_rollout_error(minilm):
 
 
 def test_smollm2_long_input_goes_compact(smollm2):
-    from explorer.core import analysis
+    from explorer.core.inspect import analysis
 
     limit = analysis.analysis_limit(smollm2)
     assert limit >= 4096 > 1024 > analysis.dense_limit(smollm2)  # 1,024 tokens: compact (bench row)

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core import catalog, session
-from explorer.core.errors import ModelError
+from explorer.core.io import session
+from explorer.core.io.errors import ModelError
+from explorer.core.models import catalog
 
 # ------------------------------------------------------------------ the model list
 
@@ -141,7 +142,7 @@ def _fake_cache(folder: Path) -> Path:
 
 
 def test_cache_checksums_catch_truncation_and_changed_bytes(tmp_path):
-    from explorer.core.models import cache_problem, write_cache_manifest
+    from explorer.core.models.loading import cache_problem, write_cache_manifest
 
     folder = _fake_cache(tmp_path / "c")
     write_cache_manifest(folder)
@@ -157,7 +158,7 @@ def test_cache_checksums_catch_truncation_and_changed_bytes(tmp_path):
 
 
 def test_cache_without_checksums_is_adopted_only_when_complete(tmp_path):
-    from explorer.core.models import MANIFEST, cache_problem
+    from explorer.core.models.loading import MANIFEST, cache_problem
 
     folder = _fake_cache(tmp_path / "old")
     assert cache_problem(folder) == "" and (folder / MANIFEST).is_file()
@@ -176,7 +177,7 @@ def test_abandoned_conversions_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from explorer.core.models import remove_abandoned_conversions
+    from explorer.core.models.loading import remove_abandoned_conversions
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
@@ -193,9 +194,9 @@ def test_abandoned_conversions_are_removed(tmp_path):
 def test_damaged_smollm2_cache_is_rebuilt_not_blamed(smollm2, tmp_path, monkeypatch):
     """Random bytes over the cached weights (the issue's NaN case): the next load rebuilds the cache from the
     GGUF and generates exactly what the intact model does; the package folder is never blamed."""
-    from explorer.core import paths
-    from explorer.core.generation import GenerationSettings, generate
-    from explorer.core.models import _gguf_cache_folder, cache_problem, load_model
+    from explorer.core.io import paths
+    from explorer.core.models.loading import _gguf_cache_folder, cache_problem, load_model
+    from explorer.core.prompting.generation import GenerationSettings, generate
 
     real = _gguf_cache_folder(smollm2.entry)
     monkeypatch.setenv("LM_EXPLORER_HOME", str(tmp_path / "home"))
@@ -225,8 +226,8 @@ def test_damaged_smollm2_cache_is_rebuilt_not_blamed(smollm2, tmp_path, monkeypa
 def test_nan_weights_give_a_clear_error_not_nan_numbers(tiny_factory, tmp_path):
     import torch
 
-    from explorer.core.analysis import analyse
-    from explorer.core.models import load_model
+    from explorer.core.inspect.analysis import analyse
+    from explorer.core.models.loading import load_model
 
     folder = tmp_path / "nan-model"
     shutil.copytree(tiny_factory("mlm"), folder)
@@ -253,8 +254,9 @@ def test_converted_cache_is_keyed_by_content_so_reinstalls_share_it(tmp_path, mo
     """The same GGUF installed twice (another venv, a reinstall: other path, other mtime) maps to ONE converted
     folder, instead of a new 0.5 GB conversion per install; other content maps elsewhere; each file is hashed
     once per (path, size, mtime)."""
-    from explorer.core import fileio, models
-    from explorer.core.catalog import ModelEntry
+    from explorer.core.io import fileio
+    from explorer.core.models import loading as models
+    from explorer.core.models.catalog import ModelEntry
 
     monkeypatch.setenv("LM_EXPLORER_HOME", str(tmp_path / "home"))
     hashed = []

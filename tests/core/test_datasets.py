@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from explorer.core import datasets
-from explorer.core.errors import InputError
-from explorer.core.paths import resources_dir
+from explorer.core.io.errors import InputError
+from explorer.core.io.paths import resources_dir
+from explorer.core.tuning import datasets
 
 DATA = resources_dir() / "data"
 
@@ -97,8 +97,8 @@ def test_a_folder_or_fifo_as_data_says_what_it_is(tmp_path):
     """Not 'No such data file' for something that exists: the shared file reader names what it is."""
     import os
 
-    from explorer.core.datasets import read_rows
-    from explorer.core.errors import InputError
+    from explorer.core.io.errors import InputError
+    from explorer.core.tuning.datasets import read_rows
 
     fifo = tmp_path / "pipe.csv"
     os.mkfifo(fifo)

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from explorer.core.analysis import analyse
-from explorer.core.embeddings import (
+from explorer.core.inspect.analysis import analyse
+from explorer.core.inspect.embeddings import (
     Context,
     LayerMix,
     anisotropy_baseline,
@@ -27,8 +27,8 @@ from explorer.core.embeddings import (
     token_similarity_spec,
     word_vector,
 )
-from explorer.core.errors import InputError
-from explorer.core.paths import resources_dir
+from explorer.core.io.errors import InputError
+from explorer.core.io.paths import resources_dir
 
 RIVER = "We sat on the bank of the river and watched the water."
 MONEY = "She went to the bank to deposit her money."
@@ -96,7 +96,7 @@ def test_baseline_is_ethayarajh_different_sentences_and_words(minilm):
 
 
 def test_two_senses_same_above_different_raw_and_centred(minilm):
-    from explorer.core.embeddings import layer_means, load_presets
+    from explorer.core.inspect.embeddings import layer_means, load_presets
 
     preset = next(p for p in load_presets()["presets"] if p["name"].startswith("bank: river twice"))
     contexts = [Context(c["text"], c["word"], 0, c["sense"]) for c in preset["contexts"]]
@@ -208,7 +208,7 @@ def test_presets_parse_and_find_their_words():
 @pytest.mark.slow
 def test_two_senses_on_gemma3_need_the_corrected_view(gemma3):
     """哈巴狗 and 牧羊犬…狗 against 单身狗 twice on Gemma (DESIGN.md: mean-centred 0.86 vs 0.51 at layer 9)."""
-    from explorer.core.embeddings import load_presets
+    from explorer.core.inspect.embeddings import load_presets
 
     preset = next(p for p in load_presets()["presets"] if p["name"].startswith("狗"))
     assert preset["model"] == "gemma3"
@@ -226,7 +226,7 @@ def test_two_senses_on_gemma3_need_the_corrected_view(gemma3):
 
 
 def test_chinese_presets_prefer_gemma3_and_fall_back():
-    from explorer.core.embeddings import load_presets, preset_model
+    from explorer.core.inspect.embeddings import load_presets, preset_model
 
     chinese = [p for p in load_presets()["presets"] if any("狗" == c["word"] for c in p["contexts"])]
     assert chinese

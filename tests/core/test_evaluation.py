@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.core import heads
-from explorer.core.errors import InputError
-from explorer.core.evaluation import confusion_chart, entity_spans, evaluate
-from explorer.core.models import load_model
+from explorer.core.io.errors import InputError
+from explorer.core.models.loading import load_model
+from explorer.core.tuning import heads
+from explorer.core.tuning.evaluation import confusion_chart, entity_spans, evaluate
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "E-LOC", "S-ORG", "I-ORG"]
 

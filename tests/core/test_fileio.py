@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.errors import InputError
-from explorer.core.fileio import MAX_BYTES, decode_bytes, read_text_file
+from explorer.core.io.errors import InputError
+from explorer.core.io.fileio import MAX_BYTES, decode_bytes, read_text_file
 
 LATIN1 = [
     "café",
@@ -57,7 +57,7 @@ def test_gbk_file(tmp_path, text):
 
 
 def test_lecture_notes_as_gbk(tmp_path):
-    from explorer.core.paths import resources_dir
+    from explorer.core.io.paths import resources_dir
 
     seed = resources_dir().parents[2] / "shared" / "seed" / "bert-and-gpt3-lecture-notes.zh.txt"
     if not seed.is_file():

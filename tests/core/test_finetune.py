@@ -11,13 +11,13 @@ import threading
 import numpy as np
 import pytest
 
-from explorer.core import finetune as ft
-from explorer.core import heads
-from explorer.core.datasets import Example, TaskData, load_task_data
-from explorer.core.errors import Cancelled, InputError, ModelError
-from explorer.core.models import load_model
-from explorer.core.paths import resources_dir
-from explorer.core.probe import default_pooling
+from explorer.core.io.errors import Cancelled, InputError, ModelError
+from explorer.core.io.paths import resources_dir
+from explorer.core.models.loading import load_model
+from explorer.core.tuning import finetune as ft
+from explorer.core.tuning import heads
+from explorer.core.tuning.datasets import Example, TaskData, load_task_data
+from explorer.core.tuning.probe import default_pooling
 
 POS = ["good movie", "great film", "i love this movie", "really fun film", "very good", "a great city", "love it",
        "fun and good", "the film was great", "i really love the film", "great fun", "good good"]

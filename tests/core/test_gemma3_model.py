@@ -12,15 +12,15 @@ from dataclasses import replace
 import pytest
 
 from explorer.cli import main
-from explorer.core import catalog
-from explorer.core.errors import Cancelled
-from explorer.core.generation import GenerationSettings, generate
-from explorer.core.models import (
+from explorer.core.io.errors import Cancelled
+from explorer.core.models import catalog
+from explorer.core.models.loading import (
     count_embedding_parameters,
     ensure_assembled,
     estimate_load_bytes,
     gguf_summary,
 )
+from explorer.core.prompting.generation import GenerationSettings, generate
 
 pytestmark = pytest.mark.slow
 

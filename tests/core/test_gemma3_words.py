@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.core.masking import mask_text, sample_masks, units_for
-from explorer.core.paths import resources_dir
-from explorer.core.words import tokenize_words, word_ids_split_words
+from explorer.core.io.paths import resources_dir
+from explorer.core.pretraining.masking import mask_text, sample_masks, units_for
+from explorer.core.pretraining.words import tokenize_words, word_ids_split_words
 
 EN = "Unbelievably, the tokenizers split GPT-3's pre-training corpus into pieces."
 SHORT = "Google hired John Smith in New York. The quick brown fox jumps over the unbelievably lazy dog."

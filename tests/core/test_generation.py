@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from explorer.core.errors import Cancelled, InputError
-from explorer.core.generation import GenerationSettings, generate, step_chart
+from explorer.core.io.errors import Cancelled, InputError
+from explorer.core.prompting.generation import GenerationSettings, generate, step_chart
 
 PROMPT = "Q: What is the capital of France?\nA: Paris\nQ: What is the capital of Japan?\nA:"
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.core import heads
-from explorer.core.errors import Cancelled, InputError, ModelError
-from explorer.core.models import load_model
+from explorer.core.io.errors import Cancelled, InputError, ModelError
+from explorer.core.models.loading import load_model
+from explorer.core.tuning import heads
 
 NER = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

@@ -9,8 +9,8 @@ import struct
 
 import pytest
 
-from explorer.core.errors import InputError, ModelError
-from explorer.core.fileio import read_text_file
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.fileio import read_text_file
 
 TEXTS = {
     "english": "The bank of the river is steep, and the bank in town lends money. " * 6,
@@ -46,7 +46,7 @@ def _long_text(words: int, seed: int = 0) -> str:
 @pytest.mark.parametrize("model", ["minilm", "smollm2"])
 def test_clip_keeps_exactly_the_tokens_the_model_sees(request, model):
     """Reference: the tokenizer on the whole text, truncated to the limit."""
-    from explorer.core.words import clip_to_tokens
+    from explorer.core.pretraining.words import clip_to_tokens
 
     tok = request.getfixturevalue(model).tokenizer
     text = _long_text(60_000)
@@ -60,7 +60,7 @@ def test_clip_keeps_exactly_the_tokens_the_model_sees(request, model):
 
 
 def test_huge_text_is_masked_from_its_first_tokens(minilm):
-    from explorer.core.words import tokenize_words
+    from explorer.core.pretraining.words import tokenize_words
 
     text = _long_text(400_000)  # about 2.7 MB
     tt = tokenize_words(minilm.tokenizer, text, max_length=minilm.max_length)
@@ -70,7 +70,7 @@ def test_huge_text_is_masked_from_its_first_tokens(minilm):
 
 
 def test_huge_text_attention_analysis_uses_the_model_limit(minilm):
-    from explorer.core.analysis import analyse
+    from explorer.core.inspect.analysis import analyse
 
     text = _long_text(400_000)
     a = analyse(minilm, text)
@@ -79,7 +79,7 @@ def test_huge_text_attention_analysis_uses_the_model_limit(minilm):
 
 
 def test_word_beyond_the_limit_says_so(minilm):
-    from explorer.core.embeddings import Context, compare_contexts
+    from explorer.core.inspect.embeddings import Context, compare_contexts
 
     late = " ".join(["water"] * 700) + " The bank was steep."
     with pytest.raises(InputError, match="occurs only beyond the first 512 tokens"):
@@ -89,7 +89,7 @@ def test_word_beyond_the_limit_says_so(minilm):
 
 
 def test_gguf_with_valid_magic_and_random_bytes_is_a_model_error(tmp_path):
-    from explorer.core.models import gguf_summary
+    from explorer.core.models.loading import gguf_summary
 
     rng = random.Random(15)
     for i in range(200):

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer.core.backends import HttpSettings, OpenAIBackend, normalize_base_url, resolve_api_key
-from explorer.core.errors import Cancelled, ModelError
-from explorer.core.generation import GenerationSettings
+from explorer.core.io.errors import Cancelled, ModelError
+from explorer.core.prompting.backends import HttpSettings, OpenAIBackend, normalize_base_url, resolve_api_key
+from explorer.core.prompting.generation import GenerationSettings
 
 
 def _free_port() -> int:

@@ -11,9 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from explorer.cli import main
-from explorer.core.backends import OpenAIBackend
-from explorer.core.errors import InputError, ModelError
-from explorer.core.generation import GenerationSettings
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.prompting.backends import OpenAIBackend
+from explorer.core.prompting.generation import GenerationSettings
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.errors import Cancelled, InputError
-from explorer.core.fillmask import fill_masks, fill_message
-from explorer.core.masking import (
+from explorer.core.io.errors import Cancelled, InputError
+from explorer.core.io.paths import resources_dir
+from explorer.core.pretraining.fillmask import fill_masks, fill_message
+from explorer.core.pretraining.masking import (
     STRATEGIES,
     MaskParams,
     mask_text,
@@ -25,8 +26,7 @@ from explorer.core.masking import (
     token_frequency_chart,
     units_for,
 )
-from explorer.core.paths import resources_dir
-from explorer.core.words import tokenize_words
+from explorer.core.pretraining.words import tokenize_words
 
 LONG = (resources_dir() / "samples" / "long-pretraining.txt").read_text(encoding="utf-8")
 SHORT = "Google hired John Smith in New York. The quick brown fox jumps over the unbelievably lazy dog."
@@ -263,7 +263,7 @@ def test_random_unicode_text(minilm, smollm2, text, seed, strategy):
 
 
 def test_encoder_without_head_says_plainly_it_cannot_fill(tiny_factory):
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     lm = load_model(str(tiny_factory("base")))  # a bare BertModel folder: nothing attaches a head to it
     assert "no masked-LM head" in fill_message(lm)
@@ -286,7 +286,7 @@ def test_minilm_fills_with_the_attached_head(minilm, long_tt):
 def test_mlm_fills_every_mask_in_one_pass(tiny_factory):
     import torch
 
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     lm = load_model(str(tiny_factory("mlm")))
     tt = tokenize_words(lm.tokenizer, "the dog and the cat love the river bank in paris")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.core import mlm_head
-from explorer.core.errors import InputError, ModelError
-from explorer.core.fillmask import fill_text
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.models import mlm_head
+from explorer.core.pretraining.fillmask import fill_text
 
 SINGLE = [
     "The capital of France is [MASK].",
@@ -59,7 +59,7 @@ def test_minilm_card_says_where_the_head_came_from(minilm):
     ref = minilm.card.extra["mlm_head_frequency_only"]["project_text"]
     assert 0 < ref["top1"] <= acc["top1"] and 0 < ref["top5"] <= acc["top5"]
     # the user is told the head's accuracy next to what naming the most frequent tokens scores
-    from explorer.core.fillmask import head_note
+    from explorer.core.pretraining.fillmask import head_note
 
     note = head_note(minilm)
     assert f"top-1 {acc['top1']:.0%}" in note and f"{ref['top1']:.0%} / {ref['top5']:.0%}" in note
@@ -107,7 +107,7 @@ def test_fill_refuses_plainly(minilm, smollm2):
 
 def test_described_card_names_the_head_as_the_loaded_one_does(minilm):
     """`info minilm` (a card described without loading the weights) lists the head `fill` uses."""
-    from explorer.core.models import describe
+    from explorer.core.models.loading import describe
 
     card = describe("minilm")
     assert card.heads == minilm.card.heads and "mlm" in card.heads

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.core import catalog
-from explorer.core.errors import ModelError
-from explorer.core.models import describe, load_model
+from explorer.core.io.errors import ModelError
+from explorer.core.models import catalog
+from explorer.core.models.loading import describe, load_model
 
 
 def test_minilm_card(minilm):
@@ -30,7 +30,7 @@ def test_minilm_returns_attention(minilm):
 
 
 def test_smollm2_card_and_cache(smollm2):
-    from explorer.core.models import converted_folder
+    from explorer.core.models.loading import converted_folder
 
     card = smollm2.card
     assert card.kind == "decoder" and card.num_layers == 30
@@ -102,7 +102,7 @@ def test_concurrent_loads_are_serialised(tmp_path):
 
     code = (
         "import threading, time\n"
-        "import explorer.core.models as m\n"
+        "import explorer.core.models.loading as m\n"
         "inner = m._load_model\n"
         "active, peak, errors = [0], [0], []\n"
         "def counting(*a, **k):\n"

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explorer.core.errors import InputError
-from explorer.core.objectives import (
+from explorer.core.io.errors import InputError
+from explorer.core.pretraining.objectives import (
     OBJECTIVES,
     ObjectiveParams,
     attention_chart,
@@ -151,7 +151,7 @@ def test_sentence_permutation_and_rotation(minilm):
 
 
 def test_electra_generators(minilm, smollm2, tiny_factory):
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     r1 = run("electra", minilm, seed=0)
     assert "masked LM" in r1.generator and r1.extra["generator_kind"] == "mlm"  # the head the app attached
@@ -209,7 +209,7 @@ def test_random_unicode_text(minilm, text, seed, kind):
 
 
 def test_electra_generator_choice_and_no_special_or_unused(minilm, smollm2):
-    from explorer.core.objectives import pick_generator, replacement_ids
+    from explorer.core.pretraining.objectives import pick_generator, replacement_ids
 
     # a masked LM sharing the vocabulary first, then a causal LM, then random
     assert pick_generator(minilm.tokenizer, [smollm2, minilm]) == (minilm, "mlm")

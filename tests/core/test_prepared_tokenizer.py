@@ -1,4 +1,4 @@
-"""The converted models' tokenizers loaded from prepared parts (explorer.core.prepared_tokenizer) are the same
+"""The converted models' tokenizers loaded from prepared parts (explorer.core.models.prepared_tokenizer) are the same
 tokenizers as transformers' own loads: the same backend JSON, and the same ids, offsets, word ids and decoding
 on text this project did not write (WordNet glosses) and on non-ASCII, Chinese and emoji text. Old caches get
 their parts on the next load; damaged parts are noticed and replaced or bypassed."""
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer
 
-from explorer.core import catalog, prepared_tokenizer
-from explorer.core.models import _load_tokenizer, converted_folder
+from explorer.core.models import catalog, prepared_tokenizer
+from explorer.core.models.loading import _load_tokenizer, converted_folder
 
 WORDNET = Path("/usr/share/wordnet/data.noun")
 MIXED = [

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from explorer.core.errors import InputError
-from explorer.core.prompting import (
+from explorer.core.io.errors import InputError
+from explorer.core.prompting.prompts import (
     Example,
     PromptTemplate,
     build_prompt,
@@ -15,7 +15,7 @@ from explorer.core.prompting import (
     is_correct,
     normalize_answer,
 )
-from explorer.core.tasks import BUILTIN, arithmetic_items, builtin_task, load_task, load_task_file
+from explorer.core.prompting.tasks import BUILTIN, arithmetic_items, builtin_task, load_task, load_task_file
 
 QA = PromptTemplate("Answer the questions.", "Q: {question}\nA: {output}")
 DEMOS = [Example({"question": "What is 2 plus 2?"}, "4"), Example({"question": "Capital of Italy?"}, "Rome")]
@@ -139,7 +139,7 @@ def test_user_file_errors_point_at_the_problem(tmp_path, name, content, message)
 def test_scoring_picks_the_label_with_highest_logprob(smollm2):
     import torch
 
-    from explorer.core.scoring import score_options
+    from explorer.core.prompting.scoring import score_options
 
     prompt = "The capital of France is"
     options = [" Paris", " London", " a banana split"]

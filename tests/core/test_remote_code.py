@@ -49,8 +49,8 @@ def test_cli_refuses_custom_code_without_reading_stdin(evil_folder, tmp_path, co
 
 
 def test_core_load_and_describe_refuse(evil_folder):
-    from explorer.core.errors import ModelError
-    from explorer.core.models import describe, load_model
+    from explorer.core.io.errors import ModelError
+    from explorer.core.models.loading import describe, load_model
 
     folder, marker = evil_folder
     for fn in (load_model, describe):

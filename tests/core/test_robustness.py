@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from explorer.core import catalog
-from explorer.core.errors import ModelError
-from explorer.core.models import TooBigError, check_memory, estimate_load_bytes, gguf_summary, load_model
+from explorer.core.io.errors import ModelError
+from explorer.core.models import catalog
+from explorer.core.models.loading import (
+    TooBigError,
+    check_memory,
+    estimate_load_bytes,
+    gguf_summary,
+    load_model,
+)
 
 _Mem = namedtuple("_Mem", "available total")
 
@@ -38,7 +44,7 @@ def _write_gguf(path: Path, arch: str) -> Path:
 
 
 def test_estimate_minilm_is_float32_parameters():
-    from explorer.core.models import describe
+    from explorer.core.models.loading import describe
 
     params = describe("minilm").num_parameters  # 22.7 M; the file adds a 512-entry position_ids buffer
     assert estimate_load_bytes("minilm") == pytest.approx(4 * params, rel=1e-3)

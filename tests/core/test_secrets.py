@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.core import backends
+from explorer.core.prompting import backends
 
 SECRET = "sk-test-7f3a9c1e-DO-NOT-STORE"
 ENV = "LMX_TEST_SECRET_KEY"
@@ -52,7 +52,7 @@ def refusing_server():
 
 
 def test_key_is_sent_but_not_in_messages_logs_or_settings(refusing_server, monkeypatch, caplog):
-    from explorer.core.generation import GenerationSettings
+    from explorer.core.prompting.generation import GenerationSettings
 
     monkeypatch.setenv(ENV, SECRET)
     caplog.set_level(logging.DEBUG)
@@ -150,7 +150,7 @@ def _serve(handler):
 
 
 def test_cross_origin_redirect_never_carries_the_key(monkeypatch):
-    from explorer.core.generation import GenerationSettings
+    from explorer.core.prompting.generation import GenerationSettings
 
     other = _serve(_Refuse)
     _Refuse.seen = []
@@ -173,7 +173,7 @@ def test_cross_origin_redirect_never_carries_the_key(monkeypatch):
 
 
 def test_echoed_key_is_redacted_from_every_message(monkeypatch):
-    from explorer.core.generation import GenerationSettings
+    from explorer.core.prompting.generation import GenerationSettings
 
     server = _serve(_Echo)
     try:

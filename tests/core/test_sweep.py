@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from explorer.core.errors import Cancelled, InputError
-from explorer.core.sweep import (
+from explorer.core.io.errors import Cancelled, InputError
+from explorer.core.prompting.sweep import (
     bootstrap_interval,
     parse_shots,
     run_sweep,
@@ -15,7 +15,7 @@ from explorer.core.sweep import (
     sweep_chart,
     wilson_interval,
 )
-from explorer.core.tasks import builtin_task
+from explorer.core.prompting.tasks import builtin_task
 
 
 def test_wilson_interval_known_values():
@@ -86,7 +86,7 @@ def test_sweep_cancel_and_bad_options(smollm2):
 
 
 def _fake_result(model, params, non_emb, accs, chance=None):
-    from explorer.core.sweep import SweepPoint, SweepResult, wilson_interval
+    from explorer.core.prompting.sweep import SweepPoint, SweepResult, wilson_interval
 
     points = []
     for k, a in accs.items():
@@ -97,7 +97,7 @@ def _fake_result(model, params, non_emb, accs, chance=None):
 
 
 def test_size_chart_one_line_per_k_on_a_log_axis():
-    from explorer.core.sweep import size_chart, sweeps_to_dict
+    from explorer.core.prompting.sweep import size_chart, sweeps_to_dict
 
     small = _fake_result("small", 134_515_008, 106_203_456, {0: 0.15, 1: 0.45, 4: 0.8})
     big = _fake_result("big", 268_098_176, 100_326_016, {0: 0.1, 1: 0.3, 4: 0.7})
@@ -123,8 +123,8 @@ def test_size_chart_one_line_per_k_on_a_log_axis():
 
 
 def test_sweeps_on_two_models_share_items_and_carry_sizes(smollm2, gemma3):
-    from explorer.core.backends import LocalBackend
-    from explorer.core.sweep import chat_for, run_sweeps, size_chart
+    from explorer.core.prompting.backends import LocalBackend
+    from explorer.core.prompting.sweep import chat_for, run_sweeps, size_chart
 
     task = builtin_task("qa")
     seen = []

@@ -1,4 +1,4 @@
-"""The libraries' warm-up that keeps a model load from holding the GIL for long (explorer.core.warmup).
+"""The libraries' warm-up that keeps a model load from holding the GIL for long (explorer.core.models.warmup).
 
 What it must do, not how fast: the import happens in separate steps (torch's native library first, through a
 call that releases the GIL), the garbage collector is paused while the steps and a load run and is on again after,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from explorer.core import warmup
+from explorer.core.models import warmup
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,8 +80,8 @@ def test_open_native_library_reports_a_missing_file():
 _FRESH = r"""
 import gc, json, sys, threading
 from pathlib import Path
-from explorer.core import warmup
-from explorer.core.errors import Cancelled
+from explorer.core.models import warmup
+from explorer.core.io.errors import Cancelled
 
 out = {"torch_at_start": "torch" in sys.modules}
 native = [w for k, w in warmup.steps() if k == "native"]
@@ -105,7 +105,7 @@ out["last_report"] = seen[-1]
 out["frozen"], out["gc_after_warm_up"] = gc.get_freeze_count(), gc.isenabled()
 out["again"] = warmup.warm_up()
 
-from explorer.core.models import converted_folder, load_model
+from explorer.core.models.loading import converted_folder, load_model
 
 before = set(sys.modules)
 during = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.core.errors import InputError
-from explorer.core.words import starts_from_prefixes, tokenize_words, word_ranges_for_chars
+from explorer.core.io.errors import InputError
+from explorer.core.pretraining.words import starts_from_prefixes, tokenize_words, word_ranges_for_chars
 
 TEXT = "Unbelievably, the tokenizers split GPT-3's pre-training corpus into pieces."
 ZH = "我喜欢哈巴狗，他是单身狗。"
@@ -89,7 +89,7 @@ def test_char_spans_expand_to_whole_words(minilm):
 
 @pytest.mark.parametrize("which", ["minilm", "smollm2"])
 def test_word_ids_kept_where_they_split_words(which, request):
-    from explorer.core.words import word_ids_split_words
+    from explorer.core.pretraining.words import word_ids_split_words
 
     tok = request.getfixturevalue(which).tokenizer
     assert word_ids_split_words(tok)

@@ -115,7 +115,7 @@ def test_hover_isolates_a_tokens_lines(panel, qtbot):
 
 
 def test_encoder_decoder_cross_attention_views(panel, qtbot, tiny_factory, tmp_path):
-    from explorer.core.models import load_model
+    from explorer.core.models.loading import load_model
 
     lm = load_model(str(tiny_factory("seq2seq-lm")))
     panel.ctx.models.loaded["tiny-bart"] = lm
@@ -136,7 +136,7 @@ def test_encoder_decoder_cross_attention_views(panel, qtbot, tiny_factory, tmp_p
 
 def test_long_input_compact_views_match_dense(panel, qtbot, minilm):
     """A compact (top-k) analysis draws every view; the exact parts equal the dense analysis."""
-    from explorer.core.analysis import analyse
+    from explorer.core.inspect.analysis import analyse
 
     text = ("The students read the lecture notes about language models and their attention heads. " * 12)
     dense = analyse(minilm, text)
@@ -210,7 +210,7 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     preview = panel._show_preview
     monkeypatch.setattr(panel, "_show_preview", lambda p: (previews.append(p.layer), preview(p)))
     # What a pass cancelled by a second Analyse hands over is not drawn.
-    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr("explorer.core.inspect.analysis.PREVIEW_AFTER_SECONDS", 0.0)
     monkeypatch.setattr("torch.get_num_threads", lambda: 1024)  # no core to spare: the pass's length decides
     panel.ctx.text.set_text("An old text nobody waits for.")
     panel.run()
@@ -229,7 +229,7 @@ def test_a_long_pass_draws_the_head_view_before_it_ends(panel, qtbot, monkeypatc
     assert "layer 3 is drawn, the other layers are still running" in notes[-2]  # then the analysis's own note
     assert notes[-1].startswith(f"minilm: {a.num_tokens} tokens")
 
-    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 3600.0)
+    monkeypatch.setattr("explorer.core.inspect.analysis.PREVIEW_AFTER_SECONDS", 3600.0)
     a = _run(panel, qtbot, "The river bank flooded.")
     assert previews == [3]  # a quick model: no preview asked for
     assert at_result[-1][0] != a.labels and panel.head_view.labels == a.labels
@@ -240,7 +240,7 @@ def test_the_preview_draws_what_the_finished_analysis_draws(panel, qtbot, monkey
     """With special tokens hidden, a threshold, one head or the mean, and a token range: the drawing made from the
     pass's preview is the finished analysis's drawing (the analysis draws nothing new)."""
     monkeypatch.setattr("torch.get_num_threads", lambda: 1024)
-    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr("explorer.core.inspect.analysis.PREVIEW_AFTER_SECONDS", 0.0)
     panel.set_view("head")
     _run(panel, qtbot, "The bank of the river was muddy after the rain.", model=model)
     panel.layer_spin.setValue(1)
@@ -267,11 +267,11 @@ def test_a_long_input_draws_its_rows_on_screen_during_the_pass(panel, qtbot, mon
     """A long (compact) pass hands over the rows on screen of the layer on screen as it makes them: the head view
     is drawn from them before the analysis is back, the analysis keeps them (no recompute job after the pass),
     and its drawing is the same one (the store serves those very rows)."""
-    from explorer.core.attention import shown_rows
+    from explorer.core.inspect.attention import shown_rows
 
-    monkeypatch.setattr("explorer.core.analysis.dense_limit", lambda loaded: 8)  # any text past 8 tokens is long
+    monkeypatch.setattr("explorer.core.inspect.analysis.dense_limit", lambda loaded: 8)  # any text past 8 tokens is long
     monkeypatch.setattr("torch.get_num_threads", lambda: 1024)
-    monkeypatch.setattr("explorer.core.analysis.PREVIEW_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr("explorer.core.inspect.analysis.PREVIEW_AFTER_SECONDS", 0.0)
     panel.set_view("head")
     panel.special_check.setChecked(True)
     text = "The students read the lecture notes about language models and their attention heads. " * 3

@@ -21,7 +21,7 @@ TEXT = ("The lecture explains how pre-trained language models read a sentence: e
 
 @pytest.fixture
 def panel(qtbot, ctx, minilm, monkeypatch):
-    monkeypatch.setattr("explorer.core.analysis.ATTENTION_BUDGET_BYTES", SMALL_BUDGET)
+    monkeypatch.setattr("explorer.core.inspect.analysis.ATTENTION_BUDGET_BYTES", SMALL_BUDGET)
     ctx.models.loaded["minilm"] = minilm
     ctx.models.changed.emit()
     p = AttentionPanel(ctx)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from explorer.core.finetune import EpochReport, history_chart
+from explorer.core.tuning.finetune import EpochReport, history_chart
 from explorer.gui.widgets.chart import ChartWidget
 
 

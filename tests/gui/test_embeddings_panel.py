@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.core.fileio import TextFile
+from explorer.core.io.fileio import TextFile
 from explorer.gui.panels.embeddings import EmbeddingsPanel
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explorer.core.charts import ChartSpec, Series
+from explorer.core.io.charts import ChartSpec, Series
 from explorer.gui.frames import FrameCoalescer, frame_ms
 from explorer.gui.widgets.chart import ChartWidget
 

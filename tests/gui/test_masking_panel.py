@@ -168,7 +168,7 @@ def test_fill_mask_predictions_leave_with_the_masks_they_were_for(qtbot, ctx_wit
     assert panel.result is not first and "predict the masks shown now" in panel.fill_view.toPlainText()
     # The first masking's predictions, arriving late, are not drawn over the new masks.
     assert fill.done
-    from explorer.core.fillmask import fill_masks
+    from explorer.core.pretraining.fillmask import fill_masks
 
     late = fill_masks(ctx.models.get("minilm"), first.tt.ids, first.input_ids, first.masked, top_k=5)
     panel._show_fill(late, first)

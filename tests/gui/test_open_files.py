@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from explorer.core.fileio import MAX_BYTES
+from explorer.core.io.fileio import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parents[2]
 CHINESE = "我养了一只哈巴狗，它每天都在院子里跑来跑去。过年的时候，我还是一只单身狗。"

@@ -40,7 +40,7 @@ def test_editor_builds_the_prompt_with_its_token_count(panel, smollm2):
 
 
 def test_generation_streams_and_matches_core(qtbot, panel, smollm2):
-    from explorer.core.generation import generate
+    from explorer.core.prompting.generation import generate
 
     panel.set_task("qa")
     panel.stop_edit.setText("")
@@ -116,7 +116,7 @@ def test_state_round_trip_and_http_settings_hold_no_key(qtbot, ctx_with_models, 
 
 
 def test_dropped_labelled_file_becomes_a_task(panel, ctx_with_models):
-    from explorer.core.fileio import TextFile
+    from explorer.core.io.fileio import TextFile
 
     text = "review,label\nGood,pos\nBad,neg\nFine,pos\nAwful,neg\n"
     ctx_with_models.add_files([TextFile("/tmp/drop/moods.csv", text, "utf-8"),

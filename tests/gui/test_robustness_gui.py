@@ -90,7 +90,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from explorer.core.fileio import read_text_file
+from explorer.core.io.fileio import read_text_file
 from explorer.gui.main_window import MainWindow
 w = MainWindow()
 w.show()

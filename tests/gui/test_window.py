@@ -16,9 +16,9 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.errors import Cancelled, InputError
-from explorer.core.progress import check
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import Cancelled, InputError
+from explorer.core.io.progress import check
 from explorer.gui.main_window import PANELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +48,9 @@ def test_window_paints_before_torch_is_imported(tmp_path):
 
 
 def test_after_first_paint_prepares_the_model_libraries_before_any_load(window, qtbot, monkeypatch):
-    """The warm-up job (explorer.core.warmup) is submitted before the session's loads, and only when needed."""
-    from explorer.core import warmup
-    from explorer.core.errors import ModelError
+    """The warm-up job (explorer.core.models.warmup) is submitted before the session's loads, and only when needed."""
+    from explorer.core.io.errors import ModelError
+    from explorer.core.models import warmup
     from explorer.gui import context
 
     ran: list[str] = []
@@ -267,7 +267,7 @@ def test_session_persists_text_and_layout(qtbot, data_dir, tmp_path):
     w = MainWindow(restore=False)
     qtbot.addWidget(w)
     w.text_input.set_text("text that must survive")
-    w.ctx.add_files([__import__("explorer.core.fileio", fromlist=["x"]).read_text_file(f)])
+    w.ctx.add_files([__import__("explorer.core.io.fileio", fromlist=["x"]).read_text_file(f)])
     w.show_panel("attention")
     w.save_session()
     w.close()

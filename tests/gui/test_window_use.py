@@ -170,7 +170,7 @@ def test_session_round_trip_of_every_panel_setting_and_finetuned_model(qtbot, da
         assert not _differences(state, wanted), (key, _differences(state, wanted))
     w2.save_session()  # saving again must not overwrite the settings with the controls' defaults
     w2.close()
-    from explorer.core.session import load_session
+    from explorer.core.io.session import load_session
 
     saved = load_session()["panels"]
     for key, wanted in PANEL_SETTINGS.items():
@@ -181,7 +181,7 @@ def test_session_round_trip_of_every_panel_setting_and_finetuned_model(qtbot, da
 def test_progress_names_the_real_phase_and_is_busy_when_its_length_is_unknown(window, qtbot):
     import threading
 
-    from explorer.core.progress import UNKNOWN
+    from explorer.core.io.progress import UNKNOWN
 
     release = threading.Event()
 
@@ -202,7 +202,7 @@ def test_progress_names_the_real_phase_and_is_busy_when_its_length_is_unknown(wi
 def test_chart_legend_sits_outside_the_data_and_hover_reads_a_cell(qtbot):
     import numpy as np
 
-    from explorer.core.charts import ChartSpec, Series
+    from explorer.core.io.charts import ChartSpec, Series
     from explorer.gui.widgets.chart import ChartWidget
 
     chart = ChartWidget()
@@ -227,8 +227,8 @@ def test_chart_legend_sits_outside_the_data_and_hover_reads_a_cell(qtbot):
 
 
 def test_fill_mask_candidates_read_as_text_for_byte_level_bpe(small_window, qtbot, smollm2):
-    from explorer.core.fillmask import fill_masks
-    from explorer.core.words import token_texts
+    from explorer.core.pretraining.fillmask import fill_masks
+    from explorer.core.pretraining.words import token_texts
 
     tok = smollm2.tokenizer
     ids = tok("Whether we go out depends on the weather, and it depends on you.")["input_ids"]
@@ -255,8 +255,8 @@ def test_fill_mask_candidates_read_as_text_for_byte_level_bpe(small_window, qtbo
 
 
 def test_corpus_view_counts_stacked_points_and_token_labels_are_explained(minilm, smollm2):
-    from explorer.core.analysis import analyse
-    from explorer.core.embeddings import collect_corpus, corpus_chart_spec, token_similarity_spec
+    from explorer.core.inspect.analysis import analyse
+    from explorer.core.inspect.embeddings import collect_corpus, corpus_chart_spec, token_similarity_spec
 
     same = "The bank raised its rates."
     files = [("a.txt", " ".join([same] * 5)), ("b.txt", f"{same} We sat on the river bank.")]
@@ -309,9 +309,9 @@ def test_models_compare_shows_every_model_and_a_folder_s_kind(window, qtbot, min
 
 
 def test_entity_masking_treats_model_names_as_entities(minilm):
-    from explorer.core.masking import mask_text, units_for
-    from explorer.core.paths import resources_dir
-    from explorer.core.words import tokenize_words
+    from explorer.core.io.paths import resources_dir
+    from explorer.core.pretraining.masking import mask_text, units_for
+    from explorer.core.pretraining.words import tokenize_words
 
     text = (resources_dir() / "samples" / "bert-paragraph.txt").read_text(encoding="utf-8")
     tt = tokenize_words(minilm.tokenizer, text, max_length=minilm.max_length)
@@ -394,7 +394,7 @@ def test_keyboard_reaches_the_input_text_and_the_samples_from_any_panel(window, 
     samples = window.text_input.samples_btn.menu()
     assert "Open a &sample text" in [a.text() for a in window.file_menu.actions()]
     assert len(samples.actions()) >= 2
-    from explorer.core.paths import resources_dir
+    from explorer.core.io.paths import resources_dir
 
     first_file = sorted((resources_dir() / "samples").glob("*.txt"))[0]
     samples.actions()[0].trigger()

@@ -76,9 +76,9 @@ def test_wheel_carries_every_resource(installed):
 def test_installed_resources_from_another_directory(installed):
     code = (
         "import json, explorer\n"
-        "from explorer.core.paths import resources_dir\n"
-        "from explorer.core.tasks import load_task\n"
-        "from explorer.core.embeddings import load_reference_texts\n"
+        "from explorer.core.io.paths import resources_dir\n"
+        "from explorer.core.prompting.tasks import load_task\n"
+        "from explorer.core.inspect.embeddings import load_reference_texts\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from explorer.gui.context import AppContext\n"
@@ -107,7 +107,7 @@ def test_installed_resources_from_another_directory(installed):
 
 
 def test_installed_cli_similarity_uses_the_reference_sentences(installed, minilm):
-    from explorer.core.embeddings import Context, compare_contexts
+    from explorer.core.inspect.embeddings import Context, compare_contexts
 
     proc = _run(installed, [str(installed["venv"] / "bin" / "lm-explorer"), "similarity", "--model", "minilm",
                             "--a", A, "--word-a", "bank", "--b", B, "--json"])

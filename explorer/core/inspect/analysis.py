@@ -5,7 +5,7 @@ Short inputs: the pass is the bare ``model(**enc, output_attentions=True, output
 each layer's attention stays a zero-copy numpy view of transformers' tensor, so the app's numbers are
 exactly transformers' numbers. Long inputs (where every layer's n x n maps would not fit in memory):
 attention is captured layer by layer during the pass in compact form (each query's top-k keys with exact
-weights, and any layer's dense map recomputed on demand), see :mod:`explorer.core.attention_store`.
+weights, and any layer's dense map recomputed on demand), see :mod:`explorer.core.inspect.attention_store`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.attention_store import (
+from explorer.core.inspect.attention_store import (
     DEFAULT_TOP_K,
     CompactAttentions,
     DenseAttentions,
@@ -27,9 +27,9 @@ from explorer.core.attention_store import (
     estimate_bytes,
     release_heap,
 )
-from explorer.core.errors import InputError, ModelError
-from explorer.core.models import require_finite
-from explorer.core.progress import UNKNOWN, Progress, check, no_progress
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
+from explorer.core.models.loading import require_finite
 
 
 @dataclass
@@ -276,7 +276,7 @@ def encode(loaded: Any, text: str, pair: str | None = None,
     """Tokenize ``text`` (and ``pair``) as PyTorch tensors, truncated to the model's limit; (enc, truncated, note)."""
     if not text or not text.strip():
         raise InputError("The text is empty: type or drop some text to analyse.")
-    from explorer.core.words import clip_to_tokens
+    from explorer.core.pretraining.words import clip_to_tokens
 
     tok = loaded.tokenizer
     limit = analysis_limit(loaded, top_k)
@@ -389,7 +389,7 @@ def analyse(
         extra = {"use_cache": False} if kind == "decoder" else {}
         rows_preview = None
         if partial is not None:
-            from explorer.core.attention import shown_rows
+            from explorer.core.inspect.attention import shown_rows
 
             start, count, hide = preview_rows
             rows = shown_rows(specials, hide, start, count)

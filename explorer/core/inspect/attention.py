@@ -1,4 +1,4 @@
-"""Attention utilities on an :class:`~explorer.core.analysis.Analysis`: head aggregates, rollout
+"""Attention utilities on an :class:`~explorer.core.inspect.analysis.Analysis`: head aggregates, rollout
 (Abnar & Zuidema 2020), dropping special tokens, top-k edges and exBERT's share threshold, and the
 heatmap chart spec the window and the CLI both draw.
 """
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from explorer.core.charts import ChartSpec
-from explorer.core.errors import InputError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.charts import ChartSpec
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
 
 #: What a view can show for a layer: one head index, or one of these aggregates.
 AGGREGATES = ("mean", "max", "rollout")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.errors import Cancelled, InputError
+from explorer.core.io.errors import Cancelled, InputError
 
 #: Default number of keys kept per query in the compact form.
 DEFAULT_TOP_K = 32

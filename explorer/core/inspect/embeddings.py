@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.analysis import Analysis, analyse, label_axis
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.errors import InputError
-from explorer.core.models import require_finite
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.inspect.analysis import Analysis, analyse, label_axis
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.loading import require_finite
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 BASELINE_COLOR = "#7f7f7f"
@@ -699,7 +699,7 @@ def load_presets() -> dict:
     """The shipped "one word, several contexts" presets (resources/presets/embeddings.json)."""
     import json
 
-    from explorer.core.paths import resources_dir
+    from explorer.core.io.paths import resources_dir
 
     path = resources_dir() / "presets" / "embeddings.json"
     try:

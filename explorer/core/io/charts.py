@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.fileio import atomic_write_text
+from explorer.core.io.fileio import atomic_write_text
 
 
 @dataclass

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from explorer.core.errors import InputError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
 
 TEXT_SUFFIXES = (".txt", ".md", ".csv", ".tsv", ".jsonl", ".json", ".text")
 MAX_BYTES = 10 * 1024 * 1024

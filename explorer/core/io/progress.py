@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from explorer.core.errors import Cancelled
+from explorer.core.io.errors import Cancelled
 
 #: progress(fraction in [0, 1], short message); fraction UNKNOWN for a phase whose length cannot be known
 Progress = Callable[[float, str], None]

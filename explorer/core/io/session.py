@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from explorer.core import paths
-from explorer.core.fileio import atomic_write_text, move_aside
+from explorer.core.io import paths
+from explorer.core.io.fileio import atomic_write_text, move_aside
 
 log = logging.getLogger(__name__)
 VERSION = 1

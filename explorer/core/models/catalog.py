@@ -12,8 +12,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from explorer.core import paths
-from explorer.core.errors import ModelError
+from explorer.core.io import paths
+from explorer.core.io.errors import ModelError
 
 MINILM = "minilm"
 SMOLLM2 = "smollm2"
@@ -228,7 +228,7 @@ def add_user_folder(path: str | os.PathLike) -> ModelEntry:
     Every item already listed is kept as written, also folders that are missing right now and items this
     version does not understand. A models.json that cannot be read is first kept as a timestamped backup.
     """
-    from explorer.core.fileio import atomic_write_text, backup_name
+    from explorer.core.io.fileio import atomic_write_text, backup_name
 
     entry = folder_entry(path)
     items, problem = _read_user_list()

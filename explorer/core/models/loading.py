@@ -20,10 +20,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explorer.core import catalog, paths, prepared_tokenizer, warmup
-from explorer.core.catalog import ModelEntry
-from explorer.core.errors import Cancelled, ModelError
-from explorer.core.fileio import (
+from explorer.core.io import paths
+from explorer.core.io.errors import Cancelled, ModelError
+from explorer.core.io.fileio import (
     atomic_write_text,
     checksum_problem,
     file_checksums,
@@ -31,7 +30,9 @@ from explorer.core.fileio import (
     remembered_sha256,
     remove_abandoned,
 )
-from explorer.core.progress import UNKNOWN, Progress, check, no_progress
+from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
+from explorer.core.models import catalog, prepared_tokenizer, warmup
+from explorer.core.models.catalog import ModelEntry
 
 log = logging.getLogger(__name__)
 
@@ -896,7 +897,7 @@ def _load_model(
         if (Path(folder) / "adapter_config.json").is_file():
             return _load_adapter_folder(entry, progress, cancel, start)
         if (Path(folder) / "head.safetensors").is_file():
-            from explorer.core.taskstore import load_frozen_folder
+            from explorer.core.tuning.taskstore import load_frozen_folder
 
             return load_frozen_folder(entry, progress, cancel, start)
         raise ModelError(f"{folder} is not a model folder: it has no config.json.")
@@ -943,7 +944,7 @@ def _load_model(
 
 def _load_tokenizer(folder: str, converted: bool, kwargs: dict) -> Any:
     """The tokenizer of a model folder; of the app's converted cache, from its prepared parts, which load without
-    holding the GIL for long (see explorer.core.prepared_tokenizer)."""
+    holding the GIL for long (see explorer.core.models.prepared_tokenizer)."""
     from transformers import AutoTokenizer
 
     tokenizer = prepared_tokenizer.load(folder, **kwargs) if converted else None
@@ -954,7 +955,7 @@ def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
     """The project's trained MLM head for the bundled MiniLM (None for every other model); the card says so."""
     if not _card_mlm_head(entry, card):
         return None
-    from explorer.core import mlm_head
+    from explorer.core.models import mlm_head
 
     return mlm_head.load_head(model)
 
@@ -963,7 +964,7 @@ def _card_mlm_head(entry: ModelEntry, card: ModelCard) -> bool:
     """Name the project's MLM head on the bundled MiniLM's card (also when only described, not loaded)."""
     if entry.name != catalog.MINILM or entry.source != "bundled" or "mlm" in card.heads:
         return False
-    from explorer.core import mlm_head
+    from explorer.core.models import mlm_head
 
     meta = mlm_head.head_metadata()
     card.heads = [*card.heads, "mlm"]
@@ -992,7 +993,7 @@ def _load_adapter_folder(
     base = adapter_cfg.get("base_model_name_or_path")
     if not base:
         raise ModelError(f"The adapter in {folder} does not name its base model (base_model_name_or_path).")
-    from explorer.core.taskstore import read_meta, resolve_base
+    from explorer.core.tuning.taskstore import read_meta, resolve_base
 
     meta = read_meta(folder)
     if meta is not None and (meta.get("base_model") or meta.get("base_folder")):

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from explorer.core.errors import ModelError
-from explorer.core.paths import resources_dir
+from explorer.core.io.errors import ModelError
+from explorer.core.io.paths import resources_dir
 
 HEAD_FILE = "minilm-mlm-head.safetensors"
 META_FILE = "minilm-mlm-head.json"

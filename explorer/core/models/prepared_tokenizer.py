@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from explorer.core.fileio import checksum_problem, file_checksums, remove_abandoned
+from explorer.core.io.fileio import checksum_problem, file_checksums, remove_abandoned
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.progress import Progress, check, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ BASE_MODULES = (
     "gguf",
     "transformers.integrations.ggml",
     "transformers.modeling_gguf_pytorch_utils",
-    "explorer.core.mlm_head",
+    "explorer.core.models.mlm_head",
     "ijson",
 )
 

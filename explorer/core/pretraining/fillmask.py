@@ -8,9 +8,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.core.errors import ModelError
-from explorer.core.models import require_finite
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.errors import ModelError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.loading import require_finite
 
 
 @dataclass
@@ -72,7 +72,7 @@ def head_note(lm: Any) -> str:
 
 
 def _readable(pred: Prediction, tokenizer: Any) -> Prediction:
-    from explorer.core.words import token_texts
+    from explorer.core.pretraining.words import token_texts
 
     pred.texts = token_texts(tokenizer, pred.tokens)
     pred.original_text = token_texts(tokenizer, [pred.original])[0]
@@ -114,7 +114,7 @@ def fill_masks(
         ids = [mask_id if i < 0 else i for i in input_ids]
         if mask_id is None and any(i < 0 for i in input_ids):
             raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
-        from explorer.core.mlm_head import mlm_logits
+        from explorer.core.models.mlm_head import mlm_logits
 
         logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: every mask in this one pass
         require_finite(logits, lm.name, "predictions")
@@ -159,7 +159,7 @@ def fill_text(
     """Fill every ``[MASK]`` of ``text`` in one forward pass of a masked LM (``heads.fill_mask``), as the CLI's
     ``fill`` prints it: ``{"model", "text", "filled", "tokens", "masks": [{"position", "candidates":
     [{"token", "probability"}]}], "message"}``. ``[MASK]`` is mapped to the model's own mask token."""
-    from explorer.core.heads import fill_mask
+    from explorer.core.tuning.heads import fill_mask
 
     res = fill_mask(lm, text, top_k=top_k, progress=progress, cancel=cancel)
     masks = [{"position": m.position, "candidates": [{"token": t, "probability": p} for t, p in m.candidates]}

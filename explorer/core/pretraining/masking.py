@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.errors import InputError
-from explorer.core.progress import Progress, check, no_progress
-from explorer.core.words import TokenizedText, has_cjk, word_ranges_for_chars
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.pretraining.words import TokenizedText, has_cjk, word_ranges_for_chars
 
 STRATEGIES = ("random", "wwm", "phrase", "entity", "span")
 STRATEGY_TITLES = {
@@ -617,7 +617,7 @@ def sample_stats(
 
 def span_hist_chart(stats: MaskStats) -> Any:
     """Span lengths (in words) drawn vs the clipped geometric, as shares so both sit on one axis."""
-    from explorer.core.charts import ChartSpec, Series
+    from explorer.core.io.charts import ChartSpec, Series
 
     total = sum(stats.span_length_hist.values()) or 1
     xs = sorted(set(stats.span_length_hist) | set(stats.theory))
@@ -667,7 +667,7 @@ def span_hist_chart(stats: MaskStats) -> Any:
 
 def token_frequency_chart(stats: MaskStats) -> Any:
     """How often each token was masked over all samples (special tokens stay at 0)."""
-    from explorer.core.charts import ChartSpec, Series
+    from explorer.core.io.charts import ChartSpec, Series
 
     n = len(stats.token_frequency)
     step = max(1, math.ceil(n / 25))

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.errors import InputError
-from explorer.core.masking import MaskParams, mask_text, mask_token
-from explorer.core.progress import Progress, check, no_progress
-from explorer.core.words import TokenizedText, tokenize_words
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.pretraining.masking import MaskParams, mask_text, mask_token
+from explorer.core.pretraining.words import TokenizedText, tokenize_words
 
 OBJECTIVES = (
     "token-mask",
@@ -503,7 +503,7 @@ def _electra(
     if positions and gen_model is not None:
         import torch
 
-        from explorer.core.mlm_head import mlm_logits
+        from explorer.core.models.mlm_head import mlm_logits
 
         progress(0.2, "Running the generator…")
         gen = torch.Generator().manual_seed(seed)
@@ -556,7 +556,7 @@ def _electra(
 
 def attention_chart(res: ObjectiveResult, stream: str = "content") -> Any:
     """The objective's attention-mask matrix as a heatmap (1 = may attend)."""
-    from explorer.core.charts import ChartSpec
+    from explorer.core.io.charts import ChartSpec
 
     m = res.query_mask if stream == "query" and res.query_mask is not None else res.attention_mask
     suffix = " (query stream)" if stream == "query" and res.query_mask is not None else (

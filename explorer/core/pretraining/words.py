@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")  # 。，、「」 and full-width forms

@@ -22,17 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from explorer.core.errors import InputError, ModelError
-from explorer.core.generation import GenerationResult, GenerationSettings, StepInfo
-from explorer.core.progress import Progress, check, no_progress
-from explorer.core.scoring import OptionScore, ScoreResult, pick_best
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.prompting.generation import GenerationResult, GenerationSettings, StepInfo
+from explorer.core.prompting.scoring import OptionScore, ScoreResult, pick_best
 
 KEYRING_SERVICE = "lm-explorer"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 
 class LocalBackend:
-    """A loaded local causal LM (:class:`explorer.core.models.LoadedModel`)."""
+    """A loaded local causal LM (:class:`explorer.core.models.loading.LoadedModel`)."""
 
     kind = "local"
 
@@ -54,7 +54,7 @@ class LocalBackend:
         return self.lm.max_length
 
     def count_tokens(self, text: str, add_special_tokens: bool = True) -> int | None:
-        from explorer.core.prompting import count_tokens
+        from explorer.core.prompting.prompts import count_tokens
 
         return count_tokens(self.lm.tokenizer, text, add_special_tokens)
 
@@ -67,7 +67,7 @@ class LocalBackend:
         progress: Progress = no_progress,
         cancel: threading.Event | None = None,
     ) -> GenerationResult:
-        from explorer.core.generation import generate
+        from explorer.core.prompting.generation import generate
 
         return generate(self.lm, prompt, settings, add_special_tokens, partial=partial, progress=progress, cancel=cancel)
 
@@ -80,7 +80,7 @@ class LocalBackend:
         progress: Progress = no_progress,
         cancel: threading.Event | None = None,
     ) -> ScoreResult:
-        from explorer.core.scoring import score_options
+        from explorer.core.prompting.scoring import score_options
 
         return score_options(self.lm, prompt, options, normalize, add_special_tokens, progress=progress, cancel=cancel)
 

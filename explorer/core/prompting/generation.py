@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.errors import InputError
-from explorer.core.models import require_finite
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.loading import require_finite
 
 
 @dataclass

@@ -12,7 +12,7 @@ import string
 from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 
 OUTPUT_FIELD = "output"
 DEFAULT_TEMPLATE = "Q: {input}\nA: {output}"

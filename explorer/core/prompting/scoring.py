@@ -13,9 +13,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from explorer.core.errors import InputError
-from explorer.core.models import require_finite
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.loading import require_finite
 
 NORMALIZATIONS = ("mean", "sum")
 
@@ -139,7 +139,7 @@ def score_options(
 
 def score_chart(result: ScoreResult) -> Any:
     """Bar chart of each option's choice probability (softmax over the options' scores)."""
-    from explorer.core.charts import ChartSpec, Series
+    from explorer.core.io.charts import ChartSpec, Series
 
     probs = result.probabilities()
     labels = [o.option.strip() or repr(o.option) for o in result.options]

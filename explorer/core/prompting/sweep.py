@@ -15,12 +15,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.errors import InputError
-from explorer.core.generation import GenerationSettings
-from explorer.core.progress import Progress, check, no_progress
-from explorer.core.prompting import build_prompt, is_correct, normalize_answer
-from explorer.core.tasks import MODES, Task
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.prompting.generation import GenerationSettings
+from explorer.core.prompting.prompts import build_prompt, is_correct, normalize_answer
+from explorer.core.prompting.tasks import MODES, Task
 
 CI_METHODS = ("wilson", "bootstrap")
 Z95 = 1.959963984540054
@@ -182,7 +182,7 @@ def run_sweep(
     cancel: threading.Event | None = None,
 ) -> SweepResult:
     """Accuracy of ``backend`` on ``task`` for each K in ``shots``; ``on_point`` gets each K as it finishes."""
-    from explorer.core.backends import make_backend
+    from explorer.core.prompting.backends import make_backend
 
     backend = make_backend(backend)
     ks = parse_shots(shots)
@@ -269,7 +269,7 @@ def run_sweep(
 def chat_for(backend: Any, chat: bool) -> bool:
     """Whether ``backend`` gets the chat format: only when asked and its tokenizer has a chat template. A base
     model such as gemma3 has none, so it is always prompted raw, as GPT-3 was."""
-    from explorer.core.prompting import has_chat_template
+    from explorer.core.prompting.prompts import has_chat_template
 
     if not chat:
         return False
@@ -290,7 +290,7 @@ def run_sweeps(
     """The same sweep (same items, same demonstration draws) on several models, one after the other, for the
     accuracy-against-size figure. ``on_point(model name, point)`` gets each K as it finishes; ``options`` are
     :func:`run_sweep`'s (draws, limit, seed, mode, normalize, ci)."""
-    from explorer.core.backends import make_backend
+    from explorer.core.prompting.backends import make_backend
 
     made = [make_backend(b) for b in backends]
     if not made:

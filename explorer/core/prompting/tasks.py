@@ -15,9 +15,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from explorer.core import paths
-from explorer.core.errors import InputError
-from explorer.core.prompting import OUTPUT_FIELD, Example, PromptTemplate
+from explorer.core.io import paths
+from explorer.core.io.errors import InputError
+from explorer.core.prompting.prompts import OUTPUT_FIELD, Example, PromptTemplate
 
 MODES = ("score", "generate")
 OUTPUT_COLUMNS = ("output", "label", "answer", "target", "completion")
@@ -264,7 +264,7 @@ def task_from_examples(
 
 def load_task_file(path: str | Path) -> Task:
     """A user's labelled CSV/TSV/JSONL/JSON file as a task (encoding detected, every row checked)."""
-    from explorer.core.fileio import read_text_file
+    from explorer.core.io.fileio import read_text_file
 
     p = Path(path)
     if not p.exists():

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from explorer.core.errors import InputError
-from explorer.core.fileio import read_text_file
+from explorer.core.io.errors import InputError
+from explorer.core.io.fileio import read_text_file
 
 TASKS = ("classify", "pair", "tokens")
 

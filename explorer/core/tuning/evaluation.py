@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.charts import ChartSpec
-from explorer.core.errors import InputError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.charts import ChartSpec
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
 
 _PREFIXES = ("B", "I", "E", "S")
 
@@ -137,8 +137,8 @@ def evaluate(
     cancel: threading.Event | None = None,
 ) -> EvalResult:
     """Score ``lm`` on every row of a labelled CSV / TSV / JSONL file, in padded batches."""
-    from explorer.core import heads
-    from explorer.core.datasets import parse_examples
+    from explorer.core.tuning import heads
+    from explorer.core.tuning.datasets import parse_examples
 
     if not 1 <= batch_size <= 4096:
         raise InputError(f"The batch size must be between 1 and 4096 (got {batch_size}).")

@@ -1,6 +1,6 @@
 """The lecture's ways to fine-tune a pre-trained encoder for a task, on CPU in minutes, and "why pre-train":
 
-- ``frozen``: the encoder stays fixed; its own sentence representation (see :mod:`explorer.core.probe`) is
+- ``frozen``: the encoder stays fixed; its own sentence representation (see :mod:`explorer.core.tuning.probe`) is
   computed once and a linear head is fitted exactly (L-BFGS, scikit-learn's objective); per task you store
   the head and a manifest naming the encoder.
 - ``adapter``: small LoRA matrices (peft) inside the attention layers plus the head learn; per task you
@@ -10,7 +10,7 @@
   figure of why pre-training matters (see :func:`compare_scratch`).
 
 The figures in :func:`plan` are computed before any training, from the real model built on the meta device;
-the bytes a run stores are measured on the folder it wrote (:mod:`explorer.core.taskstore`).
+the bytes a run stores are measured on the folder it wrote (:mod:`explorer.core.tuning.taskstore`).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.datasets import Example, TaskData
-from explorer.core.errors import InputError, ModelError
-from explorer.core.progress import Progress, check, no_progress
-from explorer.core.taskstore import META_FILE, check_out_dir, read_meta, weights_sha256, write_folder
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.tuning.datasets import Example, TaskData
+from explorer.core.tuning.taskstore import META_FILE, check_out_dir, read_meta, weights_sha256, write_folder
 
 __all__ = ["META_FILE", "read_meta"]
 
@@ -77,7 +77,7 @@ def validate(mode: str = "frozen", epochs: int | None = None, learning_rate: flo
     if not 0 <= seed < 2**32:
         raise InputError(f"--seed must be between 0 and {2**32 - 1} (got {seed}).")
     if pooling is not None:
-        from explorer.core.probe import check_pooling
+        from explorer.core.tuning.probe import check_pooling
 
         check_pooling(pooling)
 
@@ -216,7 +216,7 @@ def base_folder(lm: Any) -> str:
 
 def model_pooling(lm: Any) -> tuple[str, str]:
     """The encoder's own sentence pooling and where it was read from (see :func:`probe.default_pooling`)."""
-    from explorer.core.probe import default_pooling
+    from explorer.core.tuning.probe import default_pooling
 
     folder = base_folder(lm)
     return default_pooling(folder if Path(folder).is_dir() else None)
@@ -523,7 +523,7 @@ def _train_frozen(lm: Any, data: TaskData, rounds: int, seed: int, pooling: str 
 
     import torch
 
-    from explorer.core import probe
+    from explorer.core.tuning import probe
 
     task, tok = data.task, lm.tokenizer
     if pooling is None:

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.errors import InputError, ModelError
-from explorer.core.models import require_finite
-from explorer.core.progress import Progress, check, no_progress
-from explorer.core.words import clip_to_tokens
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.loading import require_finite
+from explorer.core.pretraining.words import clip_to_tokens
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 # Task -> the heads (models.ModelCard.heads) that can run it.
@@ -374,7 +374,7 @@ def tag_tokens(
     piece's label, as the head was trained, and B-/I- runs group into spans (seqeval's rules)."""
     import torch
 
-    from explorer.core.evaluation import entity_spans
+    from explorer.core.tuning.evaluation import entity_spans
 
     require_head(lm, "tokens")
     text = _check_text(text)
@@ -528,7 +528,7 @@ def fill_mask(
         raise InputError("Every mask was cut off by truncation; move the masks nearer the start.")
     check(cancel)
     progress(0.2, f"Filling {len(positions)} mask(s) in one pass…")
-    from explorer.core.mlm_head import mlm_logits
+    from explorer.core.models.mlm_head import mlm_logits
 
     # its own MLM head, or the one the app attached (the bundled MiniLM)
     logits = mlm_logits(lm, enc["input_ids"], enc.get("attention_mask"))[0]  # [token, vocab]

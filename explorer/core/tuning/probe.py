@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from explorer.core.errors import InputError
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.errors import InputError
+from explorer.core.io.progress import Progress, check, no_progress
 
 POOLINGS = ("mean", "cls", "max", "pooler")
 POOLING_TITLES = {

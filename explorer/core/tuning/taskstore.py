@@ -18,9 +18,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from explorer.core.errors import InputError, ModelError
-from explorer.core.fileio import remembered_sha256
-from explorer.core.progress import Progress, check, no_progress
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.fileio import remembered_sha256
+from explorer.core.io.progress import Progress, check, no_progress
 
 META_FILE = "finetune.json"
 HEAD_FILE = "head.safetensors"
@@ -125,7 +125,7 @@ def write_folder(out: Path, write: Any, meta: dict) -> tuple[list[str], int]:
     for _ in range(3):  # the manifest counts its own bytes: settle the number
         meta["stored_bytes"] = size + len(body.encode("utf-8"))
         body = json.dumps(meta, indent=1, ensure_ascii=False)
-    from explorer.core.fileio import atomic_write_text
+    from explorer.core.io.fileio import atomic_write_text
 
     atomic_write_text(out / META_FILE, body)
     return files, size + (out / META_FILE).stat().st_size
@@ -135,14 +135,14 @@ def write_folder(out: Path, write: Any, meta: dict) -> tuple[list[str], int]:
 
 
 def _weights_folder(entry: Any) -> str:
-    from explorer.core.models import converted_folder
+    from explorer.core.models.loading import converted_folder
 
     return str(converted_folder(entry) or entry.location) if entry.gguf_file else entry.location
 
 
 def resolve_base(folder: str | os.PathLike, meta: dict) -> Any:
     """The catalog entry of the base model a fine-tune names, checked against the sha256 of its weights."""
-    from explorer.core import catalog
+    from explorer.core.models import catalog
 
     name, path, want = meta.get("base_model"), meta.get("base_folder"), meta.get("base_sha256")
     tried: list[str] = []
@@ -185,8 +185,8 @@ def load_frozen_folder(entry: Any, progress: Progress = no_progress, cancel: thr
     import torch
     from safetensors.torch import load_file
 
-    from explorer.core.models import LoadedModel, build_card, load_model
-    from explorer.core.probe import check_pooling, encoder_of, frozen_model
+    from explorer.core.models.loading import LoadedModel, build_card, load_model
+    from explorer.core.tuning.probe import check_pooling, encoder_of, frozen_model
 
     start = time.perf_counter() if start is None else start
     folder = Path(entry.location)

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.attention import (
+from explorer.core.inspect.attention import (
     attention_heatmap_spec,
     attention_rows,
     compact_tiles,
@@ -41,8 +41,8 @@ from explorer.core.attention import (
     shown_rows,
     threshold_mask,
 )
-from explorer.core.attention_store import DEFAULT_TOP_K
-from explorer.core.charts import ChartSpec
+from explorer.core.inspect.attention_store import DEFAULT_TOP_K
+from explorer.core.io.charts import ChartSpec
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout, LayoutFence
@@ -50,7 +50,7 @@ from explorer.gui.widgets.head_view import HEAD_COLORS, HeadView
 from explorer.gui.widgets.model_picker import ModelPicker
 
 if TYPE_CHECKING:
-    from explorer.core.analysis import LayerPreview
+    from explorer.core.inspect.analysis import LayerPreview
 
 VIEWS = [("head", "Head view"), ("heatmap", "Heatmap"), ("model", "Model view (all layers × heads)"),
          ("aggregate", "Aggregate & rollout")]
@@ -232,7 +232,7 @@ class AttentionPanel(Panel):
         if not text.strip():
             self.note.setText("The text is empty: type or drop a text in the box above.")
             return
-        from explorer.core.analysis import analyse, preview_pays
+        from explorer.core.inspect.analysis import analyse, preview_pays
 
         if self.job is not None and not self.job.done:
             self.job.cancel()
@@ -318,7 +318,7 @@ class AttentionPanel(Panel):
 
     def _exact_note(self) -> str:
         """Where exactness ends for the model analysed: it keeps every weight up to its dense limit."""
-        from explorer.core.analysis import analysis_limit, dense_limit
+        from explorer.core.inspect.analysis import analysis_limit, dense_limit
 
         a = self.analysis
         lm = self.ctx.models.get(a.model_name)
@@ -487,7 +487,7 @@ class AttentionPanel(Panel):
             maps = maps[:, lo:hi, lo:hi]
             keep = keep[:, lo:hi, lo:hi] if keep is not None else None
         self.head_view.min_weight = 0.01 if len(heads) == 1 else 0.04
-        from explorer.core.attention import view_name
+        from explorer.core.inspect.attention import view_name
 
         title = f"{a.model_name} · layer {layer} · " + ("all heads" if head == "all" else view_name(head))
         if lo > 0 or hi < len(labels):

@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtWidgets import QPushButton, QWidget
 
 from explorer import __version__
-from explorer.core.fileio import atomic_write_text
+from explorer.core.io.fileio import atomic_write_text
 from explorer.gui.widgets.chart import ChartWidget, slug
 
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.embeddings import (
+from explorer.core.inspect.embeddings import (
     VIEWS,
     Context,
     LayerMix,
@@ -37,7 +37,7 @@ from explorer.core.embeddings import (
     umap_available,
     word_vector,
 )
-from explorer.core.errors import InputError
+from explorer.core.io.errors import InputError
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -263,7 +263,7 @@ class EmbeddingsPanel(Panel):
         self.state.preset = name
         self.set_contexts([(c["text"], c["word"], c.get("occurrence", 1), c.get("sense", ""))
                            for c in preset["contexts"]])
-        from explorer.core.catalog import list_models
+        from explorer.core.models.catalog import list_models
 
         wanted = preset_model(preset, {e.name for e in list_models()} | set(self.ctx.models.loaded))
         if wanted and wanted in self.ctx.models.loaded:
@@ -302,7 +302,7 @@ class EmbeddingsPanel(Panel):
         if len(contexts) < 2:
             self.note.setText("Give at least two sentences, each with the word to compare.")
             return
-        from explorer.core.embeddings import compare_contexts, load_reference_texts
+        from explorer.core.inspect.embeddings import compare_contexts, load_reference_texts
 
         preset = next((p for p in self.presets if p["name"] == self.state.preset), None)
         reference = (preset or {}).get("reference") or load_reference_texts()
@@ -415,7 +415,7 @@ class EmbeddingsPanel(Panel):
         if not self.ctx.files:
             self.note.setText("Drag some text files into the window first: the corpus view searches them.")
             return
-        from explorer.core.embeddings import collect_corpus
+        from explorer.core.inspect.embeddings import collect_corpus
 
         files = [(f.path.rsplit("/", 1)[-1], f.text) for f in self.ctx.files]
         self.corpus_button.setEnabled(False)

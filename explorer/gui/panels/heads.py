@@ -39,12 +39,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core import heads as H
-from explorer.core.charts import ChartSpec
-from explorer.core.errors import ExplorerError
-from explorer.core.finetune import DEFAULT_EPOCHS, MODES
-from explorer.core.paths import data_dir, resources_dir
-from explorer.core.probe import POOLINGS
+from explorer.core.io.charts import ChartSpec
+from explorer.core.io.errors import ExplorerError
+from explorer.core.io.paths import data_dir, resources_dir
+from explorer.core.tuning import heads as H
+from explorer.core.tuning.finetune import DEFAULT_EPOCHS, MODES
+from explorer.core.tuning.probe import POOLINGS
 from explorer.gui.frames import FrameCoalescer
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
@@ -610,7 +610,7 @@ class HeadsPanel(Panel):
 
     def _submit_evaluation(self, lm, path: str, chart: ChartWidget, text: QTextBrowser, note: QLabel,
                            view: bool = False) -> None:
-        from explorer.core.evaluation import confusion_chart, evaluate
+        from explorer.core.tuning.evaluation import confusion_chart, evaluate
 
         task = self.current_task() if view and self.current_task() in ("classify", "pair", "tokens") else None
 
@@ -810,7 +810,7 @@ class HeadsPanel(Panel):
         path = (path or "").strip()
         if not path:
             return
-        from explorer.core.datasets import load_task_data, preview
+        from explorer.core.tuning.datasets import load_task_data, preview
 
         self.data_path.setText(path)
         try:
@@ -856,7 +856,7 @@ class HeadsPanel(Panel):
         lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
         own = ""
         if lm is not None and lm.kind == "encoder" and not (lm.card.extra or {}).get("finetune_base"):
-            from explorer.core.finetune import model_pooling
+            from explorer.core.tuning.finetune import model_pooling
 
             try:
                 name, why = model_pooling(lm)
@@ -865,7 +865,7 @@ class HeadsPanel(Panel):
             except ExplorerError:
                 own = ""
         if frozen:
-            from explorer.core.probe import ROUND_ITERATIONS
+            from explorer.core.tuning.probe import ROUND_ITERATIONS
 
             self.rule_note.setText(
                 f"Features computed once{': ' + own if own else ''}. The head is fitted exactly: "
@@ -881,7 +881,7 @@ class HeadsPanel(Panel):
 
     def _out_folder(self, lm, mode: str) -> Path | None:
         """The folder to save in; asks before replacing an earlier fine-tune, refuses any other non-empty one."""
-        from explorer.core.taskstore import check_out_dir, is_earlier_finetune
+        from explorer.core.tuning.taskstore import check_out_dir, is_earlier_finetune
 
         text = self.out_edit.text().strip()
         if not text:
@@ -918,7 +918,7 @@ class HeadsPanel(Panel):
             return
         self._plan_key = key
         self._written = {}
-        from explorer.core.finetune import plan
+        from explorer.core.tuning.finetune import plan
 
         self.ctx.runner.submit(plan, lm, self.data.task, list(self.data.labels), label="Fine-tune figures",
                                on_result=self._plan_done, on_error=self.cost_note.setText)
@@ -968,7 +968,7 @@ class HeadsPanel(Panel):
             return
         if self.data.seed != self.seed.value():
             self.set_data_file(self.data_path.text())
-        from explorer.core.finetune import finetune
+        from explorer.core.tuning.finetune import finetune
 
         mode = self._mode()
         out = self._out_folder(lm, mode)
@@ -1027,7 +1027,7 @@ class HeadsPanel(Panel):
     def _empty_live_chart(self, mode: str) -> ChartSpec:
         """The chart a run starts from. Frozen: the live chart's axes and legend with no points yet, so each
         L-BFGS round only adds points to its lines (drawn in place, not rebuilt)."""
-        from explorer.core.finetune import EpochReport, axis_label, history_chart
+        from explorer.core.tuning.finetune import EpochReport, axis_label, history_chart
 
         baseline = self.data.majority_baseline()
         if mode != "frozen":
@@ -1039,7 +1039,7 @@ class HeadsPanel(Panel):
 
     def _draw_live(self, update) -> None:
         """The live chart as the finished run's chart will be (frozen: loss and accuracy per L-BFGS round)."""
-        from explorer.core.finetune import axis_label, history_chart
+        from explorer.core.tuning.finetune import axis_label, history_chart
 
         baseline = self.data.majority_baseline() if self.data else None
         if update.mode == "frozen":
@@ -1051,7 +1051,7 @@ class HeadsPanel(Panel):
 
     def _train_done(self, result) -> None:
         self.ft_result = result
-        from explorer.core.finetune import result_chart
+        from explorer.core.tuning.finetune import result_chart
 
         self._end_live(stale="chart")  # the result's chart holds every round: no older frame is drawn first
         self.train_chart.set_spec(result_chart(result))
@@ -1097,7 +1097,7 @@ class HeadsPanel(Panel):
         if lm is None or self.data is None:
             self.ft_note.setText("Choose an encoder and a data set first.")
             return
-        from explorer.core.finetune import compare_scratch, scratch_chart
+        from explorer.core.tuning.finetune import compare_scratch, scratch_chart
 
         epochs = self.epochs.value() if self._mode() != "frozen" else DEFAULT_EPOCHS["full"]
         self._frames.drop()
@@ -1129,7 +1129,7 @@ class HeadsPanel(Panel):
                 self._frames.request("why", draw_live)
 
         def draw_live() -> None:
-            from explorer.core.finetune import comparison_chart
+            from explorer.core.tuning.finetune import comparison_chart
 
             self.why_chart.set_spec(comparison_chart([runs[m] for m in ("full", "scratch") if m in runs],
                                                      baseline, epochs))

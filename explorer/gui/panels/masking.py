@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.charts import ChartSpec
-from explorer.core.masking import STRATEGIES, STRATEGY_TITLES, MaskParams
-from explorer.core.objectives import DESCRIPTIONS, OBJECTIVES, TITLES, ObjectiveParams
+from explorer.core.io.charts import ChartSpec
+from explorer.core.pretraining.masking import STRATEGIES, STRATEGY_TITLES, MaskParams
+from explorer.core.pretraining.objectives import DESCRIPTIONS, OBJECTIVES, TITLES, ObjectiveParams
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -72,8 +72,8 @@ class MaskingState:
 
 def compute_masking(lm: Any, text: str, strategy: str, seed: int, params: MaskParams,
                     progress: Any = None, cancel: Any = None) -> Any:
-    from explorer.core.masking import mask_text
-    from explorer.core.words import tokenize_words
+    from explorer.core.pretraining.masking import mask_text
+    from explorer.core.pretraining.words import tokenize_words
 
     tt = tokenize_words(lm.tokenizer, text, max_length=lm.max_length)
     return mask_text(tt, lm.tokenizer, strategy, seed=seed, params=params)
@@ -81,9 +81,9 @@ def compute_masking(lm: Any, text: str, strategy: str, seed: int, params: MaskPa
 
 def compute_compare(lm: Any, text: str, seed: int, params: MaskParams, progress: Any = None,
                     cancel: Any = None) -> list[Any]:
-    from explorer.core.masking import mask_text
-    from explorer.core.progress import check
-    from explorer.core.words import tokenize_words
+    from explorer.core.io.progress import check
+    from explorer.core.pretraining.masking import mask_text
+    from explorer.core.pretraining.words import tokenize_words
 
     tt = tokenize_words(lm.tokenizer, text, max_length=lm.max_length)
     out = []
@@ -97,8 +97,8 @@ def compute_compare(lm: Any, text: str, seed: int, params: MaskParams, progress:
 
 def compute_stats(lm: Any, text: str, strategy: str, samples: int, seed: int, params: MaskParams,
                   progress: Any = None, cancel: Any = None) -> Any:
-    from explorer.core.masking import sample_stats
-    from explorer.core.words import tokenize_words
+    from explorer.core.pretraining.masking import sample_stats
+    from explorer.core.pretraining.words import tokenize_words
 
     tt = tokenize_words(lm.tokenizer, text, max_length=lm.max_length)
     return sample_stats(tt, strategy, samples=samples, seed=seed, params=params, progress=progress, cancel=cancel)
@@ -107,7 +107,7 @@ def compute_stats(lm: Any, text: str, strategy: str, samples: int, seed: int, pa
 def compute_objective(lm: Any, text: str, kind: str, seed: int, params: ObjectiveParams,
                       progress: Any = None, cancel: Any = None, others: tuple = ()) -> Any:
     """One objective on ``text``; ELECTRA's generator is ``lm`` or another loaded model sharing its vocabulary."""
-    from explorer.core.objectives import run_objective
+    from explorer.core.pretraining.objectives import run_objective
 
     return run_objective(kind, lm.tokenizer, text, seed=seed, params=params, generator=[lm, *others],
                          max_length=lm.max_length, progress=progress, cancel=cancel)
@@ -115,7 +115,7 @@ def compute_objective(lm: Any, text: str, kind: str, seed: int, params: Objectiv
 
 def compute_fill(lm: Any, ids: list[int], input_ids: list[int], positions: list[int],
                  progress: Any = None, cancel: Any = None) -> Any:
-    from explorer.core.fillmask import fill_masks
+    from explorer.core.pretraining.fillmask import fill_masks
 
     return fill_masks(lm, ids, input_ids, positions, top_k=5, progress=progress, cancel=cancel)
 
@@ -367,7 +367,7 @@ class MaskingPanel(Panel):
 
     def _recipe_changed(self, *_args: Any) -> None:
         """A new recipe starts from its paper's ratio (BERT 15%, BART infilling 30%, MASS 50%)."""
-        from explorer.core.objectives import DEFAULT_RATIO
+        from explorer.core.pretraining.objectives import DEFAULT_RATIO
 
         value = 0.15 if self.mode == "masking" else DEFAULT_RATIO.get(self.objective_combo.currentData(), 0.15)
         self.ratio_spin.blockSignals(True)
@@ -454,13 +454,13 @@ class MaskingPanel(Panel):
                      self.seed_spin.value(), params, on_result=self._show_stats, label="Sampling maskings")
 
     def run_fill(self) -> None:
-        from explorer.core.masking import Masking
+        from explorer.core.pretraining.masking import Masking
 
         lm = self.picker.current_model()
         if lm is None or not isinstance(self.result, Masking):
             self.note.setText("Mask a text first (BERT-family masking), then fill the masks.")
             return
-        from explorer.core.fillmask import fill_message
+        from explorer.core.pretraining.fillmask import fill_message
 
         self.tabs.setCurrentIndex(3)
         msg = fill_message(lm)
@@ -596,8 +596,8 @@ class MaskingPanel(Panel):
         self._draw_attention()
 
     def _draw_attention(self, *_args: Any) -> None:
-        from explorer.core.masking import Masking
-        from explorer.core.objectives import attention_chart
+        from explorer.core.pretraining.masking import Masking
+        from explorer.core.pretraining.objectives import attention_chart
 
         res = self.result
         if res is None:
@@ -649,7 +649,7 @@ class MaskingPanel(Panel):
                 f"<b>{STRATEGY_TITLES[mk.strategy]}</b><br>{len(mk.masked)} tokens{units}")
 
     def _show_stats(self, stats: Any) -> None:
-        from explorer.core.masking import span_hist_chart, token_frequency_chart
+        from explorer.core.pretraining.masking import span_hist_chart, token_frequency_chart
 
         self.stats = stats
         self.hist_chart.set_spec(span_hist_chart(stats))

@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core import catalog
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.errors import ExplorerError
-from explorer.core.format import card_lines
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.io.errors import ExplorerError
+from explorer.core.models import catalog
+from explorer.core.models.format import card_lines
 from explorer.gui.panels.base import Panel
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -301,7 +301,7 @@ class ModelsPanel(Panel):
                                    + "Load the model to see its full card.")
             self.card_table.setRowCount(0)
             if describe and entry is not None and (entry.source != "bundled" or not entry.gguf_file):
-                from explorer.core.models import describe
+                from explorer.core.models.loading import describe
 
                 self.ctx.runner.submit(describe, entry, label=f"Reading the card of {name}",
                                        on_result=lambda card, n=name: self._card_ready(n, card),

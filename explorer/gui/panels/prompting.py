@@ -37,10 +37,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.backends import DEFAULT_KEY_ENV, is_env_var_name
-from explorer.core.errors import ExplorerError
-from explorer.core.prompting import OUTPUT_FIELD, Example, PromptTemplate, build_prompt, has_chat_template
-from explorer.core.tasks import BUILTIN, Task, builtin_task, load_task_file
+from explorer.core.io.errors import ExplorerError
+from explorer.core.prompting.backends import DEFAULT_KEY_ENV, is_env_var_name
+from explorer.core.prompting.prompts import (
+    OUTPUT_FIELD,
+    Example,
+    PromptTemplate,
+    build_prompt,
+    has_chat_template,
+)
+from explorer.core.prompting.tasks import BUILTIN, Task, builtin_task, load_task_file
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -390,7 +396,7 @@ class PromptingPanel(Panel):
 
     def backend(self) -> Any:
         """The selected backend; raises a message-bearing error when none is usable."""
-        from explorer.core.backends import LocalBackend, OpenAIBackend
+        from explorer.core.prompting.backends import LocalBackend, OpenAIBackend
 
         if self.backend_combo.currentIndex() == 1:
             return OpenAIBackend(self.url_edit.text(), self.http_model_edit.text(), self.key_env_edit.text().strip() or None)
@@ -485,7 +491,7 @@ class PromptingPanel(Panel):
         """Labelled CSV/TSV/JSONL files dropped on the window become tasks (the first new one is selected)."""
         from pathlib import Path
 
-        from explorer.core.tasks import parse_csv, parse_jsonl, task_from_examples
+        from explorer.core.prompting.tasks import parse_csv, parse_jsonl, task_from_examples
 
         first = None
         for f in self.ctx.files:
@@ -518,7 +524,7 @@ class PromptingPanel(Panel):
         return names
 
     def _split(self) -> tuple[list[int], list[int]]:
-        from explorer.core.sweep import split_items
+        from explorer.core.prompting.sweep import split_items
 
         n = len(self.task.items)
         return split_items(n, None, min(self.shots_spin.value(), n - 1), self.seed_spin.value())
@@ -637,7 +643,7 @@ class PromptingPanel(Panel):
     # ------------------------------------------------------------ generation
 
     def _settings(self) -> Any:
-        from explorer.core.generation import GenerationSettings
+        from explorer.core.prompting.generation import GenerationSettings
 
         stops = [s.replace("\\n", "\n") for s in self.stop_edit.text().split("|") if s]
         return GenerationSettings(
@@ -697,7 +703,7 @@ class PromptingPanel(Panel):
         q = self.query()
         verdict = ""
         if q.output:
-            from explorer.core.prompting import is_correct
+            from explorer.core.prompting.prompts import is_correct
 
             verdict = "  ✓ matches the expected answer" if is_correct(result.text, q) else f"  ✗ expected {q.output!r}"
         self.output_status.setText(
@@ -716,7 +722,7 @@ class PromptingPanel(Panel):
             self.output_status.setText("Cancelling…")
 
     def show_step(self, row: int) -> None:
-        from explorer.core.generation import GenerationResult, step_chart
+        from explorer.core.prompting.generation import GenerationResult, step_chart
 
         result = self.result
         if result is None and getattr(self, "_stream_steps", None):
@@ -743,7 +749,7 @@ class PromptingPanel(Panel):
         )
 
     def _on_scored(self, res: Any) -> None:
-        from explorer.core.scoring import score_chart
+        from explorer.core.prompting.scoring import score_chart
 
         self.score_result = res
         lines = [f"{o.option!r}: log p = {o.logprob:.3f} (sum), {o.mean_logprob:.3f} per token"
@@ -783,7 +789,7 @@ class PromptingPanel(Panel):
 
     def sweep_backends(self) -> list[Any]:
         """The backends the sweep runs on: the endpoint, or every ticked local model."""
-        from explorer.core.backends import LocalBackend
+        from explorer.core.prompting.backends import LocalBackend
 
         if self.backend_combo.currentIndex() == 1:
             return [self.backend()]
@@ -793,7 +799,7 @@ class PromptingPanel(Panel):
         return [LocalBackend(self.ctx.models.loaded[n]) for n in names if n in self.ctx.models.loaded]
 
     def run_sweep(self) -> None:
-        from explorer.core.sweep import parse_shots, run_sweeps
+        from explorer.core.prompting.sweep import parse_shots, run_sweeps
 
         try:
             backends = self.sweep_backends()
@@ -834,7 +840,7 @@ class PromptingPanel(Panel):
         return Task(t.name, t.title, self._template(), t.items, t.mode, t.labels, t.max_new_tokens, t.stop, t.source, t.note)
 
     def _on_sweep_point(self, name: str, task: Task, point: Any) -> None:
-        from explorer.core.sweep import SweepResult
+        from explorer.core.prompting.sweep import SweepResult
 
         live = self.sweeps.get(name)
         if live is None or getattr(live, "_complete", True):
@@ -880,7 +886,7 @@ class PromptingPanel(Panel):
         self.point_details.clear()
 
     def _redraw_sweep(self) -> None:
-        from explorer.core.sweep import size_chart, sweep_chart
+        from explorer.core.prompting.sweep import size_chart, sweep_chart
 
         results = [r for r in self.sweeps.values() if r.points]
         if not results:
@@ -943,7 +949,7 @@ class PromptingPanel(Panel):
         return buf.getvalue()
 
     def export_table_dialog(self) -> None:
-        from explorer.core.fileio import atomic_write_text
+        from explorer.core.io.fileio import atomic_write_text
 
         path, _ = QFileDialog.getSaveFileName(self, "Export results table", "sweep-results.csv", "CSV (*.csv)")
         if path:

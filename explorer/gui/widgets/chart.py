@@ -1,4 +1,4 @@
-"""The one chart widget every panel uses: draws a :class:`~explorer.core.charts.ChartSpec` and exports
+"""The one chart widget every panel uses: draws a :class:`~explorer.core.io.charts.ChartSpec` and exports
 itself to PNG (2x), SVG, and its data to CSV/JSON, from a toolbar button and the right-click menu.
 """
 
@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.charts import ChartSpec, write_chart_data
-from explorer.core.fileio import atomic_path
+from explorer.core.io.charts import ChartSpec, write_chart_data
+from explorer.core.io.fileio import atomic_path
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="#222")
 

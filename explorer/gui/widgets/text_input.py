@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from explorer.core.errors import InputError
-from explorer.core.fileio import TEXT_SUFFIXES, TextFile, read_text_file
+from explorer.core.io.errors import InputError
+from explorer.core.io.fileio import TEXT_SUFFIXES, TextFile, read_text_file
 from explorer.gui.widgets.flow import FlowLayout
 
 
@@ -97,7 +97,7 @@ class TextInput(QWidget):
     def _build_samples_menu(self) -> None:
         from PySide6.QtWidgets import QMenu
 
-        from explorer.core.paths import resources_dir
+        from explorer.core.io.paths import resources_dir
 
         menu = QMenu(self)
         for path in sorted((resources_dir() / "samples").glob("*.txt")):

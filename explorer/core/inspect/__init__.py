@@ -1,0 +1,1 @@
+"""Looking inside a loaded model: attention (and its compact store), hidden states and embeddings."""

@@ -1,0 +1,1 @@
+"""GPT-3 style prompting: prompts, tasks, generation, scoring, the K-shot sweep and the HTTP backend."""

@@ -1,0 +1,1 @@
+"""Task heads, fine-tuning, the frozen probe, the fine-tuned task store, evaluation and data sets."""
