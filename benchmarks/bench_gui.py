@@ -248,7 +248,7 @@ def child_load_stall(model: str, idle_seconds: float = 1.0) -> dict:
     from PySide6.QtWidgets import QApplication
 
     from explorer.core.models import catalog
-    from explorer.core.models.loading import converted_folder
+    from explorer.core.models.gguf import converted_folder
     from explorer.gui.context import AppContext
 
     app = QApplication.instance() or QApplication(["lm-explorer-bench"])

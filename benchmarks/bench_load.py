@@ -34,7 +34,8 @@ def child_load(name: str, bare: bool = False) -> dict:
     t0 = time.perf_counter()
     _imports()
     from explorer.core.models import catalog
-    from explorer.core.models.loading import converted_folder, load_model
+    from explorer.core.models.gguf import converted_folder
+    from explorer.core.models.loading import load_model
 
     t1 = time.perf_counter()
     entry = catalog.resolve(name)

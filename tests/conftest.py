@@ -47,7 +47,7 @@ def gemma3_tokenizer(request):
     """Gemma's real SentencePiece tokenizer, read alone from the converted folder when it exists (seconds),
     else taken from the loaded model (which makes that folder)."""
     from explorer.core.models.catalog import resolve
-    from explorer.core.models.loading import converted_folder
+    from explorer.core.models.gguf import converted_folder
 
     folder = converted_folder(resolve("gemma3"))
     if folder is None:

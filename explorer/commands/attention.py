@@ -236,7 +236,7 @@ def run_similarity(args: argparse.Namespace) -> int:
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    from explorer.core.inspect.embeddings import collect_corpus, corpus_chart_spec, nearest_neighbours
+    from explorer.core.inspect.corpus import collect_corpus, corpus_chart_spec, nearest_neighbours
     from explorer.core.io.fileio import read_text_file
 
     files = []

@@ -187,7 +187,9 @@ def _mb(n: int) -> str:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from explorer.core.tuning import finetune as ft
+    from explorer.core.tuning import task_model
     from explorer.core.tuning.datasets import load_task_data
+    from explorer.core.tuning.finetune_results import TrainUpdate
     from explorer.core.tuning.taskstore import check_out_dir
 
     # Every check that needs no model comes first: bad values, the --out folder, the data file.
@@ -198,7 +200,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         check_out_dir(args.out)
     data = load_task_data(args.data, args.task, val_fraction=args.val_fraction, seed=args.seed)
     lm = load(args.model)
-    costs = ft.plan(lm, data.task, data.labels, args.lora_r)
+    costs = task_model.plan(lm, data.task, data.labels, args.lora_r)
     if args.plan:
         if args.json:
             print_json({"task": data.task, "labels": data.labels, "costs": {c.mode: c.to_dict() for c in costs}})
@@ -210,7 +212,7 @@ def run_finetune(args: argparse.Namespace) -> int:
               f"labels {', '.join(data.labels)} (majority baseline {data.majority_baseline():.0%})", flush=True)
         _print_costs(costs, args.mode)
 
-    def partial(update: ft.TrainUpdate) -> None:
+    def partial(update: TrainUpdate) -> None:
         if update.epoch_done and not args.json:
             h = update.history[-1]
             what = "round" if update.mode == "frozen" else "epoch"
@@ -232,7 +234,7 @@ def run_finetune(args: argparse.Namespace) -> int:
         return 0
     if not args.json:
         print(f"mode {args.mode}: " + (
-            "features: {} pooling ({})".format(*ft.model_pooling(lm)) if args.mode == "frozen" and not args.pooling
+            "features: {} pooling ({})".format(*task_model.model_pooling(lm)) if args.mode == "frozen" and not args.pooling
             else f"pooling {args.pooling}" if args.mode == "frozen" else "gradient training"), flush=True)
     result = ft.finetune(
         lm, data, args.mode, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,

@@ -74,13 +74,8 @@ def _note(text: str) -> None:
 
 def run_mask(args: argparse.Namespace) -> int:
     from explorer.commands._common import stderr_progress
-    from explorer.core.pretraining.masking import (
-        MaskParams,
-        mask_text,
-        sample_stats,
-        span_hist_chart,
-        token_frequency_chart,
-    )
+    from explorer.core.pretraining.masking import MaskParams, mask_text, sample_stats
+    from explorer.core.pretraining.masking_charts import span_hist_chart, token_frequency_chart
     from explorer.core.pretraining.words import tokenize_words
 
     text = read_text(args)

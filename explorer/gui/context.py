@@ -64,7 +64,7 @@ class ModelStore(QObject):
             return None
         if name in self.loading:
             return self.loading[name]
-        from explorer.core.models.loading import TooBigError
+        from explorer.core.models.memory import TooBigError
 
         def done(lm: Any) -> None:
             if isinstance(lm, TooBigError):
@@ -114,7 +114,8 @@ class ModelStore(QObject):
 
 def _load_or_too_big(name: str, **kwargs: Any) -> Any:
     """load_model, but a TooBigError comes back as the result so the GUI thread can ask the user."""
-    from explorer.core.models.loading import TooBigError, load_model
+    from explorer.core.models.loading import load_model
+    from explorer.core.models.memory import TooBigError
 
     try:
         return load_model(name, **kwargs)

@@ -142,7 +142,7 @@ def _fake_cache(folder: Path) -> Path:
 
 
 def test_cache_checksums_catch_truncation_and_changed_bytes(tmp_path):
-    from explorer.core.models.loading import cache_problem, write_cache_manifest
+    from explorer.core.models.gguf import cache_problem, write_cache_manifest
 
     folder = _fake_cache(tmp_path / "c")
     write_cache_manifest(folder)
@@ -158,7 +158,7 @@ def test_cache_checksums_catch_truncation_and_changed_bytes(tmp_path):
 
 
 def test_cache_without_checksums_is_adopted_only_when_complete(tmp_path):
-    from explorer.core.models.loading import MANIFEST, cache_problem
+    from explorer.core.models.gguf import MANIFEST, cache_problem
 
     folder = _fake_cache(tmp_path / "old")
     assert cache_problem(folder) == "" and (folder / MANIFEST).is_file()
@@ -177,7 +177,7 @@ def test_abandoned_conversions_are_removed(tmp_path):
     import subprocess
     import sys
 
-    from explorer.core.models.loading import remove_abandoned_conversions
+    from explorer.core.models.gguf import remove_abandoned_conversions
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
@@ -195,7 +195,8 @@ def test_damaged_smollm2_cache_is_rebuilt_not_blamed(smollm2, tmp_path, monkeypa
     """Random bytes over the cached weights (the issue's NaN case): the next load rebuilds the cache from the
     GGUF and generates exactly what the intact model does; the package folder is never blamed."""
     from explorer.core.io import paths
-    from explorer.core.models.loading import _gguf_cache_folder, cache_problem, load_model
+    from explorer.core.models.gguf import _gguf_cache_folder, cache_problem
+    from explorer.core.models.loading import load_model
     from explorer.core.prompting.generation import GenerationSettings, generate
 
     real = _gguf_cache_folder(smollm2.entry)
@@ -255,7 +256,7 @@ def test_converted_cache_is_keyed_by_content_so_reinstalls_share_it(tmp_path, mo
     folder, instead of a new 0.5 GB conversion per install; other content maps elsewhere; each file is hashed
     once per (path, size, mtime)."""
     from explorer.core.io import fileio
-    from explorer.core.models import loading as models
+    from explorer.core.models import gguf as models
     from explorer.core.models.catalog import ModelEntry
 
     monkeypatch.setenv("LM_EXPLORER_HOME", str(tmp_path / "home"))

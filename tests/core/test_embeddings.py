@@ -8,22 +8,24 @@ import numpy as np
 import pytest
 
 from explorer.core.inspect.analysis import analyse
+from explorer.core.inspect.corpus import (
+    collect_corpus,
+    corpus_chart_spec,
+    nearest_neighbours,
+    project_2d,
+    split_sentences,
+)
 from explorer.core.inspect.embeddings import (
     Context,
     LayerMix,
     anisotropy_baseline,
-    collect_corpus,
     compare_contexts,
-    corpus_chart_spec,
     cosine_per_layer,
     find_occurrences,
     find_spans,
     layer_mix,
-    nearest_neighbours,
-    project_2d,
     sentence_embedding,
     similarity_chart_spec,
-    split_sentences,
     token_similarity_spec,
     word_vector,
 )

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from explorer.core.io.errors import InputError
 from explorer.core.models.loading import load_model
 from explorer.core.tuning import heads
-from explorer.core.tuning.evaluation import confusion_chart, entity_spans, evaluate
+from explorer.core.tuning.evaluation import confusion_chart, evaluate
+from explorer.core.tuning.tags import entity_spans
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "E-LOC", "S-ORG", "I-ORG"]
 

@@ -14,12 +14,9 @@ import pytest
 from explorer.cli import main
 from explorer.core.io.errors import Cancelled
 from explorer.core.models import catalog
-from explorer.core.models.loading import (
-    count_embedding_parameters,
-    ensure_assembled,
-    estimate_load_bytes,
-    gguf_summary,
-)
+from explorer.core.models.card import count_embedding_parameters
+from explorer.core.models.gguf import ensure_assembled, gguf_summary
+from explorer.core.models.memory import estimate_load_bytes
 from explorer.core.prompting.generation import GenerationSettings, generate
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from explorer.core.io.paths import resources_dir
-from explorer.core.pretraining.masking import mask_text, sample_masks, units_for
+from explorer.core.pretraining.masking import mask_text, sample_masks
+from explorer.core.pretraining.units import units_for
 from explorer.core.pretraining.words import tokenize_words, word_ids_split_words
 
 EN = "Unbelievably, the tokenizers split GPT-3's pre-training corpus into pieces."

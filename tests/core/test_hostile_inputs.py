@@ -46,7 +46,7 @@ def _long_text(words: int, seed: int = 0) -> str:
 @pytest.mark.parametrize("model", ["minilm", "smollm2"])
 def test_clip_keeps_exactly_the_tokens_the_model_sees(request, model):
     """Reference: the tokenizer on the whole text, truncated to the limit."""
-    from explorer.core.pretraining.words import clip_to_tokens
+    from explorer.core.models.truncate import clip_to_tokens
 
     tok = request.getfixturevalue(model).tokenizer
     text = _long_text(60_000)
@@ -89,7 +89,7 @@ def test_word_beyond_the_limit_says_so(minilm):
 
 
 def test_gguf_with_valid_magic_and_random_bytes_is_a_model_error(tmp_path):
-    from explorer.core.models.loading import gguf_summary
+    from explorer.core.models.gguf import gguf_summary
 
     rng = random.Random(15)
     for i in range(200):

@@ -20,12 +20,11 @@ from explorer.core.pretraining.masking import (
     mask_text,
     sample_masks,
     sample_stats,
-    span_hist_chart,
     span_length_distribution,
     span_length_mean,
-    token_frequency_chart,
-    units_for,
 )
+from explorer.core.pretraining.masking_charts import span_hist_chart, token_frequency_chart
+from explorer.core.pretraining.units import units_for
 from explorer.core.pretraining.words import tokenize_words
 
 LONG = (resources_dir() / "samples" / "long-pretraining.txt").read_text(encoding="utf-8")

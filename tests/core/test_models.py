@@ -30,7 +30,7 @@ def test_minilm_returns_attention(minilm):
 
 
 def test_smollm2_card_and_cache(smollm2):
-    from explorer.core.models.loading import converted_folder
+    from explorer.core.models.gguf import converted_folder
 
     card = smollm2.card
     assert card.kind == "decoder" and card.num_layers == 30

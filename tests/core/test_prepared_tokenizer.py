@@ -14,7 +14,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from explorer.core.models import catalog, prepared_tokenizer
-from explorer.core.models.loading import _load_tokenizer, converted_folder
+from explorer.core.models.gguf import converted_folder
+from explorer.core.models.loading import load_tokenizer as _load_tokenizer
 
 WORDNET = Path("/usr/share/wordnet/data.noun")
 MIXED = [

@@ -12,13 +12,9 @@ import pytest
 
 from explorer.core.io.errors import ModelError
 from explorer.core.models import catalog
-from explorer.core.models.loading import (
-    TooBigError,
-    check_memory,
-    estimate_load_bytes,
-    gguf_summary,
-    load_model,
-)
+from explorer.core.models.gguf import gguf_summary
+from explorer.core.models.loading import load_model
+from explorer.core.models.memory import TooBigError, check_memory, estimate_load_bytes
 
 _Mem = namedtuple("_Mem", "available total")
 

@@ -105,7 +105,8 @@ out["last_report"] = seen[-1]
 out["frozen"], out["gc_after_warm_up"] = gc.get_freeze_count(), gc.isenabled()
 out["again"] = warmup.warm_up()
 
-from explorer.core.models.loading import converted_folder, load_model
+from explorer.core.models.gguf import converted_folder
+from explorer.core.models.loading import load_model
 
 before = set(sys.modules)
 during = []

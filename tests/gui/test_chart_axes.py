@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from explorer.core.tuning.finetune import EpochReport, history_chart
+from explorer.core.tuning.finetune import history_chart
+from explorer.core.tuning.finetune_results import EpochReport
 from explorer.gui.widgets.chart import ChartWidget
 
 

@@ -148,7 +148,7 @@ def test_finetune_lab_end_to_end(qtbot, panel, tmp_path):
 def test_frozen_live_chart_coalesces_rounds_and_ends_on_every_rounds_values(qtbot, panel, tmp_path):
     """The lab redraws its live chart at most once per frame, in the finished chart's layout (loss and accuracy per
     L-BFGS round), and ends showing the result: each round's loss and validation accuracy as the run reported."""
-    from explorer.core.tuning.finetune import TrainUpdate
+    from explorer.core.tuning.finetune_results import TrainUpdate
     from explorer.gui.frames import frame_ms
 
     p = panel

@@ -256,7 +256,8 @@ def test_fill_mask_candidates_read_as_text_for_byte_level_bpe(small_window, qtbo
 
 def test_corpus_view_counts_stacked_points_and_token_labels_are_explained(minilm, smollm2):
     from explorer.core.inspect.analysis import analyse
-    from explorer.core.inspect.embeddings import collect_corpus, corpus_chart_spec, token_similarity_spec
+    from explorer.core.inspect.corpus import collect_corpus, corpus_chart_spec
+    from explorer.core.inspect.embeddings import token_similarity_spec
 
     same = "The bank raised its rates."
     files = [("a.txt", " ".join([same] * 5)), ("b.txt", f"{same} We sat on the river bank.")]
@@ -310,7 +311,8 @@ def test_models_compare_shows_every_model_and_a_folder_s_kind(window, qtbot, min
 
 def test_entity_masking_treats_model_names_as_entities(minilm):
     from explorer.core.io.paths import resources_dir
-    from explorer.core.pretraining.masking import mask_text, units_for
+    from explorer.core.pretraining.masking import mask_text
+    from explorer.core.pretraining.units import units_for
     from explorer.core.pretraining.words import tokenize_words
 
     text = (resources_dir() / "samples" / "bert-paragraph.txt").read_text(encoding="utf-8")

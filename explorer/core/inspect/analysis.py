@@ -17,17 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from explorer.core.inspect.attention_layers import DenseAttentions, LayerAttentions, RowsPreview
 from explorer.core.inspect.attention_store import (
     DEFAULT_TOP_K,
     CompactAttentions,
-    DenseAttentions,
-    LayerAttentions,
-    RowsPreview,
     capture_forward,
     estimate_bytes,
-    release_heap,
 )
 from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.heap import release_heap
 from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
 from explorer.core.models.loading import require_finite
 
@@ -276,7 +274,7 @@ def encode(loaded: Any, text: str, pair: str | None = None,
     """Tokenize ``text`` (and ``pair``) as PyTorch tensors, truncated to the model's limit; (enc, truncated, note)."""
     if not text or not text.strip():
         raise InputError("The text is empty: type or drop some text to analyse.")
-    from explorer.core.pretraining.words import clip_to_tokens
+    from explorer.core.models.truncate import clip_to_tokens
 
     tok = loaded.tokenizer
     limit = analysis_limit(loaded, top_k)

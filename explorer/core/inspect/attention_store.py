@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from explorer.core.inspect.attention_layers import LayerAttentions, RowsPreview
 from explorer.core.io.errors import Cancelled, InputError
+from explorer.core.io.heap import bound_heap, release_heap
 
 #: Default number of keys kept per query in the compact form.
 DEFAULT_TOP_K = 32
@@ -36,73 +38,10 @@ DEFAULT_TOP_K = 32
 QUERY_BLOCK = 256
 #: Memory for cached dense layers of a compact store (at least one layer is always kept).
 DENSE_CACHE_BYTES = 400_000_000
-
 _IMPL = "lmx_capture"
 _active = threading.local()
 _registered = False
 _register_lock = threading.Lock()
-
-
-class LayerAttentions:
-    """Indexable like a [layer, head, query, key] array: ``att[layer]`` is [head, query, key] float32/16."""
-
-    exact = True  # every weight of every layer is kept
-
-    def __init__(self, num_layers: int, num_heads: int, num_queries: int, num_keys: int) -> None:
-        self.shape = (num_layers, num_heads, num_queries, num_keys)
-
-    ndim = 4
-    dtype = np.dtype(np.float32)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def layer(self, index: int) -> np.ndarray:
-        """Dense [head, query, key] weights of one layer."""
-        raise NotImplementedError
-
-    def is_ready(self, index: int) -> bool:
-        """True when ``layer(index)`` returns without recomputing (cheap enough for the GUI thread)."""
-        return True
-
-    def _layer_index(self, index: Any) -> int:
-        i = int(index)
-        n = self.shape[0]
-        if not -n <= i < n:
-            raise IndexError(f"layer {i} out of range for {n} layers")
-        return i % n
-
-    def __getitem__(self, index: Any) -> np.ndarray:
-        if isinstance(index, (int, np.integer)):
-            return self.layer(self._layer_index(index))
-        if isinstance(index, tuple) and index and isinstance(index[0], (int, np.integer)):
-            return self.layer(self._layer_index(index[0]))[index[1:]]
-        return np.asarray(self)[index]
-
-    def __iter__(self):
-        return (self.layer(i) for i in range(self.shape[0]))
-
-
-class DenseAttentions(LayerAttentions):
-    """Every layer's full weights, one float32 [head, query, key] array per layer (no stacking copy)."""
-
-    def __init__(self, layers: list[np.ndarray]) -> None:
-        h, q, k = layers[0].shape
-        super().__init__(len(layers), h, q, k)
-        self.layers = layers
-
-    def layer(self, index: int) -> np.ndarray:
-        return self.layers[index]
-
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        out = np.stack(self.layers)  # [layer, head, query, key]
-        return out if dtype is None else out.astype(dtype)
-
-    def __getattr__(self, name: str) -> Any:
-        # Array methods (sum, mean, max…) on the stacked array: small inputs only.
-        if name.startswith("_") or name == "layers":
-            raise AttributeError(name)
-        return getattr(np.asarray(self), name)
 
 
 @dataclass
@@ -410,36 +349,6 @@ def _weights_at(li: _LayerInputs, rows: Any) -> Any:
 
 
 @dataclass
-class RowsPreview:
-    """Which rows of which layer to take from the pass (the rows on screen), and who gets them: ``hand_over(rows
-    block)`` with [head, rows, key] float16 weights as the store serves them, called once the layer is done."""
-
-    layer: int
-    rows: np.ndarray  # query positions, ascending
-    hand_over: Any
-    block: Any = None  # [head, rows, key] float16, filled block by block
-    mean: Any = None  # [rows, key] float32: mean over heads of the float32 weights
-    top: Any = None  # [rows, key] float32: their max
-
-    def take(self, w: Any, s: int, e: int) -> None:
-        """Copy what rows ``s..e`` of the pass's float32 weights ``w`` ([head, e-s, key]) hold of the wanted rows."""
-        import torch
-
-        if self.block is None:
-            h, k = w.shape[0], w.shape[-1]
-            self.block = np.empty((h, len(self.rows), k), dtype=np.float16)
-            self.mean = np.empty((len(self.rows), k), dtype=np.float32)
-            self.top = np.empty((len(self.rows), k), dtype=np.float32)
-        at = np.flatnonzero((self.rows >= s) & (self.rows < e))
-        if not len(at):
-            return
-        sel = w[:, torch.from_numpy(self.rows[at] - s)]  # [head, rows here, key]
-        self.block[:, at] = sel.to(torch.float16).numpy()
-        self.mean[at] = sel.mean(dim=0).numpy()
-        self.top[at] = sel.amax(dim=0).numpy()
-
-
-@dataclass
 class _Recorder:
     top_k: int
     cancel: threading.Event | None
@@ -535,41 +444,12 @@ def _capture_forward(module: Any, query: Any, key: Any, value: Any, attention_ma
     return torch.cat(outs, dim=1), None
 
 
-def _libc() -> Any:
-    """glibc, for its heap settings (None elsewhere)."""
-    import ctypes
-    import ctypes.util
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-def _bound_heap() -> None:
-    """Serve blocks of 1 MB and more from mmap, returned to the system when freed: a long pass allocates and
-    frees hundreds of [head, block, key] arrays between long-lived ones, and glibc's default (a threshold that
-    grows up to 32 MB) keeps them in a fragmented heap, measured +0.5 GB resident at 1,536 tokens."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
-
-
-def release_heap() -> None:
-    """Give the heap's free pages back to the system (glibc ``malloc_trim``) after a long pass."""
-    libc = _libc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
 def _register() -> None:
     global _registered
     with _register_lock:
         if _registered:
             return
-        _bound_heap()
+        bound_heap()
         from transformers import AttentionInterface
         from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
 

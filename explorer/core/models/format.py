@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from explorer.core.models.loading import ModelCard
+from explorer.core.models.card import ModelCard
 
 
 def human_count(n: int | float) -> str:

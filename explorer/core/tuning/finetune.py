@@ -19,33 +19,34 @@ import math
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from explorer.core.io.charts import ChartSpec, Series
-from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.errors import InputError
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.tuning.datasets import Example, TaskData
+from explorer.core.tuning.finetune_results import EpochReport, FinetuneResult, ModeCost, TrainUpdate
+from explorer.core.tuning.task_model import (
+    MODES,
+    base_folder,
+    build_task_model,
+    check_model,
+    model_pooling,
+    plan,
+)
 from explorer.core.tuning.taskstore import META_FILE, check_out_dir, read_meta, weights_sha256, write_folder
 
 __all__ = ["META_FILE", "read_meta"]
-
-MODES = ("frozen", "full", "adapter", "scratch")
 MODE_TITLES = {
     "frozen": "Frozen encoder + trained head",
     "full": "Full fine-tune (every weight)",
     "adapter": "Adapters (LoRA) + head",
     "scratch": "Same architecture from random weights",
 }
-_AUTO = {
-    "classify": "AutoModelForSequenceClassification",
-    "pair": "AutoModelForSequenceClassification",
-    "tokens": "AutoModelForTokenClassification",
-}
-_HEAD_MODULES = ("classifier", "score", "qa_outputs")
+
+
 # frozen: the most L-BFGS rounds (10 iterations each); it stops earlier when converged.
 DEFAULT_EPOCHS = {"frozen": 50, "full": 3, "adapter": 3, "scratch": 3}
 DEFAULT_LR = {"frozen": None, "full": 1e-4, "adapter": 1e-3, "scratch": 1e-4}
@@ -55,7 +56,8 @@ MAX_BATCH = 4096
 MAX_LORA_R = 1024
 MAX_TOKENS = 128
 ENCODE_CHUNK = 1000
-BYTES_PER_PARAM = 4  # float32, as the app trains and saves
+
+
 STORAGE = {"frozen": "head", "adapter": "adapter", "full": "model", "scratch": "model"}
 
 
@@ -80,302 +82,6 @@ def validate(mode: str = "frozen", epochs: int | None = None, learning_rate: flo
         from explorer.core.tuning.probe import check_pooling
 
         check_pooling(pooling)
-
-
-@dataclass
-class ModeCost:
-    """What one mode trains and what must be stored per task, before training."""
-
-    mode: str
-    trainable_parameters: int
-    total_parameters: int
-    stored_parameters: int
-    stored_bytes: int  # the stored parameters as float32 (the folder adds a manifest / config: see the result)
-    note: str = ""
-
-    @property
-    def trainable_fraction(self) -> float:
-        return self.trainable_parameters / self.total_parameters if self.total_parameters else 0.0
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "trainable_fraction": self.trainable_fraction}
-
-
-@dataclass
-class EpochReport:
-    """One finished epoch (frozen: one round of L-BFGS iterations): mean training loss and validation accuracy."""
-
-    epoch: int
-    loss: float
-    val_accuracy: float
-    seconds: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class TrainUpdate:
-    """What the ``partial`` callback receives after every batch (live loss chart)."""
-
-    epoch: int  # 1-based
-    step: int  # 1-based within the epoch
-    steps: int
-    batch_loss: float
-    history: list[EpochReport]
-    initial_val_accuracy: float
-    epoch_done: bool = False
-    mode: str = ""
-
-    @property
-    def x(self) -> float:
-        """Position on an epoch axis: epoch 1 runs from 0 to 1."""
-        return self.epoch - 1 + self.step / max(1, self.steps)
-
-
-@dataclass
-class FinetuneResult:
-    """A finished fine-tune: figures, per-epoch history and where the model was saved."""
-
-    model: str
-    task: str
-    mode: str
-    labels: list[str]
-    trainable_parameters: int
-    total_parameters: int
-    weight_bytes: int  # stored parameters x 4 (the table before training)
-    history: list[EpochReport]
-    val_accuracy: float
-    initial_val_accuracy: float
-    majority_baseline: float
-    train_rows: int
-    val_rows: int
-    epochs: int
-    learning_rate: float | None
-    seed: int
-    seconds: float
-    stopping_rule: str = ""
-    converged: bool | None = None
-    pooling: str | None = None
-    pooling_source: str = ""
-    out_dir: str | None = None
-    stored_bytes: int = 0  # bytes actually written to out_dir (every file the run wrote)
-    files: list[str] = field(default_factory=list)
-    costs: list[ModeCost] = field(default_factory=list)
-    batch_losses: list[tuple[float, float]] = field(default_factory=list)  # (epoch position, loss)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def saved_bytes(self) -> int:
-        return self.stored_bytes
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "task": self.task,
-            "mode": self.mode,
-            "labels": self.labels,
-            "trainable_parameters": self.trainable_parameters,
-            "total_parameters": self.total_parameters,
-            "weight_bytes": self.weight_bytes,
-            "stored_bytes": self.stored_bytes,
-            "files": self.files,
-            "history": [{"epoch": h.epoch, "loss": h.loss, "val_accuracy": h.val_accuracy} for h in self.history],
-            "val_accuracy": self.val_accuracy,
-            "initial_val_accuracy": self.initial_val_accuracy,
-            "majority_baseline": self.majority_baseline,
-            "train_rows": self.train_rows,
-            "val_rows": self.val_rows,
-            "epochs": self.epochs,
-            "learning_rate": self.learning_rate,
-            "stopping_rule": self.stopping_rule,
-            "converged": self.converged,
-            "pooling": self.pooling,
-            "pooling_source": self.pooling_source,
-            "seed": self.seed,
-            "seconds": round(self.seconds, 2),
-            "out_dir": self.out_dir,
-            "costs": {c.mode: c.to_dict() for c in self.costs},
-            "notes": self.notes,
-        }
-
-
-# ---------------------------------------------------------------- building the task model
-
-
-def base_folder(lm: Any) -> str:
-    """The folder the loaded model's weights come from (the converted cache for a GGUF)."""
-    extra = getattr(lm.card, "extra", {}) or {}
-    base = extra.get("adapter_base") or extra.get("finetune_base")
-    if base:
-        raise InputError(f"'{lm.name}' is itself a fine-tune. Fine-tune its base model ({base}) instead.")
-    if lm.entry.source == "hub":
-        return lm.entry.location
-    return str(extra.get("converted_cache") or lm.entry.location)
-
-
-def model_pooling(lm: Any) -> tuple[str, str]:
-    """The encoder's own sentence pooling and where it was read from (see :func:`probe.default_pooling`)."""
-    from explorer.core.tuning.probe import default_pooling
-
-    folder = base_folder(lm)
-    return default_pooling(folder if Path(folder).is_dir() else None)
-
-
-def _check_model(lm: Any, task: str) -> None:
-    if task not in _AUTO:
-        raise InputError(f"Fine-tuning supports the tasks {', '.join(_AUTO)} (got '{task}').")
-    if lm.kind != "encoder":
-        raise ModelError(
-            f"'{lm.name}' is a {lm.kind}. The fine-tune lab trains task heads on an encoder (BERT-style) model "
-            "such as the bundled MiniLM."
-        )
-
-
-def _head_config(lm: Any, task: str, labels: list[str]) -> Any:
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(
-        base_folder(lm), local_files_only=lm.entry.source != "hub", trust_remote_code=False
-    )
-    config.num_labels = len(labels)
-    config.id2label = dict(enumerate(labels))
-    config.label2id = {label: i for i, label in enumerate(labels)}
-    config.problem_type = "single_label_classification" if task != "tokens" else None
-    return config
-
-
-def _lora_config(task: str, r: int) -> Any:
-    import peft
-
-    task_type = peft.TaskType.TOKEN_CLS if task == "tokens" else peft.TaskType.SEQ_CLS
-    return peft.LoraConfig(task_type=task_type, r=r, lora_alpha=2 * r, lora_dropout=0.1)
-
-
-def head_names(model: Any) -> list[str]:
-    """The task-head modules of a transformers model."""
-    names = [n for n in _HEAD_MODULES if hasattr(model, n)]
-    if not names:
-        raise ModelError(f"Cannot find the task head of {type(model).__name__} (looked for {', '.join(_HEAD_MODULES)}).")
-    return names[:1]
-
-
-def _apply_mode(model: Any, mode: str, task: str, lora_r: int, base: str) -> Any:
-    """Set requires_grad for the mode; for ``adapter`` wrap the model with LoRA (peft)."""
-    if mode in ("full", "scratch"):
-        for p in model.parameters():
-            p.requires_grad_(True)
-        return model
-    if mode == "adapter":
-        import warnings
-
-        import peft
-
-        cfg = _lora_config(task, lora_r)
-        cfg.base_model_name_or_path = base
-        with warnings.catch_warnings():  # peft calls a transformers method deprecated in 5.x
-            warnings.simplefilter("ignore", FutureWarning)
-            try:
-                return peft.get_peft_model(model, cfg)
-            except ValueError:
-                cfg = _lora_config(task, lora_r)
-                cfg.target_modules = "all-linear"
-                cfg.base_model_name_or_path = base
-                return peft.get_peft_model(model, cfg)
-    raise InputError(f"Unknown mode '{mode}'. Choose one of: {', '.join(MODES)}.")
-
-
-def _count(model: Any, mode: str) -> ModeCost:
-    total = trainable = 0
-    for p in model.parameters():
-        total += p.numel()
-        if p.requires_grad:
-            trainable += p.numel()
-    if mode == "adapter":
-        # peft keeps the original head next to its trainable copy (modules_to_save): count the model once.
-        head = sum(p.numel() for n, p in model.named_parameters() if "original_module" in n)
-        total -= sum(p.numel() for n, p in model.named_parameters() if "lora_" in n) + head
-    stored = total if mode in ("full", "scratch") else trainable
-    notes = {
-        "full": "store a whole copy of the model per task",
-        "adapter": "store only the LoRA matrices and the head per task",
-        "scratch": "a whole model per task, trained from random weights",
-    }
-    return ModeCost(mode, trainable, total, stored, stored * BYTES_PER_PARAM, notes[mode])
-
-
-def plan(
-    lm: Any,
-    task: str,
-    labels: list[str] | int,
-    lora_r: int = 8,
-    progress: Progress = no_progress,
-    cancel: threading.Event | None = None,
-) -> list[ModeCost]:
-    """Trainable parameters and bytes stored per task for each mode, counted on meta-device models (no training)."""
-    import torch
-    import transformers
-
-    check(cancel)
-    _check_model(lm, task)
-    if isinstance(labels, int):
-        labels = [f"LABEL_{i}" for i in range(labels)]
-    config = _head_config(lm, task, labels)
-    key = (config.to_json_string(), task, tuple(labels), lora_r, base_folder(lm))
-    with _PLAN_LOCK:
-        known = _PLAN_CACHE.get(key)
-    if known is not None:
-        return [replace(c) for c in known]
-    auto = getattr(transformers, _AUTO[task])
-    out = []
-    with torch.device("meta"):
-        bare = transformers.AutoModel.from_config(config)
-    encoder_total = sum(p.numel() for p in bare.parameters())
-    hidden = int(config.hidden_size)
-    head = hidden * len(labels) + len(labels)  # the linear head on the pooled (or per-token) vector
-    out.append(ModeCost("frozen", head, encoder_total + head, head, head * BYTES_PER_PARAM,
-                        "store only the head per task; the encoder is shared"))
-    for mode in MODES[1:]:
-        with torch.device("meta"):
-            model = auto.from_config(config)
-            model = _apply_mode(model, mode, task, lora_r, base_folder(lm))
-        out.append(_count(model, mode))
-    with _PLAN_LOCK:
-        _PLAN_CACHE[key] = out
-        while len(_PLAN_CACHE) > 16:
-            _PLAN_CACHE.popitem(last=False)
-    return [replace(c) for c in out]
-
-
-# plan()'s figures by (config, task, labels, LoRA rank, base folder): building its four meta-device models takes
-# ~0.1 s, and the lab asks before training and again inside finetune().
-_PLAN_CACHE: OrderedDict[tuple, list[ModeCost]] = OrderedDict()
-_PLAN_LOCK = threading.Lock()
-
-
-def build_task_model(lm: Any, task: str, labels: list[str], mode: str, lora_r: int = 8, seed: int = 0) -> Any:
-    """The pre-trained weights (``scratch``: random weights, same architecture) with a fresh, seeded task
-    head, prepared for ``mode``."""
-    import torch
-    import transformers
-
-    _check_model(lm, task)
-    config = _head_config(lm, task, labels)
-    auto = getattr(transformers, _AUTO[task])
-    torch.manual_seed(seed)
-    try:
-        if mode == "scratch":
-            config._attn_implementation = "eager"
-            model = auto.from_config(config)
-        else:
-            model = auto.from_pretrained(
-                base_folder(lm), config=config, attn_implementation="eager", dtype=torch.float32,
-                ignore_mismatched_sizes=True, local_files_only=lm.entry.source != "hub",
-                trust_remote_code=False,
-            )
-    except Exception as err:  # transformers raises many types here
-        raise ModelError(f"Could not build a {task} model on '{lm.name}': {str(err).splitlines()[0]}") from err
-    return _apply_mode(model, mode, task, lora_r, base_folder(lm))
 
 
 # ---------------------------------------------------------------- encoding the data
@@ -480,7 +186,7 @@ def finetune(
     lr = DEFAULT_LR[mode] if learning_rate is None or mode == "frozen" else float(learning_rate)
     if out_dir is not None:
         out_dir = check_out_dir(out_dir)
-    _check_model(lm, data.task)
+    check_model(lm, data.task)
     start = time.perf_counter()
     progress(0.0, f"Building the {data.task} model ({mode})…")
     costs = plan(lm, data.task, data.labels, lora_r)

@@ -21,6 +21,7 @@ from typing import Any
 from explorer.core.io.errors import InputError, ModelError
 from explorer.core.io.fileio import remembered_sha256
 from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models import folders
 
 META_FILE = "finetune.json"
 HEAD_FILE = "head.safetensors"
@@ -135,7 +136,7 @@ def write_folder(out: Path, write: Any, meta: dict) -> tuple[list[str], int]:
 
 
 def _weights_folder(entry: Any) -> str:
-    from explorer.core.models.loading import converted_folder
+    from explorer.core.models.gguf import converted_folder
 
     return str(converted_folder(entry) or entry.location) if entry.gguf_file else entry.location
 
@@ -185,7 +186,8 @@ def load_frozen_folder(entry: Any, progress: Progress = no_progress, cancel: thr
     import torch
     from safetensors.torch import load_file
 
-    from explorer.core.models.loading import LoadedModel, build_card, load_model
+    from explorer.core.models.card import build_card
+    from explorer.core.models.loading import LoadedModel, load_model
     from explorer.core.tuning.probe import check_pooling, encoder_of, frozen_model
 
     start = time.perf_counter() if start is None else start
@@ -224,3 +226,84 @@ def load_frozen_folder(entry: Any, progress: Progress = no_progress, cancel: thr
     progress(1.0, f"Loaded {entry.name} (a {task} head on {base_entry.name}) in {elapsed:.1f} s")
     return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=base.tokenizer, card=card,
                        load_seconds=elapsed)
+
+
+def load_adapter_folder(entry: Any, progress: Progress, cancel: threading.Event | None, start: float) -> Any:
+    """A peft adapter folder (adapter_config.json, no config.json): load the base model it names with the
+    head described in head_config.json (label names), apply the adapter and merge it into the weights."""
+    import time
+
+    import torch
+    import transformers
+    from peft import PeftModel
+    from transformers import AutoConfig
+
+    from explorer.core.models import catalog
+    from explorer.core.models.card import build_card, heads_from_architectures
+    from explorer.core.models.gguf import converted_folder
+    from explorer.core.models.loading import (
+        LoadedModel,
+        auto_class_name,
+        friendly_load_error,
+        hub_kwargs,
+        load_tokenizer,
+        refuse_custom_code,
+    )
+
+    folder = Path(entry.location)
+    refuse_custom_code(entry, folder, False)
+    try:
+        adapter_cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{folder}/adapter_config.json cannot be read: {err}") from err
+    base = adapter_cfg.get("base_model_name_or_path")
+    if not base:
+        raise ModelError(f"The adapter in {folder} does not name its base model (base_model_name_or_path).")
+    meta = read_meta(folder)
+    if meta is not None and (meta.get("base_model") or meta.get("base_folder")):
+        base_entry = resolve_base(folder, meta)  # the named base model, its weights' hash checked
+    else:
+        known = {str(Path(e.location).resolve()): e for e in catalog.bundled_entries() + catalog.user_entries()}
+        base_entry = known.get(str(Path(base).expanduser().resolve())) if not _looks_like_id(base) else None
+        base_entry = base_entry or catalog.resolve(base)
+    base_converted = converted_folder(base_entry)
+    base_folder = str(base_converted or base_entry.location)
+    refuse_custom_code(base_entry, base_folder, False)
+    kwargs = hub_kwargs(base_entry)
+    try:
+        progress(0.2, f"Loading the base model {base_entry.name} of the adapter…")
+        config = AutoConfig.from_pretrained(base_folder, **kwargs)
+        head_file = folder / "head_config.json"
+        if head_file.is_file():
+            config = type(config).from_dict(json.loads(head_file.read_text(encoding="utf-8")))
+        heads = heads_from_architectures(getattr(config, "architectures", None))
+        auto_cls = getattr(transformers, auto_class_name(heads))
+        own = (folder / "tokenizer_config.json").is_file()
+        tokenizer = load_tokenizer(str(folder if own else base_folder), not own and base_converted is not None, kwargs)
+        check(cancel)
+        model = auto_cls.from_pretrained(
+            base_folder, config=config, attn_implementation="eager", dtype=torch.float32,
+            ignore_mismatched_sizes=True, **kwargs,
+        )
+        progress(0.7, "Applying the adapter…")
+        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+    except ModelError:
+        raise
+    except Exception as err:
+        raise friendly_load_error(entry, err) from err
+    model.eval()
+    card = build_card(entry, config, tokenizer, model)
+    card.extra["adapter_base"] = base_entry.name
+    card.extra["adapter_type"] = adapter_cfg.get("peft_type", "")
+    elapsed = time.perf_counter() - start
+    progress(1.0, f"Loaded {entry.name} (adapter on {base_entry.name}) in {elapsed:.1f} s")
+    return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card, load_seconds=elapsed)
+
+
+def _looks_like_id(spec: str) -> bool:
+    return "/" in spec and not spec.startswith((".", "/", "~")) and not Path(spec).exists()
+
+
+# The model loader opens these folders through models' registry: it does not import tuning.
+folders.register("adapter_config.json", load_adapter_folder)
+folders.register(HEAD_FILE, load_frozen_folder)

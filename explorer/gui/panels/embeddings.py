@@ -23,18 +23,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from explorer.core.inspect.corpus import corpus_chart_spec, nearest_neighbours, umap_available
 from explorer.core.inspect.embeddings import (
     VIEWS,
     Context,
     LayerMix,
-    corpus_chart_spec,
     layer_mix,
     load_presets,
-    nearest_neighbours,
     preset_model,
     similarity_chart_spec,
     token_similarity_spec,
-    umap_available,
     word_vector,
 )
 from explorer.core.io.errors import InputError
@@ -415,7 +413,7 @@ class EmbeddingsPanel(Panel):
         if not self.ctx.files:
             self.note.setText("Drag some text files into the window first: the corpus view searches them.")
             return
-        from explorer.core.inspect.embeddings import collect_corpus
+        from explorer.core.inspect.corpus import collect_corpus
 
         files = [(f.path.rsplit("/", 1)[-1], f.text) for f in self.ctx.files]
         self.corpus_button.setEnabled(False)

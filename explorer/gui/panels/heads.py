@@ -42,9 +42,11 @@ from PySide6.QtWidgets import (
 from explorer.core.io.charts import ChartSpec
 from explorer.core.io.errors import ExplorerError
 from explorer.core.io.paths import data_dir, resources_dir
+from explorer.core.tuning import head_results as R
 from explorer.core.tuning import heads as H
-from explorer.core.tuning.finetune import DEFAULT_EPOCHS, MODES
+from explorer.core.tuning.finetune import DEFAULT_EPOCHS
 from explorer.core.tuning.probe import POOLINGS
+from explorer.core.tuning.task_model import MODES
 from explorer.gui.frames import FrameCoalescer
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
@@ -481,19 +483,19 @@ class HeadsPanel(Panel):
     def show_result(self, result) -> None:
         self.result = result
         self._result_model, self._result_task = self._run_for
-        if isinstance(result, H.ClassResult):
+        if isinstance(result, R.ClassResult):
             self.views.setCurrentIndex(0)
             self.class_chart.set_spec(H.class_chart(result))
             self.class_label.setText(f"<b>{html.escape(result.label)}</b> ({result.scores[result.label]:.0%})")
             self.run_note.setText("One class out: the head reads the [CLS] position, a softmax gives a probability per label "
                                   "(names from the model's id2label).")
-        elif isinstance(result, H.TokenResult):
+        elif isinstance(result, R.TokenResult):
             self.views.setCurrentIndex(1)
             self._show_tokens(result)
-        elif isinstance(result, H.QAResult):
+        elif isinstance(result, R.QAResult):
             self.views.setCurrentIndex(2)
             self._show_qa(result)
-        elif isinstance(result, H.FillMaskResult):
+        elif isinstance(result, R.FillMaskResult):
             self.views.setCurrentIndex(3)
             self._show_fill(result)
         else:
@@ -506,7 +508,7 @@ class HeadsPanel(Panel):
         if getattr(result, "truncated", False):
             self.run_note.setText(self.run_note.text() + " The input was longer than the model takes and was truncated.")
 
-    def _show_tokens(self, r: H.TokenResult) -> None:
+    def _show_tokens(self, r: R.TokenResult) -> None:
         parts, pos = [], 0
         for t in r.tokens:
             if t.start < pos:
@@ -536,7 +538,7 @@ class HeadsPanel(Panel):
         self.run_note.setText("A class per token: the same head is applied at every position. Word pieces after the first "
                               "carry their own prediction; entities group B-/I- tags.")
 
-    def _show_qa(self, r: H.QAResult) -> None:
+    def _show_qa(self, r: R.QAResult) -> None:
         self.qa_curves.set_spec(H.qa_curves_chart(r))
         self.qa_matrix.set_spec(H.qa_span_chart(r))
         self.spans.blockSignals(True)
@@ -554,7 +556,7 @@ class HeadsPanel(Panel):
 
     def _highlight_span(self, i: int | None, j: int | None) -> None:
         r = self.result
-        if not isinstance(r, H.QAResult):
+        if not isinstance(r, R.QAResult):
             return
         ctx = r.context
         if i is None or j is None or j < i:
@@ -570,13 +572,13 @@ class HeadsPanel(Panel):
 
     def _span_chosen(self, row: int) -> None:
         r = self.result
-        if isinstance(r, H.QAResult) and 0 <= row < len(r.spans):
+        if isinstance(r, R.QAResult) and 0 <= row < len(r.spans):
             self._highlight_span(r.spans[row].start_token, r.spans[row].end_token)
 
     def _cell_clicked(self, row: int, col: int) -> None:
         self._highlight_span(row, col)
 
-    def _show_fill(self, r: H.FillMaskResult) -> None:
+    def _show_fill(self, r: R.FillMaskResult) -> None:
         self.fill_mask_combo.blockSignals(True)
         self.fill_mask_combo.clear()
         for i, m in enumerate(r.masks):
@@ -589,7 +591,7 @@ class HeadsPanel(Panel):
 
     def _draw_fill(self, *_args) -> None:
         r = self.result
-        if isinstance(r, H.FillMaskResult) and r.masks:
+        if isinstance(r, R.FillMaskResult) and r.masks:
             self.fill_chart.set_spec(H.fill_mask_chart(r, max(0, self.fill_mask_combo.currentIndex())))
 
     # ------------------------------------------------------------ evaluate on a labelled file
@@ -856,7 +858,7 @@ class HeadsPanel(Panel):
         lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
         own = ""
         if lm is not None and lm.kind == "encoder" and not (lm.card.extra or {}).get("finetune_base"):
-            from explorer.core.tuning.finetune import model_pooling
+            from explorer.core.tuning.task_model import model_pooling
 
             try:
                 name, why = model_pooling(lm)
@@ -918,7 +920,7 @@ class HeadsPanel(Panel):
             return
         self._plan_key = key
         self._written = {}
-        from explorer.core.tuning.finetune import plan
+        from explorer.core.tuning.task_model import plan
 
         self.ctx.runner.submit(plan, lm, self.data.task, list(self.data.labels), label="Fine-tune figures",
                                on_result=self._plan_done, on_error=self.cost_note.setText)
@@ -1027,7 +1029,8 @@ class HeadsPanel(Panel):
     def _empty_live_chart(self, mode: str) -> ChartSpec:
         """The chart a run starts from. Frozen: the live chart's axes and legend with no points yet, so each
         L-BFGS round only adds points to its lines (drawn in place, not rebuilt)."""
-        from explorer.core.tuning.finetune import EpochReport, axis_label, history_chart
+        from explorer.core.tuning.finetune import axis_label, history_chart
+        from explorer.core.tuning.finetune_results import EpochReport
 
         baseline = self.data.majority_baseline()
         if mode != "frozen":

@@ -649,7 +649,7 @@ class MaskingPanel(Panel):
                 f"<b>{STRATEGY_TITLES[mk.strategy]}</b><br>{len(mk.masked)} tokens{units}")
 
     def _show_stats(self, stats: Any) -> None:
-        from explorer.core.pretraining.masking import span_hist_chart, token_frequency_chart
+        from explorer.core.pretraining.masking_charts import span_hist_chart, token_frequency_chart
 
         self.stats = stats
         self.hist_chart.set_spec(span_hist_chart(stats))

