@@ -183,7 +183,7 @@ def child_finetune_window(model: str = "minilm", repeats: int = 3) -> dict:
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from explorer.gui.panels.heads import HeadsPanel
+    from explorer.gui.panels.heads.panel import HeadsPanel
 
     app, ctx, loaded = _context((model,))
     lm = loaded[model]

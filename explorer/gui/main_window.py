@@ -40,14 +40,14 @@ from explorer.gui.widgets.text_input import TextInput
 
 log = logging.getLogger(__name__)
 
-# (module key, class name, navigation label): one panel per lecture area.
+# (key, the panel's class under explorer.gui.panels, navigation label): one panel per lecture area.
 PANELS = [
-    ("models", "ModelsPanel", "Models"),
-    ("masking", "MaskingPanel", "Masking & objectives"),
-    ("attention", "AttentionPanel", "Attention"),
-    ("embeddings", "EmbeddingsPanel", "Embeddings"),
-    ("heads", "HeadsPanel", "Heads & fine-tuning"),
-    ("prompting", "PromptingPanel", "Prompting"),
+    ("models", "models.ModelsPanel", "Models"),
+    ("masking", "masking.MaskingPanel", "Masking & objectives"),
+    ("attention", "attention.AttentionPanel", "Attention"),
+    ("embeddings", "embeddings.EmbeddingsPanel", "Embeddings"),
+    ("heads", "heads.panel.HeadsPanel", "Heads & fine-tuning"),
+    ("prompting", "prompting.PromptingPanel", "Prompting"),
 ]
 DEFAULT_MODELS = [catalog.MINILM, catalog.SMOLLM2]
 
@@ -194,8 +194,9 @@ class MainWindow(QMainWindow):
     def panel(self, key: str) -> Panel:
         """The panel for ``key``, created on first use."""
         if key not in self.panels:
-            module_key, cls_name, _label = next(p for p in PANELS if p[0] == key)
-            module = importlib.import_module(f"explorer.gui.panels.{module_key}")
+            _key, path, _label = next(p for p in PANELS if p[0] == key)
+            module_name, _dot, cls_name = path.rpartition(".")
+            module = importlib.import_module(f"explorer.gui.panels.{module_name}")
             panel = getattr(module, cls_name)(self.ctx)
             make_readable(panel)
             tab_leaves(panel)
@@ -414,7 +415,7 @@ class MainWindow(QMainWindow):
         """
         from explorer.core.io.errors import ExplorerError
         from explorer.core.tuning.datasets import load_task_data
-        from explorer.gui.panels.heads import DATA_SUFFIXES
+        from explorer.gui.panels.heads.data_drop import DATA_SUFFIXES
 
         labelled: list[str] = []
         texts: list[str] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from explorer.core.models.loading import load_model
-from explorer.gui.panels.heads import HeadsPanel
+from explorer.gui.panels.heads.panel import HeadsPanel
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,38 @@ def state_from_dict(cls: type, data: dict | None) -> Any:
             if default is None or isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int)):
                 setattr(obj, f.name, value)
     return obj
+
+
+class ViewPart:
+    """A name of a panel that belongs to one of its views (a widget, a value or a method): reading, calling or
+    replacing it on the panel reaches the view's own, so the window and scripts keep one address for it."""
+
+    def __init__(self, view: str) -> None:
+        self.view = view
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, panel: Any, owner: type | None = None) -> Any:
+        return self if panel is None else getattr(getattr(panel, self.view), self.name)
+
+    def __set__(self, panel: Any, value: Any) -> None:
+        setattr(getattr(panel, self.view), self.name, value)
+
+
+def view_parts(**views: tuple[str, ...]) -> Callable[[type], type]:
+    """Class decorator: ``@view_parts(lab=("train", "ft_note"))`` makes ``panel.train`` the lab's ``train``."""
+
+    def decorate(cls: type) -> type:
+        for view, names in views.items():
+            for name in names:
+                part = ViewPart(view)
+                part.__set_name__(cls, name)
+                setattr(cls, name, part)
+        return cls
+
+    return decorate
 
 
 class Panel(QWidget):
