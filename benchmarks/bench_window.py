@@ -75,7 +75,7 @@ def child_generation_window(model: str = "smollm2", new_tokens: int = 48, repeat
     """Tokens/s of the Prompting panel's streamed generation (button to drawn chart) and of bare generate."""
     import torch
 
-    from explorer.gui.panels.prompting import PromptingPanel
+    from explorer.gui.panels.prompting.panel import PromptingPanel
 
     app, ctx, loaded = _context((model,))
     lm = loaded[model]

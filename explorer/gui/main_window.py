@@ -47,7 +47,7 @@ PANELS = [
     ("attention", "attention.AttentionPanel", "Attention"),
     ("embeddings", "embeddings.EmbeddingsPanel", "Embeddings"),
     ("heads", "heads.panel.HeadsPanel", "Heads & fine-tuning"),
-    ("prompting", "prompting.PromptingPanel", "Prompting"),
+    ("prompting", "prompting.panel.PromptingPanel", "Prompting"),
 ]
 DEFAULT_MODELS = [catalog.MINILM, catalog.SMOLLM2]
 

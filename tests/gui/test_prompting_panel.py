@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture
 def panel(qtbot, ctx_with_models):
-    from explorer.gui.panels.prompting import PromptingPanel
+    from explorer.gui.panels.prompting.panel import PromptingPanel
 
     p = PromptingPanel(ctx_with_models)
     qtbot.addWidget(p)
@@ -96,7 +96,7 @@ def test_scoring_and_tiny_sweep_with_chart_table_and_exports(qtbot, panel, tmp_p
 
 
 def test_state_round_trip_and_http_settings_hold_no_key(qtbot, ctx_with_models, panel, monkeypatch):
-    from explorer.gui.panels.prompting import PromptingPanel
+    from explorer.gui.panels.prompting.panel import PromptingPanel
 
     monkeypatch.setenv("LMX_KEY", "sk-very-secret")
     panel.set_task("nli")
