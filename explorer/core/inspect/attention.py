@@ -362,3 +362,73 @@ def _heatmap(a: object, att: object, layer: int, head: int | str, hide_special: 
               "text": a.text, "pair": a.pair, "truncated": a.truncated,
               "exact": not (compact and head == "rollout"), "top_k": att.top_k if compact else None},
     )
+
+
+def model_grid(att: object, rows: np.ndarray, cols: np.ndarray, renorm: bool,
+               compact: bool) -> tuple[np.ndarray, tuple[int, int], int]:
+    """Every layer x head as one image of small tiles, each the block sums of its [query, key] map scaled to its
+    own maximum: (grid [layer tiles, head tiles], (tile rows, tile columns), gap). ``compact``: a long input's
+    store, read from each token's top-k links; ``renorm``: rows renormalised over the shown keys."""
+    n_layers, n_heads = att.shape[:2]
+    tr, tc = min(len(rows), 40), min(len(cols), 40)
+    gap = 2
+    b_r = (np.arange(tr) * len(rows) // tr).astype(int)
+    b_c = (np.arange(tc) * len(cols) // tc).astype(int)
+    grid = np.full((n_layers * (tr + gap) - gap, n_heads * (tc + gap) - gap), np.nan, dtype=np.float32)
+    for layer in range(n_layers):
+        if compact:  # long input: block sums of each head's top-k links
+            tiles = compact_tiles(att, layer, rows, cols, b_r, b_c, renorm)  # [head, tr, tc]
+        for h in range(n_heads):
+            if compact:
+                small = tiles[h]
+                top = small.max()
+                r, c = layer * (tr + gap), h * (tc + gap)
+                grid[r:r + tr, c:c + tc] = small / top if top > 0 else small
+                continue
+            m = att[layer, h][np.ix_(rows, cols)]  # [query, key]
+            if renorm:
+                s = m.sum(-1, keepdims=True)
+                m = np.divide(m, s, out=np.zeros_like(m), where=s > 0)
+            small = np.add.reduceat(np.add.reduceat(m, b_r, axis=0), b_c, axis=1)  # block sums [tr, tc]
+            top = small.max()
+            r, c = layer * (tr + gap), h * (tc + gap)
+            grid[r:r + tr, c:c + tc] = small / top if top > 0 else small
+    return grid, (tr, tc), gap
+
+
+def token_words(a: object) -> list[str]:
+    """The whole word each token of an analysis belongs to (so 'contextual' finds 'context' + '##ual')."""
+    spans: dict[tuple[int, int], list[int]] = {}
+    for i, w in enumerate(a.word_ids):
+        if w is not None and not a.special_mask[i]:
+            spans.setdefault((a.segment_ids[i], w), []).append(i)
+    out = list(a.labels)
+    for (_seg, _w), toks in spans.items():
+        text = a.segment_text(toks[0])
+        word = text[a.offsets[toks[0]][0]:a.offsets[toks[-1]][1]]
+        for i in toks:
+            out[i] = word
+    return out
+
+
+def compact_head_maps(att: object, layer: int, head: int | str, kept: np.ndarray, lo: int, hi: int, share: float,
+                      fetched: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Head-view maps of a long input from the shown rows only: [head, shown, shown] and the threshold mask of
+    ``share`` (None at 1.0). ``fetched``: those rows already in hand ([head, rows, key] float32, from the pass's
+    preview)."""
+    kept_idx = np.nonzero(kept)[0]
+    rows = kept_idx[lo:hi]
+    if fetched is not None:
+        maps = fetched if head == "all" else fetched[head][None]
+    elif head == "all":
+        maps = att.rows(layer, rows).astype(np.float32)  # [head, rows, key]
+    else:
+        maps = attention_rows(att, layer, head, rows)[None]  # [1, rows, key]
+    if not kept.all():
+        maps = maps[:, :, kept_idx]
+        sums = maps.sum(axis=-1, keepdims=True)
+        maps = np.divide(maps, sums, out=np.zeros_like(maps), where=sums > 0)
+    keep = None
+    if share < 1.0:
+        keep = np.stack([threshold_mask(m, share) for m in maps])[:, :, lo:hi]
+    return maps[:, :, lo:hi], keep

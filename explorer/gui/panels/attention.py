@@ -31,23 +31,25 @@ from PySide6.QtWidgets import (
 
 from explorer.core.inspect.attention import (
     attention_heatmap_spec,
-    attention_rows,
-    compact_tiles,
+    compact_head_maps,
     drop_tokens,
     head_matrix,
     layer_matrix,
+    model_grid,
     prepare_rows,
     rows_ready,
     shown_rows,
     threshold_mask,
+    token_words,
 )
 from explorer.core.inspect.attention_store import DEFAULT_TOP_K
 from explorer.core.io.charts import ChartSpec
-from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
+from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict, view_parts
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout, LayoutFence
 from explorer.gui.widgets.head_view import HEAD_COLORS, HeadView
 from explorer.gui.widgets.model_picker import ModelPicker
+from explorer.gui.widgets.token_search import TokenSearch
 
 if TYPE_CHECKING:
     from explorer.core.inspect.analysis import LayerPreview
@@ -81,6 +83,7 @@ class AttentionState:
     top_k: int = DEFAULT_TOP_K  # long inputs: keys kept per query, layer and head (the CLI's --top-k)
 
 
+@view_parts(search_edit=("_search_hits:hits", "_search_pos:pos"))
 class AttentionPanel(Panel):
     key = "attention"
     title = "Attention"
@@ -92,8 +95,6 @@ class AttentionPanel(Panel):
         self.analysis = None
         self.job = None
         self._prepare_job = None
-        self._search_hits: list[int] = []
-        self._search_pos = -1
         self._pass_seconds: dict[str, float] = {}  # model name -> its last pass, button to result
         self._run_started = 0.0
         self._runs = 0  # Analyse presses: a preview of an earlier one is not drawn
@@ -139,9 +140,7 @@ class AttentionPanel(Panel):
         self.count_spin.setRange(1, 100000)
         self.count_spin.setValue(512)
         self.count_spin.setToolTip("How many tokens to show from 'from' (zoom)")
-        self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText("Find token…")
-        self.search_edit.setMaximumWidth(130)
+        self.search_edit = TokenSearch()
         self.search_edit.returnPressed.connect(self.search_next)
         # The compact form's k (the CLI's --top-k): only inputs past the model's dense limit use it.
         self.topk_spin = QSpinBox()
@@ -468,9 +467,9 @@ class AttentionPanel(Panel):
         num_heads = preview.attention.shape[0] if preview is not None else att.shape[1]
         heads = list(range(num_heads)) if head == "all" else [head if isinstance(head, int) else 0]
         if preview is not None and preview.rows is not None:
-            maps, keep = self._compact_head_maps(None, layer, head, kept, lo, hi, fetched=preview.attention)
+            maps, keep = compact_head_maps(None, layer, head, kept, lo, hi, self.state.share, preview.attention)
         elif preview is None and self._compact():
-            maps, keep = self._compact_head_maps(att, layer, head, kept, lo, hi)
+            maps, keep = compact_head_maps(att, layer, head, kept, lo, hi, self.state.share)
         else:
             layer_att = preview.attention if preview is not None else att[layer]  # [head, query, key]
             if head == "all":
@@ -494,7 +493,7 @@ class AttentionPanel(Panel):
             title += f" · tokens {lo}–{hi - 1} of {len(labels)}"
         if capped:
             title += f" ({HEAD_VIEW_MAX} at a time: move 'Tokens from' or search)"
-        hits = self._search_hits if preview is None else []  # the hits are the last analysis's
+        hits = self.search_edit.hits if preview is None else []  # the hits are the last analysis's
         self.head_view.highlight = {i - lo for i in hits if lo <= i < hi}
         self.head_view.set_data(labels[lo:hi], maps, heads, segments[lo:hi], keep, title)
         if head == "all":
@@ -503,26 +502,6 @@ class AttentionPanel(Panel):
         else:
             self.head_legend.setText("Line opacity = attention weight · hover a token to isolate its lines")
 
-    def _compact_head_maps(self, att, layer: int, head: int | str, kept: np.ndarray, lo: int, hi: int,
-                           fetched: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Head-view maps of a long input from the shown rows only: [head, shown, shown] and the threshold mask.
-        ``fetched``: those rows already in hand ([head, rows, key] float32, from the pass's preview)."""
-        kept_idx = np.nonzero(kept)[0]
-        rows = kept_idx[lo:hi]
-        if fetched is not None:
-            maps = fetched if head == "all" else fetched[head][None]
-        elif head == "all":
-            maps = att.rows(layer, rows).astype(np.float32)  # [head, rows, key]
-        else:
-            maps = attention_rows(att, layer, head, rows)[None]  # [1, rows, key]
-        if not kept.all():
-            maps = maps[:, :, kept_idx]
-            sums = maps.sum(axis=-1, keepdims=True)
-            maps = np.divide(maps, sums, out=np.zeros_like(maps), where=sums > 0)
-        keep = None
-        if self.state.share < 1.0:
-            keep = np.stack([threshold_mask(m, self.state.share) for m in maps])[:, :, lo:hi]
-        return maps[:, :, lo:hi], keep
 
     # ------------------------------------------------------------ long inputs (compact attention)
 
@@ -606,42 +585,18 @@ class AttentionPanel(Panel):
         a = self.analysis
         att = self._attn()
         kept = self._kept()
-        n_layers, n_heads = att.shape[:2]
         cols = np.nonzero(kept)[0]
         lo, hi = self._range(len(cols))
         cols = cols[lo:hi]
         # Cross-attention: rows are the decoder's tokens, columns the encoder's.
         rows = np.arange(att.shape[2]) if self.state.source == "cross" else cols
-        tr, tc = min(len(rows), 40), min(len(cols), 40)
-        gap = 2
-        b_r = (np.arange(tr) * len(rows) // tr).astype(int)
-        b_c = (np.arange(tc) * len(cols) // tc).astype(int)
-        grid = np.full((n_layers * (tr + gap) - gap, n_heads * (tc + gap) - gap), np.nan, dtype=np.float32)
         renorm = self.state.hide_special and self.state.source == "self"
-        compact = self._compact()
-        for layer in range(n_layers):
-            if compact:  # long input: block sums of each head's top-k links
-                tiles = compact_tiles(att, layer, rows, cols, b_r, b_c, renorm)  # [head, tr, tc]
-            for h in range(n_heads):
-                if compact:
-                    small = tiles[h]
-                    top = small.max()
-                    r, c = layer * (tr + gap), h * (tc + gap)
-                    grid[r:r + tr, c:c + tc] = small / top if top > 0 else small
-                    continue
-                m = att[layer, h][np.ix_(rows, cols)]  # [query, key]
-                if renorm:
-                    s = m.sum(-1, keepdims=True)
-                    m = np.divide(m, s, out=np.zeros_like(m), where=s > 0)
-                small = np.add.reduceat(np.add.reduceat(m, b_r, axis=0), b_c, axis=1)  # block sums [tr, tc]
-                top = small.max()
-                r, c = layer * (tr + gap), h * (tc + gap)
-                grid[r:r + tr, c:c + tc] = small / top if top > 0 else small
+        grid, (tr, tc), gap = model_grid(att, rows, cols, renorm, self._compact())
         self._model_tile = (tr + gap, tc + gap)
         row_labels = [f"layer {r // (tr + gap)}" for r in range(grid.shape[0])]
         col_labels = [f"head {c // (tc + gap)}" for c in range(grid.shape[1])]
         title = f"{a.model_name} · every layer × head · click one to open it"
-        if compact:
+        if self._compact():
             title += f" · from each token's top {att.top_k} links"
         return ChartSpec(
             title=title, kind="heatmap",
@@ -683,49 +638,31 @@ class AttentionPanel(Panel):
 
     def _search_changed(self, text: str) -> None:
         self.state.search = text
-        self._search_hits = []
-        self._search_pos = -1
+        self.search_edit.forget()
         if self.analysis is None or not text.strip():
             self.refresh()
             return
         kept = self._kept()
-        words = [w for w, k in zip(self._token_words(), kept, strict=False) if k]
+        words = [w for w, k in zip(token_words(self.analysis), kept, strict=False) if k]
         labels = [lab for lab, k in zip(self.analysis.labels, kept, strict=False) if k]
-        q = text.strip().lower()
-        self._search_hits = [i for i, (lab, w) in enumerate(zip(labels, words, strict=True))
-                             if q in lab.lower().lstrip("#") or q in w.lower()]
+        self.search_edit.find(labels, words)
         self.search_next()
 
-    def _token_words(self) -> list[str]:
-        """The whole word each token belongs to (so 'contextual' finds 'context' + '##ual')."""
-        a = self.analysis
-        spans: dict[tuple[int, int], list[int]] = {}
-        for i, w in enumerate(a.word_ids):
-            if w is not None and not a.special_mask[i]:
-                spans.setdefault((a.segment_ids[i], w), []).append(i)
-        out = list(a.labels)
-        for (_seg, _w), toks in spans.items():
-            text = a.segment_text(toks[0])
-            word = text[a.offsets[toks[0]][0]:a.offsets[toks[-1]][1]]
-            for i in toks:
-                out[i] = word
-        return out
 
     def search_next(self) -> None:
         """Move the token range to the next token matching the search text."""
-        if not self._search_hits:
+        hit = self.search_edit.next_hit()
+        if hit is None:
             if self.search_edit.text().strip():
                 self.note.setText(f"No token matches '{self.search_edit.text().strip()}'.")
             self.refresh()
             return
-        self._search_pos = (self._search_pos + 1) % len(self._search_hits)
-        hit = self._search_hits[self._search_pos]
         count = self.count_spin.value()
         lo, hi = self.state.range_start, self.state.range_start + count
         if not lo <= hit < hi:
             self.start_spin.setValue(max(0, hit - count // 4))
         self.note.setText(f"'{self.search_edit.text().strip()}': token {hit} "
-                          f"({self._search_pos + 1} of {len(self._search_hits)}; Enter for the next)")
+                          f"({self.search_edit.pos + 1} of {len(self.search_edit.hits)}; Enter for the next)")
         self.refresh()
         if self.state.view == "head":
             y = int(self.head_view.row_y(hit - self.state.range_start))

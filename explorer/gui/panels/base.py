@@ -36,27 +36,29 @@ class ViewPart:
     """A name of a panel that belongs to one of its views (a widget, a value or a method): reading, calling or
     replacing it on the panel reaches the view's own, so the window and scripts keep one address for it."""
 
-    def __init__(self, view: str) -> None:
+    def __init__(self, view: str, attr: str = "") -> None:
         self.view = view
-        self.name = ""
+        self.attr = attr  # the view's name for it, when not the panel's
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        self.attr = self.attr or name
 
     def __get__(self, panel: Any, owner: type | None = None) -> Any:
-        return self if panel is None else getattr(getattr(panel, self.view), self.name)
+        return self if panel is None else getattr(getattr(panel, self.view), self.attr)
 
     def __set__(self, panel: Any, value: Any) -> None:
-        setattr(getattr(panel, self.view), self.name, value)
+        setattr(getattr(panel, self.view), self.attr, value)
 
 
 def view_parts(**views: tuple[str, ...]) -> Callable[[type], type]:
-    """Class decorator: ``@view_parts(lab=("train", "ft_note"))`` makes ``panel.train`` the lab's ``train``."""
+    """Class decorator: ``@view_parts(lab=("train", "ft_note"))`` makes ``panel.train`` the lab's ``train``;
+    ``"_hits:hits"`` names the view's ``hits`` ``panel._hits``."""
 
     def decorate(cls: type) -> type:
         for view, names in views.items():
-            for name in names:
-                part = ViewPart(view)
+            for spec in names:
+                name, _colon, attr = spec.partition(":")
+                part = ViewPart(view, attr)
                 part.__set_name__(cls, name)
                 setattr(cls, name, part)
         return cls
