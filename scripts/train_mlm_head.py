@@ -88,7 +88,7 @@ def chunks(tokenizer, text: str) -> list[list[int]]:
 
 def project_texts() -> list[str]:
     """English the project wrote (samples, data sets, task questions): never part of the training corpus."""
-    res = ROOT / "explorer" / "resources"
+    res = ROOT / "resources"
     texts = []
     for name in ("long-pretraining.txt", "bert-paragraph.txt", "english-bank.txt"):
         texts += [p.strip() for p in (res / "samples" / name).read_text(encoding="utf-8").split("\n\n") if p.strip()]

@@ -35,8 +35,9 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
-    shutil.copytree(ROOT / "explorer", src / "explorer", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml", "README.md"):
+    for folder in ("explorer", "resources"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy(ROOT / name, src / name)
     run = dict(capture_output=True, text=True, timeout=300)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
@@ -69,7 +70,8 @@ def test_wheel_carries_every_resource(installed):
     import zipfile
 
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
-    on_disk = {p.relative_to(ROOT).as_posix() for p in (ROOT / "explorer" / "resources").rglob("*") if p.is_file()}
+    on_disk = {"explorer/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "resources").rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts}
     assert on_disk and on_disk <= names, sorted(on_disk - names)
 
 
@@ -97,11 +99,11 @@ def test_installed_resources_from_another_directory(installed):
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["package"].startswith(str(installed["venv"]))  # the wheel's copy, not the checkout
     assert out["resources"].startswith(str(installed["venv"]))
-    assert out["samples"] == sorted(p.name for p in (ROOT / "explorer/resources/samples").iterdir())
-    assert out["data"] == sorted(p.name for p in (ROOT / "explorer/resources/data").iterdir())
-    sentiment_lines = (ROOT / "explorer/resources/tasks/sentiment.jsonl").read_text(encoding="utf-8").splitlines()
+    assert out["samples"] == sorted(p.name for p in (ROOT / "resources/samples").iterdir())
+    assert out["data"] == sorted(p.name for p in (ROOT / "resources/data").iterdir())
+    sentiment_lines = (ROOT / "resources/tasks/sentiment.jsonl").read_text(encoding="utf-8").splitlines()
     assert out["sentiment"] == len([line for line in sentiment_lines if line.strip()])
-    presets = json.loads((ROOT / "explorer/resources/presets/embeddings.json").read_text(encoding="utf-8"))
+    presets = json.loads((ROOT / "resources/presets/embeddings.json").read_text(encoding="utf-8"))
     assert out["references"] == len(presets["reference"]) > 0
     assert out["menu_enabled"] and len(out["menu"]) == len(out["samples"])
 
@@ -113,7 +115,7 @@ def test_installed_cli_similarity_uses_the_reference_sentences(installed, minilm
                             "--a", A, "--word-a", "bank", "--b", B, "--json"])
     assert proc.returncode == 0, proc.stderr
     got = np.array(json.loads(proc.stdout)["baseline"])
-    presets = json.loads((ROOT / "explorer/resources/presets/embeddings.json").read_text(encoding="utf-8"))
+    presets = json.loads((ROOT / "resources/presets/embeddings.json").read_text(encoding="utf-8"))
     contexts = [Context(A, "bank", 0), Context(B, "bank", 0)]
     with_refs = np.array(compare_contexts(minilm, contexts, reference=presets["reference"], seed=0).baseline)
     without = np.array(compare_contexts(minilm, contexts, reference=[], seed=0).baseline)

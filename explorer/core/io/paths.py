@@ -40,11 +40,12 @@ def data_dir() -> Path:
 
 
 def resources_dir() -> Path:
-    """Sample texts, data sets and icons the project ships, inside the package (``explorer/resources``).
+    """Sample texts, data sets and icons the project ships: the package ``explorer.resources``.
 
-    Found through ``importlib.resources`` so an editable install, a wheel and the PyInstaller bundle (which
-    collects the folder as package data) all work from any working directory.
+    Found through ``importlib.resources`` so a checkout, an editable install, a wheel and the PyInstaller bundle
+    (which collects the folder as package data) all work from any working directory. In the repository the
+    folder is the top-level ``resources/``; see ``explorer/__init__.py``.
     """
     from importlib.resources import files
 
-    return Path(str(files("explorer") / "resources"))
+    return Path(str(files("explorer.resources")))
