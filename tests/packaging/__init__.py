@@ -1,0 +1,1 @@
+"""Tests of what is installed: the wheel from another directory, and the desktop entry."""

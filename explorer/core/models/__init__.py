@@ -1,1 +1,2 @@
-"""Finding, converting, loading and describing models (catalog, GGUF, tokenizers, cards): uses only io."""
+"""Finding, converting, loading and describing models (catalog, GGUF, tokenizers, cards, the registry of
+fine-tuned task folders): uses only io."""

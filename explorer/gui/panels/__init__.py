@@ -1,1 +1,1 @@
-"""One panel per lecture area; each module holds one ``<Key>Panel`` class."""
+"""One panel per lecture area: a module holding its ``<Key>Panel`` class, or a package of the panel and its views."""
