@@ -3,27 +3,29 @@
 __version__ = "0.1.0"
 
 
-def _checkout_resources() -> None:
-    """Load a checkout's top-level ``resources/`` as ``explorer.resources``.
+def _load_resources() -> None:
+    """Load the package ``explorer.resources`` from the folder that holds the shipped files.
 
-    Installed from a wheel, the files are the package ``explorer/resources`` (setup.py maps the folder there) and
-    nothing is done here. In a checkout, and in its editable install, they stay at the repository's top level, as
-    the design card puts them; loading that folder under the same name lets ``importlib.resources`` find every
-    file the same way in both.
+    Installed (a wheel, the PyInstaller bundle) that folder is ``explorer/resources`` (setup.py maps it there);
+    in a checkout and its editable install it is the repository's top-level ``resources/``, as the design card
+    puts it. Loading it by its path under one name lets ``importlib.resources`` find every file the same way in
+    all of them.
     """
     import importlib.util
     import sys
     from pathlib import Path
 
-    here = Path(__file__).resolve().parent
-    top = here.parent / "resources"
-    if "explorer.resources" in sys.modules or (here / "resources").is_dir() or not (top / "__init__.py").is_file():
+    if "explorer.resources" in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location("explorer.resources", top / "__init__.py",
-                                                  submodule_search_locations=[str(top)])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["explorer.resources"] = module
-    spec.loader.exec_module(module)
+    here = Path(__file__).resolve().parent
+    for folder in (here / "resources", here.parent / "resources"):  # installed; a checkout
+        if (folder / "__init__.py").is_file():
+            spec = importlib.util.spec_from_file_location("explorer.resources", folder / "__init__.py",
+                                                          submodule_search_locations=[str(folder)])
+            module = importlib.util.module_from_spec(spec)
+            sys.modules["explorer.resources"] = module
+            spec.loader.exec_module(module)
+            return
 
 
-_checkout_resources()
+_load_resources()
