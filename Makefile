@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint bench screenshots bundle clean mlm-head
+.PHONY: setup run test test-fuzz lint bench screenshots bundle clean mlm-head
 
 setup: $(STAMP)
 
@@ -37,6 +37,11 @@ $(SERVER_STAMP): $(STAMP)
 
 test: lint $(SERVER_STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The hostile-input corpus (issue 25): each case in its own process with a fresh HOME, a 120 s limit and a 4 GB
+# memory cap. Minutes on a busy machine, so not part of `make test`.
+test-fuzz: setup
+	LM_EXPLORER_FUZZ=1 QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run

@@ -64,8 +64,20 @@ def files_to_open(argv: list[str], commands: set[str]) -> list[str] | None:
     return None
 
 
+def one_line(message: str) -> str:
+    """A message as the one line the CLI prints: keys and credentials redacted, line breaks folded."""
+    from explorer.core.io.redaction import redact
+
+    return " ".join(redact(message).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(argv, 1):  # bytes that were not UTF-8 arrive as lone surrogates and break every library
+        if any("\ud800" <= c <= "\udfff" for c in arg):
+            print(f"lm-explorer: argument {i} is not valid text (its bytes are not UTF-8); pass the text in a UTF-8 "
+                  "file with --file instead.", file=sys.stderr)
+            return 2
     parser = build_parser()
     files = files_to_open(argv, command_names(parser))
     if files is not None:
@@ -90,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print("lm-explorer: cancelled.", file=sys.stderr)
         return 130
     except ExplorerError as err:
-        print(f"lm-explorer: {err}", file=sys.stderr)
+        print(f"lm-explorer: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("lm-explorer: interrupted.", file=sys.stderr)
@@ -100,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # a bug: still one line, with the way to see the whole traceback
         if os.environ.get("LM_EXPLORER_DEBUG"):
             raise
-        first = str(err).splitlines()[0][:300] if str(err) else ""
+        first = one_line(str(err))[:300]
         print(f"lm-explorer: unexpected error ({type(err).__name__}{': ' + first if first else ''}). "
               "Run again with LM_EXPLORER_DEBUG=1 to see where, and please report it.", file=sys.stderr)
         return 1

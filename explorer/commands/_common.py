@@ -27,6 +27,9 @@ class CliParser(argparse.ArgumentParser):
         words = self.prog.split()  # a subcommand's prog is the root's usage line plus its name
         command = words[-1] if len(words) > 1 else ""
         where = f"{command}: " if command else ""
+        from explorer.core.io.redaction import redact
+
+        message = " ".join(redact(message).split())
         self.exit(2, f"lm-explorer: {where}{message}. See 'lm-explorer {command + ' ' if command else ''}--help'.\n")
 
 
@@ -128,7 +131,12 @@ def read_text(args: argparse.Namespace, required: bool = True) -> str:
             print(f"lm-explorer: {tf.note}", file=sys.stderr)
         text = tf.text
     elif getattr(args, "text", None) == "-":
-        text = sys.stdin.read()
+        from explorer.core.io.fileio import read_text_stream
+
+        tf = read_text_stream(sys.stdin.buffer)
+        if tf.note:
+            print(f"lm-explorer: {tf.note}", file=sys.stderr)
+        text = tf.text
     else:
         text = getattr(args, "text", None) or ""
     if required and not text.strip():

@@ -187,17 +187,37 @@ def _mb(n: int) -> str:
 
 def run_finetune(args: argparse.Namespace) -> int:
     from explorer.core.tuning import finetune as ft
-    from explorer.core.tuning import task_model
-    from explorer.core.tuning.datasets import load_task_data
-    from explorer.core.tuning.finetune_results import TrainUpdate
-    from explorer.core.tuning.taskstore import check_out_dir
+    from explorer.core.tuning.taskstore import check_out_dir, out_lock
 
     # Every check that needs no model comes first: bad values, the --out folder, the data file.
     ft.validate(args.mode, args.epochs, args.lr, args.batch_size, args.lora_r, args.seed, args.pooling)
     if not args.plan and not args.why_pretrain and not args.out:
         raise InputError("Give --out DIR to save the fine-tuned model (or --plan to see the figures only).")
     if args.out and not args.plan:
-        check_out_dir(args.out)
+        out = check_out_dir(args.out, _model_folders(args.model))
+        with out_lock(out):  # a second run into the same folder is refused now, not after its training
+            return _run_finetune(args)
+    return _run_finetune(args)
+
+
+def _model_folders(spec: str) -> list[str]:
+    """The folder a model name points to, when it is one (a fine-tune must not be saved into its own base)."""
+    from explorer.core.io.errors import ModelError
+    from explorer.core.models import catalog
+
+    try:
+        entry = catalog.resolve(spec)
+    except ModelError:
+        return []
+    return [entry.location] if entry.source != "hub" else []
+
+
+def _run_finetune(args: argparse.Namespace) -> int:
+    from explorer.core.tuning import finetune as ft
+    from explorer.core.tuning import task_model
+    from explorer.core.tuning.datasets import load_task_data
+    from explorer.core.tuning.finetune_results import TrainUpdate
+
     data = load_task_data(args.data, args.task, val_fraction=args.val_fraction, seed=args.seed)
     lm = load(args.model)
     costs = task_model.plan(lm, data.task, data.labels, args.lora_r)

@@ -20,16 +20,30 @@ from explorer.commands._common import (
 from explorer.core.io.errors import InputError
 
 
+def key_env_name(text: str) -> str:
+    """argparse ``type=`` for ``--api-key-env``: a variable name; a pasted key is refused without repeating it."""
+    from explorer.core.prompting.backends import check_key_env_name
+
+    try:
+        return check_key_env_name(text)
+    except InputError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
+
+
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=None, help="local causal LM (alias, folder, hub id), or the model name "
                    "on the endpoint with --endpoint (default: smollm2); sweep takes several, comma-separated "
                    "(--model smollm2,gemma3)")
     p.add_argument("--endpoint", metavar="URL", help="OpenAI-compatible base URL (e.g. http://127.0.0.1:8000/v1) "
                    "instead of a local model")
-    p.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
-                   help="environment variable holding the endpoint's API key (else the system keyring)")
+    p.add_argument("--api-key-env", type=key_env_name, default=None, metavar="VAR",
+                   help="NAME of the environment variable holding this endpoint's API key (else the system "
+                   "keyring's entry for the URL). No key is sent unless one is tied to the endpoint this way")
     p.add_argument("--timeout", type=finite_float(0.0, 86_400.0, lo_open=True), default=30.0,
-                   help="seconds the whole request to the endpoint may take (default 30, at most a day)")
+                   help="seconds a whole request to the endpoint may take, and a stream's wait for its first "
+                   "token; trickled bytes never extend it (default 30, at most a day)")
+    p.add_argument("--idle-timeout", type=finite_float(0.0, 86_400.0, lo_open=True), default=None,
+                   help="seconds a healthy stream may go without a new token before it is ended (default: --timeout)")
     p.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
 
 
@@ -95,7 +109,8 @@ def _backend(args: argparse.Namespace) -> Any:
     from explorer.core.prompting.backends import LocalBackend, OpenAIBackend
 
     if args.endpoint:
-        return OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout)
+        return OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout,
+                             idle_timeout=args.idle_timeout)
     return LocalBackend(load(args.model or "smollm2"))
 
 
@@ -167,6 +182,8 @@ def run_prompt(args: argparse.Namespace) -> int:
         stop = [] if args.chat else list(task.stop)
         max_new = args.max_new_tokens or task.max_new_tokens
         mode = "score" if args.score else "generate"
+    if built.note:
+        print(f"lm-explorer: note: {built.note}", file=sys.stderr)
     if not built.fits:
         raise InputError(f"The prompt has {built.n_tokens} tokens, more than the model's context of {built.context_length}.")
     if args.stop is not None:
@@ -251,7 +268,8 @@ def run_sweep_cmd(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise InputError(f"A model is listed twice in --model: {args.model}.")
     if args.endpoint:
-        backends: list[Any] = [OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout)]
+        backends: list[Any] = [OpenAIBackend(args.endpoint, args.model or "", args.api_key_env, args.timeout,
+                             idle_timeout=args.idle_timeout)]
     else:
         backends = [LocalBackend(load(name)) for name in names]
     several = len(backends) > 1

@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None, files: list[str] | None = None) -> int:
         )
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from explorer.core.io.redaction import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # no key reaches the log, whatever a server echoed
+        handler.addFilter(RedactingFilter())
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 

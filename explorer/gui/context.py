@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from explorer.core.io.fileio import TextFile
+from explorer.core.io.redaction import redact
 from explorer.gui.jobs import Job, JobRunner
 
 
@@ -21,7 +22,7 @@ class ModelStore(QObject):
     def __init__(self, runner: JobRunner, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.runner = runner
-        self.loaded: dict[str, Any] = {}  # name -> explorer.core.models.loading.LoadedModel
+        self.loaded: dict[str, Any] = {}  # name -> explorer.core.models.LoadedModel
         self.loading: dict[str, Job] = {}
         self.trusted: set[str] = set()
 
@@ -165,10 +166,10 @@ class AppContext(QObject):
         self.filesChanged.connect(self.sessionChanged.emit)
 
     def status(self, message: str) -> None:
-        self.statusMessage.emit(message)
+        self.statusMessage.emit(redact(message))
 
     def error(self, message: str) -> None:
-        self.errorMessage.emit(message)
+        self.errorMessage.emit(redact(message))
 
     def add_files(self, files: list[TextFile]) -> None:
         known = {f.path for f in self.files}

@@ -17,6 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from explorer.core.io.errors import Cancelled, ExplorerError
+from explorer.core.io.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,12 @@ class Job(QRunnable):
         except Cancelled:
             self.signals.cancelled.emit(self)
         except ExplorerError as err:
-            self.signals.error.emit(self, str(err))
+            self.signals.error.emit(self, redact(str(err)))
         except MemoryError:
             self.signals.error.emit(self, f"{self.label}: the computer ran out of memory. Try a shorter text or a smaller model.")
         except Exception as err:  # a bug or a library failure: report it, keep the app alive
-            log.error("job %s failed:\n%s", self.label, traceback.format_exc())
-            self.signals.error.emit(self, f"{self.label} failed: {type(err).__name__}: {err}")
+            log.error("job %s failed:\n%s", self.label, redact(traceback.format_exc()))
+            self.signals.error.emit(self, redact(f"{self.label} failed: {type(err).__name__}: {err}"))
         else:
             self.signals.result.emit(self, result)
         finally:

@@ -206,8 +206,14 @@ class MainWindow(QMainWindow):
             if state:
                 try:
                     panel.restore_state(state)
-                except Exception:  # an old or damaged state must not block the panel
-                    log.exception("could not restore state of %s", key)
+                except Exception as err:  # a damaged or odd state: the panel starts from its defaults, with a note
+                    log.warning("could not restore the state of %s: %s: %s", key, type(err).__name__, err)
+                    try:
+                        panel.restore_state({})
+                    except Exception as again:  # noqa: BLE001 - the panel's own defaults; logged, never fatal
+                        log.warning("could not reset %s: %s", key, again)
+                    self.show_banner(f"The saved settings of the {panel.title} panel could not be used "
+                                     f"({type(err).__name__}); that panel starts from its defaults.")
         return self.panels[key]
 
     def current_panel(self) -> Panel:
@@ -404,6 +410,8 @@ class MainWindow(QMainWindow):
             self.show_banner(f"Could not export to {folder}: {err}. No half-written file was left.")
             return []
         self.statusBar().showMessage(f"Wrote {len(written)} files to {folder}", 8000)
+        if getattr(panel, "export_note", ""):
+            self.show_banner(panel.export_note)
         return written
 
     def open_paths(self, paths: list[str]) -> None:
@@ -496,10 +504,11 @@ class MainWindow(QMainWindow):
     def session_state(self) -> dict:
         panels = dict(self._session.get("panels", {}))
         for key, panel in self.panels.items():
-            try:
-                panels[key] = panel.state_dict()
-            except Exception:
-                log.exception("could not read state of %s", key)
+            try:  # over the saved state: fields a newer version wrote are kept
+                old = panels.get(key)
+                panels[key] = {**(old if isinstance(old, dict) else {}), **panel.state_dict()}
+            except Exception as err:
+                log.warning("could not read the state of %s: %s: %s", key, type(err).__name__, err)
         return {
             "text": self.text_input.text(),  # not ctx.text: that lags behind typing by the input debounce
             "files": [f.path for f in self.ctx.files] + [p for p in self._pending_files

@@ -3,6 +3,8 @@ block the event loop and cancels, label scoring, a tiny sweep with its chart and
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -151,3 +153,30 @@ def test_sweep_over_two_models_draws_the_size_chart(qtbot, panel, gemma3, tmp_pa
     for suffix in (".png", ".svg", ".csv", ".json"):
         assert panel.size_chart.export(tmp_path / f"size{suffix}").stat().st_size > 200
     assert "ladder" in (tmp_path / "size.svg").read_text(encoding="utf-8")  # the note is in the picture
+
+
+def test_window_sends_the_key_only_to_the_endpoint_it_was_named_for(qtbot, ctx, monkeypatch):
+    from explorer.gui.panels.prompting import PromptingPanel
+
+    ENV, SECRET = "LMX_TEST_SECRET_KEY", "sk-test-7f3a9c1e-DO-NOT-STORE"
+    monkeypatch.setenv(ENV, SECRET)
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    panel = PromptingPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.backend_combo.setCurrentIndex(1)
+    panel.url_edit.setText("http://127.0.0.1:8001/v1")
+    assert panel.backend()._api_key is None  # nothing named: no key, although OPENAI_API_KEY is set
+    panel.key_env_edit.setText(ENV)
+    panel.key_env_edit.editingFinished.emit()
+    assert panel.backend()._api_key == SECRET
+    state = panel.state_dict()
+    assert state["api_key_origin"] == "http://127.0.0.1:8001" and SECRET not in json.dumps(state)
+    panel.url_edit.setText("http://127.0.0.1:8002/v1")  # another endpoint
+    panel.url_edit.editingFinished.emit()
+    assert panel.key_env_edit.text() == "" and panel.backend()._api_key is None
+    other = PromptingPanel(ctx)
+    qtbot.addWidget(other)
+    other.restore_state(state)
+    assert other.backend()._api_key == SECRET  # restored with its endpoint, it stays tied
+    other.restore_state({**state, "api_key_origin": ""})  # an old session: a name without its endpoint
+    assert other.key_env_edit.text() == "" and other.backend()._api_key is None

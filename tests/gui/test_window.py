@@ -259,6 +259,25 @@ def test_export_all_charts_of_panel(window, qtbot, tmp_path):
     assert settings["panel"] == "models" and "state" in settings
 
 
+def test_export_all_never_overwrites_a_file_it_did_not_write(window, tmp_path):
+    window.ctx.models.loaded.clear()
+    panel = window.show_panel("models")
+    panel.compare_chart.set_spec(_spec_lines())
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "settings.json").write_text('{"my": "settings"}')
+    (out / "similarity.png").write_bytes(b"my picture")
+    first = window.export_all(str(out))
+    assert (out / "settings.json").read_text() == '{"my": "settings"}'
+    assert (out / "similarity.png").read_bytes() == b"my picture"
+    assert {p.name for p in first} >= {"settings-2.json", "similarity-2.png", "similarity.svg", "similarity.csv"}
+    assert "settings.json" in panel.export_note
+    again = window.export_all(str(out))  # its own earlier files are replaced in place, the user's still kept
+    assert sorted(p.name for p in again) == sorted(p.name for p in first)
+    assert (out / "settings.json").read_text() == '{"my": "settings"}'
+    assert json.loads((out / "settings-2.json").read_text())["panel"] == "models"
+
+
 def test_session_persists_text_and_layout(qtbot, data_dir, tmp_path):
     from explorer.gui.main_window import MainWindow
 

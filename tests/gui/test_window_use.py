@@ -132,7 +132,7 @@ PANEL_SETTINGS = {
               "max_answer_len": 20},
     "prompting": {"task": "sentiment", "shots": 4, "seed": 3, "chat": True, "backend": "http",
                   "model": "smollm2", "base_url": "http://127.0.0.1:9000/v1", "http_model": "served",
-                  "api_key_env": "MY_API_KEY", "max_new_tokens": 30, "sample": True, "temperature": 0.7,
+                  "api_key_env": "MY_API_KEY", "api_key_origin": "http://127.0.0.1:9000", "max_new_tokens": 30, "sample": True, "temperature": 0.7,
                   "top_k": 20, "top_p": 0.9, "stop": ".", "sweep_shots": "0,2", "sweep_draws": 2, "sweep_limit": 10},
 }
 

@@ -4,7 +4,6 @@ and the same spec exports its data to CSV/JSON without Qt (so the CLI and the wi
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -13,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from explorer.core.io.fileio import atomic_write_text
+from explorer.core.io.fileio import SafeCsvWriter, atomic_write_text, finite_data
 
 
 @dataclass
@@ -85,7 +84,7 @@ class ChartSpec:
     def to_csv(self) -> str:
         """Heatmap: a labelled matrix. x/y: one row per point (series, x, y[, err_low, err_high, hover])."""
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = SafeCsvWriter(buf)  # labels come from the user's text: no cell may start a spreadsheet formula
         if self.kind == "heatmap" and self.matrix is not None:
             m = np.asarray(self.matrix)
             cols = self.col_labels or [str(i) for i in range(m.shape[1])]
@@ -117,6 +116,7 @@ class ChartSpec:
 def write_chart_data(spec: ChartSpec, path: str | os.PathLike) -> None:
     """Write the chart's data as CSV or JSON (by the file's suffix), atomically."""
     if str(path).lower().endswith(".json"):
-        atomic_write_text(path, json.dumps(spec.to_dict(), ensure_ascii=False, indent=1))
+        data = finite_data(spec.to_dict())  # strict JSON: a value that is not a finite number is null
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False, default=str))
     else:
         atomic_write_text(path, spec.to_csv())

@@ -263,6 +263,24 @@ def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextF
     return TextFile(path=str(p), text=text, encoding=encoding, note=note)
 
 
+def read_text_stream(stream: object, name: str = "standard input", max_bytes: int = MAX_BYTES) -> TextFile:
+    """Text from a byte stream (standard input), through the same limits as a file: at most ``max_bytes`` read
+    (a longer input is cut at a line, with a note; /dev/zero never fills memory), binary refused, the encoding
+    detected (invalid UTF-8 is not a crash)."""
+    data = stream.read(max_bytes + 1)  # type: ignore[attr-defined]
+    note = ""
+    if len(data) > max_bytes:
+        data = _cut_sample(data[:max_bytes])
+        note = f"{name} is longer than the {max_bytes / 1e6:.0f} MB limit; only the first {len(data) / 1e6:.1f} MB were read."
+    if looks_binary(data):
+        raise InputError(f"{name} looks like binary data, not text.")
+    try:
+        text, encoding = decode_bytes(data)
+    except InputError:
+        raise InputError(f"{name} is not text in any encoding I can recognise; give UTF-8 text.") from None
+    return TextFile(path=name, text=text, encoding=encoding, note=note)
+
+
 def _file_kind(mode: int) -> str:
     for test, name in ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"),
                        (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder")):
@@ -502,3 +520,94 @@ def remove_abandoned(root: Path, prefix: str = "") -> list[Path]:
             shutil.rmtree(child, ignore_errors=True)
             removed.append(child)
     return removed
+
+
+class ExportFolder:
+    """A folder the app exports into without ever overwriting a file it did not write: what it writes is recorded
+    (name and sha256) in ``.lmx-export.json`` there; a name taken by anything else gets a free name instead
+    (``settings-2.json``)."""
+
+    MANIFEST = ".lmx-export.json"
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            data = json.loads((self.folder / self.MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        files = data.get("files") if isinstance(data, dict) else None
+        self.owned: dict[str, str] = {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+        self.renamed: list[tuple[str, str]] = []
+
+    def _ours(self, path: Path) -> bool:
+        try:
+            return (path.is_file() and not path.is_symlink() and path.name in self.owned
+                    and file_sha256(path) == self.owned[path.name])
+        except OSError:
+            return False
+
+    def target(self, name: str) -> Path:
+        """Where to write ``name``: itself when free or written by an earlier export, else a free variant."""
+        path = self.folder / name
+        if not os.path.lexists(path) or self._ours(path):
+            return path
+        stem, suffix = Path(name).stem, Path(name).suffix
+        n = 2
+        while os.path.lexists(self.folder / f"{stem}-{n}{suffix}") and not self._ours(self.folder / f"{stem}-{n}{suffix}"):
+            n += 1
+        self.renamed.append((name, f"{stem}-{n}{suffix}"))
+        return self.folder / f"{stem}-{n}{suffix}"
+
+    def record(self, path: Path) -> None:
+        """Remember a file this export wrote (call after writing it)."""
+        self.owned[path.name] = file_sha256(path)
+
+    def save(self) -> None:
+        atomic_write_text(self.folder / self.MANIFEST, json.dumps({"files": self.owned}, indent=1))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @, a tab or a carriage return gets a leading
+    ``'`` (OWASP's advice against CSV injection); numbers, and text that reads as one ("-0.5"), stay as they are."""
+    if not isinstance(cell, str) or not cell.startswith(_FORMULA_START):
+        return cell
+    try:
+        float(cell)
+        return cell
+    except ValueError:
+        return "'" + cell
+
+
+class SafeCsvWriter:
+    """``csv.writer`` whose every row is made spreadsheet-safe (see :func:`spreadsheet_safe`)."""
+
+    def __init__(self, buf: object) -> None:
+        import csv
+
+        self._writer = csv.writer(buf)
+
+    def writerow(self, row: list) -> None:
+        self._writer.writerow([spreadsheet_safe(c) for c in row])
+
+
+def finite_data(obj: object) -> object:
+    """``obj`` as plain JSON data with every non-finite float (NaN, ±inf) as None: strict JSON for exports."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str) else str(k): finite_data(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_data(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return finite_data(obj.tolist())
+    if isinstance(obj, np.generic):
+        return finite_data(obj.item())
+    return obj

@@ -1,9 +1,10 @@
 """The last session (texts, files, loaded models, panel states, window layout) as one JSON file,
 written atomically on every change so a crash or kill -9 loses nothing.
 
-A session that cannot be used (not JSON, not an object, a field of the wrong type) is moved aside to a
+A session that cannot be used at all (not JSON, not an object, over the size limit) is moved aside to a
 timestamped backup (``session.broken-YYYYmmdd-HHMMSS.json``, never overwriting an earlier one) and the app
-starts with defaults, saying where the old file went.
+starts with defaults, saying where the old file went. A single bad field is reset alone, with a note. Fields this
+version does not know, and a newer version number, are kept on save (forward compatible).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from explorer.core.io import paths
-from explorer.core.io.fileio import atomic_write_text, move_aside
+from explorer.core.io.errors import InputError
+from explorer.core.io.fileio import atomic_write_text, finite_data, move_aside
+from explorer.core.io.limits import MAX_SESSION_BYTES, read_json_file
 
 log = logging.getLogger(__name__)
 VERSION = 1
-MAX_SESSION_BYTES = 64 * 1024 * 1024  # a session holds the text box; anything much larger is not ours
 
 
 def _str_list(value: Any) -> bool:
@@ -43,31 +45,59 @@ def session_path() -> Path:
     return paths.data_dir() / "session.json"
 
 
+# What the file held that this version does not write itself (fields of a newer version, its version number):
+# written back unchanged on every save, so opening a newer session in an older app loses nothing.
+_carried: dict[str, Any] = {}
+
+
 def validate_session(data: Any) -> str:
-    """'' when ``data`` is a usable session; else what is wrong with it, in words."""
+    """'' when ``data`` can be used as a session at all (a JSON object); else what is wrong with it, in words.
+    Single fields are checked by :func:`clean_session`."""
     if not isinstance(data, dict):
         return f"it holds a JSON {type(data).__name__.replace('dict', 'object')}, not an object"
-    for key, (ok, what) in SCHEMA.items():
-        if key in data and not ok(data[key]):
-            return f"'{key}' is {json.dumps(data[key])[:40]}, not {what}"
     return ""
 
 
+def clean_session(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The session with each unusable field left out (that field alone starts from its default), and a note per
+    field. A panel whose saved state is not an object is left out alone; unknown fields stay."""
+    clean: dict[str, Any] = {}
+    notes: list[str] = []
+    for key, value in data.items():
+        if key == "panels" and isinstance(value, dict):
+            panels = {k: v for k, v in value.items() if isinstance(v, dict)}
+            notes += [f"the settings of the panel '{str(k)[:30]}'" for k in value if k not in panels]
+            clean[key] = panels
+        elif key in SCHEMA and not SCHEMA[key][0](value):
+            notes.append(f"'{key}' ({json.dumps(value, default=str)[:40]}, not {SCHEMA[key][1]})")
+        else:
+            clean[key] = value
+    return clean, notes
+
+
 def read_session() -> tuple[dict[str, Any], str]:
-    """(the saved session or {}, a note for the user when the file was unusable and moved aside)."""
+    """(the saved session or {}, a note for the user about anything that could not be used).
+
+    Read through the limits (size, JSON depth, no NaN). A file that is not a JSON object at all is moved aside
+    (never overwriting an earlier backup); a single bad field is reset alone, with a note."""
+    global _carried
     path = session_path()
     try:
-        if path.stat().st_size > MAX_SESSION_BYTES:
-            problem = f"it is {path.stat().st_size / 1e6:.0f} MB"
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            problem = validate_session(data)
-            if not problem:
-                return data, ""
-    except FileNotFoundError:
-        return {}, ""
-    except (OSError, ValueError) as err:
-        problem = f"it is not readable JSON ({str(err)[:80]})"
+        data = read_json_file(path, MAX_SESSION_BYTES, "The session file")
+    except InputError as err:
+        if not path.exists():
+            return {}, ""
+        problem = str(err).rstrip(".")
+    else:
+        problem = validate_session(data)
+        if not problem:
+            clean, notes = clean_session(data)
+            _carried = {k: v for k, v in clean.items() if k not in SCHEMA or k == "version"}
+            note = ("Some saved settings could not be used and start from their defaults: " + "; ".join(notes[:4])
+                    + ("; …" if len(notes) > 4 else "") + ".") if notes else ""
+            if isinstance(data.get("version"), int) and data["version"] > VERSION:
+                log.info("session written by a newer version (%s); its fields are kept", data["version"])
+            return clean, note
     log.warning("ignoring unusable session %s: %s", path, problem)
     # Keep the broken file for the user under a new name; never overwrite an earlier backup.
     backup = move_aside(path)
@@ -81,4 +111,9 @@ def load_session() -> dict[str, Any]:
 
 
 def save_session(state: dict[str, Any]) -> None:
-    atomic_write_text(session_path(), json.dumps({"version": VERSION, **state}, ensure_ascii=False, indent=1))
+    """Write the session atomically: ``state`` over the fields carried from the file that was read (a newer
+    version's fields and version number are kept)."""
+    carried_version = _carried.get("version")
+    version = max(VERSION, carried_version) if isinstance(carried_version, int) else VERSION
+    body = {**_carried, **state, "version": version}
+    atomic_write_text(session_path(), json.dumps(finite_data(body), ensure_ascii=False, indent=1, allow_nan=False))

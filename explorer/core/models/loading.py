@@ -6,7 +6,6 @@ torch and transformers are imported inside functions so the window can paint fir
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -14,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from explorer.core.io.errors import Cancelled, ModelError
+from explorer.core.io.errors import Cancelled, InputError, ModelError
+from explorer.core.io.limits import MAX_CONFIG_BYTES, read_json_file
 from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
 from explorer.core.models import catalog, folders, prepared_tokenizer, warmup
 from explorer.core.models.card import ModelCard, build_card, heads_from_architectures
 from explorer.core.models.catalog import ModelEntry
 from explorer.core.models.gguf import converted_folder, ensure_converted
-from explorer.core.models.memory import check_memory
+from explorer.core.models.memory import check_config_file, check_memory
 
 log = logging.getLogger(__name__)
 _AUTO_CLASS = {
@@ -90,10 +90,10 @@ def custom_code_files(folder: str | Path) -> list[str]:
         path = root / name
         try:
             if path.is_file() and path.stat().st_size < 5_000_000:
-                data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+                data = read_json_file(path, MAX_CONFIG_BYTES, name)
                 if isinstance(data, dict) and data.get("auto_map"):
                     found.append(name)
-        except (OSError, ValueError):
+        except (OSError, InputError):
             continue
     return found
 
@@ -194,6 +194,9 @@ def load_model(
     Unless ``allow_big``, a model whose estimated size exceeds the free memory raises TooBigError first.
     Loads run one at a time (see ``_LOAD_LOCK``).
     """
+    entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
+    if entry.source != "hub" and not entry.gguf_file:
+        check_config_file(Path(entry.location), entry.name)  # before the libraries load: a refusal takes no time
     if not warmup.is_warm():
         progress(UNKNOWN, "Preparing the model libraries…")
     with _LOAD_LOCK:
@@ -202,7 +205,7 @@ def load_model(
         # The tokenizer files and the model create many objects at once: paused, the collector cannot run a
         # full pass over them in the middle of the load (each one holds the GIL, so the window waits).
         with warmup.gc_paused():
-            return _load_model(spec, progress, cancel, trust_remote_code, allow_big)
+            return _load_model(entry, progress, cancel, trust_remote_code, allow_big)
 
 
 def _load_model(
@@ -235,6 +238,7 @@ def _load_model(
             return task_loader(entry, progress, cancel, start)
         raise ModelError(f"{folder} is not a model folder: it has no config.json.")
     refuse_custom_code(entry, folder, trust_remote_code)
+    check_config_file(Path(folder), entry.name)
     kwargs = hub_kwargs(entry, trust_remote_code)
     for attempt in (0, 1):
         try:
@@ -281,7 +285,29 @@ def load_tokenizer(folder: str, converted: bool, kwargs: dict) -> Any:
     from transformers import AutoTokenizer
 
     tokenizer = prepared_tokenizer.load(folder, **kwargs) if converted else None
-    return tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(folder, **kwargs)
+    tokenizer = tokenizer if tokenizer is not None else AutoTokenizer.from_pretrained(folder, **kwargs)
+    check_tokenizer(tokenizer, folder)
+    return tokenizer
+
+
+PROBE_TEXT = "the cat sat on a mat. a dog ran to the park."
+
+
+def check_tokenizer(tokenizer: Any, folder: str) -> None:
+    """Refuse a tokenizer that cannot read plain text: without this, a folder whose vocabulary is missing or
+    empty turns every word into the unknown token and every result into silent nonsense."""
+    try:
+        ids = list(tokenizer(PROBE_TEXT, add_special_tokens=False)["input_ids"])
+    except Exception as err:  # a tokenizer that raises on plain text is as unusable as one that returns nothing
+        raise ModelError(f"The tokenizer of {folder} cannot read text ({type(err).__name__}); the folder's tokenizer "
+                         "files are missing or damaged, so the model is not loaded.") from err
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if not ids or (unk is not None and all(i == unk for i in ids)):
+        raise ModelError(
+            f"The tokenizer of {folder} is not usable: a plain English sentence became "
+            f"{'nothing' if not ids else 'only ' + str(tokenizer.unk_token)}. Its vocabulary is missing or empty, "
+            "so the model is not loaded (every result would be made of unknown tokens)."
+        )
 
 
 def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:

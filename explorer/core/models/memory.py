@@ -9,6 +9,7 @@ import struct
 from pathlib import Path
 
 from explorer.core.io.errors import ModelError
+from explorer.core.io.limits import MAX_CONFIG_BYTES, check_model_dimensions, read_json_file
 from explorer.core.models import catalog
 from explorer.core.models.card import folder_bytes
 from explorer.core.models.catalog import ModelEntry
@@ -86,6 +87,7 @@ def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
             return 2 * 4 * gguf_summary(gguf)[1]
         if not (folder / "config.json").is_file():
             return 0
+        check_config_file(folder, entry.name)  # 10^9 layers would be built on the meta device below
         files = sorted(folder.glob("*.safetensors"))
         if files:
             return 4 * _safetensors_params(files)
@@ -103,6 +105,18 @@ def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
     except (OSError, ValueError, TypeError, AttributeError, struct.error) as err:  # damaged files: no estimate
         log.debug("no memory estimate for %s: %s", entry.name, err)
         return 0
+
+
+def check_config_file(folder: Path, name: str) -> None:
+    """A local folder's config.json through the limits (size, depth, no NaN) and a plausibility check of its layers,
+    vocabulary and hidden size, before transformers builds anything from it."""
+    path = folder / "config.json"
+    if not path.exists():
+        return
+    data = read_json_file(path, MAX_CONFIG_BYTES, f"{name}'s config.json", ModelError)
+    if not isinstance(data, dict):
+        raise ModelError(f"{name}'s config.json is not a JSON object.")
+    check_model_dimensions(data, name)
 
 
 def check_memory(entry: ModelEntry, available: int | None = None) -> int:

@@ -3,16 +3,20 @@
 
 Both give the same two operations — ``generate`` (streamed) and ``score`` (log-probability of options) — so the
 panel, the CLI and the sweep do not care which one runs. The HTTP API key comes from an environment variable or
-the system keyring (when the ``keyring`` package is installed) and is never written to settings.
+the system keyring (when the ``keyring`` package is installed) and is never written to settings. A key is only
+sent to the endpoint the user tied it to: the variable named for that endpoint (``--api-key-env``, the panel's
+field saved with its URL) or the keyring entry stored under that URL, never to any endpoint by default.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import os
 import queue
 import re
+import socket
 import threading
 import time
 import urllib.error
@@ -23,16 +27,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.limits import MAX_HTTP_BODY, MAX_HTTP_LINE, MAX_HTTP_STREAM, loads_json, size_text
 from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.io.redaction import looks_like_key, redact, remember
 from explorer.core.prompting.generation import GenerationResult, GenerationSettings, StepInfo
 from explorer.core.prompting.scoring import OptionScore, ScoreResult, pick_best
+
+__all__ = ["redact"]  # re-exported: messages about endpoints are redacted with the app-wide rules
 
 KEYRING_SERVICE = "lm-explorer"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 
 
 class LocalBackend:
-    """A loaded local causal LM (:class:`explorer.core.models.loading.LoadedModel`)."""
+    """A loaded local causal LM (:class:`explorer.core.models.LoadedModel`)."""
 
     kind = "local"
 
@@ -92,36 +100,74 @@ class LocalBackend:
 
 
 def is_env_var_name(name: str) -> bool:
-    """True for a plausible environment-variable name; a pasted API key (``sk-…``) is not one."""
-    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name or ""))
+    """True for a plausible environment-variable name; a pasted API key (``sk-…``, ``hf_…``) is not one."""
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,127}", name or "")) and not looks_like_key(name)
+
+
+def check_key_env_name(name: str) -> str:
+    """``name`` when it is an environment-variable name; otherwise an InputError that never repeats what was given
+    (it may be the key itself, pasted where its variable's name belongs)."""
+    text = (name or "").strip()
+    if is_env_var_name(text):
+        return text
+    if looks_like_key(text):
+        remember(text)
+        raise InputError(
+            "The API-key setting takes the NAME of an environment variable (such as OPENAI_API_KEY), and what was "
+            "given looks like a key itself, so it was not used and is not shown. Put the key in a variable "
+            "(export MY_KEY=…) and give that variable's name."
+        )
+    raise InputError(
+        "The API-key setting takes the NAME of an environment variable: letters, digits and '_', not starting with "
+        "a digit (such as OPENAI_API_KEY). What was given is not one, so it is not shown."
+    )
 
 
 def resolve_api_key(env_var: str | None, base_url: str) -> str | None:
-    """The API key from ``env_var``, else from the system keyring (service 'lm-explorer', user = base URL)."""
+    """The API key tied to this endpoint: the variable ``env_var`` names (given for this endpoint), else the system
+    keyring's entry for this base URL (service 'lm-explorer'). No variable is read unless it was named."""
     if env_var:
         value = os.environ.get(env_var)
         if value:
+            remember(value)
             return value
     try:
         import keyring  # optional
     except ImportError:
         return None
     try:
-        return keyring.get_password(KEYRING_SERVICE, base_url) or None
+        value = keyring.get_password(KEYRING_SERVICE, base_url) or None
     except Exception:  # no keyring backend on this system
         return None
+    remember(value)
+    return value
 
 
 def normalize_base_url(url: str) -> str:
-    """``http://host:port`` → ``http://host:port/v1``; a URL with a path is used as given."""
-    url = url.strip().rstrip("/")
+    """``http://host:port`` → ``http://host:port/v1``; a URL with a path is used as given. A URL with a space or
+    control character, a bad host or port, or a user:password part is refused (shown without the password)."""
+    url = (url or "").strip().rstrip("/")
     if not url:
         raise InputError("Give the endpoint's base URL, e.g. http://127.0.0.1:8000/v1.")
+    shown = redact(url)[:200]
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url) or len(url) > 2048:
+        raise InputError(f"The endpoint URL {shown!r} has a space or control character in it (or is too long); "
+                         "give a plain address such as http://127.0.0.1:8000/v1.")
     if "://" not in url:
         url = "http://" + url
-    parsed = urllib.parse.urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InputError(f"'{url}' is not an http(s) URL.")
+    try:
+        parsed = urllib.parse.urlparse(url)
+        _ = parsed.port  # raises for a port that is not a number in 0-65535
+        host = parsed.hostname
+    except ValueError:
+        raise InputError(f"'{shown}' is not a usable http(s) URL (check the host and port).") from None
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or not host:
+        raise InputError(f"'{shown}' is not an http(s) URL.")
+    if "@" in parsed.netloc:
+        raise InputError(
+            f"The endpoint URL '{shown}' carries a user name or password. Credentials are not taken from a URL (it "
+            "would show them in messages): put the key in an environment variable and name it as the endpoint's key."
+        )
     if parsed.path in ("", "/"):
         url += "/v1"
     return url
@@ -152,17 +198,68 @@ def _origin_text(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc}"
 
 
-_OPENER = urllib.request.build_opener(_SameOriginRedirects)
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;]+")
+def endpoint_origin(url: str) -> str:
+    """``scheme://host:port`` of an endpoint URL (what a key is tied to), or '' when the URL is not usable."""
+    try:
+        scheme, host, port = _origin(normalize_base_url(url))
+    except InputError:
+        return ""
+    return f"{scheme}://{host}:{port}"
 
 
-def redact(text: str, secret: str | None) -> str:
-    """``text`` with the API key (and anything sent as a bearer token) replaced by '***'."""
-    if secret:
-        text = text.replace(secret, "***")
-        if len(secret) > 12:  # a server may echo part of it
-            text = text.replace(secret[:12], "***")
-    return _BEARER.sub(r"\1***", text)
+_SOCKETS: dict[int, socket.socket] = {}  # worker thread -> the socket of its request in flight
+_SOCKETS_LOCK = threading.Lock()
+
+
+def _track(sock: socket.socket | None) -> None:
+    if sock is not None:
+        with _SOCKETS_LOCK:
+            _SOCKETS[threading.get_ident()] = sock
+
+
+def _abort(thread_id: int | None) -> None:
+    """End the request a worker thread is blocked in (connecting, reading headers or a trickled body) at once:
+    shutting the socket down wakes its read without waiting for the lock a ``close()`` would need."""
+    with _SOCKETS_LOCK:
+        sock = _SOCKETS.pop(thread_id, None) if thread_id is not None else None
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _forget() -> None:
+    with _SOCKETS_LOCK:
+        _SOCKETS.pop(threading.get_ident(), None)
+
+
+class _TrackedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _TrackedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _track(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):  # noqa: ANN001, ANN201 - urllib's signature
+        return self.do_open(_TrackedHTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):  # noqa: ANN001, ANN201 - urllib's signature
+        kwargs: dict[str, Any] = {"context": self._context}
+        if hasattr(self, "_check_hostname"):  # Python 3.11
+            kwargs["check_hostname"] = self._check_hostname
+        return self.do_open(_TrackedHTTPSConnection, req, **kwargs)
+
+
+_OPENER = urllib.request.build_opener(_SameOriginRedirects, _HTTPHandler, _HTTPSHandler)
 
 
 MAX_TIMEOUT = 86_400.0  # a day; socket timeouts beyond the platform's time_t overflow
@@ -177,6 +274,11 @@ def check_timeout(value: Any) -> float:
     if not (math.isfinite(t) and 0 < t <= MAX_TIMEOUT):
         raise InputError(f"The timeout must be above 0 and at most {MAX_TIMEOUT:g} seconds (got {value!r}).")
     return t
+
+
+def _http_problem(err: BaseException) -> str:
+    text = " ".join(str(err).split())[:120]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
 def _snippet(data: Any) -> str:
@@ -201,7 +303,7 @@ class HttpSettings:
 
     base_url: str = "http://127.0.0.1:8000/v1"
     model: str = ""
-    api_key_env: str = DEFAULT_KEY_ENV
+    api_key_env: str = ""  # tied to base_url: no key is sent unless a variable is named for this endpoint
     timeout: float = 30.0
 
 
@@ -212,14 +314,16 @@ class OpenAIBackend:
     tokenizer = None
 
     def __init__(
-        self, base_url: str, model: str = "", api_key_env: str | None = DEFAULT_KEY_ENV, timeout: float = 30.0,
-        api_key: str | None = None,
+        self, base_url: str, model: str = "", api_key_env: str | None = None, timeout: float = 30.0,
+        api_key: str | None = None, idle_timeout: float | None = None,
     ) -> None:
         self.base_url = normalize_base_url(base_url)
         self.model = model.strip()
-        self.api_key_env = api_key_env
-        self._api_key = api_key if api_key is not None else resolve_api_key(api_key_env, self.base_url)
+        self.api_key_env = check_key_env_name(api_key_env) if api_key_env else None
+        remember(api_key)
+        self._api_key = api_key if api_key is not None else resolve_api_key(self.api_key_env, self.base_url)
         self.timeout = check_timeout(timeout)
+        self.idle_timeout = self.timeout if idle_timeout is None else check_timeout(idle_timeout)
         self.name = f"{self.model or 'default'} @ {urllib.parse.urlparse(self.base_url).netloc}"
         self._tokenize_route: str | None = None
         self.context_length: int | None = None
@@ -244,17 +348,22 @@ class OpenAIBackend:
         except urllib.error.HTTPError as err:
             detail = ""
             try:
-                payload = json.loads(err.read().decode("utf-8", "replace") or "{}")
-                e = payload.get("error", payload.get("detail", payload))
+                payload = loads_json(err.read(MAX_HTTP_BODY).decode("utf-8", "replace") or "{}", "the error answer",
+                                     ModelError)
+                e = payload.get("error", payload.get("detail", payload)) if isinstance(payload, dict) else payload
                 detail = e.get("message", str(e)) if isinstance(e, dict) else str(e)
-            except (ValueError, OSError):
+            except (ModelError, OSError, http.client.HTTPException):
                 pass
             detail = redact(detail, self._api_key)[:300]
             if err.code in (401, 403):
-                where = f"the environment variable {self.api_key_env}" if self.api_key_env else "the keyring"
-                raise ModelError(
-                    f"{url} refused the request ({err.code}): check the API key in {where}. {detail}".strip()
-                ) from err
+                if self._api_key:
+                    where = f"the environment variable {self.api_key_env}" if self.api_key_env else "the keyring"
+                    hint = f"check the API key in {where}."
+                else:
+                    hint = ("no API key was sent: a key is only sent to the endpoint it is tied to, so name the "
+                            "environment variable holding it for this endpoint (--api-key-env VAR, or the panel's "
+                            "key field).")
+                raise ModelError(f"{url} refused the request ({err.code}): {hint} {detail}".strip()) from err
             raise ModelError(f"{url} answered {err.code} {err.reason}. {detail}".strip()) from err
         except urllib.error.URLError as err:
             reason = err.reason
@@ -267,6 +376,24 @@ class OpenAIBackend:
             raise ModelError(f"No answer from {url} within {t:g} s. Is the server up and the address right?") from err
         except OSError as err:
             raise ModelError(f"Could not reach {url}: {err}.") from err
+        except http.client.HTTPException as err:  # a bad status line, too many or too long headers
+            raise ModelError(f"{url} sent a malformed HTTP answer ({_http_problem(err)}).") from err
+        except ValueError as err:  # urllib's own checks of the URL (control characters, a bad port)
+            raise ModelError(f"{url} cannot be requested: {str(err)[:120]}.") from err
+
+    def _read_json(self, resp: Any, where: str) -> Any:
+        """The answer's body as JSON, through the HTTP limits (size, depth, no NaN); any failure one ModelError."""
+        try:
+            raw = resp.read(MAX_HTTP_BODY + 1)
+        except (OSError, ValueError, http.client.HTTPException) as err:  # ValueError: a bad chunk size
+            raise ModelError(f"{where} sent a broken answer ({_http_problem(err)}).") from err
+        if len(raw) > MAX_HTTP_BODY:
+            raise ModelError(f"{where} answered with more than {size_text(MAX_HTTP_BODY)}, the limit for one answer.")
+        text = raw.decode("utf-8", "replace")
+        try:
+            return loads_json(text, f"The answer of {where}", ModelError)
+        except ModelError as err:
+            raise ModelError(redact(f"{err} It began: {text[:160]!r}", self._api_key)) from None
 
     def _call(self, fn: Callable[[], Any], cancel: threading.Event | None, what: str) -> Any:
         """Run a blocking HTTP exchange in a helper thread so cancel returns at once and the wait is bounded."""
@@ -277,9 +404,19 @@ class OpenAIBackend:
                 box.put((True, fn()))
             except BaseException as err:  # delivered to the caller below
                 box.put((False, err))
+            finally:
+                _forget()
 
-        threading.Thread(target=work, name=f"http-{what}", daemon=True).start()
-        deadline = time.monotonic() + self.timeout + 5
+        worker = threading.Thread(target=work, name=f"http-{what}", daemon=True)
+        worker.start()
+        try:
+            return self._wait(box, cancel, what)
+        finally:
+            if worker.is_alive():
+                _abort(worker.ident)  # timed out or cancelled: the socket is shut, the thread ends
+
+    def _wait(self, box: queue.Queue, cancel: threading.Event | None, what: str) -> Any:
+        deadline = time.monotonic() + self.timeout  # the whole exchange: connect, headers and a trickled body
         while True:
             check(cancel)
             try:
@@ -306,13 +443,7 @@ class OpenAIBackend:
     ) -> dict:
         def run() -> dict:
             with self._request(path, body, timeout=timeout, root=root) as resp:
-                raw = resp.read().decode("utf-8", "replace")
-            try:
-                return json.loads(raw)
-            except ValueError as err:
-                raise ModelError(
-                    redact(f"{self.base_url}{path} did not answer with JSON: {raw[:200]!r}", self._api_key)
-                ) from err
+                return self._read_json(resp, f"{root or self.base_url}{path}")
 
         return self._call(run, cancel, path)
 
@@ -320,7 +451,7 @@ class OpenAIBackend:
         """Model ids the server lists (also a quick reachability check)."""
         def run() -> dict:
             with self._request("/models", None) as resp:
-                return json.loads(resp.read().decode("utf-8", "replace"))
+                return self._read_json(resp, f"{self.base_url}/models")
 
         data = self._call(run, cancel, "models")
         items = data.get("data") if isinstance(data, dict) else None
@@ -400,32 +531,51 @@ class OpenAIBackend:
 
         def reader() -> None:
             try:
+                holder["thread"] = threading.get_ident()
                 resp = self._request("/completions", self._completion_body(prompt, settings, True), stream=True)
                 holder["resp"] = resp
+                total = 0
                 with resp:
-                    for raw in resp:
+                    while True:
+                        raw = resp.readline(MAX_HTTP_LINE + 1)
+                        if not raw:
+                            break
+                        total += len(raw)
+                        if len(raw) > MAX_HTTP_LINE:
+                            raise ModelError(f"{where} sent a stream line longer than {size_text(MAX_HTTP_LINE)}, "
+                                             "the limit for one event.")
+                        if total > MAX_HTTP_STREAM:
+                            raise ModelError(f"{where} streamed more than {size_text(MAX_HTTP_STREAM)}, the limit "
+                                             "for one answer.")
                         lines.put(("line", raw.decode("utf-8", "replace")))
                 lines.put(("end", None))
+            except (OSError, ValueError, http.client.HTTPException) as err:
+                if not holder.get("closed"):
+                    lines.put(("error", ModelError(f"{where} broke off the stream ({_http_problem(err)}).")))
             except BaseException as err:
                 lines.put(("error", err))
+            finally:
+                _forget()
 
         start = time.perf_counter()
+        where = f"{self.base_url}/completions"
         threading.Thread(target=reader, name="http-stream", daemon=True).start()
         text, steps, finish = "", [], None
-        # The timeout bounds the whole request: a server that only sends keep-alives (or trickles) is cut off too.
+        # The timeout bounds the wait for the first completion event: bytes trickled without one, keep-alive
+        # comments or a stalled stream never extend it. Each later event must come within the idle timeout, so a
+        # healthy stream runs as long as it keeps sending tokens (at most max_new_tokens of them).
         deadline = time.monotonic() + self.timeout
-        where = f"{self.base_url}/completions"
+        most_events = 2 * settings.max_new_tokens + 16
         chunks = 0
-        timed_out = False
         try:
             while True:
                 check(cancel)
                 if time.monotonic() > deadline:
-                    timed_out = True
-                    raise ModelError(
-                        f"No answer from {where} within {self.timeout:g} s: the timeout bounds the whole answer, "
-                        f"and {len(steps)} tokens had arrived."
-                    )
+                    if not chunks:
+                        raise ModelError(f"No answer from {where} within {self.timeout:g} s (the timeout bounds the "
+                                         "whole wait; bytes trickled without a completion event do not extend it).")
+                    raise ModelError(f"{where} stopped sending for {self.idle_timeout:g} s (the idle timeout) after "
+                                     f"{len(steps)} tokens.")
                 try:
                     kind, value = lines.get(timeout=0.05)
                 except queue.Empty:
@@ -441,16 +591,19 @@ class OpenAIBackend:
                 if payload == "[DONE]":
                     break
                 try:
-                    chunk = json.loads(payload)
-                except ValueError:
-                    raise ModelError(redact(f"{where} sent an event that is not JSON: {payload[:160]!r}",
-                                            self._api_key)) from None
+                    chunk = loads_json(payload, f"An event from {where}", ModelError)
+                except ModelError as err:
+                    raise ModelError(redact(f"{err} It began: {payload[:160]!r}", self._api_key)) from None
                 if isinstance(chunk, dict) and "error" in chunk:
                     err = chunk["error"]
                     text = err.get("message", err) if isinstance(err, dict) else err
                     raise ModelError(redact(f"{self.base_url}: {text}", self._api_key))
                 choice = first_choice(chunk, where)
                 chunks += 1
+                if chunks > most_events:
+                    raise ModelError(f"{where} sent more than {most_events} events for {settings.max_new_tokens} "
+                                     "tokens; the stream was ended.")
+                deadline = time.monotonic() + self.idle_timeout
                 piece = choice.get("text") or ""
                 if not isinstance(piece, str):
                     raise ModelError(f"{where} sent a 'text' that is not a string: {_snippet(piece)}")
@@ -467,12 +620,8 @@ class OpenAIBackend:
                 finish = choice.get("finish_reason") or finish
                 progress(min(1.0, len(steps) / settings.max_new_tokens), f"{len(steps)} tokens")
         finally:
-            resp = holder.get("resp")
-            if resp is not None and (timed_out or (cancel is not None and cancel.is_set())):
-                try:
-                    resp.close()
-                except OSError:
-                    pass
+            holder["closed"] = True  # done, timed out, cancelled or a bad event: the reader stops reading now
+            _abort(holder.get("thread"))
         if not chunks:
             raise ModelError(f"{where} ended the stream without sending any completion event.")
         reason = {"stop": "stop", "length": "max_tokens", "eos": "eos"}.get(str(finish), "stop" if finish else "max_tokens")

@@ -36,6 +36,20 @@ class Example:
         return d
 
 
+def _check_plain_fields(template: str) -> None:
+    """Refuse a field with a format spec, conversion or attribute ('{text:>300000000}' would build a 300 MB
+    string; '{text.__class__}' reads attributes): a template's fields are plain names only."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as err:
+        raise InputError(f"The template is not valid ({err}). Write fields as {{name}} and a literal brace as {{{{.") from err
+    for _, name, spec, conversion in parts:
+        if name is not None and (spec or conversion or not name.replace("_", "a").isalnum()):
+            shown = "{" + name + ("!" + conversion if conversion else "") + (":" + spec if spec else "") + "}"
+            raise InputError(f"The template field {shown[:40]} has a format, conversion or attribute; fields are plain "
+                             "names such as {question}.")
+
+
 @dataclass
 class PromptTemplate:
     """How demonstrations and the query are written. ``{output}`` marks where the answer goes."""
@@ -64,8 +78,10 @@ class PromptTemplate:
             raise InputError("The template has {output} more than once.")
         if any(n == "" or n.isdigit() for n in names):
             raise InputError("Template fields need names, e.g. {question}; '{}' and '{0}' are not allowed.")
+        _check_plain_fields(self.template)
 
     def _fill(self, text: str, ex: Example) -> str:
+        _check_plain_fields(text)
         missing = [n for n in self.field_names() if n not in ex.fields]
         if missing:
             raise InputError(
@@ -114,6 +130,7 @@ class BuiltPrompt:
     chat: bool = False
     answer_prefix: str = ""  # what goes between the prompt and an answer when scoring
     add_special_tokens: bool = True
+    note: str = ""  # what the user should know about how the prompt was built (a chat template that failed)
 
     @property
     def fits(self) -> bool:
@@ -126,6 +143,7 @@ class BuiltPrompt:
             "context_length": self.context_length,
             "chat": self.chat,
             "fits": self.fits,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -155,7 +173,15 @@ def build_prompt(
     if chat:
         if tokenizer is None or not has_chat_template(tokenizer):
             raise InputError("This model's tokenizer has no chat template; turn 'use chat template' off.")
-        return _build_chat(template, demos, query, tokenizer, context_length)
+        from explorer.core.prompting.chat_template import TemplateProblem
+
+        try:
+            return _build_chat(template, demos, query, tokenizer, context_length)
+        except TemplateProblem as problem:
+            raw = build_prompt(template, demos, query, tokenizer, context_length, chat=False)
+            raw.note = (f"The model's chat template could not be used ({problem}); the prompt is in the raw "
+                        "format instead.")
+            return raw
     parts: list[PromptPart] = []
     if template.description.strip():
         parts.append(PromptPart("description", template.description.rstrip("\n")))
@@ -184,7 +210,9 @@ def _build_chat(
         messages.append({"role": "assistant", "content": ex.output})
     if query is not None:
         messages.append({"role": "user", "content": template.query(query).strip()})
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=query is not None)
+    from explorer.core.prompting.chat_template import render_chat
+
+    text = render_chat(tokenizer, messages, add_generation_prompt=query is not None)
     parts = [PromptPart("chat", text)]
     # The chat text already holds its special tokens: count it as is.
     n = count_tokens(tokenizer, text, add_special_tokens=False)

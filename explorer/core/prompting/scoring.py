@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from explorer.core.io.errors import InputError
+from explorer.core.io.errors import InputError, ModelError
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.models.loading import require_finite
 
@@ -82,6 +82,10 @@ def pick_best(options: list[OptionScore], normalize: str = "mean") -> int:
         raise InputError(f"Unknown normalisation '{normalize}': use one of {', '.join(NORMALIZATIONS)}.")
     key = (lambda o: o.mean_logprob) if normalize == "mean" else (lambda o: o.logprob)
     values = [key(o) for o in options]
+    bad = [o.option for o, v in zip(options, values, strict=True) if not math.isfinite(v)]
+    if bad:  # NaN compares false with everything, so max() would pick an arbitrary option
+        raise ModelError(f"The score of {', '.join(repr(t) for t in bad[:3])} is not a finite number (NaN or "
+                         "infinite): no option can be picked from it. The model or the server is broken.")
     return values.index(max(values))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from explorer.core.io import paths
 from explorer.core.io.errors import InputError
+from explorer.core.io.limits import loads_json
 from explorer.core.prompting.prompts import OUTPUT_FIELD, Example, PromptTemplate
 
 MODES = ("score", "generate")
@@ -179,10 +179,7 @@ def parse_jsonl(text: str, name: str = "file") -> tuple[list[Example], str]:
     rows: list[dict] = []
     lines: list[int] = []
     if stripped.startswith("["):
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{name} is not valid JSON (line {err.lineno}: {err.msg}).") from err
+        data = loads_json(stripped, name)
         for i, obj in enumerate(data, 1):
             if not isinstance(obj, dict):
                 raise InputError(f"{name}: item {i} is not an object with named fields.")
@@ -192,10 +189,7 @@ def parse_jsonl(text: str, name: str = "file") -> tuple[list[Example], str]:
         for i, line in enumerate(stripped.splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"{name}, line {i}: not valid JSON ({err.msg}).") from err
+            obj = loads_json(line, f"{name}, line {i}")
             if not isinstance(obj, dict):
                 raise InputError(f"{name}, line {i}: expected an object like {{\"text\": ..., \"label\": ...}}.")
             rows.append(obj)

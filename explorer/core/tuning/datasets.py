@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from explorer.core.io.errors import InputError
 from explorer.core.io.fileio import read_text_file
+from explorer.core.io.limits import MAX_CSV_FIELD, loads_json, size_text
 
 TASKS = ("classify", "pair", "tokens")
 
@@ -115,10 +115,14 @@ def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict]]:
         if suffix == ".txt" or (suffix == ".csv" and "\t" in text.splitlines()[0] and "," not in text.splitlines()[0]):
             delimiter = "\t" if "\t" in text.splitlines()[0] else ","
         reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-        columns = [c.strip() for c in (reader.fieldnames or []) if c is not None]
-        rows = []
-        for row in reader:
-            rows.append({(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k})
+        try:
+            columns = [c.strip() for c in (reader.fieldnames or []) if c is not None]
+            rows = []
+            for row in reader:
+                rows.append({(k or "").strip(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k})
+        except csv.Error as err:  # a field over the limit, a NUL byte, an unclosed quote at the end
+            raise InputError(f"{p.name}, line {reader.line_num}: not usable CSV ({err}; one field may hold at most "
+                             f"{size_text(MAX_CSV_FIELD)}).") from None
         if not columns:
             raise InputError(f"{p.name} has no header row. The first line must name the columns (e.g. text,label).")
         return columns, rows
@@ -128,19 +132,13 @@ def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict]]:
 def _read_json_rows(p: Path, text: str) -> tuple[list[str], list[dict]]:
     stripped = text.strip()
     if stripped.startswith("["):
-        try:
-            items = json.loads(stripped)
-        except ValueError as err:
-            raise InputError(f"{p.name} is not valid JSON: {err}") from err
+        items = loads_json(stripped, p.name)
     else:
         items = []
         for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
-            try:
-                items.append(json.loads(line))
-            except ValueError as err:
-                raise InputError(f"{p.name}, line {n} is not valid JSON: {err.msg}.") from err
+            items.append(loads_json(line, f"{p.name}, line {n}"))
     columns: list[str] = []
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict):

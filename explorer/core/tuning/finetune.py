@@ -36,7 +36,14 @@ from explorer.core.tuning.task_model import (
     model_pooling,
     plan,
 )
-from explorer.core.tuning.taskstore import META_FILE, check_out_dir, read_meta, weights_sha256, write_folder
+from explorer.core.tuning.taskstore import (
+    META_FILE,
+    check_out_dir,
+    out_lock,
+    read_meta,
+    weights_sha256,
+    write_folder,
+)
 
 __all__ = ["META_FILE", "read_meta"]
 MODE_TITLES = {
@@ -184,8 +191,25 @@ def finetune(
         note = ""
     epochs = DEFAULT_EPOCHS[mode] if epochs is None else int(epochs)
     lr = DEFAULT_LR[mode] if learning_rate is None or mode == "frozen" else float(learning_rate)
-    if out_dir is not None:
-        out_dir = check_out_dir(out_dir)
+    if out_dir is None:
+        return _finetune(lm, data, mode, epochs, lr, batch_size, seed, lora_r, pooling, None, note, progress, cancel,
+                         partial)
+    out_dir = check_out_dir(out_dir, base_folders(lm))
+    with out_lock(out_dir):  # held from the first step to the save: a second run into this folder is refused
+        return _finetune(lm, data, mode, epochs, lr, batch_size, seed, lora_r, pooling, out_dir, note, progress,
+                         cancel, partial)
+
+
+def base_folders(lm: Any) -> list[str]:
+    """Every folder the run's base model is read from: a fine-tune saved into one of them would replace it."""
+    extra = getattr(lm.card, "extra", {}) or {}
+    found = [getattr(lm.entry, "location", ""), extra.get("converted_cache") or ""]
+    return [f for f in found if f and getattr(lm.entry, "source", "") != "hub"]
+
+
+def _finetune(lm: Any, data: TaskData, mode: str, epochs: int, lr: float, batch_size: int, seed: int, lora_r: int,
+              pooling: str | None, out_dir: Path | None, note: str, progress: Progress,
+              cancel: threading.Event | None, partial: Callable[[TrainUpdate], None] | None) -> FinetuneResult:
     check_model(lm, data.task)
     start = time.perf_counter()
     progress(0.0, f"Building the {data.task} model ({mode})…")
@@ -419,7 +443,8 @@ def save(model: Any, lm: Any, result: FinetuneResult, data: TaskData, out: Path)
             lm.tokenizer.save_pretrained(tmp)
 
     result.out_dir = str(out.expanduser().resolve())
-    files, size = write_folder(out, write, {**meta, **result.to_dict(), "out_dir": result.out_dir})
+    files, size = write_folder(out, write, {**meta, **result.to_dict(), "out_dir": result.out_dir},
+                               base_folders(lm))
     result.files, result.stored_bytes = files, size
     return size
 

@@ -9,17 +9,23 @@ back onto the base model they were trained on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from explorer.core.io import paths
 from explorer.core.io.errors import InputError, ModelError
-from explorer.core.io.fileio import remembered_sha256
+from explorer.core.io.fileio import atomic_write_text, file_sha256, remembered_sha256
+from explorer.core.io.limits import MAX_CONFIG_BYTES, check_model_dimensions, read_json_file
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.models import folders
 
@@ -55,11 +61,34 @@ def read_meta(folder: str | os.PathLike) -> dict | None:
     return meta if isinstance(meta, dict) else None
 
 
+# Names a fine-tune's modes write (peft, transformers' save_pretrained, tokenizers); nothing else is ever
+# treated as the app's, whatever a manifest lists.
+_APP_NAME = re.compile(
+    r"^(?:[\w.-]+\.(?:safetensors|bin|model)|(?:model|pytorch_model|adapter_model)[\w.-]*\.index\.json|"
+    + "|".join(re.escape(n) for n in LEGACY_FILES) + r")$"
+)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.lmx-(?:saving|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
+_LEGACY_TEMP = ".lmx-saving-"  # what earlier versions put inside the folder while saving
+
+
 def app_files(folder: Path, meta: dict) -> list[str]:
-    """The files the app wrote into an earlier fine-tune folder (never anything else)."""
-    listed = meta.get("files")
-    names = [str(n) for n in listed] if isinstance(listed, list) else list(LEGACY_FILES)
-    return [n for n in names if "/" not in n and "\\" not in n and (folder / n).is_file()]
+    """The files of an earlier fine-tune folder the app may replace or remove: listed in its manifest, named as
+    the app names its files, regular files (not links), and with the sha256 the manifest recorded when the app
+    wrote them. A manifest without hashes (older versions, or a hand-made one) proves nothing: none qualify."""
+    listed, hashes = meta.get("files"), meta.get("sha256")
+    if not isinstance(listed, list) or not isinstance(hashes, dict):
+        return []
+    out = []
+    for n in (str(x) for x in listed):
+        p = folder / n
+        if "/" in n or "\\" in n or n == META_FILE or not _APP_NAME.match(n) or p.is_symlink() or not p.is_file():
+            continue
+        try:
+            if hashes.get(n) == file_sha256(p):
+                out.append(n)
+        except OSError:
+            continue
+    return out
 
 
 def _writable_ancestor(path: Path) -> Path:
@@ -71,15 +100,29 @@ def _writable_ancestor(path: Path) -> Path:
     return p
 
 
-def check_out_dir(out: str | os.PathLike) -> Path:
+def _is_within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def _user_entries(out: Path) -> list[str]:
+    """What a folder holds besides the app's own temporary folders of earlier versions."""
+    return [c.name for c in out.iterdir() if not (c.name.startswith(_LEGACY_TEMP) and c.is_dir())]
+
+
+def check_out_dir(out: str | os.PathLike, bases: list[str | os.PathLike] | tuple = ()) -> Path:
     """Refuse a folder the fine-tune must not write to, before any work: a file, a non-empty folder that is
-    not an earlier fine-tune, or a place that cannot be written. Returns the resolved path."""
+    not an earlier fine-tune, the base model's own folder (or one holding it), or a place that cannot be
+    written. Returns the resolved path."""
     out = Path(out).expanduser().resolve()
+    for base in bases:
+        if base and Path(str(base)).exists() and _is_within(Path(str(base)).expanduser().resolve(), out):
+            raise InputError(f"{out} holds the base model of this fine-tune ({base}); saving there would replace "
+                             "the model it starts from. Choose another folder.")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} is a file; give a folder to save the fine-tuned model in.")
-    if out.is_dir() and any(out.iterdir()) and read_meta(out) is None:
+    if out.is_dir() and _user_entries(out) and read_meta(out) is None:
         raise InputError(f"{out} is not empty and is not an earlier fine-tune. Choose a new or empty folder.")
-    where = _writable_ancestor(out)
+    where = _writable_ancestor(out.parent)
     if not where.is_dir():
         raise InputError(f"Cannot save to {out}: {where} is not a folder.")
     try:
@@ -96,39 +139,185 @@ def is_earlier_finetune(out: str | os.PathLike) -> bool:
     return p.is_dir() and any(p.iterdir()) and read_meta(p) is not None
 
 
-def write_folder(out: Path, write: Any, meta: dict) -> tuple[list[str], int]:
-    """Write a fine-tune into ``out``: ``write(tmp)`` fills a temporary folder inside ``out``; its files then
-    replace the app's own files one by one. Files the app did not write are never touched. The manifest
-    ``meta`` (with the file list and bytes) is written last. Returns (files, bytes written)."""
-    out = check_out_dir(out)
-    previous = app_files(out, read_meta(out) or {}) if out.is_dir() else []
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lmx-saving-", dir=out))
-    try:
-        write(tmp)
-        (tmp / "README.md").unlink(missing_ok=True)  # peft's model-card stub: a user's README.md stays theirs
-        names = sorted(p.name for p in tmp.iterdir() if p.is_file())
-        mode = 0o644
-        for name in names:
-            os.chmod(tmp / name, mode)  # normal permissions, not the temporary folder's private ones
-            os.replace(tmp / name, out / name)
-    except OSError as err:
-        raise InputError(f"Could not save to {out}: {err.strerror or err}") from err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # our own temporary folder only
-    for name in previous:
-        if name not in names and name != META_FILE:
-            (out / name).unlink(missing_ok=True)
-    files = names + [META_FILE]
-    size = sum((out / n).stat().st_size for n in names)
-    meta = {**meta, "files": files}
-    body = ""
-    for _ in range(3):  # the manifest counts its own bytes: settle the number
-        meta["stored_bytes"] = size + len(body.encode("utf-8"))
-        body = json.dumps(meta, indent=1, ensure_ascii=False)
-    from explorer.core.io.fileio import atomic_write_text
+_held: dict[str, list] = {}  # out folder -> [open lock file, depth]: the lock is re-entrant within a process
+_held_lock = threading.Lock()
 
-    atomic_write_text(out / META_FILE, body)
+
+@contextlib.contextmanager
+def out_lock(out: str | os.PathLike) -> Iterator[Path]:
+    """Hold the lock of one ``--out`` folder for a whole run (training and saving): a second writer, in this or
+    another process, is refused at once instead of silently replacing the first one's result."""
+    target = Path(out).expanduser().resolve()
+    key = str(target)
+    with _held_lock:
+        entry = _held.get(key)
+        if entry is not None:
+            entry[1] += 1
+    if entry is not None:
+        try:
+            yield target
+        finally:
+            with _held_lock:
+                entry[1] -= 1
+        return
+    folder = paths.cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    fh = open(folder / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".lock"), "a+")  # noqa: SIM115 - held open
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # not on Linux/macOS: within one process the table below still keeps writers apart
+            pass
+        except OSError:
+            fh.seek(0)
+            owner = fh.read().strip()[:20]
+            raise InputError(f"Another fine-tune is saving into {target} right now"
+                             f"{f' (process {owner})' if owner.isdigit() else ''}. Wait for it to finish or choose "
+                             "another folder.") from None
+        with _held_lock:
+            if key in _held:  # another thread of this process got there first
+                raise InputError(f"Another fine-tune is saving into {target} right now. Wait for it to finish or "
+                                 "choose another folder.")
+            _held[key] = [fh, 1]
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        try:
+            yield target
+        finally:
+            with _held_lock:
+                _held.pop(key, None)
+    finally:
+        fh.close()  # closing releases the flock
+
+
+def remove_dead_temps(out: Path) -> list[Path]:
+    """Delete this folder's temporary siblings (``.NAME.lmx-saving-PID-…``, ``.NAME.lmx-old-PID-…``) whose
+    process is gone, and, inside it, the temporary folders earlier versions left. Call with the lock held."""
+    from explorer.core.io.fileio import pid_alive
+
+    removed: list[Path] = []
+    if out.parent.is_dir():
+        for child in out.parent.iterdir():
+            found = _TEMP_NAME.match(child.name)
+            if (found and found.group("name") == out.name and child.is_dir() and not child.is_symlink()
+                    and int(found.group("pid")) != os.getpid() and not pid_alive(int(found.group("pid")))):
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+    if out.is_dir():
+        for child in out.iterdir():
+            if child.name.startswith(_LEGACY_TEMP) and child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+                removed.append(child)
+    return removed
+
+
+def _temp_sibling(out: Path, kind: str) -> Path:
+    return out.parent / f".{out.name}.lmx-{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """``src`` mirrored at ``dst`` with hard links (no bytes copied; the original stays where it is)."""
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        shutil.copytree(src, dst, symlinks=True, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(str(src), str(dst))
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system (a mount inside the folder) or links not allowed
+        shutil.copy2(src, dst)
+
+
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False when the system cannot."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd = -100
+    done = renameat2(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), _RENAME_EXCHANGE)
+    return done == 0
+
+
+def _swap_in(tmp: Path, out: Path) -> Path | None:
+    """Put the finished folder ``tmp`` at ``out`` atomically; returns where the earlier folder went (to delete)."""
+    if not out.exists():
+        os.rename(tmp, out)
+        return None
+    if out.is_dir() and not any(out.iterdir()):
+        os.rename(tmp, out)  # over an empty folder
+        return None
+    if _exchange(tmp, out):
+        return tmp  # tmp now holds the earlier result
+    old = _temp_sibling(out, "old")
+    os.rename(out, old)  # no atomic exchange here: the earlier result is moved aside first
+    os.rename(tmp, out)
+    return old
+
+
+def write_folder(out: Path, write: Any, meta: dict, bases: list[str | os.PathLike] | tuple = ()) -> tuple[list[str], int]:
+    """Save a fine-tune as one transaction: ``write(tmp)`` fills a new temporary folder beside ``out``; the user's
+    own files in an earlier fine-tune are hard-linked into it; the manifest (file list, sizes, sha256) is written
+    last; then the folder is swapped in atomically. Until the swap ``out`` holds the earlier, loadable result; a
+    kill leaves only a temporary sibling, removed by the next save. Returns (files, bytes written)."""
+    out = check_out_dir(out, bases)
+    with out_lock(out):
+        remove_dead_temps(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_sibling(out, "saving")
+        tmp.mkdir()
+        swapped = False
+        try:
+            write(tmp)
+            (tmp / "README.md").unlink(missing_ok=True)  # peft's model-card stub: a user's README.md stays theirs
+            names = sorted(p.name for p in tmp.iterdir() if p.is_file())
+            for name in names:
+                os.chmod(tmp / name, 0o644)  # normal permissions, not a temporary folder's private ones
+            hashes = {n: file_sha256(tmp / n) for n in names}
+            if out.is_dir():
+                owned = set(app_files(out, read_meta(out) or {})) | ({META_FILE} if read_meta(out) else set())
+                keep = [n for n in _user_entries(out) if n not in owned]
+                clash = [n for n in keep if n in names or n == META_FILE]
+                if clash:
+                    raise InputError(
+                        f"{out} holds {', '.join(sorted(clash)[:4])}, which the app did not write (or which changed "
+                        "since it did), so it is not replaced. Move it away or choose another folder."
+                    )
+                for n in keep:
+                    _link_tree(out / n, tmp / n)
+                os.chmod(tmp, out.stat().st_mode & 0o7777)
+            files = names + [META_FILE]
+            size = sum((tmp / n).stat().st_size for n in names)
+            meta = {**meta, "files": files, "sha256": hashes}
+            body = ""
+            for _ in range(3):  # the manifest counts its own bytes: settle the number
+                meta["stored_bytes"] = size + len(body.encode("utf-8"))
+                body = json.dumps(meta, indent=1, ensure_ascii=False)
+            atomic_write_text(tmp / META_FILE, body)
+            os.chmod(tmp / META_FILE, 0o644)
+            old = _swap_in(tmp, out)
+            swapped = True
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)  # the app's earlier files and links to the kept ones
+        except OSError as err:
+            raise InputError(f"Could not save to {out}: {err.strerror or err}. The earlier folder is unchanged.") from err
+        finally:
+            if not swapped:
+                shutil.rmtree(tmp, ignore_errors=True)  # our own temporary folder only
     return files, size + (out / META_FILE).stat().st_size
 
 
@@ -252,10 +441,10 @@ def load_adapter_folder(entry: Any, progress: Progress, cancel: threading.Event 
 
     folder = Path(entry.location)
     refuse_custom_code(entry, folder, False)
-    try:
-        adapter_cfg = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ModelError(f"{folder}/adapter_config.json cannot be read: {err}") from err
+    adapter_cfg = read_json_file(folder / "adapter_config.json", MAX_CONFIG_BYTES, f"{folder}/adapter_config.json",
+                                 ModelError)
+    if not isinstance(adapter_cfg, dict):
+        raise ModelError(f"{folder}/adapter_config.json is not a JSON object.")
     base = adapter_cfg.get("base_model_name_or_path")
     if not base:
         raise ModelError(f"The adapter in {folder} does not name its base model (base_model_name_or_path).")
@@ -275,7 +464,11 @@ def load_adapter_folder(entry: Any, progress: Progress, cancel: threading.Event 
         config = AutoConfig.from_pretrained(base_folder, **kwargs)
         head_file = folder / "head_config.json"
         if head_file.is_file():
-            config = type(config).from_dict(json.loads(head_file.read_text(encoding="utf-8")))
+            head = read_json_file(head_file, MAX_CONFIG_BYTES, f"{entry.name}'s head_config.json", ModelError)
+            if not isinstance(head, dict):
+                raise ModelError(f"{entry.name}'s head_config.json is not a JSON object.")
+            check_model_dimensions(head, entry.name)  # before transformers builds anything from it
+            config = type(config).from_dict(head)
         heads = heads_from_architectures(getattr(config, "architectures", None))
         auto_cls = getattr(transformers, auto_class_name(heads))
         own = (folder / "tokenizer_config.json").is_file()

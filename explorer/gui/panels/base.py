@@ -12,7 +12,7 @@ from typing import Any
 from PySide6.QtWidgets import QPushButton, QWidget
 
 from explorer import __version__
-from explorer.core.io.fileio import atomic_write_text
+from explorer.core.io.fileio import ExportFolder, atomic_write_text, finite_data
 from explorer.gui.widgets.chart import ChartWidget, slug
 
 
@@ -97,9 +97,9 @@ class Panel(QWidget):
         return [c for c in self.findChildren(ChartWidget) if c.spec is not None]
 
     def export_all(self, folder: str | Path) -> list[Path]:
-        """Write every chart as PNG, SVG and CSV plus ``settings.json`` with the inputs that made them."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write every chart as PNG, SVG and CSV plus ``settings.json`` with the inputs that made them. A file there
+        that an export did not write is never overwritten: the new one gets a free name (``settings-2.json``)."""
+        target = ExportFolder(folder)
         written: list[Path] = []
         used: set[str] = set()
         charts_meta = []
@@ -108,9 +108,13 @@ class Panel(QWidget):
             while name in used:
                 name += f"-{i + 1}"
             used.add(name)
+            files = {}
             for suffix in (".png", ".svg", ".csv"):
-                written.append(chart.export(folder / f"{name}{suffix}"))
-            charts_meta.append({"name": name, "title": chart.spec.title, "meta": chart.spec.meta})
+                path = chart.export(target.target(f"{name}{suffix}"))
+                target.record(path)
+                written.append(path)
+                files[suffix[1:]] = path.name
+            charts_meta.append({"name": name, "title": chart.spec.title, "meta": chart.spec.meta, "files": files})
         settings = {
             "app": f"lm-explorer {__version__}",
             "panel": self.key,
@@ -120,7 +124,16 @@ class Panel(QWidget):
             "models": {n: lm.card.to_dict() for n, lm in self.ctx.models.loaded.items()},
             "charts": charts_meta,
         }
-        path = folder / "settings.json"
-        atomic_write_text(path, json.dumps(settings, ensure_ascii=False, indent=1, default=str))
+        path = target.target("settings.json")
+        atomic_write_text(path, json.dumps(finite_data(settings), ensure_ascii=False, indent=1, default=str,
+                                           allow_nan=False))
+        target.record(path)
         written.append(path)
+        target.save()
+        self.export_note = ""
+        if target.renamed:
+            kept = ", ".join(old for old, _new in target.renamed[:3])
+            self.export_note = (f"{Path(folder)} already held {kept}{' …' if len(target.renamed) > 3 else ''}, not "
+                                "written by an export: kept, and the new files got free names "
+                                f"({', '.join(new for _old, new in target.renamed[:3])}).")
         return written

@@ -335,6 +335,7 @@ class FineTuneLab(QWidget):
 
     def _out_folder(self, lm, mode: str) -> Path | None:
         """The folder to save in; asks before replacing an earlier fine-tune, refuses any other non-empty one."""
+        from explorer.core.tuning.finetune import base_folders
         from explorer.core.tuning.taskstore import check_out_dir, is_earlier_finetune
 
         text = self.out_edit.text().strip()
@@ -342,7 +343,7 @@ class FineTuneLab(QWidget):
             stamp = time.strftime("%Y%m%d-%H%M%S")
             return data_dir() / "finetuned" / f"{Path(lm.name).name}-{Path(self.data.path).stem}-{mode}-{stamp}"
         try:
-            out = check_out_dir(text)
+            out = check_out_dir(text, base_folders(lm))
         except ExplorerError as err:
             self.ft_note.setText(str(err))
             return None

@@ -5,6 +5,7 @@ exact token count (GPT-3: demonstrations joined by new lines, label words not id
 
 from __future__ import annotations
 
+import html
 import random
 from collections.abc import Callable
 from typing import Any
@@ -341,6 +342,9 @@ class PromptBuilder(QWidget):
                 f"{shot}; <span style='color:{colour}'><b>{built.n_tokens}</b> tokens of {built.context_length}"
                 f"{extra}</span>"
             )
+        if built.note:
+            self.token_label.setText(self.token_label.text() + "<br><span style='color:#b00020'>"
+                                     f"{html.escape(built.note)}</span>")
         return built
 
     # ------------------------------------------------------------ generation

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.io.errors import ExplorerError
-from explorer.core.prompting.backends import DEFAULT_KEY_ENV, is_env_var_name
+from explorer.core.prompting.backends import endpoint_origin, is_env_var_name
 from explorer.core.prompting.prompts import OUTPUT_FIELD, Example, PromptTemplate
 from explorer.core.prompting.tasks import BUILTIN
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict, view_parts
@@ -49,7 +49,8 @@ class PromptingState:
     model: str = "smollm2"
     base_url: str = "http://127.0.0.1:8000/v1"
     http_model: str = ""
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = ""
+    api_key_origin: str = ""  # the endpoint (scheme://host:port) the key variable is tied to; sent nowhere else
     description: str = ""
     template: str = ""
     examples: list = field(default_factory=list)
@@ -107,10 +108,14 @@ class PromptingPanel(Panel):
         self.url_edit.setPlaceholderText("base URL, e.g. http://127.0.0.1:8000/v1")
         self.http_model_edit = QLineEdit()
         self.http_model_edit.setPlaceholderText("model name on the server")
-        self.key_env_edit = QLineEdit("OPENAI_API_KEY")
-        self.key_env_edit.setToolTip("Name of the environment variable holding the API key (else the system keyring). "
-                                     "The key itself is never saved.")
+        self.key_env_edit = QLineEdit("")
+        self.key_env_edit.setPlaceholderText("e.g. OPENAI_API_KEY")
+        self.key_env_edit.setToolTip("Name of the environment variable holding this endpoint's API key (else the "
+                                     "system keyring's entry for the URL). The key is sent only to the endpoint it was "
+                                     "named for, and is never saved.")
         self.key_env_edit.editingFinished.connect(self._check_key_env)
+        self._key_origin = ""  # the endpoint the key variable was named for
+        self.url_edit.editingFinished.connect(self._url_changed)
         self.check_button = QPushButton("Check")
         self.check_button.setToolTip("Ask the endpoint which models it serves")
         self.check_button.clicked.connect(self.check_endpoint)
@@ -161,7 +166,9 @@ class PromptingPanel(Panel):
         from explorer.core.prompting.backends import LocalBackend, OpenAIBackend
 
         if self.backend_combo.currentIndex() == 1:
-            return OpenAIBackend(self.url_edit.text(), self.http_model_edit.text(), self.key_env_edit.text().strip() or None)
+            name = self._key_env_name()
+            tied = bool(name) and endpoint_origin(self.url_edit.text()) == self._key_origin
+            return OpenAIBackend(self.url_edit.text(), self.http_model_edit.text(), name if tied else None)
         lm = self.model_picker.current_model()
         if lm is None:
             raise ExplorerError("Load a causal language model (e.g. smollm2) in the Models panel first.")
@@ -197,17 +204,32 @@ class PromptingPanel(Panel):
     def _key_env_name(self) -> str:
         """The variable name to save; never the field's text when that looks like a key itself."""
         text = self.key_env_edit.text().strip()
-        return text if is_env_var_name(text) else DEFAULT_KEY_ENV
+        return text if is_env_var_name(text) else ""
 
     def _check_key_env(self) -> None:
+        """A variable name typed here is tied to the endpoint in the URL field; a pasted key is cleared unsaved."""
         text = self.key_env_edit.text().strip()
         if text and not is_env_var_name(text):
-            self.key_env_edit.setText(DEFAULT_KEY_ENV)
+            from explorer.core.io.redaction import remember
+
+            remember(text)
+            self.key_env_edit.setText("")
+            self._key_origin = ""
             self.ctx.error(
                 "That field takes the NAME of an environment variable, not the key itself, so what you pasted was "
-                f"cleared and not saved. Put the key in a variable (export {DEFAULT_KEY_ENV}=…) or the system "
+                "cleared, not shown and not saved. Put the key in a variable (export MY_KEY=…) or the system "
                 "keyring, and type the variable's name here."
             )
+            return
+        self._key_origin = endpoint_origin(self.url_edit.text()) if text else ""
+
+    def _url_changed(self) -> None:
+        """Another endpoint does not inherit the key variable named for the previous one."""
+        if self._key_env_name() and endpoint_origin(self.url_edit.text()) != self._key_origin:
+            self.key_env_edit.setText("")
+            self._key_origin = ""
+            self.ctx.status("The API-key variable was cleared: a key is only sent to the endpoint it was named for. "
+                            "Name it again for this endpoint if it should get the key.")
 
     # ------------------------------------------------------------ state
 
@@ -241,6 +263,7 @@ class PromptingPanel(Panel):
             chat=self.chat_check.isChecked(), backend="http" if self.backend_combo.currentIndex() else "local",
             model=self.model_picker.current_name() or "", base_url=self.url_edit.text(),
             http_model=self.http_model_edit.text(), api_key_env=self._key_env_name(),
+            api_key_origin=self._key_origin if self._key_env_name() else "",
             description=self.description_edit.text(), template=self.template_edit.text(),
             examples=[e.to_dict() for e in self.examples()], query=self.query().to_dict(),
             max_new_tokens=self.max_tokens_spin.value(), sample=self.sample_check.isChecked(),
@@ -255,7 +278,9 @@ class PromptingPanel(Panel):
         self.backend_combo.setCurrentIndex(1 if s.backend == "http" else 0)
         self.url_edit.setText(s.base_url)
         self.http_model_edit.setText(s.http_model)
-        self.key_env_edit.setText(s.api_key_env if is_env_var_name(s.api_key_env) else DEFAULT_KEY_ENV)
+        tied = is_env_var_name(s.api_key_env) and bool(s.api_key_origin)  # a variable without its endpoint is not used
+        self.key_env_edit.setText(s.api_key_env if tied else "")
+        self._key_origin = s.api_key_origin if tied else ""
         if s.model:
             self.model_picker.select(s.model)
         self.seed_spin.setValue(s.seed)

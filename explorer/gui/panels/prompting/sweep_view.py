@@ -291,11 +291,12 @@ class SweepView(QWidget):
         self.show_point_details(best)
 
     def table_csv(self) -> str:
-        import csv
         import io
 
+        from explorer.core.io.fileio import SafeCsvWriter
+
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = SafeCsvWriter(buf)
         w.writerow(["model", "task", "shots", "accuracy", "ci_low", "ci_high", "n", "correct", "items", "draws",
                     "draw_accuracies", "mean_prompt_tokens", "parameters", "parameters_non_embedding"])
         for r, p in getattr(self, "_rows", []):
