@@ -156,7 +156,7 @@ def test_sweep_over_two_models_draws_the_size_chart(qtbot, panel, gemma3, tmp_pa
 
 
 def test_window_sends_the_key_only_to_the_endpoint_it_was_named_for(qtbot, ctx, monkeypatch):
-    from explorer.gui.panels.prompting import PromptingPanel
+    from explorer.gui.panels.prompting.panel import PromptingPanel
 
     ENV, SECRET = "LMX_TEST_SECRET_KEY", "sk-test-7f3a9c1e-DO-NOT-STORE"
     monkeypatch.setenv(ENV, SECRET)
