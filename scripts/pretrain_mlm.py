@@ -7,7 +7,8 @@ script continues BERT's own pre-training task on every weight:
 - dynamic masking per batch, BERT's 15% with 80% [MASK] / 10% random / 10% unchanged (``--wwm``: whole words,
   from WordPiece's ``##`` continuation marker, the tokenizer's own rule);
 - sequences packed from consecutive sentences to ``--seq-len`` tokens ([CLS] ... [SEP]);
-- the decoder (tied to the input word embeddings) run only at the masked positions;
+- the decoder (tied to the input word embeddings) run only at the masked positions; the MLM head starts from the
+  one the project once trained on the frozen encoder (``mlm_eval/frozen-head.safetensors``, its record beside it);
 - AdamW, linear warm-up then linear decay over ``--total-steps``, gradient clip 1.0, fp32, a fixed seed;
 - checkpoints that resume bit for bit (model, optimiser, scheduler, every RNG and the data position), so the run
   goes in chunks (``--chunk-steps``/``--chunk-minutes``) across sessions;
@@ -397,7 +398,9 @@ def export(model, tokenizer, out: Path, card: dict) -> None:
     half = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()
             if k != "cls.predictions.decoder.weight"}  # tied to the word embeddings
     save_file(half, str(out / "model.safetensors"), metadata={"format": "pt"})
+    (out / "model.safetensors").chmod(0o644)
     model.config.torch_dtype = "float16"
+    model.config.architectures = ["BertForMaskedLM"]
     model.config.to_json_file(str(out / "config.json"))
     tokenizer.save_pretrained(str(out))
     (out / "card.json").write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -434,10 +437,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-every", type=_positive(int), default=250)
     ap.add_argument("--save-every", type=_positive(int), default=50)
     ap.add_argument("--export", type=Path, help="write the shipped model from the newest checkpoint and stop")
+    ap.add_argument("--plot", type=Path, help="draw the held-out curve of the run's log (.png/.svg/.csv/.json) and stop")
     ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
     args = ap.parse_args(argv)
 
+    if args.plot:
+        from explorer.commands._common import export_chart
+
+        export_chart(curve_chart(args.run_dir / "log.csv"), str(args.plot))
+        return 0
     torch.set_num_threads(args.threads)
     tokenizer = minilm_tokenizer()
     run = args.run_dir
@@ -465,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiny:
         model = tiny_model(tokenizer.vocab_size, args.seed)
     else:
-        model = build_model(ROOT / "explorer" / "resources" / "mlm" / "minilm-mlm-head.safetensors")
+        model = build_model(EVAL_DIR / "frozen-head.safetensors")
     model.train()
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
@@ -568,13 +577,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def curve_chart(log_file: Path):
+    """Held-out top-1 / top-5 against steps, from the run's log (the README's curve)."""
+    sys.path.insert(0, str(ROOT))
+    from explorer.core.io.charts import ChartSpec, Series
+
+    with open(log_file, encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["project_top1"]]
+    steps = [float(r["step"]) for r in rows]
+    series = [Series(f"{name}, top-{k}", steps, [float(r[f"{key}_top{k}"]) for r in rows], dashed=k == 1)
+              for key, name in (("project", "project texts"), ("manual", "Python manual")) for k in (5, 1)]
+    return ChartSpec(title="minilm-mlm: held-out masked-token accuracy during pre-training", x_label="step",
+                     y_label="accuracy", series=series, y_range=(0.0, 1.0), whole_x=True,
+                     note="Each point: 15% of the tokens of held-out text masked (one draw, seed 1234); "
+                          "the text was never trained on.", meta={"log": str(log_file)})
+
+
 def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, running) -> dict:
     """What was done, on what, and how good it is beside the trivial reference and the frozen-encoder head."""
     import importlib.metadata
 
     project, manual = project_texts(), python_manual_texts()
     draws = 1 if args.tiny else 3
-    head_meta_file = ROOT / "explorer" / "resources" / "mlm" / "minilm-mlm-head.json"
+    head_meta_file = EVAL_DIR / "frozen-head.json"
     head_meta = json.loads(head_meta_file.read_text(encoding="utf-8")) if head_meta_file.is_file() else {}
     c = cloze(model, tokenizer, everyday_cloze())
     return {

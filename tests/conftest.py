@@ -27,6 +27,14 @@ def minilm():
 
 
 @pytest.fixture(scope="session")
+def minilm_mlm():
+    """minilm-mlm: MiniLM with masked-LM pre-training continued by this project (shipped, float16)."""
+    from explorer.core.models.loading import load_model
+
+    return load_model("minilm-mlm")
+
+
+@pytest.fixture(scope="session")
 def smollm2():
     """The bundled SmolLM2-135M decoder (real weights, de-quantised from GGUF)."""
     from explorer.core.models.loading import load_model

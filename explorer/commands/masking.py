@@ -16,6 +16,7 @@ from explorer.commands._common import (
     print_json,
     read_text,
 )
+from explorer.core.io.errors import InputError
 
 SHARE = finite_float(0.0, 1.0)
 
@@ -47,8 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("fill", help="fill every [MASK] of a text in one pass of a masked LM")
     add_text_args(p)
-    p.add_argument("--model", default="minilm", help="a masked LM (default: minilm, with the project's MLM head)")
+    p.add_argument("--model", default="minilm-mlm",
+                   help="a masked LM (default: minilm-mlm, MiniLM with masked-LM pre-training continued by this project)")
     p.add_argument("--top-k", type=int_range(1, 100), default=5, help="candidates per mask (1–100, default: 5)")
+    p.add_argument("--compare", metavar="MODELS",
+                   help="comma-separated causal LMs (e.g. smollm2,gemma3): their guesses for the first blank from the "
+                        "words before it only, beside the masked LM's (both sides)")
     p.add_argument("--json", action="store_true", help="print JSON: masks = [{position, candidates}]")
     p.set_defaults(func=run_fill)
 
@@ -99,7 +104,7 @@ def run_mask(args: argparse.Namespace) -> int:
     if args.fill:
         from explorer.core.pretraining.fillmask import fill_masks
 
-        res = fill_masks(lm, tt.ids, mk.input_ids, mk.masked, top_k=args.fill)
+        res = fill_masks(_filler(lm), tt.ids, mk.input_ids, mk.masked, top_k=args.fill)
         out["fill"] = res.to_dict()
     if args.json:
         print_json(out)
@@ -125,10 +130,34 @@ def run_mask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filler(lm: object) -> object:
+    """The model that fills ``lm``'s masks: itself, or minilm-mlm for the published MiniLM (same vocabulary)."""
+    from explorer.core import catalog
+    from explorer.core.pretraining.fillmask import fill_message
+
+    if fill_message(lm) and getattr(lm, "name", "") == catalog.MINILM:
+        return load(catalog.MINILM_MLM)
+    return lm
+
+
 def run_fill(args: argparse.Namespace) -> int:
-    from explorer.core.pretraining.fillmask import fill_text
+    from explorer.core.pretraining.fillmask import compare_blank, fill_text
 
     text = read_text(args)
+    if args.compare is not None:
+        names = [n.strip() for n in args.compare.split(",") if n.strip()]
+        if not names:
+            raise InputError("--compare takes model names separated by commas, e.g. smollm2,gemma3.")
+        mlm = load(args.model)
+        out = compare_blank(mlm, [load(n) for n in names], text, top_k=args.top_k)
+        if args.json:
+            print_json(out)
+            return 0
+        print(f"{out['text']}{'  (' + out['note'] + ')' if out['note'] else ''}")
+        for row in out["rows"]:
+            guesses = ", ".join(f"{c['token']} {c['probability']:.3f}" for c in row["candidates"])
+            print(f"  {row['model']:<12} {row['context']:<10} → {guesses or row['note']}")
+        return 0
     lm = load(args.model)
     out = fill_text(lm, text, top_k=args.top_k)
     if args.json:
@@ -147,9 +176,10 @@ def run_objective(args: argparse.Namespace) -> int:
 
     text = read_text(args)
     lm = load(args.model)
+    generator = [lm, _filler(lm)] if args.kind == "electra" else lm
     res = build(args.kind, lm.tokenizer, text, seed=args.seed,
                 params=ObjectiveParams(ratio=args.ratio, poisson_lambda=args.poisson_lambda),
-                generator=lm, max_length=lm.max_length)
+                generator=generator, max_length=lm.max_length)
     _note(res.note)
     if args.export:
         export_chart(attention_chart(res, args.stream), args.export)

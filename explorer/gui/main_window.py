@@ -49,7 +49,7 @@ PANELS = [
     ("heads", "heads.panel.HeadsPanel", "Heads & fine-tuning"),
     ("prompting", "prompting.panel.PromptingPanel", "Prompting"),
 ]
-DEFAULT_MODELS = [catalog.MINILM, catalog.SMOLLM2]
+DEFAULT_MODELS = [catalog.MINILM, catalog.MINILM_MLM, catalog.SMOLLM2]
 
 
 def _b64(data: QByteArray) -> str:

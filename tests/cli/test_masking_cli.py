@@ -18,11 +18,11 @@ LONG = str(resources_dir() / "samples" / "long-pretraining.txt")
 
 
 @pytest.fixture
-def models(monkeypatch, minilm, smollm2):
+def models(monkeypatch, minilm, minilm_mlm, smollm2):
     """The session's loaded models instead of loading again for every command (loading has its own tests)."""
     import explorer.commands.masking as cmd
 
-    table = {"minilm": minilm, "smollm2": smollm2}
+    table = {"minilm": minilm, "minilm-mlm": minilm_mlm, "smollm2": smollm2}
     monkeypatch.setattr(cmd, "load", lambda name: table[name])
     return table
 
@@ -102,16 +102,17 @@ def test_objective_electra_with_causal_generator(models, capsys, tmp_path):
     assert png.stat().st_size > 1000
 
 
-def test_objective_electra_with_the_minilm_head(models, capsys):
+def test_objective_electra_on_minilm_samples_from_minilm_mlm(models, capsys):
     out = run_json(capsys, ["objective", "The quick brown fox jumps over the lazy dog near the river bank.",
                             "--model", "minilm", "--kind", "electra", "--seed", "3", "--json"])
-    assert out["generator_kind"] == "mlm" and "masked LM" in out["generator"]
+    assert out["generator_kind"] == "mlm" and out["generator"].startswith("minilm-mlm (masked LM")
     for i in out["sampled_positions"]:
         assert not out["input_tokens"][i].startswith("[")
 
 
 def test_fill_every_mask_json(models, capsys):
-    out = run_json(capsys, ["fill", "The capital of France is [MASK].", "--model", "minilm", "--json"])
+    out = run_json(capsys, ["fill", "The capital of France is [MASK].", "--json"])  # default: minilm-mlm
+    assert out["model"] == "minilm-mlm"
     assert len(out["masks"]) == 1
     m = out["masks"][0]
     assert out["tokens"][m["position"]] == "[MASK]" and len(m["candidates"]) == 5
@@ -120,12 +121,31 @@ def test_fill_every_mask_json(models, capsys):
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
     out = run_json(capsys, ["fill", "The [MASK] sat on the [MASK].", "--top-k", "3", "--json"])
     assert [len(x["candidates"]) for x in out["masks"]] == [3, 3]
-    assert main(["fill", "The [MASK] sat on the mat.", "--model", "minilm"]) == 0
+    assert "paris" in [c["token"] for c in m["candidates"]]
+    assert run_json(capsys, ["fill", "A week has seven [MASK].", "--json"])["masks"][0]["candidates"][0]["token"] == "days"
+    assert main(["fill", "The [MASK] sat on the mat."]) == 0
     assert "mask 1" in capsys.readouterr().out
-    assert main(["fill", "No mask at all.", "--model", "minilm"]) == 2
+    assert main(["fill", "The [MASK] sat on the mat.", "--model", "minilm"]) == 2
+    assert "minilm-mlm" in capsys.readouterr().err  # the published encoder has no MLM head and says which has
+    assert main(["fill", "No mask at all."]) == 2
     assert "[MASK]" in capsys.readouterr().err
     assert main(["fill", "The capital of France is [MASK].", "--model", "smollm2"]) == 2
     assert "mlm head" in capsys.readouterr().err
+
+
+def test_fill_compare_both_sides_with_left_only(models, capsys):
+    out = run_json(capsys, ["fill", "The capital of France is [MASK].", "--compare", "smollm2", "--json"])
+    rows = out["rows"]
+    assert [(r["model"], r["context"]) for r in rows] == [("minilm-mlm", "both sides"), ("smollm2", "left only")]
+    assert rows[1]["seen"] == "The capital of France is"
+    assert [c["token"] for c in rows[0]["candidates"]] == [c["token"] for c in out["fill"]["masks"][0]["candidates"]]
+    assert main(["fill", "The capital of France is [MASK].", "--compare", "smollm2"]) == 0
+    text = capsys.readouterr().out
+    assert "both sides" in text and "left only" in text
+    assert main(["fill", "The capital of France is [MASK].", "--compare", ","]) == 2
+    assert "--compare" in capsys.readouterr().err
+    assert main(["fill", "The capital of France is [MASK].", "--compare", "minilm"]) == 2
+    assert "not a causal LM" in capsys.readouterr().err
 
 
 def test_errors_are_one_line(models, capsys):

@@ -272,14 +272,14 @@ def test_encoder_without_head_says_plainly_it_cannot_fill(tiny_factory):
     assert res.mode == "none" and not res.predictions and "MLM head" in res.message
 
 
-def test_minilm_fills_with_the_attached_head(minilm, long_tt):
-    assert fill_message(minilm) is None
+def test_minilm_mlm_fills_what_minilm_masked(minilm, minilm_mlm, long_tt):
+    assert "minilm-mlm" in fill_message(minilm)  # the published sentence encoder has no MLM head
     mk = mask_text(long_tt, minilm.tokenizer, "random", seed=0)
-    res = fill_masks(minilm, long_tt.ids, mk.input_ids, mk.masked, top_k=5)
+    res = fill_masks(minilm_mlm, long_tt.ids, mk.input_ids, mk.masked, top_k=5)
     assert res.mode == "mlm" and [p.position for p in res.predictions] == mk.masked
-    assert "trained on the frozen encoder" in res.message
-    # a trained head names some masked words within its top 5 (an untrained one almost never would)
-    assert sum(p.original_rank <= 5 for p in res.predictions) >= len(res.predictions) // 10
+    assert "continued by this project" in res.message
+    # in context, most hidden words are among its five guesses (a frequency-only guesser gets about a quarter)
+    assert sum(p.original_rank <= 5 for p in res.predictions) >= 0.33 * len(res.predictions)
 
 
 def test_mlm_fills_every_mask_in_one_pass(tiny_factory):

@@ -150,11 +150,11 @@ def test_sentence_permutation_and_rotation(minilm):
     assert r.input_source == [0] + cand[start:] + cand[:start] + [r.tt.n - 1]
 
 
-def test_electra_generators(minilm, smollm2, tiny_factory):
+def test_electra_generators(minilm, minilm_mlm, smollm2, tiny_factory):
     from explorer.core.models.loading import load_model
 
-    r1 = run("electra", minilm, seed=0)
-    assert "masked LM" in r1.generator and r1.extra["generator_kind"] == "mlm"  # the head the app attached
+    r1 = run_objective("electra", minilm.tokenizer, TEXT, seed=0, generator=[minilm, minilm_mlm])
+    assert r1.generator.startswith("minilm-mlm (masked LM") and r1.extra["generator_kind"] == "mlm"
     r = run("electra", smollm2, seed=0)
     assert "causal LM" in r.generator and r.extra["generator_kind"] == "causal-lm"
     mlm = load_model(str(tiny_factory("mlm")))
@@ -208,17 +208,17 @@ def test_random_unicode_text(minilm, text, seed, kind):
     assert run_objective(kind, minilm.tokenizer, text, seed=seed, max_length=64).to_dict() == r.to_dict()
 
 
-def test_electra_generator_choice_and_no_special_or_unused(minilm, smollm2):
+def test_electra_generator_choice_and_no_special_or_unused(minilm, minilm_mlm, smollm2):
     from explorer.core.pretraining.objectives import pick_generator, replacement_ids
 
     # a masked LM sharing the vocabulary first, then a causal LM, then random
-    assert pick_generator(minilm.tokenizer, [smollm2, minilm]) == (minilm, "mlm")
+    assert pick_generator(minilm.tokenizer, [smollm2, minilm, minilm_mlm]) == (minilm_mlm, "mlm")
     assert pick_generator(smollm2.tokenizer, [smollm2, minilm]) == (smollm2, "causal-lm")
-    assert pick_generator(minilm.tokenizer, [smollm2]) == (None, "random")
+    assert pick_generator(minilm.tokenizer, [smollm2, minilm]) == (None, "random")  # published MiniLM: no MLM head
     allowed = set(replacement_ids(minilm.tokenizer).tolist())
     assert not allowed & set(minilm.tokenizer.all_special_ids)
     assert minilm.tokenizer.convert_tokens_to_ids("[unused252]") not in allowed
-    for gen in (minilm, None):
+    for gen in (minilm_mlm, None):
         for seed in range(4):
             r = run_objective("electra", minilm.tokenizer, TEXT, seed=seed, generator=gen,
                               params=ObjectiveParams(ratio=0.5))
@@ -226,14 +226,14 @@ def test_electra_generator_choice_and_no_special_or_unused(minilm, smollm2):
                 assert not r.input_tokens[i].startswith("[")  # never [unused…], [MASK], [CLS], …
 
 
-def test_electra_mlm_generator_samples_real_words(minilm):
-    """The MLM head's samples are real vocabulary words or punctuation, never special or unused tokens."""
+def test_electra_mlm_generator_samples_real_words(minilm, minilm_mlm):
+    """minilm-mlm's samples are real words, never punctuation, special or unused tokens."""
     kept = replaced = 0
     for seed in range(10):
-        r = run_objective("electra", minilm.tokenizer, TEXT, seed=seed, generator=minilm)
+        r = run_objective("electra", minilm.tokenizer, TEXT, seed=seed, generator=minilm_mlm)
         kept += r.input_actions.count("keep")
         replaced += r.input_actions.count("replaced")
         for i, a in enumerate(r.input_actions):
             if a == "replaced":
-                assert r.input_tokens[i].lstrip("#").isalnum() or len(r.input_tokens[i]) == 1
+                assert r.input_tokens[i].lstrip("#").isalnum()
     assert replaced >= 3 and kept + replaced >= 10

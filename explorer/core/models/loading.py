@@ -50,8 +50,6 @@ class LoadedModel:
     tokenizer: Any  # transformers PreTrainedTokenizerBase
     card: ModelCard
     load_seconds: float
-    # A masked-LM head attached to an encoder that ships without one (the bundled MiniLM): see core/models/mlm_head.py.
-    mlm_head: Any = field(default=None, repr=False)
     # One forward at a time per model: the job runner may run several jobs.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -272,11 +270,11 @@ def _load_model(
     card = build_card(entry, config, tokenizer, model)
     if entry.gguf_file:
         card.extra["converted_cache"] = folder
-    mlm = _attach_mlm_head(entry, model, card)
+    _card_project_mlm(entry, card)
     elapsed = time.perf_counter() - start
     progress(1.0, f"Loaded {entry.name} in {elapsed:.1f} s")
     return LoadedModel(name=entry.name, entry=entry, model=model, tokenizer=tokenizer, card=card,
-                       load_seconds=elapsed, mlm_head=mlm)
+                       load_seconds=elapsed)
 
 
 def load_tokenizer(folder: str, converted: bool, kwargs: dict) -> Any:
@@ -310,27 +308,16 @@ def check_tokenizer(tokenizer: Any, folder: str) -> None:
         )
 
 
-def _attach_mlm_head(entry: ModelEntry, model: Any, card: ModelCard) -> Any:
-    """The project's trained MLM head for the bundled MiniLM (None for every other model); the card says so."""
-    if not _card_mlm_head(entry, card):
-        return None
-    from explorer.core.models import mlm_head
+def _card_project_mlm(entry: ModelEntry, card: ModelCard) -> None:
+    """The bundled minilm-mlm's card says how this project trained it and how good it is (core/models/minilm_mlm.py)."""
+    if entry.name != catalog.MINILM_MLM or entry.source != "bundled":
+        return
+    from explorer.core.models import minilm_mlm
 
-    return mlm_head.load_head(model)
-
-
-def _card_mlm_head(entry: ModelEntry, card: ModelCard) -> bool:
-    """Name the project's MLM head on the bundled MiniLM's card (also when only described, not loaded)."""
-    if entry.name != catalog.MINILM or entry.source != "bundled" or "mlm" in card.heads:
-        return False
-    from explorer.core.models import mlm_head
-
-    meta = mlm_head.head_metadata()
-    card.heads = [*card.heads, "mlm"]
-    card.extra["mlm_head"] = mlm_head.card_text(meta)
-    card.extra["mlm_head_accuracy"] = mlm_head.accuracy_summary(meta)
-    card.extra["mlm_head_frequency_only"] = meta.get("reference_frequency_only") or {}
-    return True
+    meta = minilm_mlm.card_metadata(Path(entry.location))
+    card.extra["mlm_pretraining"] = minilm_mlm.card_text(meta)
+    card.extra["mlm_accuracy"] = minilm_mlm.accuracy_summary(meta)
+    card.extra["mlm_frequency_only"] = meta.get("reference_frequency_only") or {}
 
 
 def describe(
@@ -362,5 +349,5 @@ def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Even
     except Exception as err:
         raise friendly_load_error(entry, err) from err
     card = build_card(entry, config, tokenizer)
-    _card_mlm_head(entry, card)
+    _card_project_mlm(entry, card)
     return card

@@ -61,7 +61,7 @@ BASE_MODULES = (
     "gguf",
     "transformers.integrations.ggml",
     "transformers.modeling_gguf_pytorch_utils",
-    "explorer.core.models.mlm_head",
+    "explorer.core.models.minilm_mlm",
     "ijson",
 )
 

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from explorer.core.io.errors import ModelError
+from explorer.core.io.errors import InputError, ModelError
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.models.loading import require_finite
 
@@ -51,24 +51,21 @@ def fill_message(lm: Any) -> str | None:
         return None
     return (
         f"{lm.name} has no masked-LM head: it was trained as a sentence encoder, so it cannot guess masked words. "
-        "Load a model with an MLM head (e.g. a bert-base folder) to fill masks, or a causal LM (smollm2) to see "
-        "what GPT predicts from the left context only."
+        "Use minilm-mlm (the same MiniLM with masked-LM pre-training continued by this project, so with an MLM "
+        "head) to fill masks, or a causal LM (smollm2) to see what GPT predicts from the left context only."
     )
 
 
 def head_note(lm: Any) -> str:
-    """Where the MLM head came from, when the app attached it (the bundled MiniLM)."""
-    if getattr(lm, "mlm_head", None) is None:
+    """How good the project's masked LM is (its card), for the bundled minilm-mlm; else ''."""
+    acc = (lm.card.extra.get("mlm_accuracy") or {}).get("project_text")
+    if not acc:
         return ""
-    acc = (lm.card.extra.get("mlm_head_accuracy") or {}).get("project_text")
-    ref = (lm.card.extra.get("mlm_head_frequency_only") or {}).get("project_text")
-    tail = ""
-    if acc:
-        against = (f"; naming the most frequent tokens, ignoring context, scores {ref['top1']:.0%} / "
-                   f"{ref['top5']:.0%}") if ref else ""
-        tail = f" (held-out top-1 {acc['top1']:.0%}, top-5 {acc['top5']:.0%}{against})"
-    return (f" {lm.name} ships without an MLM head: these guesses come from the head this project trained on the "
-            f"frozen encoder{tail}.")
+    ref = (lm.card.extra.get("mlm_frequency_only") or {}).get("project_text")
+    against = (f"; the most frequent tokens, ignoring context, score {ref['top1']:.0%} / {ref['top5']:.0%}"
+               if ref else "")
+    return (f" {lm.name} is MiniLM with masked-LM pre-training continued by this project: on held-out text the "
+            f"hidden token is its first guess {acc['top1']:.0%} of the time, in its top 5 {acc['top5']:.0%}{against}.")
 
 
 def _readable(pred: Prediction, tokenizer: Any) -> Prediction:
@@ -114,7 +111,7 @@ def fill_masks(
         ids = [mask_id if i < 0 else i for i in input_ids]
         if mask_id is None and any(i < 0 for i in input_ids):
             raise ModelError(f"{lm.name} has an MLM head but its tokenizer has no mask token.")
-        from explorer.core.models.mlm_head import mlm_logits
+        from explorer.core.models.minilm_mlm import mlm_logits
 
         logits = mlm_logits(lm, torch.tensor([ids]))[0]  # [seq, vocab]: every mask in this one pass
         require_finite(logits, lm.name, "predictions")
@@ -169,3 +166,70 @@ def fill_text(
         message += " The text was cut to the model's length limit."
     return {"model": lm.name, "text": res.text, "filled": res.filled, "tokens": res.tokens, "masks": masks,
             "message": message}
+
+
+@dataclass
+class BlankGuesses:
+    """One model's guesses for the blank: both sides (a masked LM) or the left context only (a causal LM)."""
+
+    model: str
+    context: str  # "both sides" | "left only"
+    candidates: list[tuple[str, float]]  # (the word as a person reads it, probability)
+    seen: str = ""  # what the model was given: the text with its [MASK], or the words left of the blank
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "context": self.context, "seen": self.seen, "note": self.note,
+                "candidates": [{"token": t, "probability": p} for t, p in self.candidates]}
+
+
+def left_context_guesses(lm: Any, left: str, top_k: int = 5) -> BlankGuesses:
+    """A causal LM's next-token distribution after ``left`` (the words before the blank): what GPT predicts
+    there, seeing only the left context. Trailing spaces are dropped so the guess carries its own space."""
+    import torch
+
+    from explorer.core.models.loading import require_finite
+    from explorer.core.pretraining.words import token_texts
+
+    if "causal-lm" not in (getattr(lm, "heads", []) or []):
+        raise ModelError(f"{lm.name} is not a causal LM: it cannot predict from the left context alone.")
+    left = left.rstrip()
+    tok = lm.tokenizer
+    ids = tok(left, add_special_tokens=True)["input_ids"] if left else []
+    if not ids:
+        bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        if bos is None:
+            return BlankGuesses(lm.name, "left only", [], left, "Nothing stands left of the blank, and the model "
+                                "has no start token: a causal LM has nothing to predict from.")
+        ids = [bos]
+    ids = ids[-lm.max_length:] if getattr(lm, "max_length", None) else ids
+    with lm.lock, torch.no_grad():
+        logits = lm.model(input_ids=torch.tensor([ids])).logits[0, -1]  # [vocab]: the token after the left context
+    require_finite(logits, lm.name, "predictions")
+    probs = torch.softmax(logits.float(), dim=-1)
+    top = torch.topk(probs, top_k)
+    texts = token_texts(tok, tok.convert_ids_to_tokens(top.indices.tolist()))
+    return BlankGuesses(lm.name, "left only", [(t, float(p)) for t, p in zip(texts, top.values, strict=True)], left,
+                        "sees only the words before the blank, as GPT does")
+
+
+def compare_blank(mlm: Any, causal: list[Any], text: str, top_k: int = 5, progress: Progress = no_progress,
+                  cancel: threading.Event | None = None) -> dict:
+    """The lecture's contrast for a text with one blank: the masked LM's guesses (both sides, one pass) beside
+    each causal LM's next-token guesses after the words before the blank (left only)."""
+    from explorer.core.tuning.heads import _MASK_SPELLINGS
+
+    found = _MASK_SPELLINGS.search(text)
+    if found is None:
+        raise InputError("Put [MASK] where a word is missing, e.g. 'The capital of France is [MASK].'")
+    filled = fill_text(mlm, text, top_k=top_k, progress=progress, cancel=cancel)
+    first = filled["masks"][0]["candidates"]
+    rows = [BlankGuesses(mlm.name, "both sides", [(c["token"], c["probability"]) for c in first], text,
+                         "sees the words on both sides of the blank at once, as BERT does")]
+    for i, lm in enumerate(causal):
+        check(cancel)
+        progress(0.5 + 0.5 * i / max(1, len(causal)), f"Left-context guesses of {lm.name}…")
+        rows.append(left_context_guesses(lm, text[:found.start()], top_k=top_k))
+    note = "Only the first blank is compared." if len(filled["masks"]) > 1 else ""
+    return {"text": text, "blank_at": found.start(), "rows": [r.to_dict() for r in rows], "note": note,
+            "fill": filled}

@@ -488,22 +488,74 @@ def pick_generator(tokenizer: Any, candidates: Any) -> tuple[Any, str]:
     return None, "random"
 
 
+_MARKERS = ("##", "Ġ", "▁")
+
+
+_PIECE_TABLES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
+def word_piece_tables(tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Ids ELECTRA may put at a word's first piece and at a further piece: real words only (letters or digits,
+    no punctuation, special or unused token), split by the tokenizer's own marker (WordPiece ``##`` marks a
+    further piece; byte-level BPE ``Ġ`` and SentencePiece ``▁`` mark a first piece)."""
+    key = (id(tokenizer), len(tokenizer))
+    if key in _PIECE_TABLES:
+        return _PIECE_TABLES[key]
+    allowed = replacement_ids(tokenizer)
+    tokens = tokenizer.convert_ids_to_tokens(allowed.tolist())
+    counts = {m: sum(str(t).startswith(m) for t in tokens) for m in _MARKERS}
+    marker = max(counts, key=counts.get)
+    start, further = [], []
+    for i, t in zip(allowed.tolist(), tokens, strict=True):
+        t = str(t)
+        bare = t[len(marker):] if t.startswith(marker) else t
+        if not bare.isalnum():
+            continue
+        first = not t.startswith("##") if marker == "##" else t.startswith(marker)
+        (start if first else further).append(i)
+    _PIECE_TABLES[key] = (np.array(start, dtype=np.int64), np.array(further, dtype=np.int64))
+    return _PIECE_TABLES[key]
+
+
+def _electra_words(tt: TokenizedText, rng: np.random.Generator, ratio: float) -> list[int]:
+    """Whole words (letters or digits: never punctuation) chosen until ``ratio`` of the tokens is reached; the
+    token positions of the chosen words, sorted."""
+    words = [w for w, (s, e) in enumerate(tt.word_spans)
+             if e > s and not any(tt.special[s:e]) and any(ch.isalnum() for ch in tt.word_text(w))]
+    budget = 0 if ratio <= 0 or not words else max(1, int(round(ratio * len(tt.candidates))))
+    chosen: list[int] = []
+    for w in rng.permutation(len(words)).tolist():
+        if len(chosen) >= budget:
+            break
+        s, e = tt.word_spans[words[w]]
+        chosen.extend(range(s, e))
+    return sorted(chosen)
+
+
 def _electra(
     tt: TokenizedText, tokenizer: Any, seed: int, rng: np.random.Generator, ratio: float, generator: Any,
     note: str, progress: Progress, cancel: threading.Event | None,
 ) -> ObjectiveResult:
-    """ELECTRA: 15% positions get a generator sample; the discriminator target is replaced/original per token
-    (a sample equal to the original counts as original). ``generator``: one loaded model or several; a masked
-    LM samples all positions from one pass, else a causal LM from each left context, else random tokens.
-    Special and unused tokens are never sampled."""
-    positions = _choose(rng, tt.candidates, ratio)
+    """ELECTRA: whole words covering 15% of the tokens get generator samples; the discriminator target is
+    replaced/original per token (a sample equal to the original counts as original). ``generator``: one loaded
+    model or several; a masked LM samples all positions from one pass (its distribution at each [MASK]), else a
+    causal LM from each left context, else random words. A word's first piece is replaced by a word's first
+    piece and a further piece by a further piece, so whole words become whole words; punctuation, special and
+    unused tokens are never drawn."""
+    positions = _electra_words(tt, rng, ratio)
     gen_model, gen_kind = pick_generator(tokenizer, generator)
-    allowed = replacement_ids(tokenizer)
+    starts, further = word_piece_tables(tokenizer)
+    if not len(starts):
+        starts = replacement_ids(tokenizer)
+    if not len(further):
+        further = starts
+    first_piece = {s for s, _ in tt.word_spans}
+    table = {p: starts if p in first_piece else further for p in positions}
     samples: dict[int, int] = {}
     if positions and gen_model is not None:
         import torch
 
-        from explorer.core.models.mlm_head import mlm_logits
+        from explorer.core.models.minilm_mlm import mlm_logits
 
         progress(0.2, "Running the generator…")
         gen = torch.Generator().manual_seed(seed)
@@ -512,26 +564,26 @@ def _electra(
             mid, _ = mask_token(tokenizer)
             ids[0, positions] = mid
             rows = mlm_logits(gen_model, ids)[0][positions]  # [masked, vocab]: all masks in one pass
-            attached = getattr(gen_model, "mlm_head", None) is not None
-            how = (f"{gen_model.name} (masked LM{', the MLM head this project trained' if attached else ''}: "
-                   "all masked positions sampled from one pass)")
+            how = f"{gen_model.name} (masked LM: all masked positions sampled from one pass)"
         else:
             with gen_model.lock, torch.no_grad():
                 logits = gen_model.model(input_ids=ids).logits[0]  # [seq, vocab]: logits[i] predicts i+1
             rows = logits[[max(p - 1, 0) for p in positions]]
             how = f"{gen_model.name} (causal LM: each sample sees only the left context)"
-        banned = torch.ones(rows.shape[-1], dtype=torch.bool)
-        banned[torch.from_numpy(allowed[allowed < rows.shape[-1]])] = False
-        rows = rows.float().masked_fill(banned, float("-inf"))  # no special / unused token is ever drawn
-        probs = torch.softmax(rows, dim=-1)  # [masked, vocab]
+        rows = rows.float()
+        keep = torch.zeros(rows.shape, dtype=torch.bool)  # [masked, vocab]: what each position may become
+        for r, p in enumerate(positions):
+            ok = table[p][table[p] < rows.shape[-1]]
+            keep[r, torch.from_numpy(ok)] = True
+        probs = torch.softmax(rows.masked_fill(~keep, float("-inf")), dim=-1)  # [masked, vocab]
         drawn = torch.multinomial(probs, 1, generator=gen)[:, 0].tolist()
         samples = dict(zip(positions, drawn, strict=True))
         if gen_kind == "causal-lm" and positions and positions[0] == 0:
-            samples[0] = int(allowed[rng.integers(0, len(allowed))])  # no left context at all: random
+            samples[0] = int(starts[rng.integers(0, len(starts))])  # no left context at all: random
         generator_name = how
     else:
-        samples = {p: int(allowed[rng.integers(0, len(allowed))]) for p in positions}
-        generator_name = "random tokens (no masked or causal LM with this vocabulary is loaded)"
+        samples = {p: int(table[p][rng.integers(0, len(table[p]))]) for p in positions}
+        generator_name = "random words (no masked or causal LM with this vocabulary is loaded)"
     check(cancel)
     n = tt.n
     inp = list(tt.tokens)

@@ -79,6 +79,8 @@ def require_head(lm: Any, task: str) -> None:
     hint = f" It can run: {', '.join(can)}." if can else ""
     if task in ("classify", "pair", "tokens") and not set(lm.heads) - {"mlm"}:  # an encoder (+ MLM head) only
         hint += " Fine-tune one in the fine-tune lab (or `lm-explorer finetune`) to give it a head."
+    if task == "fill-mask":
+        hint += " minilm-mlm (MiniLM with masked-LM pre-training continued by this project) fills masks."
     raise ModelError(f"'{lm.name}' has {has}; the task '{task}' needs a {' or '.join(TASK_HEADS[task])} head.{hint}")
 
 
@@ -382,7 +384,7 @@ def fill_mask(
         raise InputError("Every mask was cut off by truncation; move the masks nearer the start.")
     check(cancel)
     progress(0.2, f"Filling {len(positions)} mask(s) in one pass…")
-    from explorer.core.models.mlm_head import mlm_logits
+    from explorer.core.models.minilm_mlm import mlm_logits
 
     # its own MLM head, or the one the app attached (the bundled MiniLM)
     logits = mlm_logits(lm, enc["input_ids"], enc.get("attention_mask"))[0]  # [token, vocab]

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.io.charts import ChartSpec
+from explorer.core.models import catalog
 from explorer.core.pretraining.masking import STRATEGIES, STRATEGY_TITLES, MaskParams
 from explorer.core.pretraining.objectives import DESCRIPTIONS, OBJECTIVES, TITLES, ObjectiveParams
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
@@ -111,6 +112,13 @@ def compute_objective(lm: Any, text: str, kind: str, seed: int, params: Objectiv
 
     return run_objective(kind, lm.tokenizer, text, seed=seed, params=params, generator=[lm, *others],
                          max_length=lm.max_length, progress=progress, cancel=cancel)
+
+
+def compute_left_guesses(decoders: list[Any], left: str, progress: Any = None, cancel: Any = None) -> list[Any]:
+    """Each causal LM's guesses after the words left of the first masked token (the lecture's contrast)."""
+    from explorer.core.pretraining.fillmask import left_context_guesses
+
+    return [left_context_guesses(lm, left, top_k=5) for lm in decoders]
 
 
 def compute_fill(lm: Any, ids: list[int], input_ids: list[int], positions: list[int],
@@ -430,6 +438,12 @@ class MaskingPanel(Panel):
                 self._submit("compare", compute_compare, lm, text, seed, params, on_result=self._show_compare,
                              label="Comparing strategies")
             else:
+                kind = self.objective_combo.currentData()
+                if kind == "electra" and self._needs_project_mlm(lm):
+                    # ELECTRA's generator is a masked LM: load minilm-mlm (same vocabulary), then build
+                    self.note.setText("Loading minilm-mlm, ELECTRA's generator for MiniLM's vocabulary…")
+                    self.ctx.models.load(catalog.MINILM_MLM, on_done=lambda _m: self.run())
+                    return
                 others = tuple(m for m in self.ctx.models.loaded.values() if m is not lm)
                 self._submit("main", compute_objective, lm, text, self.objective_combo.currentData(), seed,
                              self.objective_params(), others=others, on_result=self._show_objective,
@@ -453,6 +467,20 @@ class MaskingPanel(Panel):
         self._submit("stats", compute_stats, lm, text, self.strategy_combo.currentData(), self.samples_spin.value(),
                      self.seed_spin.value(), params, on_result=self._show_stats, label="Sampling maskings")
 
+    def _needs_project_mlm(self, lm: Any) -> bool:
+        """The published MiniLM cannot fill masks; minilm-mlm (same vocabulary) does it, when it is not loaded."""
+        from explorer.core.pretraining.fillmask import fill_message
+
+        return (lm.name == catalog.MINILM and fill_message(lm) is not None
+                and catalog.MINILM_MLM not in self.ctx.models.loaded
+                and any(e.name == catalog.MINILM_MLM for e in catalog.list_models()))
+
+    def _filler(self, lm: Any) -> Any:
+        """The model that fills ``lm``'s masks: minilm-mlm for the published MiniLM, else ``lm`` itself."""
+        if lm.name == catalog.MINILM and catalog.MINILM_MLM in self.ctx.models.loaded:
+            return self.ctx.models.loaded[catalog.MINILM_MLM]
+        return lm
+
     def run_fill(self) -> None:
         from explorer.core.pretraining.masking import Masking
 
@@ -463,14 +491,27 @@ class MaskingPanel(Panel):
         from explorer.core.pretraining.fillmask import fill_message
 
         self.tabs.setCurrentIndex(3)
+        if self._needs_project_mlm(lm):
+            self.fill_view.setHtml("<p>Loading minilm-mlm, the MiniLM that fills masks…</p>")
+            self.ctx.models.load(catalog.MINILM_MLM, on_done=lambda _m: self.run_fill())
+            return
+        lm = self._filler(lm)
         msg = fill_message(lm)
         if msg:
             self.fill_view.setHtml(f"<p>{html.escape(msg)}</p>")
             return
         mk = self.result
         self.fill_view.setHtml("<p>Predicting…</p>")
+        self._fill_rows = ""
         self._submit("fill", compute_fill, lm, mk.tt.ids, mk.input_ids, mk.masked,
                      on_result=lambda res: self._show_fill(res, mk), label="Filling masks")
+        decoders = [m for m in self.ctx.models.loaded.values() if "causal-lm" in (m.heads or []) and m is not lm]
+        if "mlm" in (lm.heads or []) and decoders and mk.masked:
+            first = mk.masked[0]
+            left = mk.tt.text[:mk.tt.offsets[first][0]]
+            self._submit("blank", compute_left_guesses, decoders, left,
+                         on_result=lambda rows: self._show_left_guesses(rows, mk, mk.tt.tokens[first]),
+                         label="Left-context guesses")
 
     def _reset_fill(self) -> None:
         """A new masking or objective is on screen: the predictions of the earlier masks go (they named other
@@ -674,10 +715,34 @@ class MaskingPanel(Panel):
                 for t, r, q in zip(p.tokens, p.texts or p.tokens, p.probs, strict=True))
             rows.append(f"<tr><td>{p.position}</td><td><b>{html.escape(p.original_text or p.original)}</b></td>"
                         f"<td>{html.escape(p.shown)}</td><td>{guesses}</td><td>{p.original_rank}</td></tr>")
-        self.fill_view.setHtml(
+        self._fill_html = (
             f"<p>{html.escape(res.message)}</p><table cellspacing=4><tr><th>pos</th><th>original</th>"
             f"<th>model saw</th><th>top guesses (green = original)</th><th>rank of original</th></tr>"
             + "".join(rows) + "</table>")
+        self._fill_first = (res.model, res.predictions[0] if res.predictions else None)
+        self.fill_view.setHtml(self._fill_html + getattr(self, "_fill_rows", ""))
+
+    def _show_left_guesses(self, rows: list[Any], masking: Any, original: str) -> None:
+        """Beside the masked LM's guesses for the first mask: each loaded causal LM's, from the left only."""
+        if masking is not self.result:
+            return
+        model, first = getattr(self, "_fill_first", ("", None))
+
+        def cells(pairs: list[tuple[str, float]]) -> str:
+            return " ".join(f"<span style='background:#f0f0f0'>{html.escape(t)}&nbsp;{q:.2f}</span>" for t, q in pairs)
+
+        lines = []
+        if first is not None:
+            lines.append(f"<tr><td><b>{html.escape(model)}</b></td><td>both sides</td>"
+                         f"<td>{cells(list(zip(first.texts or first.tokens, first.probs, strict=True)))}</td></tr>")
+        for r in rows:
+            lines.append(f"<tr><td><b>{html.escape(r.model)}</b></td><td>left only</td>"
+                         f"<td>{cells(r.candidates) or html.escape(r.note)}</td></tr>")
+        self._fill_rows = (
+            f"<h4>The first blank ({html.escape(original)}): BERT sees both sides, GPT only the left</h4>"
+            "<table cellspacing=4><tr><th>model</th><th>sees</th><th>top guesses</th></tr>" + "".join(lines)
+            + "</table>")
+        self.fill_view.setHtml(getattr(self, "_fill_html", "") + self._fill_rows)
 
     # ------------------------------------------------------------ state
 
