@@ -132,7 +132,7 @@ def run_mask(args: argparse.Namespace) -> int:
 
 def _filler(lm: object) -> object:
     """The model that fills ``lm``'s masks: itself, or minilm-mlm for the published MiniLM (same vocabulary)."""
-    from explorer.core import catalog
+    from explorer.core.models import catalog
     from explorer.core.pretraining.fillmask import fill_message
 
     if fill_message(lm) and getattr(lm, "name", "") == catalog.MINILM:
