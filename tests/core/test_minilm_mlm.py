@@ -60,6 +60,9 @@ def test_card_says_how_it_was_made(minilm_mlm, minilm):
     assert "scripts/pretrain_mlm.py" in text and "WordNet" in text and "CC-BY-SA-3.0" in text
     acc = minilm_mlm.card.extra["mlm_accuracy"]["project_text"]
     ref = minilm_mlm.card.extra["mlm_frequency_only"]["project_text"]
+    from explorer.core.models.format import card_lines
+
+    assert ("Masked-LM pre-training", text) in card_lines(minilm_mlm.card)  # the card view and `info` show it
     note = head_note(minilm_mlm)
     assert f"{acc['top1']:.0%}" in note and f"{ref['top1']:.0%} / {ref['top5']:.0%}" in note
     # the published MiniLM stays the sentence encoder, without a masked-LM head

@@ -21,7 +21,7 @@ def human_bytes(n: int | float) -> str:
 
 def card_lines(card: ModelCard) -> list[tuple[str, str]]:
     """(label, value) rows of a model card, in reading order."""
-    return [
+    rows = [
         ("Name", card.name),
         ("Kind", card.kind),
         ("Architecture", f"{card.architecture} ({card.model_type})"),
@@ -41,3 +41,6 @@ def card_lines(card: ModelCard) -> list[tuple[str, str]]:
         ("Source", f"{card.source}: {card.location}"),
         ("License", card.license or "see the model's folder"),
     ]
+    if card.extra.get("mlm_pretraining"):
+        rows.append(("Masked-LM pre-training", card.extra["mlm_pretraining"]))
+    return rows
