@@ -166,3 +166,6 @@ def test_described_card_matches_the_loaded_one(minilm_mlm):
     card = describe(catalog.MINILM_MLM)
     assert card.heads == minilm_mlm.card.heads == ["mlm"]
     assert card.extra["mlm_pretraining"] == minilm_mlm.card.extra["mlm_pretraining"]
+    # float16 on disk, float32 once loaded: the described card says what loading will take
+    assert card.dtype == minilm_mlm.card.dtype == "float32"
+    assert card.bytes_in_memory == pytest.approx(minilm_mlm.card.bytes_in_memory, rel=0.01)

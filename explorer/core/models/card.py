@@ -165,7 +165,7 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
         from transformers import AutoModel
 
         with torch.device("meta"):
-            model_for_count = AutoModel.from_config(config)
+            model_for_count = AutoModel.from_config(config, dtype=torch.float32)  # as load_model loads it
     else:
         model_for_count = model
     num_params = sum(p.numel() for p in model_for_count.parameters())
