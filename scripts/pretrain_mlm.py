@@ -583,7 +583,9 @@ def curve_chart(log_file: Path):
     from explorer.core.io.charts import ChartSpec, Series
 
     with open(log_file, encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["project_top1"]]
+        # a resumed run logs again from its checkpoint: the last row of a step is the one that stands
+        rows = sorted({int(r["step"]): r for r in csv.DictReader(f) if r["project_top1"]}.items())
+    rows = [r for _, r in rows]
     steps = [float(r["step"]) for r in rows]
     series = [Series(f"{name}, top-{k}", steps, [float(r[f"{key}_top{k}"]) for r in rows], dashed=k == 1)
               for key, name in (("project", "project texts"), ("manual", "Python manual")) for k in (5, 1)]
