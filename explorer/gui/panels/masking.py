@@ -502,15 +502,16 @@ class MaskingPanel(Panel):
             return
         mk = self.result
         self.fill_view.setHtml("<p>Predicting…</p>")
-        self._fill_rows = ""
+        self._fill_html, self._fill_preds, self._left = "<p>Predicting…</p>", ("", []), None
         self._submit("fill", compute_fill, lm, mk.tt.ids, mk.input_ids, mk.masked,
                      on_result=lambda res: self._show_fill(res, mk), label="Filling masks")
         decoders = [m for m in self.ctx.models.loaded.values() if "causal-lm" in (m.heads or []) and m is not lm]
         if "mlm" in (lm.heads or []) and decoders and mk.masked:
-            first = mk.masked[0]
+            # the first position the model sees as [MASK] (a random or kept token is no blank to a decoder)
+            first = next((p for p in mk.masked if mk.action_of.get(p) == "mask"), mk.masked[0])
             left = mk.tt.text[:mk.tt.offsets[first][0]]
             self._submit("blank", compute_left_guesses, decoders, left,
-                         on_result=lambda rows: self._show_left_guesses(rows, mk, mk.tt.tokens[first]),
+                         on_result=lambda rows: self._show_left_guesses(rows, mk, first),
                          label="Left-context guesses")
 
     def _reset_fill(self) -> None:
@@ -719,30 +720,38 @@ class MaskingPanel(Panel):
             f"<p>{html.escape(res.message)}</p><table cellspacing=4><tr><th>pos</th><th>original</th>"
             f"<th>model saw</th><th>top guesses (green = original)</th><th>rank of original</th></tr>"
             + "".join(rows) + "</table>")
-        self._fill_first = (res.model, res.predictions[0] if res.predictions else None)
-        self.fill_view.setHtml(self._fill_html + getattr(self, "_fill_rows", ""))
+        self._fill_preds = (res.model, list(res.predictions))
+        self._render_fill(masking)
 
-    def _show_left_guesses(self, rows: list[Any], masking: Any, original: str) -> None:
-        """Beside the masked LM's guesses for the first mask: each loaded causal LM's, from the left only."""
+    def _show_left_guesses(self, rows: list[Any], masking: Any, position: int) -> None:
+        """Each loaded causal LM's guesses for the first [MASK], from the left only (whichever job ends first)."""
         if masking is not self.result:
             return
-        model, first = getattr(self, "_fill_first", ("", None))
+        self._left = (rows, position)
+        self._render_fill(masking)
 
-        def cells(pairs: list[tuple[str, float]]) -> str:
-            return " ".join(f"<span style='background:#f0f0f0'>{html.escape(t)}&nbsp;{q:.2f}</span>" for t, q in pairs)
+    def _render_fill(self, masking: Any) -> None:
+        """The predictions, and under them the lecture's contrast for the first [MASK] once both jobs are in."""
+        contrast = ""
+        model, preds = getattr(self, "_fill_preds", ("", []))
+        left = getattr(self, "_left", None)
+        first = next((p for p in preds if left and p.position == left[1]), None)
+        if left is not None and first is not None:
+            rows, position = left
 
-        lines = []
-        if first is not None:
-            lines.append(f"<tr><td><b>{html.escape(model)}</b></td><td>both sides</td>"
-                         f"<td>{cells(list(zip(first.texts or first.tokens, first.probs, strict=True)))}</td></tr>")
-        for r in rows:
-            lines.append(f"<tr><td><b>{html.escape(r.model)}</b></td><td>left only</td>"
-                         f"<td>{cells(r.candidates) or html.escape(r.note)}</td></tr>")
-        self._fill_rows = (
-            f"<h4>The first blank ({html.escape(original)}): BERT sees both sides, GPT only the left</h4>"
-            "<table cellspacing=4><tr><th>model</th><th>sees</th><th>top guesses</th></tr>" + "".join(lines)
-            + "</table>")
-        self.fill_view.setHtml(getattr(self, "_fill_html", "") + self._fill_rows)
+            def cells(pairs: list[tuple[str, float]]) -> str:
+                return " ".join(f"<span style='background:#f0f0f0'>{html.escape(t)}&nbsp;{q:.2f}</span>"
+                                for t, q in pairs)
+
+            lines = [f"<tr><td><b>{html.escape(model)}</b></td><td>both sides</td>"
+                     f"<td>{cells(list(zip(first.texts or first.tokens, first.probs, strict=True)))}</td></tr>"]
+            lines += [f"<tr><td><b>{html.escape(r.model)}</b></td><td>left only</td>"
+                      f"<td>{cells(r.candidates) or html.escape(r.note)}</td></tr>" for r in rows]
+            contrast = (
+                f"<h4>The first [MASK] (“{html.escape(masking.tt.pretty[position])}”): BERT sees both sides, GPT "
+                "only the left</h4><table cellspacing=4><tr><th>model</th><th>sees</th><th>top guesses</th></tr>"
+                + "".join(lines) + "</table>")
+        self.fill_view.setHtml(getattr(self, "_fill_html", "") + contrast)
 
     # ------------------------------------------------------------ state
 

@@ -102,7 +102,8 @@ class ModelsPanel(Panel):
         lv.setContentsMargins(0, 0, 0, 0)
         intro = QLabel(
             "<b>Models available offline.</b> Double-click to load. <i>minilm</i> is a 6-layer BERT encoder "
-            "(sees the whole sentence); <i>smollm2</i> is a 30-layer GPT-style decoder (sees only the left context); "
+            "(sees the whole sentence), <i>minilm-mlm</i> the same with masked-LM pre-training continued so it "
+            "fills masks; <i>smollm2</i> is a 30-layer GPT-style decoder (sees only the left context); "
             "<i>gemma3</i> is Google's 18-layer Gemma 3 270M base decoder with a multilingual SentencePiece "
             "vocabulary (Gemma Terms of Use)."
         )
