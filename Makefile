@@ -56,7 +56,7 @@ mlm: setup
 		|| sudo apt-get install -y wordnet-base debian-handbook gnome-user-docs; }
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS)
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS) --export $(MLM_OUT)
-	$(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS) --plot docs/mlm-pretraining.png
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/pretrain_mlm.py $(MLM_ARGS) --plot docs/mlm-pretraining.png
 
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py
