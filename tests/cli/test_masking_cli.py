@@ -121,7 +121,6 @@ def test_fill_every_mask_json(models, capsys):
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
     out = run_json(capsys, ["fill", "The [MASK] sat on the [MASK].", "--top-k", "3", "--json"])
     assert [len(x["candidates"]) for x in out["masks"]] == [3, 3]
-    assert "paris" in [c["token"] for c in m["candidates"]]
     assert run_json(capsys, ["fill", "A week has seven [MASK].", "--json"])["masks"][0]["candidates"][0]["token"] == "days"
     assert main(["fill", "The [MASK] sat on the mat."]) == 0
     assert "mask 1" in capsys.readouterr().out
