@@ -29,6 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         "opened by its path, e.g. ./models (or after --).",
     )
     parser.add_argument("--version", action="version", version=f"lm-explorer {__version__}")
+    parser.add_argument("--install-desktop-entry", action="store_true",
+                        help="add LM Explorer to the desktop's menu (and 'Open with' for text files), launching "
+                        "this install; files go to ~/.local/share")
+    parser.add_argument("--uninstall-desktop-entry", action="store_true",
+                        help="remove the menu entry and icon --install-desktop-entry wrote")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     import explorer.commands as commands
 
@@ -71,6 +76,24 @@ def one_line(message: str) -> str:
     return " ".join(redact(message).split())
 
 
+def desktop_entry(install: bool) -> int:
+    """``--install-desktop-entry`` / ``--uninstall-desktop-entry``: say what was written or removed."""
+    from explorer.desktop_entry import install_desktop_entry, uninstall_desktop_entry
+
+    try:
+        if install:
+            entry, icon = install_desktop_entry()
+            print(f"Installed {entry} (icon {icon}); it runs: "
+                  + next(line[5:] for line in entry.read_text().splitlines() if line.startswith("Exec=")))
+        else:
+            removed = uninstall_desktop_entry()
+            print("Removed " + ", ".join(map(str, removed)) if removed else "No menu entry of LM Explorer was found.")
+    except OSError as err:
+        print(f"lm-explorer: could not write the menu entry: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     for i, arg in enumerate(argv, 1):  # bytes that were not UTF-8 arrive as lone surrogates and break every library
@@ -89,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as done:  # --help, --version, or a one-line usage error (exit 2)
         return done.code if isinstance(done.code, int) else 0 if done.code is None else 2
+    if args.install_desktop_entry or args.uninstall_desktop_entry:
+        return desktop_entry(install=args.install_desktop_entry)
     if args.command is None:
         from explorer.gui.app import main as gui_main
 
@@ -109,13 +134,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `lm-explorer … | head`
         return 0
-    except Exception as err:  # a bug: still one line, with the way to see the whole traceback
+    except Exception as err:  # a bug: still one line and exit 2, with the way to see the whole traceback
         if os.environ.get("LM_EXPLORER_DEBUG"):
             raise
         first = one_line(str(err))[:300]
         print(f"lm-explorer: unexpected error ({type(err).__name__}{': ' + first if first else ''}). "
               "Run again with LM_EXPLORER_DEBUG=1 to see where, and please report it.", file=sys.stderr)
-        return 1
+        return 2
 
 
 if __name__ == "__main__":

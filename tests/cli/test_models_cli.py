@@ -69,3 +69,16 @@ def test_models_says_how_to_add_a_missing_smollm2(capsys, monkeypatch):
     monkeypatch.undo()
     assert main(["models", "--json"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_unexpected_error_is_one_line_and_exit_2(capsys, monkeypatch):
+    import explorer.core.catalog as catalog
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom\nsecond line of a library's message")
+
+    monkeypatch.setattr(catalog, "list_models", broken)
+    assert main(["models", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lm-explorer: unexpected error (RuntimeError: boom")
+    assert "LM_EXPLORER_DEBUG=1" in err
