@@ -1,10 +1,18 @@
-"""Smoke run of the PyInstaller bundle, headless: `make bundle` fails when any step fails.
+"""Smoke run of the PyInstaller bundle, headless: `make bundle` fails when any check fails.
 
-Runs the built executable (never this checkout's code) from an empty directory with a fresh cache and data dir,
-so a data file the spec forgot shows up here and not on a user's machine:
-``--version``, ``info`` on every bundled model, an adapter fine-tune that saves and runs again, an attention
-export, spaCy- and jieba-based masking, a built-in prompting task; then checks that no test-only package and
-no CUDA library was packed.
+Runs the built executable (never this checkout's code) from an empty directory, with HOME and every XDG_*
+directory in a fresh temporary folder (so no cache of the builder's is read or written), and runs every check
+even after one failed, then lists all failures:
+
+* contents: resources, data files transformers' imports read at run time, LICENSE; no test-only package and no
+  CUDA library (file or link);
+* ``--version``, ``models``, ``info`` on each of the three bundled models;
+* the window, offscreen, opening a file, loading MiniLM and drawing its attention (``selftest``);
+* frozen and adapter fine-tunes of MiniLM, each followed by ``head`` and ``evaluate`` on the saved folder;
+* an attention export, spaCy- and jieba-based masking, a built-in prompting task on smollm2;
+* a bad input answered with one line and exit 2; the caches written under the temporary HOME.
+
+Every run must exit 0 (or 2 where a user error is the point); anything else (1, a signal, a traceback) fails.
 
 Usage: python packaging/smoke_bundle.py [dist/lm-explorer]
 """
@@ -18,98 +26,190 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 TEST_ONLY = ("hypothesis", "pytest", "_pytest", "pytest_qt", "pytestqt")
-CUDA_LIB = re.compile(r"^lib(cuda|cudart|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl)")
+CUDA_LIB = re.compile(r"^lib(cuda|cudart|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl|nvJitLink)")
+MODELS = ("minilm", "smollm2", "gemma3")
+# Files the app or a library it imports reads at run time; each went missing from a build once or could.
+REQUIRED = ("explorer/resources/tasks/sentiment.jsonl", "explorer/resources/presets/embeddings.json",
+            "explorer/resources/samples/chinese-dogs.txt", "explorer/resources/data/sentiment.csv",
+            "huggingface_hub/templates/modelcard_template.md", "jieba/dict.txt",
+            "kernels/_internals/python_depends.json", "LICENSE")
 
 
 class SmokeFailure(Exception):
     pass
 
 
-def run(exe: Path, args: list[str], cwd: Path, env: dict, timeout: int = 900) -> str:
-    """Run the bundle with ``args``; its stdout, or SmokeFailure with its stderr's last lines."""
-    start = time.monotonic()
-    proc = subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    took = time.monotonic() - start
-    shown = " ".join(a if len(a) < 40 else a[:37] + "..." for a in args)
-    if proc.returncode != 0:
-        tail = "\n".join(proc.stderr.strip().splitlines()[-8:])
-        raise SmokeFailure(f"`lm-explorer {shown}` exited with {proc.returncode}:\n{tail}")
-    print(f"  ok  lm-explorer {shown}  ({took:.1f} s)", flush=True)
-    return proc.stdout
+class Smoke:
+    """The executable, its isolated environment, and the failures found so far."""
+
+    def __init__(self, folder: Path, work: Path) -> None:
+        self.folder, self.work = folder, work
+        self.exe = folder / "lm-explorer"
+        self.failures: list[str] = []
+        home = work / "home"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("PYTHON", "VIRTUAL_ENV", "XDG_", "LM_EXPLORER", "HF_", "TRANSFORMERS_"))}
+        self.env.update(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"), XDG_DATA_HOME=str(home / ".local/share"),
+                        XDG_CONFIG_HOME=str(home / ".config"), XDG_STATE_HOME=str(home / ".local/state"),
+                        XDG_RUNTIME_DIR=str(work / "runtime"), HF_HUB_OFFLINE="1", QT_QPA_PLATFORM="offscreen",
+                        TOKENIZERS_PARALLELISM="false")
+        for key in ("XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
+            Path(self.env[key]).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.cwd = work / "cwd"
+        self.cwd.mkdir()
+
+    def run(self, args: list[str], expect: int = 0, timeout: int = 1200) -> str:
+        """Run the bundle with ``args``; its stdout, or SmokeFailure with the exit code and stderr's last lines."""
+        start = time.monotonic()
+        shown = " ".join(a if len(a) < 40 else a[:37] + "..." for a in args)
+        try:
+            proc = subprocess.run([str(self.exe), *args], cwd=self.cwd, env=self.env, capture_output=True,
+                                  text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SmokeFailure(f"`lm-explorer {shown}` did not finish in {timeout} s") from None
+        took = time.monotonic() - start
+        if proc.returncode not in (0, 2) or proc.returncode != expect:
+            tail = "\n    ".join(proc.stderr.strip().splitlines()[-8:])
+            kind = "crashed" if proc.returncode not in (0, 2) else "exited"
+            raise SmokeFailure(f"`lm-explorer {shown}` {kind} with {proc.returncode} (expected {expect}):\n    {tail}")
+        if expect == 2 and proc.stderr.count("\n") != 1:
+            raise SmokeFailure(f"`lm-explorer {shown}`: the error is not one line: {proc.stderr!r}")
+        print(f"  ok  lm-explorer {shown}  ({took:.1f} s)", flush=True)
+        return proc.stdout
+
+    def check(self, name: str, step: Callable[[], None]) -> None:
+        """Run one check; a failure is recorded and the next check runs."""
+        try:
+            step()
+        except (SmokeFailure, ValueError, KeyError, OSError) as err:
+            message = f"{name}: {err}"
+            self.failures.append(message)
+            print(f"FAIL {message}", flush=True)
 
 
 def check_contents(folder: Path) -> None:
     internal = folder / "_internal"
-    for rel in ("explorer/resources/tasks/sentiment.jsonl", "explorer/resources/presets/embeddings.json",
-                "explorer/resources/samples/chinese-dogs.txt", "explorer/resources/data/sentiment.csv",
-                "huggingface_hub/templates/modelcard_template.md", "jieba/dict.txt"):
-        if not (internal / rel).is_file():
-            raise SmokeFailure(f"the bundle lacks {rel}")
-    packed = [p for p in internal.iterdir() if p.name.lower().startswith(TEST_ONLY)]
+    missing = [rel for rel in REQUIRED if not (internal / rel).is_file()]
+    if missing:
+        raise SmokeFailure(f"the bundle lacks {', '.join(missing)}")
+    packed = [p.name for p in internal.iterdir() if p.name.lower().startswith(TEST_ONLY)]
     if packed:
-        raise SmokeFailure(f"test-only packages were packed: {', '.join(p.name for p in packed)}")
+        raise SmokeFailure(f"test-only packages were packed: {', '.join(packed)}")
+    # rglob lists links too, a dangling one included (is_file() would be False for it).
     cuda = sorted({p.name for p in internal.rglob("*.so*") if CUDA_LIB.match(p.name)})
     if cuda:
         raise SmokeFailure(f"CUDA libraries were packed: {', '.join(cuda)}")
-    print("  ok  contents: resources, model-card template, jieba dictionary; no test packages, no CUDA libraries")
+    print("  ok  contents: resources, run-time data files, LICENSE; no test packages, no CUDA libraries")
 
 
-def smoke(folder: Path) -> None:
-    exe = folder / "lm-explorer"
-    if not exe.is_file():
-        raise SmokeFailure(f"{exe} does not exist; build it with `make bundle`")
-    check_contents(folder)
+def finetune_checks(s: Smoke, mode: str, data: Path) -> None:
+    out = s.work / mode
+    epochs = ["--epochs", "1"] if mode == "adapter" else []  # frozen: L-BFGS to convergence (the default)
+    result = json.loads(s.run(["finetune", "--model", "minilm", "--data", str(data), "--mode", mode, *epochs,
+                               "--out", str(out), "--json"]))
+    weights = "adapter_model.safetensors" if mode == "adapter" else "head.safetensors"
+    if not (out / weights).is_file() or weights not in result.get("files", []):
+        raise SmokeFailure(f"the {mode} fine-tune saved no {weights} (it reports: {result.get('files')})")
+    head = json.loads(s.run(["head", str(out), "--task", "classify", "What a wonderful film", "--json"]))
+    if not head:
+        raise SmokeFailure(f"the saved {mode} fine-tune gave no prediction")
+    scores = json.loads(s.run(["evaluate", str(out), "--data", str(data), "--json"]))
+    if scores.get("n", 0) < 100 or not 0.0 <= scores.get("accuracy", -1) <= 1.0:
+        raise SmokeFailure(f"evaluate on the {mode} fine-tune gave {scores}")
+    print(f"      {mode}: accuracy {scores['accuracy']:.3f} on n = {scores['n']}")
+
+
+def smoke(folder: Path) -> list[str]:
+    """Every check against the bundle in ``folder``; the failures (empty when all passed)."""
+    if not (folder / "lm-explorer").is_file():
+        return [f"{folder / 'lm-explorer'} does not exist; build it with `make bundle`"]
     with tempfile.TemporaryDirectory(prefix="lmx-smoke-") as tmp:
-        work = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-        env.update(LM_EXPLORER_HOME=str(work / "home"), HF_HUB_OFFLINE="1", QT_QPA_PLATFORM="offscreen",
-                   TOKENIZERS_PARALLELISM="false")
-        version = run(exe, ["--version"], work, env).strip()
-        if not version.startswith("lm-explorer "):
-            raise SmokeFailure(f"--version printed {version!r}")
-        models = json.loads(run(exe, ["models", "--json"], work, env))
-        bundled = [m["name"] for m in models if m["source"] == "bundled"]
-        for name in ("minilm", "smollm2"):
-            if name not in bundled:
-                raise SmokeFailure(f"the bundled model {name} is not listed (bundled: {bundled})")
-        for name in bundled:
-            card = json.loads(run(exe, ["info", name, "--json"], work, env))
-            if not card.get("num_layers"):
-                raise SmokeFailure(f"info {name} gave no layer count: {card}")
+        s = Smoke(folder, Path(tmp))
+        s.check("contents", lambda: check_contents(folder))
+
+        def version() -> None:
+            text = s.run(["--version"]).strip()
+            if not text.startswith("lm-explorer "):
+                raise SmokeFailure(f"--version printed {text!r}")
+
+        s.check("version", version)
+
+        def models() -> None:
+            listed = json.loads(s.run(["models", "--json"]))
+            bundled = [m["name"] for m in listed if m["source"] == "bundled"]
+            lacking = [m for m in MODELS if m not in bundled]
+            if lacking:
+                raise SmokeFailure(f"bundled models not listed: {lacking} (listed: {bundled})")
+
+        s.check("models", models)
+        for name in MODELS:
+            def info(name: str = name) -> None:
+                card = json.loads(s.run(["info", name, "--json"]))
+                if not card.get("num_layers"):
+                    raise SmokeFailure(f"info {name} gave no layer count: {card}")
+
+            s.check(f"info {name}", info)
+
+        def window() -> None:
+            note = s.work / "a note.txt"
+            note.write_text("The dog chased the cat across the garden.\n", encoding="utf-8")
+            shot = s.work / "window.png"
+            out = json.loads(s.run(["selftest", str(note), "--model", "minilm", "--screenshot", str(shot), "--json"]))
+            if out.get("heads_drawn", 0) < 1 or not shot.is_file():
+                raise SmokeFailure(f"the window drew no attention: {out}")
+
+        s.check("window", window)
         data = folder / "_internal" / "explorer" / "resources" / "data" / "sentiment.csv"
-        out = work / "adapter"
-        result = json.loads(run(exe, ["finetune", "--model", "minilm", "--data", str(data), "--mode", "adapter",
-                                      "--epochs", "1", "--out", str(out), "--json"], work, env))
-        if not (out / "adapter_model.safetensors").is_file() or "adapter_model.safetensors" not in result["files"]:
-            raise SmokeFailure(f"the adapter fine-tune saved no weights (it reports: {result['files']})")
-        for name in ("adapter_config.json", "adapter_model.safetensors"):
-            if not (out / name).is_file():
-                raise SmokeFailure(f"the adapter fine-tune did not save {name} (saved: {sorted(os.listdir(out))})")
-        head = json.loads(run(exe, ["head", str(out), "--task", "classify", "What a wonderful film", "--json"],
-                              work, env))
-        if not head:
-            raise SmokeFailure("the saved adapter gave no prediction")
-        png = work / "attention.png"
-        run(exe, ["attention", "The dog chased the cat.", "--model", "minilm", "--layer", "2", "--head", "3",
-                  "--export", str(png)], work, env)
-        if not png.is_file() or png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
-            raise SmokeFailure("the attention export wrote no PNG")
-        run(exe, ["mask", "Barack Obama visited New York City last week.", "--strategy", "entity", "--json"],
-            work, env)
-        run(exe, ["mask", "一只哈巴狗和一只单身狗在公园里散步。", "--strategy", "wwm", "--json"], work, env)
-        run(exe, ["prompt", "--task", "sentiment", "--model", "smollm2", "--score", "--json"], work, env)
+        for mode in ("frozen", "adapter"):
+            s.check(f"finetune {mode}", lambda mode=mode: finetune_checks(s, mode, data))
+
+        def attention() -> None:
+            png = s.work / "attention.png"
+            s.run(["attention", "The dog chased the cat.", "--model", "minilm", "--layer", "2", "--head", "3",
+                   "--export", str(png)])
+            if not png.is_file() or png.read_bytes()[:8] != b"\x89PNG\r\n\x1a\n":
+                raise SmokeFailure("the attention export wrote no PNG")
+
+        s.check("attention export", attention)
+        s.check("mask entity", lambda: s.run(["mask", "Barack Obama visited New York City last week.",
+                                              "--strategy", "entity", "--json"]))
+        s.check("mask wwm", lambda: s.run(["mask", "一只哈巴狗和一只单身狗在公园里散步。", "--strategy", "wwm",
+                                           "--json"]))
+
+        def prompt() -> None:
+            out = json.loads(s.run(["prompt", "--task", "sentiment", "--model", "smollm2", "--score", "--json"]))
+            if out.get("output") not in ("positive", "negative"):
+                raise SmokeFailure(f"the sentiment prompt answered {out.get('output')!r}")
+
+        s.check("prompt smollm2", prompt)
+        s.check("bad input", lambda: s.run(["info", str(s.work / "no-such-model")], expect=2))
+
+        def caches() -> None:
+            home = Path(s.env["HOME"])
+            converted = list((Path(s.env["XDG_CACHE_HOME"]) / "lm-explorer").rglob("explorer-manifest.json"))
+            if len(converted) < 2:
+                raise SmokeFailure(f"expected the converted smollm2 and gemma3 under XDG_CACHE_HOME, found "
+                                   f"{[str(p.parent) for p in converted]}")
+            outside = [p for p in home.iterdir() if p.name not in (".cache", ".local", ".config")]
+            if outside:
+                raise SmokeFailure(f"files written outside the XDG folders: {[p.name for p in outside]}")
+
+        s.check("caches", caches)
+        return s.failures
 
 
 def main() -> int:
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "dist/lm-explorer").resolve()
     print(f"Smoke run of {folder}", flush=True)
-    try:
-        smoke(folder)
-    except (SmokeFailure, subprocess.TimeoutExpired, ValueError) as err:
-        print(f"SMOKE RUN FAILED: {err}", file=sys.stderr)
+    failures = smoke(folder)
+    if failures:
+        print(f"SMOKE RUN FAILED: {len(failures)} check(s):", file=sys.stderr)
+        for failure in failures:
+            print(f"  - {failure}", file=sys.stderr)
         return 1
     print("Smoke run passed.")
     return 0
