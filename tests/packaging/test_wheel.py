@@ -37,7 +37,7 @@ def installed(tmp_path_factory):
     src.mkdir()
     for folder in ("explorer", "resources"):
         shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in ("pyproject.toml", "setup.py", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
     run = dict(capture_output=True, text=True, timeout=300)
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index",
@@ -73,6 +73,18 @@ def test_wheel_carries_every_resource(installed):
     on_disk = {"explorer/" + p.relative_to(ROOT).as_posix() for p in (ROOT / "resources").rglob("*")
                if p.is_file() and "__pycache__" not in p.parts}
     assert on_disk and on_disk <= names, sorted(on_disk - names)
+
+
+def test_wheel_carries_the_licence(installed):
+    import zipfile
+
+    wheel = zipfile.ZipFile(installed["wheel"])
+    licence = [n for n in wheel.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+    assert len(licence) == 1
+    assert wheel.read(licence[0]) == (ROOT / "LICENSE").read_bytes()
+    metadata = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "Requires-Python: <3.15,>=3.11" in metadata or "Requires-Python: >=3.11,<3.15" in metadata
 
 
 def test_installed_resources_from_another_directory(installed):

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install PyTorch's CPU build into a Python environment before anything else asks for torch.
+# Plain PyPI serves the CUDA build (a 527 MB wheel plus 16 nvidia packages and triton: several GB); PyTorch's own
+# CPU wheel index serves a 192 MB wheel. So: torch alone, without its dependencies, from that index only (a short
+# timeout and no retries, so an unreachable index fails in about a second); if that fails, the same version from
+# pip's ordinary sources (where a local CPU wheel may lie, as on the project's build machines). Both without
+# dependencies: torch's own come with the project's install, at the lock's versions.
+# Usage: scripts/install-torch.sh PYTHON VERSION [INDEX_URL]
+set -euo pipefail
+python="$1"
+version="$2"
+index="${3:-https://download.pytorch.org/whl/cpu}"
+# Only the CPU index for the first try: pip's configured extra indexes and find-links would otherwise answer it.
+if env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_NO_INDEX PIP_CONFIG_FILE=/dev/null \
+    "$python" -m pip install --quiet --no-deps --timeout 5 --retries 0 --index-url "$index" "torch==$version"; then
+  echo "install-torch: torch $version, CPU build, from PyTorch's CPU wheel index"
+else
+  echo "install-torch: PyTorch's CPU wheel index did not answer; torch $version from pip's ordinary sources" >&2
+  "$python" -m pip install --quiet --no-deps "torch==$version"
+fi
+"$python" -c 'import importlib.metadata as m; print("install-torch: installed torch", m.version("torch"))'
