@@ -61,7 +61,7 @@ def exec_key(argv: list[str]) -> str:
 
 def install_desktop_entry(argv: list[str] | None = None) -> tuple[Path, Path]:
     """Write the menu entry (launching ``argv``, default :func:`launcher`) and the icon; their paths."""
-    from explorer.core.paths import resources_dir
+    from explorer.core.io.paths import resources_dir
 
     entry, icon = entry_paths()
     entry.parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_selftest(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from explorer.core.errors import InputError
+    from explorer.core.io.errors import InputError
 
     if not Path(args.file).is_file():
         raise InputError(f"selftest: {args.file} is not a file")

@@ -72,7 +72,7 @@ def test_models_says_how_to_add_a_missing_smollm2(capsys, monkeypatch):
 
 
 def test_unexpected_error_is_one_line_and_exit_2(capsys, monkeypatch):
-    import explorer.core.catalog as catalog
+    import explorer.core.models.catalog as catalog
 
     def broken(*args, **kwargs):
         raise RuntimeError("boom\nsecond line of a library's message")
