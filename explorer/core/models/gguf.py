@@ -54,6 +54,11 @@ def _gguf_load_error(entry: ModelEntry, err: Exception) -> ModelError:
     return ModelError(f"Could not read the GGUF file {file} (a '{arch}' model): {msg}")
 
 
+def _gguf_sha256(entry: ModelEntry) -> str:
+    gguf = Path(entry.location) / (entry.gguf_file or "")
+    return entry.sha256 or remembered_sha256(gguf, paths.cache_dir() / "converted" / _IDENTITIES)
+
+
 def _gguf_cache_folder(entry: ModelEntry) -> Path:
     import transformers
 
@@ -61,9 +66,59 @@ def _gguf_cache_folder(entry: ModelEntry) -> Path:
     # Keyed by the file's content, so every install of the same GGUF (another venv, a reinstall, the bundle)
     # shares one conversion instead of leaving a 0.5 GB copy behind per install. An assembled GGUF's sha256 is
     # known up front: the key needs no file on disk, so the assembled copy may be deleted once converted.
-    sha = entry.sha256 or remembered_sha256(gguf, paths.cache_dir() / "converted" / _IDENTITIES)
-    key = hashlib.sha1(f"sha256:{sha}|{transformers.__version__}".encode())
+    key = hashlib.sha1(f"sha256:{_gguf_sha256(entry)}|{transformers.__version__}".encode())
     return paths.cache_dir() / "converted" / f"{gguf.stem}-{key.hexdigest()[:12]}"
+
+
+SOURCE = "explorer-source.json"  # in a converted cache: the GGUF it was made from, its sha256, transformers' version
+
+
+def _same_source(folder: Path, entry: ModelEntry, sha: str) -> bool:
+    """Whether the converted cache ``folder`` was made from the same GGUF as ``entry`` (by sha256; a cache made
+    before the sha256 was recorded, by the bundled file's name)."""
+    try:
+        source = json.loads((folder / SOURCE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(source, dict):
+        return False
+    if source.get("sha256"):
+        return source["sha256"] == sha
+    return entry.source == "bundled" and Path(str(source.get("gguf", ""))).name == entry.gguf_file
+
+
+def tidy_conversions(entry: ModelEntry, current: Path) -> list[Path]:
+    """Once ``current`` (the checked conversion for this transformers version) exists, delete what it makes
+    useless: conversions of the same GGUF by other transformers versions (0.5-1.1 GB each, one per upgrade) and
+    the GGUF the app joined from chunk packages (it is joined again if ever needed). Only folders holding the
+    app's manifest, named like its conversions, and the joined file are touched. The paths deleted."""
+    from explorer.core.models import catalog
+
+    removed: list[Path] = []
+    sha = _gguf_sha256(entry)
+    stem = Path(entry.gguf_file or "").stem
+    for folder in current.parent.glob(f"{stem}-*"):
+        suffix = folder.name[len(stem) + 1:]
+        if (folder == current or not folder.is_dir() or folder.is_symlink() or len(suffix) != 12
+                or not all(c in "0123456789abcdef" for c in suffix) or not (folder / MANIFEST).is_file()):
+            continue
+        if _same_source(folder, entry, sha):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    if entry.assemble_from and entry.gguf_file:
+        for folder in (Path(entry.location), *catalog.legacy_gguf_dirs()):
+            joined = folder / entry.gguf_file
+            try:
+                if joined.is_file():
+                    joined.unlink()
+                    removed.append(joined)
+                    if folder != Path(entry.location):
+                        folder.rmdir()  # an older version's folder of its own, empty now
+            except OSError as err:
+                log.info("could not remove %s: %s", joined, err)
+    for folder in removed:
+        log.info("removed %s: the conversion in %s replaces it", folder, current)
+    return removed
 
 
 _IDENTITIES = "gguf-sha256.json"  # file identity (path, size, mtime) -> sha256, so each file is hashed once
@@ -261,12 +316,16 @@ def ensure_converted(
     with _conversion_lock(target):
         problem = rebuild or (cache_problem(target) if target.exists() else "")
         if target.exists() and not problem:
+            tidy_conversions(entry, target)
             return target
         if problem:
             log.info("converted cache %s is damaged (%s); rebuilding it", target, problem)
             progress(0.02, f"The converted copy of {entry.name} is damaged ({problem}); rebuilding it…")
             shutil.rmtree(target, ignore_errors=True)
-        return _convert_gguf(entry, progress, cancel)
+        target = _convert_gguf(entry, progress, cancel)
+        if not cache_problem(target):  # checked: every file is the one written
+            tidy_conversions(entry, target)
+        return target
 
 
 def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event | None) -> Path:
@@ -295,8 +354,11 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
         fresh.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         prepared_tokenizer.prepare(tmp)  # loads read these parts, not tokenizer.json (kept as the fallback)
+        import transformers
+
         source = str(Path(entry.location) / entry.gguf_file)
-        (tmp / "explorer-source.json").write_text(json.dumps({"gguf": source}))
+        (tmp / SOURCE).write_text(json.dumps({"gguf": source, "sha256": _gguf_sha256(entry),
+                                              "transformers": transformers.__version__}))
         write_cache_manifest(tmp, source)  # last: a folder without it was not finished
         shutil.rmtree(target, ignore_errors=True)
         os.replace(tmp, target)

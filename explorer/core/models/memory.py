@@ -65,6 +65,15 @@ def _first_chunk(entry: ModelEntry) -> Path | None:
     return found[0] if found else None
 
 
+def chunk_bytes(entry: ModelEntry) -> int:
+    """Bytes of a GGUF shipped in chunk packages, as installed (its joined copy is deleted once converted)."""
+    first = _first_chunk(entry) if entry.assemble_from else None
+    if first is None:
+        return 0
+    site = first.parent.parent.parent  # <site-packages>/<package>_part1/data/<file>.part00
+    return sum(p.stat().st_size for p in site.glob(f"{entry.assemble_from}_part*/data/*.part[0-9]*"))
+
+
 def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
     """Memory a load will take, in bytes (float32 weights); 0 when nothing can be known before loading.
 

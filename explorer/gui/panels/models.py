@@ -28,6 +28,7 @@ from explorer.core.io.errors import ExplorerError
 from explorer.core.models import catalog
 from explorer.core.models.format import card_lines
 from explorer.gui.panels.base import Panel
+from explorer.gui.panels.storage_view import StorageView
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import short_name
@@ -132,9 +133,13 @@ class ModelsPanel(Panel):
         compare_page.addWidget(self.compare_chart)
         compare_page.setSizes([300, 250])
 
+        self.storage = StorageView(ctx)
         self.tabs = QTabWidget()
         self.tabs.addTab(card_page, "Model card")
         self.tabs.addTab(compare_page, "Compare loaded models")
+        self.tabs.addTab(self.storage, "Storage")
+        # Listed when shown (a load may have written since), never while the window starts.
+        self.tabs.currentChanged.connect(lambda i: self.storage.refresh() if self.tabs.widget(i) is self.storage else None)
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -301,12 +306,22 @@ class ModelsPanel(Panel):
             self.card_desc.setText((entry.description + "\n\n" if entry and entry.description else "")
                                    + "Load the model to see its full card.")
             self.card_table.setRowCount(0)
+            if describe and entry is not None and entry.gguf_file:
+                from explorer.core.models.storage import first_load_writes
+
+                self.ctx.runner.submit(first_load_writes, entry, label=f"Checking what loading {name} writes",
+                                       on_result=lambda first, n=name: self._first_load(n, first))
             if describe and entry is not None and (entry.source != "bundled" or not entry.gguf_file):
                 from explorer.core.models.loading import describe
 
                 self.ctx.runner.submit(describe, entry, label=f"Reading the card of {name}",
                                        on_result=lambda card, n=name: self._card_ready(n, card),
                                        on_error=lambda msg: self.card_desc.setText(msg))
+
+    def _first_load(self, name: str, first) -> None:
+        """Say on the card, before the first load, what it will write to disk and where."""
+        if first is not None and self.selected_name() == name and name not in self.ctx.models.loaded:
+            self.card_desc.setText(self.card_desc.text() + "\n\n" + first.text)
 
     def _card_ready(self, name: str, card) -> None:
         self._cards[name] = card
