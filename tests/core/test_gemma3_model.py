@@ -92,6 +92,8 @@ def test_card_and_kaplan_count(gemma3, smollm2, minilm):
         "decoder", 18, 4, 1, 640)
     assert card.tokenizer_kind.startswith("SentencePiece") and card.vocab_size == 262_144
     assert "Gemma Terms of Use" in card.license
+    # On disk: the GGUF as its four chunk packages hold it (the joined copy is deleted after the conversion).
+    assert 0.24e9 < card.bytes_on_disk < 0.27e9
     # Kaplan et al. (2020): parameters minus the (tied) token embedding table, vocab × hidden.
     assert card.num_parameters_non_embedding == card.num_parameters - 262_144 * 640
     assert abs(card.num_parameters_non_embedding - 100.3e6) < 0.1e6

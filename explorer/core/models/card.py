@@ -195,7 +195,7 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
         max_positions=int(max_pos) if max_pos else None,
         heads=heads,
         dtype=str(dtype).replace("torch.", ""),
-        bytes_on_disk=folder_bytes(Path(entry.location), entry.gguf_file),
+        bytes_on_disk=folder_bytes(Path(entry.location), entry.gguf_file) or _chunk_bytes(entry),
         bytes_in_memory=int(mem),
         source=entry.source,
         location=entry.location,
@@ -207,3 +207,10 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
             "tied_embeddings": getattr(config, "tie_word_embeddings", None),
         },
     )
+
+
+def _chunk_bytes(entry: ModelEntry) -> int:
+    """A GGUF shipped in chunk packages, as installed: its joined copy is deleted once converted."""
+    from explorer.core.models.memory import chunk_bytes  # memory reads this module's folder_bytes
+
+    return chunk_bytes(entry)
