@@ -34,7 +34,7 @@ def test_install_and_uninstall(tmp_path, monkeypatch, capsys):
     assert "Installed" in capsys.readouterr().out
     entry = data / "applications" / "lm-explorer.desktop"
     icon = data / "icons" / "hicolor" / "scalable" / "apps" / "lm-explorer.svg"
-    assert icon.read_bytes() == (ROOT / "explorer" / "resources" / "icons" / "lm-explorer.svg").read_bytes()
+    assert icon.read_bytes() == (ROOT / "resources" / "icons" / "lm-explorer.svg").read_bytes()
     if shutil.which("desktop-file-validate"):
         check = subprocess.run(["desktop-file-validate", str(entry)], capture_output=True, text=True)
         assert check.returncode == 0 and not (check.stdout + check.stderr).strip()
