@@ -211,6 +211,6 @@ def build_card(entry: ModelEntry, config: Any, tokenizer: Any, model: Any | None
 
 def _chunk_bytes(entry: ModelEntry) -> int:
     """A GGUF shipped in chunk packages, as installed: its joined copy is deleted once converted."""
-    from explorer.core.models.memory import chunk_bytes  # memory reads this module's folder_bytes
+    from explorer.core.models.gguf import chunk_bytes
 
     return chunk_bytes(entry)

@@ -121,6 +121,26 @@ def tidy_conversions(entry: ModelEntry, current: Path) -> list[Path]:
     return removed
 
 
+def first_chunk(entry: ModelEntry) -> Path | None:
+    """The first chunk file of an assembled GGUF, found without importing its package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"{entry.assemble_from}_part1")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("data/*.part00"))
+    return found[0] if found else None
+
+
+def chunk_bytes(entry: ModelEntry) -> int:
+    """Bytes of a GGUF shipped in chunk packages, as installed (its joined copy is deleted once converted)."""
+    first = first_chunk(entry) if entry.assemble_from else None
+    if first is None:
+        return 0
+    site = first.parent.parent.parent  # <site-packages>/<package>_part1/data/<file>.part00
+    return sum(p.stat().st_size for p in site.glob(f"{entry.assemble_from}_part*/data/*.part[0-9]*"))
+
+
 _IDENTITIES = "gguf-sha256.json"  # file identity (path, size, mtime) -> sha256, so each file is hashed once
 
 

@@ -13,7 +13,7 @@ from explorer.core.io.limits import MAX_CONFIG_BYTES, check_model_dimensions, re
 from explorer.core.models import catalog
 from explorer.core.models.card import folder_bytes
 from explorer.core.models.catalog import ModelEntry
-from explorer.core.models.gguf import converted_folder, gguf_summary
+from explorer.core.models.gguf import converted_folder, first_chunk, gguf_summary
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +54,6 @@ def _safetensors_params(files: list[Path]) -> int:
     return total
 
 
-def _first_chunk(entry: ModelEntry) -> Path | None:
-    """The first chunk file of an assembled GGUF, found without importing its package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec(f"{entry.assemble_from}_part1")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    found = sorted(Path(list(spec.submodule_search_locations)[0]).glob("data/*.part00"))
-    return found[0] if found else None
-
-
-def chunk_bytes(entry: ModelEntry) -> int:
-    """Bytes of a GGUF shipped in chunk packages, as installed (its joined copy is deleted once converted)."""
-    first = _first_chunk(entry) if entry.assemble_from else None
-    if first is None:
-        return 0
-    site = first.parent.parent.parent  # <site-packages>/<package>_part1/data/<file>.part00
-    return sum(p.stat().st_size for p in site.glob(f"{entry.assemble_from}_part*/data/*.part[0-9]*"))
-
-
 def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
     """Memory a load will take, in bytes (float32 weights); 0 when nothing can be known before loading.
 
@@ -92,7 +72,7 @@ def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
                 return 4 * _safetensors_params(sorted(cached.glob("*.safetensors")))
             gguf = folder / entry.gguf_file
             if not gguf.is_file() and entry.assemble_from:
-                gguf = _first_chunk(entry) or gguf  # the header (and so the tensor list) sits in the first chunk
+                gguf = first_chunk(entry) or gguf  # the header (and so the tensor list) sits in the first chunk
             return 2 * 4 * gguf_summary(gguf)[1]
         if not (folder / "config.json").is_file():
             return 0

@@ -186,7 +186,6 @@ def first_load_writes(entry, progress: Progress = no_progress,
     chunk packages, removed again after the checked conversion); None when it writes nothing (a folder model,
     or a GGUF converted before). From the GGUF header's parameter count, read without de-quantising."""
     from explorer.core.models import gguf as gguf_files
-    from explorer.core.models import memory
 
     if not entry.gguf_file or entry.source == "hub":
         return None
@@ -196,10 +195,10 @@ def first_load_writes(entry, progress: Progress = no_progress,
     gguf = Path(entry.location) / entry.gguf_file
     joined = 0
     if entry.assemble_from and not gguf.is_file():
-        chunk = memory._first_chunk(entry)
+        chunk = gguf_files.first_chunk(entry)
         if chunk is None:
             return None
-        joined = memory.chunk_bytes(entry)
+        joined = gguf_files.chunk_bytes(entry)
         gguf = chunk
     try:
         params = gguf_files.gguf_summary(gguf)[1]
