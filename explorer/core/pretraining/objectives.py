@@ -489,6 +489,7 @@ def pick_generator(tokenizer: Any, candidates: Any) -> tuple[Any, str]:
 
 
 _MARKERS = ("##", "Ġ", "▁")
+ELECTRA_TOP_K = 10
 
 
 _PIECE_TABLES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
@@ -538,7 +539,7 @@ def _electra(
 ) -> ObjectiveResult:
     """ELECTRA: whole words covering 15% of the tokens get generator samples; the discriminator target is
     replaced/original per token (a sample equal to the original counts as original). ``generator``: one loaded
-    model or several; a masked LM samples all positions from one pass (its distribution at each [MASK]), else a
+    model or several; a masked LM samples all positions from one pass (its 10 likeliest words at each [MASK]), else a
     causal LM from each left context, else random words. A word's first piece is replaced by a word's first
     piece and a further piece by a further piece, so whole words become whole words; punctuation, special and
     unused tokens are never drawn."""
@@ -575,7 +576,12 @@ def _electra(
         for r, p in enumerate(positions):
             ok = table[p][table[p] < rows.shape[-1]]
             keep[r, torch.from_numpy(ok)] = True
-        probs = torch.softmax(rows.masked_fill(~keep, float("-inf")), dim=-1)  # [masked, vocab]
+        rows = rows.masked_fill(~keep, float("-inf"))
+        # the generator's ELECTRA_TOP_K likeliest words at each position: a small generator's full distribution
+        # too often draws words that do not fit the context at all
+        top = torch.topk(rows, min(ELECTRA_TOP_K, rows.shape[-1]), dim=-1)
+        rows = torch.full_like(rows, float("-inf")).scatter(-1, top.indices, top.values)
+        probs = torch.softmax(rows, dim=-1)  # [masked, vocab]
         drawn = torch.multinomial(probs, 1, generator=gen)[:, 0].tolist()
         samples = dict(zip(positions, drawn, strict=True))
         if gen_kind == "causal-lm" and positions and positions[0] == 0:
