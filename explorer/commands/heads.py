@@ -19,7 +19,7 @@ from explorer.commands._common import (
 from explorer.core.io.errors import InputError
 
 HEAD_TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
-FT_TASKS = ("classify", "pair", "tokens")
+FT_TASKS = ("classify", "pair", "tokens", "qa")
 FT_MODES = ("frozen", "full", "adapter", "scratch")
 POOLINGS = ("mean", "cls", "max", "pooler")
 
@@ -74,8 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "runs with `lm-explorer head` and `lm-explorer evaluate`.",
     )
     p.add_argument("--model", default="minilm", help="the encoder to fine-tune (default: minilm)")
-    p.add_argument("--data", required=True, help="CSV/TSV (text[,text_pair],label) or JSONL (tokens, tags)")
-    p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns")
+    p.add_argument("--data", required=True,
+                   help="CSV/TSV (text[,text_pair],label), JSONL (tokens, tags) or QA JSONL (question, context, "
+                   "answers); or a bundled set by name: sentiment, entailment, ner, qa")
+    p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns (qa: extractive QA, a "
+                   "start/end span head)")
     p.add_argument("--mode", choices=FT_MODES, default="frozen",
                    help="what to train (default frozen); scratch = the same architecture from random weights")
     p.add_argument("--epochs", type=int_range(1, 10_000),
@@ -103,12 +106,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "evaluate",
-        help="score a classifier or token tagger on a labelled CSV/TSV/JSONL",
+        help="score a classifier, token tagger or QA model on a labelled CSV/TSV/JSONL",
         description="Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix of a model with a "
-        "classification head on a labelled file (token tasks: entity-level P/R/F1, seqeval's span rules).",
+        "classification head on a labelled file (token tasks: entity-level P/R/F1, seqeval's span rules); for a "
+        "QA model SQuAD v1.1 exact match and F1.",
     )
     p.add_argument("model", help="alias, folder (also a fine-tune output folder) or hub id")
-    p.add_argument("--data", required=True, help="CSV/TSV (text[,text_pair],label) or JSONL (tokens, tags)")
+    p.add_argument("--data", required=True,
+                   help="CSV/TSV (text[,text_pair],label), JSONL (tokens, tags) or QA JSONL (question, context, "
+                   "answers); or a bundled set by name, e.g. qa-test")
     p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns")
     p.add_argument("--batch-size", type=int_range(1, 4096), default=32)
     p.add_argument("--export", type=export_path, metavar="PATH",
@@ -215,9 +221,13 @@ def _model_folders(spec: str) -> list[str]:
 def _run_finetune(args: argparse.Namespace) -> int:
     from explorer.core.tuning import finetune as ft
     from explorer.core.tuning import task_model
-    from explorer.core.tuning.datasets import load_task_data
+    from explorer.core.tuning.datasets import load_task_data, resolve_data
     from explorer.core.tuning.finetune_results import TrainUpdate
+    from explorer.core.tuning.squad import looks_like_qa
 
+    args.data = str(resolve_data(args.data))
+    if args.task == "qa" or (args.task is None and looks_like_qa(args.data)):
+        return _run_finetune_qa(args)
     data = load_task_data(args.data, args.task, val_fraction=args.val_fraction, seed=args.seed)
     lm = load(args.model)
     costs = task_model.plan(lm, data.task, data.labels, args.lora_r)
@@ -279,10 +289,88 @@ def _run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from explorer.core.tuning.datasets import parse_examples
-    from explorer.core.tuning.evaluation import confusion_chart, evaluate
+def _run_finetune_qa(args: argparse.Namespace) -> int:
+    """``finetune --task qa``: a start/end span head on the encoder, scored with SQuAD exact match / F1."""
+    from explorer.core.tuning import extractive
+    from explorer.core.tuning import finetune as ft
+    from explorer.core.tuning.finetune_results import TrainUpdate
+    from explorer.core.tuning.squad import load_qa_data
 
+    if args.mode not in extractive.MODES:
+        raise InputError(f"Extractive QA fine-tunes in the modes {', '.join(extractive.MODES)} (got '{args.mode}').")
+    if args.why_pretrain:
+        raise InputError("--why-pretrain compares classifiers; for QA train --mode full and look at the curve.")
+    if args.pooling:
+        raise InputError("--pooling does not apply to QA: the span head reads every token's vector.")
+    data = load_qa_data(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    lm = load(args.model)
+    costs = extractive.plan(lm, args.lora_r)
+    if args.plan:
+        if args.json:
+            print_json({"task": "qa", "labels": extractive.LABELS, "costs": {c.mode: c.to_dict() for c in costs}})
+        else:
+            _print_costs(costs, args.mode)
+        return 0
+    if not args.json:
+        s = data.summary()
+        print(f"data: {data.path}: {s['train_rows']} train questions ({s['train_contexts']} contexts) / "
+              f"{s['val_rows']} validation questions ({s['val_contexts']} contexts)", flush=True)
+        _print_costs(costs, args.mode)
+
+    def partial(update: TrainUpdate) -> None:
+        if update.epoch_done and not args.json:
+            h = update.history[-1]
+            what = "round" if update.mode == "frozen" else "epoch"
+            print(f"{what} {h.epoch:>3}: loss {h.loss:.4f}  validation F1 {h.val_accuracy:.2%}", flush=True)
+
+    result = extractive.finetune_qa(lm, data, args.mode, epochs=args.epochs, learning_rate=args.lr,
+                                    batch_size=args.batch_size, seed=args.seed, lora_r=args.lora_r,
+                                    out_dir=args.out, progress=stderr_progress, partial=partial)
+    if args.export:
+        export_chart(ft.result_chart(result), args.export)
+    if args.json:
+        print_json(result.to_dict())
+        return 0
+    print(f"stopping rule: {result.stopping_rule}" + (
+        f" — {'converged' if result.converged else 'NOT converged'}" if result.converged is not None else ""))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(f"validation exact match {result.scores['exact_match']:.2%}, F1 {result.scores['f1']:.2%} "
+          f"(F1 before training {result.initial_val_accuracy:.2%}) in {result.seconds:.1f} s")
+    print(f"saved to {result.out_dir}: {_mb(result.stored_bytes)} written ({', '.join(result.files)})")
+    print(f"run it with: lm-explorer head {result.out_dir} --task qa QUESTION CONTEXT; score it with: "
+          f"lm-explorer evaluate {result.out_dir} --data qa-test")
+    return 0
+
+
+def _run_evaluate_qa(args: argparse.Namespace) -> int:
+    from explorer.core.tuning import extractive
+    from explorer.core.tuning.squad import read_examples
+
+    read_examples(args.data)  # a bad file is refused before the model loads
+    lm = load(args.model)
+    result = extractive.evaluate_qa(lm, args.data, args.batch_size, progress=stderr_progress)
+    if args.export:
+        export_chart(extractive.scores_chart(result), args.export)
+    if args.json:
+        print_json(result.to_dict(predictions=True))
+        return 0
+    print(f"{result.model} on {result.path}: {result.n} questions, exact match {result.exact_match:.2%}, "
+          f"F1 {result.f1:.2%} (SQuAD v1.1 rules)")
+    wrong = [p for p in result.predictions if not p["exact_match"]][:5]
+    for p in wrong:
+        print(f"  {p['question']}  predicted {p['prediction']!r}, gold {' / '.join(map(repr, p['answers']))}")
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from explorer.core.tuning.datasets import parse_examples, resolve_data
+    from explorer.core.tuning.evaluation import confusion_chart, evaluate
+    from explorer.core.tuning.squad import looks_like_qa
+
+    args.data = str(resolve_data(args.data))
+    if args.task == "qa" or (args.task is None and looks_like_qa(args.data)):
+        return _run_evaluate_qa(args)
     parse_examples(args.data, args.task)  # a bad file is refused before the model loads
     lm = load(args.model)
     result = evaluate(lm, args.data, args.task, args.batch_size, progress=stderr_progress)

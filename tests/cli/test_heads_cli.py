@@ -125,3 +125,31 @@ def test_errors_are_one_line(capsys, sentiment_csv):
     assert main(["evaluate", "minilm", "--data", str(sentiment_csv)]) == 2
     err = capsys.readouterr().err
     assert "needs a sequence-classification head" in err and err.count("\n") == 1
+
+
+def test_finetune_qa_on_the_bundled_set_then_head_and_evaluate(capsys, tiny_factory, tmp_path):
+    """`finetune --task qa --data qa` (the bundled set by name), then `head --task qa` and `evaluate --data qa-test`
+    (SQuAD exact match / F1 over the held-out split)."""
+    base = str(tiny_factory("base"))
+    out = tmp_path / "qa"
+    code = main(["finetune", "--model", base, "--data", "qa", "--task", "qa", "--mode", "adapter", "--epochs", "1",
+                 "--out", str(out), "--json"])
+    assert code == 0
+    r = _json(capsys)
+    assert r["task"] == "qa" and set(r["scores"]) == {"exact_match", "f1"} and r["val_rows"] > 0
+    assert r["stored_bytes"] == sum(p.stat().st_size for p in out.iterdir())
+    assert main(["head", str(out), "--task", "qa", "Where was Ada born?", "Ada was born in London.", "--json"]) == 0
+    h = _json(capsys)
+    assert h["answer"] and h["answer"] in "Ada was born in London." and len(h["start_probs"]) == len(h["tokens"])
+    assert main(["evaluate", str(out), "--data", "qa-test", "--json"]) == 0
+    e = _json(capsys)
+    assert e["n"] >= 100 and 0.0 <= e["exact_match"] <= e["f1"] <= 1.0
+    assert len(e["predictions"]) == e["n"]
+
+
+def test_qa_refuses_scratch_and_unknown_data(capsys, tiny_factory, tmp_path):
+    base = str(tiny_factory("base"))
+    assert main(["finetune", "--model", base, "--data", "qa", "--mode", "scratch", "--out", str(tmp_path / "x")]) == 2
+    assert "frozen, full, adapter" in capsys.readouterr().err
+    assert main(["finetune", "--model", base, "--data", "no-such-set", "--out", str(tmp_path / "y")]) == 2
+    assert "bundled: " in capsys.readouterr().err

@@ -87,6 +87,8 @@ class FinetuneResult:
     costs: list[ModeCost] = field(default_factory=list)
     batch_losses: list[tuple[float, float]] = field(default_factory=list)  # (epoch position, loss)
     notes: list[str] = field(default_factory=list)
+    metric: str = "validation accuracy"  # what val_accuracy measures (extractive QA: SQuAD F1)
+    scores: dict[str, float] = field(default_factory=dict)  # further validation figures (QA: exact_match, f1)
 
     @property
     def saved_bytes(self) -> int:
@@ -120,4 +122,6 @@ class FinetuneResult:
             "out_dir": self.out_dir,
             "costs": {c.mode: c.to_dict() for c in self.costs},
             "notes": self.notes,
+            "metric": self.metric,
+            "scores": self.scores,
         }

@@ -115,7 +115,11 @@ def frozen_model(encoder: Any, head: Any, pooling: str, task: str, config: Any) 
     """A torch module running the frozen encoder, the pooling and the linear head; returns ``.logits`` like a
     transformers model (plus the encoder's hidden states / attentions when asked)."""
     import torch
-    from transformers.modeling_outputs import SequenceClassifierOutput, TokenClassifierOutput
+    from transformers.modeling_outputs import (
+        QuestionAnsweringModelOutput,
+        SequenceClassifierOutput,
+        TokenClassifierOutput,
+    )
 
     class _Frozen(torch.nn.Module, FrozenTaskModel):
         def __init__(self) -> None:
@@ -130,6 +134,11 @@ def frozen_model(encoder: Any, head: Any, pooling: str, task: str, config: Any) 
             if attention_mask is None:
                 attention_mask = torch.ones_like(input_ids)
             out = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+            if self.task == "qa":  # a start and an end logit per token (extractive QA's span head)
+                logits = self.classifier(out.last_hidden_state)  # [batch, token, 2]
+                return QuestionAnsweringModelOutput(
+                    start_logits=logits[..., 0], end_logits=logits[..., 1],
+                    hidden_states=getattr(out, "hidden_states", None), attentions=getattr(out, "attentions", None))
             if self.task == "tokens":
                 logits = self.classifier(out.last_hidden_state)  # [batch, token, label]
                 cls = TokenClassifierOutput
@@ -139,7 +148,7 @@ def frozen_model(encoder: Any, head: Any, pooling: str, task: str, config: Any) 
             return cls(logits=logits, hidden_states=getattr(out, "hidden_states", None),
                        attentions=getattr(out, "attentions", None))
 
-    suffix = "ForTokenClassification" if task == "tokens" else "ForSequenceClassification"
+    suffix = {"tokens": "ForTokenClassification", "qa": "ForQuestionAnswering"}.get(task, "ForSequenceClassification")
     _Frozen.__name__ = _Frozen.__qualname__ = f"FrozenEncoder{suffix}"
     return _Frozen().eval()
 

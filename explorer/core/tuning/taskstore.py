@@ -393,7 +393,7 @@ def load_frozen_folder(entry: Any, progress: Progress = no_progress, cancel: thr
         weight, bias = state["weight"], state["bias"]  # [label, hidden], [label]
         labels = [str(x) for x in meta["labels"]]
         task = str(meta["task"])
-        pooling = check_pooling(str(meta.get("pooling", "mean")))
+        pooling = check_pooling(str(meta.get("pooling") or "mean"))  # a QA span head pools nothing
     except (OSError, KeyError, ValueError, TypeError) as err:
         raise ModelError(f"The head in {folder} cannot be read: {err}") from err
     if weight.shape != (len(labels), base.card.hidden_size) or bias.shape != (len(labels),):

@@ -1,0 +1,1 @@
+"""Independent reference implementations the app's metrics are checked against (written apart from explorer/)."""
