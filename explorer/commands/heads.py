@@ -19,7 +19,7 @@ from explorer.commands._common import (
 from explorer.core.io.errors import InputError
 
 HEAD_TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
-FT_TASKS = ("classify", "pair", "tokens", "qa")
+FT_TASKS = ("classify", "pair", "tokens", "qa", "seq2seq")
 FT_MODES = ("frozen", "full", "adapter", "scratch")
 POOLINGS = ("mean", "cls", "max", "pooler")
 
@@ -98,6 +98,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "in it are replaced)")
     p.add_argument("--why-pretrain", action="store_true",
                    help="train full and scratch with the same data, steps and seed and compare (no --out needed)")
+    p.add_argument("--design", choices=("v1", "v2", "both"), default="both",
+                   help="seq2seq: v1 = --model (an encoder, default minilm) + a small decoder from scratch; v2 = "
+                   "--decoder (default smollm2) + LoRA; both (default) trains them on the same pairs, side by side")
+    p.add_argument("--decoder", default="smollm2", help="seq2seq v2: the pre-trained decoder (default smollm2)")
+    p.add_argument("--steps", type=int_range(1, 100_000),
+                   help="seq2seq: optimiser steps per design (default v1 400, v2 150)")
+    p.add_argument("--eval-every", type=int_range(1, 100_000), default=25,
+                   help="seq2seq: score the held-out pairs every N steps (default 25)")
     p.add_argument("--plan", action="store_true", help="only print the parameter / storage table, do not train")
     p.add_argument("--export", type=export_path, metavar="PATH",
                    help="write the loss / accuracy chart (.png/.svg/.csv/.json)")
@@ -143,6 +151,12 @@ def run_head(args: argparse.Namespace) -> int:
     text2 = _read(args.text2, args.file2)
     if not text or not text.strip():
         raise InputError("The text is empty. Give TEXT (and TEXT2 for pair / qa), or --file.")
+    from explorer.core.tuning.seq2seq import is_seq2seq_folder
+
+    if is_seq2seq_folder(args.model):
+        if args.task not in (None, "generate"):
+            raise InputError(f"{args.model} is a seq2seq fine-tune: it runs the 'generate' task only.")
+        return _run_seq2seq_folder_head(args, text)
     lm = load(args.model)
     task = args.task or heads.default_task(lm.heads)
     if task is None:
@@ -228,6 +242,10 @@ def _run_finetune(args: argparse.Namespace) -> int:
     args.data = str(resolve_data(args.data))
     if args.task == "qa" or (args.task is None and looks_like_qa(args.data)):
         return _run_finetune_qa(args)
+    from explorer.core.tuning.seq2seq import looks_like_pairs
+
+    if args.task == "seq2seq" or (args.task is None and looks_like_pairs(args.data)):
+        return _run_finetune_seq2seq(args)
     data = load_task_data(args.data, args.task, val_fraction=args.val_fraction, seed=args.seed)
     lm = load(args.model)
     costs = task_model.plan(lm, data.task, data.labels, args.lora_r)
@@ -343,6 +361,89 @@ def _run_finetune_qa(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_finetune_seq2seq(args: argparse.Namespace) -> int:
+    """``finetune --task seq2seq``: v1 (encoder + decoder from scratch) and / or v2 (decoder + LoRA), held-out
+    exact match and chrF against steps."""
+    from pathlib import Path
+
+    from explorer.core.tuning import seq2seq
+    from explorer.core.tuning.taskstore import check_out_dir
+
+    designs = ["v1", "v2"] if args.design == "both" else [args.design]
+    if args.plan or args.why_pretrain or args.pooling:
+        raise InputError("--plan, --why-pretrain and --pooling do not apply to seq2seq.")
+    outs: dict[str, Path] = {}
+    if args.out:
+        root = Path(args.out).expanduser()
+        if root.is_file():
+            raise InputError(f"{root} is a file; give a folder to save the fine-tunes in.")
+        for d in designs:
+            outs[d] = check_out_dir(root / d)
+    data = seq2seq.load_pairs(args.data, val_fraction=args.val_fraction, seed=args.seed)
+    if not args.json:
+        print(f"data: {data.path}: {len(data.train)} train / {len(data.val)} held-out pairs", flush=True)
+
+    def partial(u: seq2seq.Seq2SeqUpdate) -> None:
+        if not args.json and u.curve and u.curve[-1].step == u.step:
+            p = u.curve[-1]
+            print(f"{u.design} step {p.step:>5}: loss {p.loss:.4f}  held-out exact match {p.exact_match:.2%}  "
+                  f"chrF {p.chrf:.3f}", flush=True)
+
+    results = []
+    for d in designs:
+        lm = load(args.model if d == "v1" else args.decoder)
+        if not args.json:
+            print(f"{seq2seq.DESIGN_TITLES[d]} on {lm.name}", flush=True)
+        results.append(seq2seq.finetune_seq2seq(
+            lm, data, d, steps=args.steps, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
+            lora_r=args.lora_r, eval_every=args.eval_every, out_dir=outs.get(d), progress=stderr_progress,
+            partial=partial))
+    if args.export:
+        export_chart(seq2seq.designs_chart(results), args.export)
+    if args.json:
+        print_json({r.design: r.to_dict() for r in results})
+        return 0
+    for r in results:
+        print(f"{r.design}: held-out exact match {r.exact_match:.2%}, chrF {r.chrf:.3f} after {r.steps} steps "
+              f"({r.trainable_parameters:,} of {r.total_parameters:,} parameters trained) in {r.seconds:.1f} s")
+        for ex in r.examples[:3]:
+            print(f"  {ex['input']!r} → {ex['prediction']!r} (reference {ex['reference']!r})")
+        if r.out_dir:
+            print(f"  saved to {r.out_dir}: {_mb(r.stored_bytes)}; run it with: lm-explorer head {r.out_dir} TEXT; "
+                  f"score it with: lm-explorer evaluate {r.out_dir} --data dates-test")
+    return 0
+
+
+def _run_seq2seq_folder_head(args: argparse.Namespace, text: str) -> int:
+    from explorer.core.tuning import seq2seq
+
+    ft = seq2seq.Finetuned(args.model, progress=stderr_progress)
+    out = ft.generate([seq2seq.clean_text(text)])[0]
+    if args.json:
+        print_json({"task": "seq2seq", "model": ft.name, "design": ft.design, "input": text, "output": out})
+    else:
+        print(out)
+    return 0
+
+
+def _run_evaluate_seq2seq(args: argparse.Namespace) -> int:
+    from explorer.core.tuning import seq2seq
+
+    seq2seq.read_pairs(args.data)  # a bad file is refused before the model loads
+    ft = seq2seq.Finetuned(args.model, progress=stderr_progress)
+    result = seq2seq.evaluate_seq2seq(ft, args.data, progress=stderr_progress)
+    if args.export:
+        raise InputError("A seq2seq evaluation has no chart; use --json for every prediction.")
+    if args.json:
+        print_json(result.to_dict(predictions=True))
+        return 0
+    print(f"{result.model} ({result.design}) on {result.path}: {result.n} pairs, exact match {result.exact_match:.2%}, "
+          f"chrF {result.chrf:.3f}")
+    for p in [p for p in result.predictions if not p["exact"]][:5]:
+        print(f"  {p['input']!r} → {p['prediction']!r} (reference {p['reference']!r})")
+    return 0
+
+
 def _run_evaluate_qa(args: argparse.Namespace) -> int:
     from explorer.core.tuning import extractive
     from explorer.core.tuning.squad import read_examples
@@ -366,9 +467,12 @@ def _run_evaluate_qa(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from explorer.core.tuning.datasets import parse_examples, resolve_data
     from explorer.core.tuning.evaluation import confusion_chart, evaluate
+    from explorer.core.tuning.seq2seq import is_seq2seq_folder
     from explorer.core.tuning.squad import looks_like_qa
 
     args.data = str(resolve_data(args.data))
+    if is_seq2seq_folder(args.model):
+        return _run_evaluate_seq2seq(args)
     if args.task == "qa" or (args.task is None and looks_like_qa(args.data)):
         return _run_evaluate_qa(args)
     parse_examples(args.data, args.task)  # a bad file is refused before the model loads

@@ -153,3 +153,28 @@ def test_qa_refuses_scratch_and_unknown_data(capsys, tiny_factory, tmp_path):
     assert "frozen, full, adapter" in capsys.readouterr().err
     assert main(["finetune", "--model", base, "--data", "no-such-set", "--out", str(tmp_path / "y")]) == 2
     assert "bundled: " in capsys.readouterr().err
+
+
+def test_finetune_seq2seq_both_designs_then_head_and_evaluate(capsys, tiny_factory, tmp_path):
+    """`finetune --task seq2seq --data dates` trains v1 and v2 on the same pairs, exports both curves, saves both;
+    `head` generates from a saved design and `evaluate` scores it on the held-out file (exact match, chrF)."""
+    out = tmp_path / "s2s"
+    chart = tmp_path / "curves.json"
+    code = main(["finetune", "--task", "seq2seq", "--data", "dates", "--model", str(tiny_factory("base")),
+                 "--decoder", str(tiny_factory("causal-lm")), "--steps", "2", "--eval-every", "1",
+                 "--batch-size", "4", "--val-fraction", "0.02", "--out", str(out), "--export", str(chart), "--json"])
+    assert code == 0
+    r = _json(capsys)
+    assert set(r) == {"v1", "v2"}
+    for d in ("v1", "v2"):
+        assert [p["step"] for p in r[d]["curve"]] == [0, 1, 2]
+        assert r[d]["stored_bytes"] == sum(p.stat().st_size for p in (out / d).iterdir())
+    assert r["v2"]["stored_bytes"] < r["v1"]["stored_bytes"]  # an adapter against a whole encoder-decoder
+    exported = json.loads(chart.read_text())
+    assert "v1 exact match" in json.dumps(exported) and "v2 chrF" in json.dumps(exported)
+    assert main(["head", str(out / "v1"), "the first of May nineteen ninety-nine", "--json"]) == 0
+    h = _json(capsys)
+    assert h["design"] == "v1" and isinstance(h["output"], str)
+    assert main(["evaluate", str(out / "v2"), "--data", "dates-test", "--json"]) == 0
+    e = _json(capsys)
+    assert e["n"] >= 100 and 0.0 <= e["exact_match"] <= 1.0 and 0.0 <= e["chrf"] <= 1.0
