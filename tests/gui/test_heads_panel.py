@@ -226,3 +226,55 @@ def test_progress_messages_repaint_the_note_not_the_lab(qtbot, panel, minilm):
     before = p.minimumSizeHint().height()
     settings.setMinimumHeight(before + 300)  # a real change of the settings' needs reaches the panel
     qtbot.waitUntil(lambda: p.minimumSizeHint().height() >= before + 300, timeout=3000)
+
+
+def test_lab_trains_and_scores_extractive_qa(qtbot, panel, tmp_path):
+    """The bundled QA set in the lab: figures for three modes, a frozen span head trained, scored with SQuAD exact
+    match / F1 on the held-out file, and opened in the run view (start/end probabilities, span heatmap)."""
+    from explorer.core.io.paths import resources_dir
+
+    p = panel
+    p.ft_picker.select("tiny-base")
+    p.sample_combo.setCurrentIndex(p.sample_combo.findData("qa.jsonl"))
+    assert p.data.task == "qa" and "SQuAD" in p.data_note.text() and p.preview.columnCount() == 3
+    qtbot.waitUntil(lambda: p.costs is not None and len(p.costs) == 3, timeout=30000)
+    assert [c.mode for c in p.costs] == ["frozen", "full", "adapter"]
+    p.mode_group.button(3).setChecked(True)  # scratch is refused for QA
+    p.train()
+    assert "frozen, full or adapter" in p.ft_note.text() and p.ft_result is None
+    p.mode_group.button(0).setChecked(True)
+    p.epochs.setValue(2)
+    p.out_edit.setText(str(tmp_path / "qa"))
+    p.train()
+    qtbot.waitUntil(lambda: p.ft_result is not None and p._ft_job.done, timeout=120000)
+    assert p.ft_result.task == "qa" and "exact match" in p.ft_note.text()
+    p.evaluate_finetune(str(resources_dir() / "data" / "qa-test.jsonl"))
+    qtbot.waitUntil(lambda: p.eval_result is not None, timeout=60000)
+    assert p.eval_result.n >= 100 and "Exact match" in p.lab_eval_text.toPlainText()
+    assert [t for _, t in p.lab_eval_chart.spec.x_ticks] == ["exact match", "F1"]
+
+
+def test_seq2seq_view_trains_both_designs_side_by_side(qtbot, ctx, tiny_factory, tmp_path):
+    """v1 on an encoder and v2 on a decoder, the same pairs: both curves in one exportable chart, and a trained
+    design generates from the input line."""
+    ctx.models.loaded.update({"tiny-base": load_model(str(tiny_factory("base"))),
+                              "tiny-gpt": load_model(str(tiny_factory("causal-lm")))})
+    ctx.models.changed.emit()
+    p = HeadsPanel(ctx)
+    qtbot.addWidget(p)
+    v = p.seq2seq
+    v.encoder.select("tiny-base")
+    v.decoder.select("tiny-gpt")
+    v.steps["v1"].setValue(2)
+    v.steps["v2"].setValue(2)
+    v.eval_every.setValue(1)
+    v.train()
+    qtbot.waitUntil(lambda: len(v.results) == 2 and v.train_button.isEnabled(), timeout=180000)
+    names = {s.name for s in v.chart.spec.series}
+    assert names == {"v1 exact match", "v1 chrF", "v2 exact match", "v2 chrF"}
+    assert all(len(s.x) == 3 for s in v.chart.spec.series)  # steps 0, 1, 2
+    v.chart.export(str(tmp_path / "designs.csv"))
+    assert "v2 chrF" in (tmp_path / "designs.csv").read_text()
+    v.output.setText("")
+    v.generate("v1")
+    qtbot.waitUntil(lambda: v.output.text().startswith("v1:"), timeout=60000)

@@ -209,11 +209,13 @@ def build_qa_model(lm: Any, mode: str, lora_r: int = 8, seed: int = 0) -> Any:
     return model
 
 
-def plan(lm: Any, lora_r: int = 8) -> list[ModeCost]:
+def plan(lm: Any, lora_r: int = 8, progress: Progress = no_progress,
+         cancel: threading.Event | None = None) -> list[ModeCost]:
     """Trainable and stored parameters of each QA mode, counted on meta-device models (no training)."""
     import torch
     import transformers
 
+    check(cancel)
     _check_model(lm)
     config = _config(lm)
     with torch.device("meta"):

@@ -34,6 +34,10 @@ class EvaluationView(QSplitter):
         """Score ``lm`` on every row of ``path`` (batched, in the background); ``note`` says how it went."""
         from explorer.core.tuning.evaluation import confusion_chart, evaluate
 
+        if "question-answering" in lm.heads:
+            self._evaluate_qa(lm, path, note)
+            return
+
         def done(result) -> None:
             self.result = result
             self.chart.set_spec(confusion_chart(result))
@@ -45,6 +49,27 @@ class EvaluationView(QSplitter):
 
         note.setText(f"Evaluating {lm.name} on {Path(path).name}…")
         self.ctx.runner.submit(evaluate, lm, path, task, label="Evaluate", on_result=done, on_error=note.setText)
+
+
+    def _evaluate_qa(self, lm, path: str, note: QLabel) -> None:
+        """SQuAD v1.1 exact match and F1 of a span head on a QA file, and the questions it got wrong."""
+        from explorer.core.tuning.extractive import evaluate_qa, scores_chart
+
+        def done(result) -> None:
+            self.result = result
+            self.chart.set_spec(scores_chart(result))
+            wrong = [p for p in result.predictions if not p["exact_match"]][:12]
+            rows = "".join(f"<tr><td>{html.escape(p['question'])}</td><td>{html.escape(p['prediction'])}</td>"
+                           f"<td>{html.escape(' / '.join(p['answers']))}</td></tr>" for p in wrong)
+            self.text.setHtml(f"<p><b>Exact match {result.exact_match:.1%}</b>, <b>F1 {result.f1:.1%}</b> over "
+                              f"{result.n} questions (SQuAD v1.1 rules)</p><table cellspacing=4><tr><th>question"
+                              f"</th><th>predicted</th><th>gold</th></tr>{rows}</table>")
+            note.setText(f"{lm.name} on {Path(path).name}: exact match {result.exact_match:.1%}, F1 {result.f1:.1%} "
+                         f"over {result.n} questions in {result.seconds:.1f} s.")
+            self.evaluated.emit(result)
+
+        note.setText(f"Evaluating {lm.name} on {Path(path).name}…")
+        self.ctx.runner.submit(evaluate_qa, lm, path, label="Evaluate", on_result=done, on_error=note.setText)
 
 
 def eval_html(r) -> str:

@@ -48,7 +48,8 @@ from explorer.gui.widgets.model_picker import ModelPicker
 
 PROGRESS_MS = 100  # the fine-tune lab's progress text and bar: redrawn at most this often while a job runs
 SAMPLE_SETS = [("Sentiment (one text → class)", "sentiment.csv"), ("Entailment (sentence pair)", "entailment.csv"),
-               ("Named entities (class per token)", "ner.jsonl")]
+               ("Named entities (class per token)", "ner.jsonl"),
+               ("Extractive QA (question + context → a span)", "qa.jsonl")]
 MODE_TEXT = {
     "frozen": "Frozen: the encoder stays fixed, only the head learns",
     "full": "Full: every weight learns",
@@ -93,7 +94,8 @@ class FineTuneLab(QWidget):
             self.sample_combo.addItem(label, name)
         self.sample_combo.currentIndexChanged.connect(self._sample_chosen)
         self.ft_task = QComboBox()
-        for label, key in (("task from the columns", ""), ("classify", "classify"), ("pair", "pair"), ("tokens", "tokens")):
+        for label, key in (("task from the columns", ""), ("classify", "classify"), ("pair", "pair"), ("tokens", "tokens"),
+                           ("qa", "qa")):
             self.ft_task.addItem(label, key)
         self.ft_task.currentIndexChanged.connect(lambda *_: self.set_data_file(self.data_path.text()))
         # The path on a line of its own, as wide as the pane: beside the two choosers it showed a dozen characters.
@@ -265,11 +267,16 @@ class FineTuneLab(QWidget):
         if not path:
             return
         from explorer.core.tuning.datasets import load_task_data, preview
+        from explorer.core.tuning.squad import looks_like_qa
 
         self.data_path.setText(path)
+        task = self.ft_task.currentData() or None
+        if task == "qa" or (task is None and looks_like_qa(path)):
+            self._set_qa_file(path)
+            return
         try:
-            pv = preview(path, self.ft_task.currentData() or None, n=8)
-            self.data = load_task_data(path, self.ft_task.currentData() or None, seed=self.seed.value())
+            pv = preview(path, task, n=8)
+            self.data = load_task_data(path, task, seed=self.seed.value())
         except ExplorerError as err:
             self.data = None
             self.data_note.setText(f"<span style='color:#b00020'>{html.escape(str(err))}</span>")
@@ -290,6 +297,33 @@ class FineTuneLab(QWidget):
             f"<b>{Path(path).name}</b>: task <b>{d.task}</b>, {len(d.train)} training / {len(d.val)} validation rows "
             f"(seeded split); labels: {html.escape(counts)}. Always answering the most common label scores "
             f"{d.majority_baseline():.0%} — the line to beat." + ("".join(f" {n}" for n in d.notes)))
+        self._update_plan()
+
+    def _set_qa_file(self, path: str) -> None:
+        """A SQuAD-style file (question, context, answers): preview it and split it by context."""
+        from explorer.core.tuning.squad import load_qa_data
+
+        try:
+            self.data = load_qa_data(path, seed=self.seed.value())
+        except ExplorerError as err:
+            self.data = None
+            self.data_note.setText(f"<span style='color:#b00020'>{html.escape(str(err))}</span>")
+            self.preview.setRowCount(0)
+            self._update_plan()
+            return
+        self.loaded_path = path
+        rows = self.data.examples[:8]
+        self.preview.setColumnCount(3)
+        self.preview.setHorizontalHeaderLabels(["question", "answer", "context"])
+        self.preview.setRowCount(len(rows))
+        for r, ex in enumerate(rows):
+            for c, text in enumerate((ex.question, " / ".join(ex.answers), ex.context[:120])):
+                self.preview.setItem(r, c, QTableWidgetItem(text))
+        s = self.data.summary()
+        self.data_note.setText(
+            f"<b>{Path(path).name}</b>: task <b>qa</b> (a start/end span head), {s['train_rows']} training questions "
+            f"on {s['train_contexts']} contexts / {s['val_rows']} validation questions on {s['val_contexts']} other "
+            "contexts. Scored with SQuAD exact match and F1; long contexts are read in overlapping windows.")
         self._update_plan()
 
     def _mode(self) -> str:
@@ -375,6 +409,12 @@ class FineTuneLab(QWidget):
         self._written = {}
         from explorer.core.tuning.task_model import plan
 
+        if self.data.task == "qa":
+            from explorer.core.tuning.extractive import plan as qa_plan
+
+            self.ctx.runner.submit(qa_plan, lm, label="Fine-tune figures", on_result=self._plan_done,
+                                   on_error=self.cost_note.setText)
+            return
         self.ctx.runner.submit(plan, lm, self.data.task, list(self.data.labels), label="Fine-tune figures",
                                on_result=self._plan_done, on_error=self.cost_note.setText)
 
@@ -426,6 +466,10 @@ class FineTuneLab(QWidget):
         from explorer.core.tuning.finetune import finetune
 
         mode = self._mode()
+        qa = self.data.task == "qa"
+        if qa and mode == "scratch":
+            self.ft_note.setText("Extractive QA trains frozen, full or adapter; scratch is the classifiers' baseline.")
+            return
         out = self._out_folder(lm, mode)
         if out is None:
             return
@@ -436,10 +480,17 @@ class FineTuneLab(QWidget):
         self.open_result.setEnabled(False)
         self.train_chart.set_spec(self._empty_live_chart(mode))
         self.ft_note.setText(f"Training {mode} on {lm.name}…")
+        if qa:
+            from explorer.core.tuning.extractive import finetune_qa
+
+            kwargs = {"epochs": self.epochs.value() if mode == "frozen" else None}
+        else:
+            finetune_qa = None
+            kwargs = {"epochs": self.epochs.value(),
+                      "pooling": (self.pooling.currentData() or None) if mode == "frozen" else None}
         self._ft_job = self.ctx.runner.submit(
-            finetune, lm, self.data, mode, label=f"Fine-tune ({mode})", epochs=self.epochs.value(),
-            seed=self.seed.value(), pooling=(self.pooling.currentData() or None) if mode == "frozen" else None,
-            out_dir=str(out), on_partial=self._train_update, on_result=self._train_done,
+            finetune_qa or finetune, lm, self.data, mode, label=f"Fine-tune ({mode})", **kwargs,
+            seed=self.seed.value(), out_dir=str(out), on_partial=self._train_update, on_result=self._train_done,
             on_progress=self._train_progress, on_error=self._lab_message,
             on_cancelled=lambda: self._lab_message("Cancelled: nothing was saved."), on_finished=self._train_finished,
         )
@@ -518,7 +569,12 @@ class FineTuneLab(QWidget):
                 "full": "the whole model", "scratch": "the whole model"}[result.mode]
         conv = "." if result.converged is None else (
             ": the head converged." if result.converged else ": the head did NOT converge.")
+        scores = (f"Validation exact match {result.scores['exact_match']:.0%}, F1 {result.scores['f1']:.0%} (F1 before "
+                  f"training {result.initial_val_accuracy:.0%})") if result.task == "qa" else None
         self.ft_note.setText(
+            f"{scores}. In {result.seconds:.0f} s, trained {result.trainable_parameters:,} parameters; wrote "
+            f"{_mb(result.stored_bytes)} to {result.out_dir}{conv}" + "".join(f" {n}" for n in result.notes)
+            if scores else
             f"Validation accuracy {result.val_accuracy:.0%} (before training {result.initial_val_accuracy:.0%}, "
             f"majority baseline {result.majority_baseline:.0%}) in {result.seconds:.0f} s. Trained "
             f"{result.trainable_parameters:,} parameters; wrote {_mb(result.stored_bytes)} ({what}) to "
@@ -551,6 +607,9 @@ class FineTuneLab(QWidget):
         lm = self.ft_picker.current_model()
         if lm is None or self.data is None:
             self.ft_note.setText("Choose an encoder and a data set first.")
+            return
+        if self.data.task == "qa":
+            self.ft_note.setText("Why pre-train compares classifiers; choose a classification set for it.")
             return
         from explorer.core.tuning.finetune import compare_scratch, scratch_chart
 

@@ -18,6 +18,7 @@ from explorer.core.tuning.task_model import MODES
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict, view_parts
 from explorer.gui.panels.heads.lab import SAMPLE_SETS, FineTuneLab
 from explorer.gui.panels.heads.run_view import RunView
+from explorer.gui.panels.heads.seq2seq_view import Seq2SeqView
 
 
 @dataclass
@@ -63,9 +64,11 @@ class HeadsPanel(Panel):
         self.eval_result = None  # the last evaluation of either view
         self.run_view = RunView(ctx)
         self.lab = FineTuneLab(ctx)
+        self.seq2seq = Seq2SeqView(ctx)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.run_view, "Run a head")
         self.tabs.addTab(self.lab, "Fine-tune lab")
+        self.tabs.addTab(self.seq2seq, "Seq2seq: v1 vs v2")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         self.run_view.wantsShown.connect(lambda: self.tabs.setCurrentIndex(0))
