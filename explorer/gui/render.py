@@ -1,4 +1,5 @@
-"""Render a chart spec to a PNG/SVG file without a window (the CLI's ``--export``), via the same ChartWidget."""
+"""Render a chart spec to a PNG/SVG file without a window (the CLI's ``--export``): the window's own renderer,
+:func:`explorer.gui.widgets.chart.render_spec`, at the same export size."""
 
 from __future__ import annotations
 
@@ -7,23 +8,16 @@ import os
 from explorer.core.io.charts import ChartSpec
 
 
-def render_chart_file(spec: ChartSpec, path: str, size: tuple[int, int] = (900, 600)) -> None:
+def render_chart_file(spec: ChartSpec, path: str) -> None:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
 
-    from explorer.gui.widgets.chart import ChartWidget
+    from explorer.gui.widgets.chart import render_spec
 
     app = QApplication.instance() or QApplication([])
-    chart = ChartWidget()
     try:
-        chart.resize(*size)
-        chart.show()
-        app.processEvents()
-        chart.set_spec(spec)
-        app.processEvents()
-        chart.export(path)
+        render_spec(spec, path)
     finally:
-        # Also on a failed write: a widget left alive at interpreter exit crashed the process (segfault).
-        chart.close()
-        chart.deleteLater()
+        # The twin is deleted later: let that happen now (a widget left alive at interpreter exit crashed the
+        # process with a segfault).
         app.processEvents()

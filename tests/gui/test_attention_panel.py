@@ -73,10 +73,11 @@ def test_decoder_shows_causal_mask(panel, qtbot):
     a = _run(panel, qtbot, "The cat sat on the mat.", model="smollm2")
     assert a.causal and "causal" in panel.note.text()
     panel.set_view("heatmap")
-    assert panel.heatmap.spec.meta["causal"] and panel._overlay is not None
+    assert panel.heatmap.spec.meta["causal"] and panel.heatmap._overlay is not None
+    assert "grey = masked (causal)" in panel.heatmap.spec.title  # in the exported picture too
     m = panel.heatmap.spec.matrix
     assert np.triu(m, 1).max() < 1e-6  # nothing to the right
-    rgba = panel._overlay.image
+    rgba = panel.heatmap._overlay.image
     assert rgba[0, -1, 3] == 255 and rgba[-1, 0, 3] == 0  # grey above the diagonal only
 
 
@@ -130,7 +131,7 @@ def test_encoder_decoder_cross_attention_views(panel, qtbot, tiny_factory, tmp_p
     assert panel.model_chart.spec.matrix.shape == (2 * tr - 2, 2 * tc - 2)
     panel.source_combo.setCurrentIndex(panel.source_combo.findData("decoder"))
     panel.set_view("heatmap")
-    assert panel.heatmap.spec.meta["causal"] and panel._overlay is not None
+    assert panel.heatmap.spec.meta["causal"] and panel.heatmap._overlay is not None
     assert panel.heatmap.export(tmp_path / "dec.png").stat().st_size > 1000
 
 

@@ -230,18 +230,11 @@ def test_failed_export_leaves_no_file(qtbot, tmp_path, monkeypatch):
     with pytest.raises(ValueError):
         chart.export(tmp_path / "out.bmpx")
 
-    class FullDiskExporter:
-        def __init__(self, *_a):
-            self.params = {}
+    def full_disk(image, path):
+        Path(path).write_bytes(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
 
-        def parameters(self):
-            return self.params
-
-        def export(self, path):
-            Path(path).write_bytes(b"\x89PNG half")
-            raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(chart_mod, "ImageExporter", FullDiskExporter)
+    monkeypatch.setattr(chart_mod, "save_image", full_disk)
     with pytest.raises(OSError, match="No space"):
         chart.export(target)
     assert target.read_bytes() == b"old"

@@ -352,7 +352,12 @@ def _heatmap(a: object, att: object, layer: int, head: int | str, hide_special: 
     compact = not getattr(att, "exact", True)
     if compact and head == "rollout":
         title += f" · from each token's top {att.top_k} links"
+    greyed = None
+    if causal:  # [query, key]: the future a decoder cannot see, drawn grey
+        greyed = np.asarray(cols_idx)[None, :] > np.asarray(rows_idx)[:, None]
+        title += " · grey = masked (causal)"
     return ChartSpec(
+        greyed=greyed,
         title=title, kind="heatmap", x_label="key (attended to)", y_label="query (attending)",
         matrix=np.asarray(m, dtype=np.float32), row_labels=rows_labels, col_labels=cols_labels,
         value_range=(0.0, float(max(m.max(), 1e-6)) if m.size else 1.0),

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -98,7 +97,6 @@ class AttentionPanel(Panel):
         self._pass_seconds: dict[str, float] = {}  # model name -> its last pass, button to result
         self._run_started = 0.0
         self._runs = 0  # Analyse presses: a preview of an earlier one is not drawn
-        self._overlay: pg.ImageItem | None = None
         self._model_tile: tuple[int, int] = (0, 0)
 
         # --- inputs
@@ -564,21 +562,7 @@ class AttentionPanel(Panel):
                                       token_range=(lo, hi), source=self.state.source)
 
     def _draw_heatmap(self) -> None:
-        spec = self.heatmap_spec()
-        if self._overlay is not None:
-            self.heatmap.plot_item.removeItem(self._overlay)
-            self._overlay = None
-        self.heatmap.set_spec(spec)
-        if spec.meta.get("causal"):
-            rows = np.asarray(spec.meta["rows"])
-            cols = np.asarray(spec.meta["cols"])
-            masked = cols[None, :] > rows[:, None]  # [query, key]: the future a decoder cannot see
-            rgba = np.zeros(masked.shape + (4,), dtype=np.ubyte)
-            rgba[masked] = (215, 215, 215, 255)
-            self._overlay = pg.ImageItem(rgba)
-            self._overlay.setZValue(5)
-            self.heatmap.plot_item.addItem(self._overlay)
-            self.heatmap.set_title(spec.title + " · grey = masked (causal)")
+        self.heatmap.set_spec(self.heatmap_spec())  # a decoder's masked future is the spec's greyed cells
 
     def model_view_spec(self) -> ChartSpec:
         """All layers × heads as one image of small tiles (one ImageItem, so it stays fast)."""
@@ -601,6 +585,9 @@ class AttentionPanel(Panel):
         return ChartSpec(
             title=title, kind="heatmap",
             x_label="head", y_label="layer", matrix=grid, row_labels=row_labels, col_labels=col_labels,
+            # one tick at the middle of each tile: its layer / head number
+            x_ticks=[(h * (tc + gap) + tc / 2, str(h)) for h in range(n_heads)],
+            y_ticks=[(i * (tr + gap) + tr / 2, str(i)) for i in range(n_layers)],
             value_range=(0.0, 1.0), legend=False,
             meta={"model": a.model_name, "tile": [tr, tc], "gap": gap, "tokens": [int(i) for i in cols],
                   "source": self.state.source, "note": "each tile scaled to its own maximum"},
@@ -609,10 +596,6 @@ class AttentionPanel(Panel):
     def _draw_model_view(self) -> None:
         spec = self.model_view_spec()
         self.model_chart.set_spec(spec)
-        (sr, sc), (tr, tc) = self._model_tile, spec.meta["tile"]
-        n_layers, n_heads = self._attn().shape[:2]
-        self.model_chart.plot_item.getAxis("left").setTicks([[(i * sr + tr / 2, str(i)) for i in range(n_layers)], []])
-        self.model_chart.plot_item.getAxis("bottom").setTicks([[(h * sc + tc / 2, str(h)) for h in range(n_heads)], []])
 
     def _open_model_cell(self, row: int, col: int) -> None:
         if not self._model_tile[0]:

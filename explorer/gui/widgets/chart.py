@@ -1,5 +1,11 @@
 """The one chart widget every panel uses: draws a :class:`~explorer.core.io.charts.ChartSpec` and exports
 itself to PNG (2x), SVG, and its data to CSV/JSON, from a toolbar button and the right-click menu.
+
+Every image export (one chart, Export all, the CLI's ``--export``) goes through :func:`render_spec`: a hidden
+twin of the chart is laid out at a fixed export size (not the squeezed on-screen one) and its scene is painted
+once, by Qt's painter, into a PNG (at 2x device pixels, so fonts, legend and lines all scale together) or an SVG
+(QSvgGenerator). PNG and SVG are the same drawing; pyqtgraph's SVGExporter walked the items itself with a view
+transform that was stale after the title row was added, and drew the data on another scale than the axes.
 """
 
 from __future__ import annotations
@@ -13,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from pyqtgraph.exporters import ImageExporter, SVGExporter
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QAction, QFont, QFontMetrics
+from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QImage, QPainter, QPicture
+from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -42,7 +48,9 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()[:60] or "chart"
 
 
-MIN_PLOT_HEIGHT = 170  # px
+MIN_VIEW_HEIGHT = 160  # px of data area: below this ticks collide and a heatmap is a strip; the panel scrolls
+EXPORT_SIZE = (960, 600)  # px: every exported image is laid out at this size, whatever the window's
+EXPORT_SCALE = 2  # a PNG has this many device pixels per layout pixel
 
 
 class _BottomAxis(pg.AxisItem):
@@ -70,10 +78,13 @@ class ChartWidget(QWidget):
     pointClicked = Signal(str, int)
     exported = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None, title: str = "") -> None:
+    def __init__(self, parent: QWidget | None = None, title: str = "", export_size: tuple[int, int] | None = None) -> None:
         super().__init__(parent)
+        # A twin made by render_spec: never on screen, its title and axis names drawn in the scene.
+        self.export_size = export_size
         self.spec: ChartSpec | None = None
         self._image: pg.ImageItem | None = None
+        self._overlay: pg.ImageItem | None = None  # the spec's greyed cells over the heatmap
         self._colorbar: pg.ColorBarItem | None = None
         self._matrix: np.ndarray | None = None
         self._note_item: pg.LabelItem | None = None  # the spec's note, in the scene so that exports carry it
@@ -107,11 +118,13 @@ class ChartWidget(QWidget):
         header.addWidget(self.export_button)
 
         self.graphics = pg.GraphicsLayoutWidget()
-        # Below this a plot is unreadable (ticks collide, a heatmap is a strip): the panel scrolls instead.
-        self.graphics.setMinimumHeight(MIN_PLOT_HEIGHT)
+        # Below MIN_VIEW_HEIGHT of data area a plot is unreadable (ticks collide, a heatmap is a strip): the
+        # graphics asks for that much plus its axis, legend and note (_keep_view_height), and the panel scrolls.
+        self.graphics.setMinimumHeight(MIN_VIEW_HEIGHT + 40)
         self.plot_item: pg.PlotItem = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": _BottomAxis("bottom")})
-        # The legend lives under the plot, never on the data (pyqtgraph's own legend floats over it).
-        self.legend = pg.LegendItem(colCount=4, verSpacing=-4, horSpacing=14)
+        # The legend lives under the plot, never on the data (pyqtgraph's own legend floats over it); its text is
+        # the axes' size, so it scales with them.
+        self.legend = pg.LegendItem(colCount=4, verSpacing=-4, horSpacing=14, labelTextSize=f"{QFont().pointSizeF():g}pt")
         self.legend.setVisible(False)
         self.legend.layout.setContentsMargins(4, 0, 4, 0)
         self.graphics.ci.addItem(self.legend, row=1, col=0)
@@ -127,6 +140,7 @@ class ChartWidget(QWidget):
             self.plot_item.vb.menu.addAction(action)
         # Tick labels are thinned for the room the plot has; recompute whenever the plot area changes size.
         self.plot_item.vb.sigResized.connect(lambda *_: self._apply_ticks())
+        self.plot_item.vb.sigXRangeChanged.connect(lambda *_: self._apply_ticks())
         scene = self.graphics.scene()
         scene.sigMouseMoved.connect(self._on_mouse_moved)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
@@ -139,6 +153,11 @@ class ChartWidget(QWidget):
         layout.addWidget(self.readout)
         layout.addWidget(self.graphics, 1)
         self.setMinimumWidth(220)  # the height follows the plot's minimum and the header
+        if export_size is not None:
+            self.title_label.hide()
+            self.export_button.hide()
+            self.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen)
+            self.resize(*export_size)
 
     # ------------------------------------------------------------ menus
 
@@ -189,6 +208,9 @@ class ChartWidget(QWidget):
     def _reset(self, keep_image: bool = False) -> None:
         pi = self.plot_item
         self._xy_layout, self._xy_items = None, []
+        if self._overlay is not None:
+            self.plot_item.removeItem(self._overlay)
+            self._overlay = None
         if not keep_image:
             if self._colorbar is not None:
                 self.graphics.ci.removeItem(self._colorbar)
@@ -226,6 +248,8 @@ class ChartWidget(QWidget):
         self.title_label.setText(spec.title)
         self._reset(keep_image=same_heatmap)
         pi = self.plot_item
+        if self.export_size is not None:  # an exported image carries its title in the picture
+            pi.setTitle(spec.title or None, size="11pt", color="#222")
         pi.setLabel("bottom", spec.x_label)
         self._fit_axis_label()
         if spec.kind == "heatmap":
@@ -284,36 +308,62 @@ class ChartWidget(QWidget):
             self.graphics.ci.addItem(self._colorbar, row=0, col=1)
         pi.invertY(True)
         pi.setAspectLocked(False)
-        self._set_label_ticks("bottom", spec.col_labels, m.shape[1])
-        self._set_label_ticks("left", spec.row_labels, m.shape[0])
+        if spec.greyed is not None and np.shape(spec.greyed) == m.shape:
+            rgba = np.zeros(m.shape + (4,), dtype=np.ubyte)
+            rgba[np.asarray(spec.greyed, dtype=bool)] = (215, 215, 215, 255)
+            overlay = pg.ImageItem(rgba)
+            overlay.setZValue(5)
+            pi.addItem(overlay)
+            self._overlay = overlay
+        self._heatmap_ticks()
         pi.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0)
 
-    def _set_label_ticks(self, axis: str, labels: list[str] | None, n: int) -> None:
-        if not labels:
+    def _heatmap_ticks(self) -> None:
+        spec, m = self.spec, self._matrix
+        if spec is None or m is None:
             return
-        # Show every k-th label so they never overlap; all of them when they fit.
-        # The room the data really has (the plot area), not the whole widget: a short chart thins its labels.
+        for axis, ticks, labels, n in (("bottom", spec.x_ticks, spec.col_labels, m.shape[1]),
+                                       ("left", spec.y_ticks, spec.row_labels, m.shape[0])):
+            if ticks is None and labels:
+                ticks = [(i + 0.5, labels[i]) for i in range(n)]
+            if ticks:
+                self._set_label_ticks(axis, [(float(p), str(t)) for p, t in ticks], n)
+
+    def _set_label_ticks(self, axis: str, ticks: list[tuple[float, str]], n: int) -> None:
+        """Label every tick whose label does not run into the last one kept (all of them when they fit): the
+        room is the data area's (the view box), so a short chart thins its labels and a wide one shows all."""
         vb = self.plot_item.vb
         room = (vb.width() if axis == "bottom" else vb.height()) if vb.width() > 0 else 0
         available = max(room or (self.graphics.width() if axis == "bottom" else self.graphics.height()), 40)
-        metrics = QFontMetrics(self.plot_item.getAxis(axis).style.get("tickFont") or self.font())
-        if axis == "bottom":
-            per_label = max(metrics.horizontalAdvance(s) for s in labels) + 10
-        else:
-            per_label = metrics.height() + 2
-        step = max(1, math.ceil(n * per_label / available))
-        major = [(i + 0.5, labels[i]) for i in range(0, n, step)]
-        self.plot_item.getAxis(axis).setTicks([major, []])
+        metrics = QFontMetrics(self.plot_item.getAxis(axis).style.get("tickFont") or QFont())
+        self.plot_item.getAxis(axis).setTicks([self._fit_ticks(ticks, available / max(n, 1), metrics, axis), []])
 
     @staticmethod
-    def _thin(ticks: list[tuple[float, str]], available: float) -> list[tuple[float, str]]:
-        """Every k-th tick label, so that labels of this length never overlap in ``available`` pixels."""
-        if not ticks:
-            return ticks
-        metrics = QFontMetrics(QFont())
-        per_label = max(metrics.horizontalAdvance(t) for _p, t in ticks) + 12
-        step = max(1, math.ceil(len(ticks) * per_label / available))
-        return ticks[::step]
+    def _fit_ticks(ticks: list[tuple[float, str]], px_per_unit: float, metrics: QFontMetrics,
+                   axis: str = "bottom") -> list[tuple[float, str]]:
+        """The ticks whose labels never overlap at ``px_per_unit``, left to right (top to bottom), first kept."""
+        kept: list[tuple[float, str]] = []
+        end = -math.inf
+        for pos, text in sorted(ticks):
+            half = (metrics.horizontalAdvance(text) + 8 if axis == "bottom" else metrics.height() + 2) / 2
+            centre = pos * px_per_unit
+            if centre - half >= end:
+                kept.append((pos, text))
+                end = centre + half
+        return kept
+
+    def _xy_ticks(self, spec: ChartSpec) -> None:
+        """The spec's own x ticks (log10 of the position on a log axis), thinned so labels never overlap at the
+        view's scale (the view's range, or the ticks' span before the first layout)."""
+        ticks = [(float(np.log10(p)) if spec.log_x and p > 0 else float(p), str(t)) for p, t in spec.x_ticks]
+        lo, hi = self.plot_item.vb.viewRange()[0]
+        span = hi - lo
+        if not (span > 0) or self.plot_item.vb.width() <= 0:
+            positions = [p for p, _t in ticks]
+            span = max(max(positions) - min(positions), 1.0) * 1.1
+        room = self.plot_item.vb.width() if self.plot_item.vb.width() > 0 else max(self.graphics.width() - 60, 240)
+        kept = self._fit_ticks(ticks, room / span, QFontMetrics(QFont()))
+        self.plot_item.getAxis("bottom").setTicks([kept, []])
 
     def _note_html(self) -> str:
         """The spec's note wrapped to the plot's width (a LabelItem does not wrap by itself)."""
@@ -406,8 +456,7 @@ class ChartWidget(QWidget):
                 beam = 0.25 * float(gaps.min()) if gaps.size else 0.15
                 pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=beam, pen=pg.mkPen(color)))
         if spec.x_ticks:
-            ticks = [(float(tx([p])[0]), str(t)) for p, t in spec.x_ticks]
-            pi.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+            self._xy_ticks(spec)
         pi.getAxis("bottom").whole = spec.whole_x
         if spec.log_x and spec.series:
             xs = np.concatenate([tx(s.x) for s in spec.series if len(s.x)])
@@ -422,11 +471,9 @@ class ChartWidget(QWidget):
         if spec is None:
             return
         if spec.kind == "heatmap" and self._matrix is not None:
-            self._set_label_ticks("bottom", spec.col_labels, self._matrix.shape[1])
-            self._set_label_ticks("left", spec.row_labels, self._matrix.shape[0])
+            self._heatmap_ticks()
         elif spec.x_ticks:
-            ticks = [(float(np.log10(p)) if spec.log_x and p > 0 else float(p), str(t)) for p, t in spec.x_ticks]
-            self.plot_item.getAxis("bottom").setTicks([self._thin(ticks, max(self.graphics.width(), 300)), []])
+            self._xy_ticks(spec)
         if spec.kind != "heatmap" and spec.note and self._note_item is not None:
             self._note_item.setText(self._note_html(), size="8pt", color="#444")
 
@@ -436,7 +483,7 @@ class ChartWidget(QWidget):
         axis = self.plot_item.getAxis("left")
         metrics = QFontMetrics(axis.label.font())
         room = self.plot_item.vb.height() if self.plot_item.vb.height() > 0 else self.graphics.height() * 0.7
-        fits = not text or metrics.horizontalAdvance(text) + 8 <= room
+        fits = not text or metrics.horizontalAdvance(text) + 8 <= room or self.export_size is not None
         self.plot_item.setLabel("left", text if fits else None)
         if not text or fits:
             self.plot_item.showLabel("left", bool(text))
@@ -496,40 +543,96 @@ class ChartWidget(QWidget):
     # ------------------------------------------------------------ export
 
     def _relayout(self) -> None:
-        """Apply layout changes now (a title shown or hidden), not at the next event loop turn."""
+        """Apply layout changes now (a title, a legend, wider tick labels), not at the next event loop turn."""
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
         self.plot_item.layout.activate()
         self.graphics.ci.layout.activate()
 
     def export(self, path: str | os.PathLike) -> Path:
-        """Write the chart to ``path``: .png (2x scale), .svg, .csv or .json; atomically (temp file + rename)."""
+        """Write the chart to ``path``: .png (2x scale), .svg, .csv or .json; atomically (temp file + rename).
+        Images are drawn by :func:`render_spec` at the export size, the data written from the same spec."""
         path = Path(path)
         suffix = path.suffix.lower()
-        if suffix in (".csv", ".json"):
-            if self.spec is None:
-                raise ValueError("This chart has no data yet.")
-            write_chart_data(self.spec, path)
-            self.exported.emit(str(path))
-            return path
-        if suffix not in (".png", ".svg"):
+        if suffix not in (".png", ".svg", ".csv", ".json"):
             raise ValueError(f"Unknown export format '{suffix}': use .png, .svg, .csv or .json.")
-        # The title lives in a label above the plot; put it into the picture, in its own row above the plot,
-        # and lay the scene out before drawing so the title never lands on the data.
-        self.plot_item.setTitle(self.title_label.text() or None, size="11pt", color="#222")
-        if self.spec is not None and self.spec.y_label:
-            self.plot_item.setLabel("left", self.spec.y_label)
-        self._relayout()
-        try:
-            with atomic_path(path) as tmp:
-                if suffix == ".png":
-                    exporter = ImageExporter(self.graphics.scene())
-                    width = max(self.graphics.width(), 320)
-                    exporter.parameters()["width"] = int(width * 2)
-                    exporter.export(str(tmp))
-                else:
-                    SVGExporter(self.graphics.scene()).export(str(tmp))
-        finally:
-            self.plot_item.setTitle(None)
-            self._fit_axis_label()
-            self._relayout()
+        if self.spec is None:
+            raise ValueError("This chart has no data yet.")
+        if suffix in (".csv", ".json"):
+            write_chart_data(self.spec, path)
+        else:
+            render_spec(self.spec, path)
         self.exported.emit(str(path))
         return path
+
+    def _settle(self) -> None:
+        """Lay the export twin out at its size until nothing moves: axis widths follow their tick labels, which
+        follow the view's size, so a first paint can change the layout once more."""
+        w, h = self.export_size or (self.graphics.width(), self.graphics.height())
+        self.show()
+        self.resize(w, h)
+        self.graphics.resize(w, h)
+        scratch = QImage(8, 8, QImage.Format.Format_ARGB32)
+        for _ in range(3):
+            self.graphics.ci.setGeometry(QRectF(0, 0, w, h))
+            self._relayout()
+            self._apply_ticks()
+            painter = QPainter(scratch)
+            self.graphics.scene().render(painter, QRectF(0, 0, 8, 8), QRectF(0, 0, w, h))
+            painter.end()
+
+    def paint_to(self, path: Path, fmt: str) -> None:
+        """Paint the laid-out scene into ``path`` as "png" or "svg": one drawing, two devices."""
+        w, h = self.export_size or (self.graphics.width(), self.graphics.height())
+        source = QRectF(0, 0, w, h)
+        if fmt == "png":
+            device = QImage(w * EXPORT_SCALE, h * EXPORT_SCALE, QImage.Format.Format_ARGB32)
+            device.setDevicePixelRatio(EXPORT_SCALE)
+            device.fill(QColor("white"))
+        else:
+            device = QSvgGenerator()
+            device.setFileName(str(path))
+            device.setSize(QSize(w, h))
+            device.setViewBox(QRect(0, 0, w, h))
+            # pyqtgraph draws axes as QPictures, which replay scaled by their DPI over the device's: at the
+            # generator's default 72 dpi the axes came out at 3/4 of the data's scale.
+            device.setResolution(QPicture().logicalDpiX())
+            device.setTitle(self.spec.title if self.spec else "chart")
+            device.setDescription(self.spec.note if self.spec else "")
+        painter = QPainter(device)
+        if not painter.isActive():
+            raise OSError(f"cannot write {path.name}")
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+            if fmt == "svg":
+                painter.fillRect(source, QColor("white"))
+            self.graphics.scene().render(painter, source, source)
+        finally:
+            painter.end()
+        if fmt == "png":
+            save_image(device, path)
+
+
+def save_image(image: QImage, path: Path) -> None:
+    """Write ``image`` as a PNG to ``path``; a failed write (a full disk) raises OSError."""
+    if not image.save(str(path), "PNG"):
+        raise OSError(f"could not write the PNG image {path.name} (disk full or no permission?)")
+
+
+def render_spec(spec: ChartSpec, path: str | os.PathLike, size: tuple[int, int] = EXPORT_SIZE) -> Path:
+    """Draw ``spec`` into a PNG or SVG file at ``size`` (the window's exports, Export all and the CLI all come
+    here), atomically: a failed write leaves no file and replaces none."""
+    path = Path(path)
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"Unknown image format '.{fmt}': use .png or .svg.")
+    twin = ChartWidget(export_size=size)
+    try:
+        twin.set_spec(spec)
+        twin._settle()
+        with atomic_path(path) as tmp:
+            twin.paint_to(tmp, fmt)
+    finally:
+        twin.close()
+        twin.deleteLater()
+    return path
