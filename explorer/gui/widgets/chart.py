@@ -91,6 +91,8 @@ class ChartWidget(QWidget):
         # The drawn x/y spec's layout (see _xy_layout) and its line items, for redrawing new values in place.
         self._xy_layout: tuple | None = None
         self._xy_items: list = []
+        self._legend_entries: list[tuple] = []  # (plot item, series name) of the legend, in order
+        self._legend_fit: tuple | None = None  # (columns, label texts) the legend was last made with
         self._last_dir = str(Path.home())
 
         self.title_label = QLabel(title)
@@ -204,6 +206,7 @@ class ChartWidget(QWidget):
     def clear(self) -> None:
         self.spec = None
         self._reset()
+        self._keep_view_height()
 
     def _reset(self, keep_image: bool = False) -> None:
         pi = self.plot_item
@@ -219,6 +222,7 @@ class ChartWidget(QWidget):
             pi.clear()
         self.legend.clear()
         self.legend.setVisible(False)
+        self._legend_entries, self._legend_fit = [], None
         if self._note_item is not None:
             self.graphics.ci.removeItem(self._note_item)
             self._note_item = None
@@ -257,6 +261,7 @@ class ChartWidget(QWidget):
         else:
             self._matrix = None
             self._draw_xy(spec)
+        self._keep_view_height()
 
     @staticmethod
     def _xy_layout_of(spec: ChartSpec) -> tuple | None:
@@ -370,8 +375,8 @@ class ChartWidget(QWidget):
         note = self.spec.note if self.spec is not None else ""
         font = QFont()
         font.setPointSizeF(8)
-        room = 0.9 * max(self.graphics.width(), 300)  # a margin: words differ from the average character width
-        per_line = max(40, int(room / max(QFontMetrics(font).averageCharWidth(), 4)))
+        room = 0.85 * max(self.graphics.width() - 20, 150)  # a margin: words differ from the average character width
+        per_line = max(20, int(room / max(QFontMetrics(font).averageCharWidth(), 4)))
         lines = [w for para in note.split("\n") for w in textwrap.wrap(para, per_line) or [""]]
         return "<br>".join(html.escape(line) for line in lines)
 
@@ -389,17 +394,49 @@ class ChartWidget(QWidget):
             self._note_item.setText(text, size="8pt", color="#444")
 
 
+    def _legend_room(self) -> int:
+        return max(160, self.graphics.width() - 20)
+
     def _legend_columns(self, names: list[str]) -> int:
         """As many legend columns (at most 3) as fit the chart's width, so the legend never widens the plot."""
         fm = self.fontMetrics()
-        width = max(200, self.graphics.width() - 20)
+        width = self._legend_room()
         cols = min(3, len(names))
         while cols > 1:
-            widest = max(fm.horizontalAdvance(n) for n in names) + 40  # sample line and spacing
+            widest = 1.1 * max(fm.horizontalAdvance(n) for n in names) + 72  # sample line, spacing, margins
             if cols * widest <= width:
                 break
             cols -= 1
         return max(1, cols)
+
+    def _fit_legend(self) -> None:
+        """Columns for the chart's width, and a name too wide for one column wrapped onto lines (never cut).
+        The entries are made again when the fit changes: a legend label never shrinks once laid out."""
+        if not self._legend_entries:
+            return
+        names = [name for _item, name in self._legend_entries]
+        cols = self._legend_columns(names)
+        fm = self.fontMetrics()
+        # per column: the sample line (20), spacing (14), the label's own margins (~22) and the legend's (~16);
+        # rich text sets a little wider than the widget's metrics say (x1.1)
+        room = max(80, self._legend_room() // cols - 72)
+        texts = []
+        for name in names:
+            lines: list[str] = []
+            for word in name.split(" "):
+                if lines and 1.1 * fm.horizontalAdvance(lines[-1] + " " + word) <= room:
+                    lines[-1] += " " + word
+                else:
+                    lines.append(word)
+            texts.append("<br>".join(html.escape(line) for line in lines))
+        if (cols, texts) == self._legend_fit:
+            return
+        self._legend_fit = (cols, texts)
+        self.legend.clear()
+        self.legend.setColumnCount(cols)
+        for (item, _name), text in zip(self._legend_entries, texts, strict=True):
+            self.legend.addItem(item, text)
+
     def _draw_xy(self, spec: ChartSpec) -> None:
         pi = self.plot_item
         self._draw_note()
@@ -409,7 +446,6 @@ class ChartWidget(QWidget):
         named = [s for s in spec.series if s.in_legend]
         legend = self.legend if spec.legend and len(named) > 1 else None
         if legend is not None:
-            legend.setColumnCount(self._legend_columns([s.name for s in named]))
             legend.setVisible(True)
         bars = [s for s in spec.series if s.style == "bar"]
         bar_width = 0.8 / max(1, len(bars))
@@ -424,7 +460,7 @@ class ChartWidget(QWidget):
                 item = pg.BarGraphItem(x=x + offset, height=y, width=bar_width, brush=pg.mkBrush(color), pen=pg.mkPen(color))
                 pi.addItem(item)
                 if legend is not None and s.in_legend:
-                    legend.addItem(item, s.name)
+                    self._legend_entries.append((item, s.name))
             elif s.style == "scatter":
                 item = pg.ScatterPlotItem(
                     x=x, y=y, size=8, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=0.5), name=s.name,
@@ -434,7 +470,7 @@ class ChartWidget(QWidget):
                 item.sigClicked.connect(lambda _item, points, _ev, name=s.name: self.pointClicked.emit(name, int(points[0].data())))
                 pi.addItem(item)
                 if legend is not None and s.in_legend:
-                    legend.addItem(item, s.name)
+                    self._legend_entries.append((item, s.name))
             else:
                 pen = pg.mkPen(color, width=s.width, style=Qt.PenStyle.DashLine if s.dashed else Qt.PenStyle.SolidLine)
                 symbol = "o" if len(x) <= 60 and s.style != "step" else None
@@ -448,7 +484,7 @@ class ChartWidget(QWidget):
                                          tip=(lambda x, y, data, s=s: s.hover[data]), symbol=symbol or "o",
                                          size=6, brush=pg.mkBrush(color), pen=pg.mkPen(color))
                 if legend is not None and s.in_legend:
-                    legend.addItem(item, s.name)
+                    self._legend_entries.append((item, s.name))
             if s.err_low is not None and s.err_high is not None:
                 lo = np.asarray(s.err_low, dtype=float)
                 hi = np.asarray(s.err_high, dtype=float)
@@ -464,6 +500,7 @@ class ChartWidget(QWidget):
             pi.setXRange(float(xs.min()) - pad, float(xs.max()) + pad, padding=0)
         if spec.y_range:
             pi.setYRange(*spec.y_range, padding=0.02)
+        self._fit_legend()
         self._xy_layout = self._xy_layout_of(spec)
 
     def _apply_ticks(self) -> None:
@@ -492,9 +529,32 @@ class ChartWidget(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        # Tick labels are thinned for the width they have; recompute when it changes.
+        # Tick labels are thinned and the legend's columns fitted to the width they have; recompute when it changes.
+        self._fit_legend()
         self._apply_ticks()
         self._fit_axis_label()
+        self._keep_view_height()
+
+    def _keep_view_height(self) -> None:
+        """Ask for MIN_VIEW_HEIGHT px of data area plus what the axis, title, legend and note under it take, so the
+        panel scrolls (it sits in a scroll area) rather than squeezing the plot to a strip or cutting the legend."""
+        if self.export_size is not None:
+            return
+        hint = Qt.SizeHint.PreferredSize
+        pi = self.plot_item
+        extra = 0.0
+        for item in (pi.getAxis("bottom"), pi.getAxis("top"), pi.titleLabel):
+            if item.isVisible():
+                extra += max(item.height(), item.effectiveSizeHint(hint).height())
+        for item in (self.legend, self._note_item):
+            if item is not None and item.isVisible():
+                extra += item.effectiveSizeHint(hint).height()
+        _l, top, _r, bottom = self.graphics.ci.layout.getContentsMargins()
+        _l, ptop, _r, pbottom = pi.layout.getContentsMargins()
+        extra += top + bottom + ptop + pbottom + 3 * max(self.graphics.ci.layout.verticalSpacing(), 0)
+        want = int(math.ceil(MIN_VIEW_HEIGHT + extra)) + 4
+        if abs(want - self.graphics.minimumHeight()) > 2:
+            self.graphics.setMinimumHeight(want)
 
     # ------------------------------------------------------------ pointer
 

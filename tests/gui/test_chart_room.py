@@ -1,0 +1,119 @@
+"""Charts keep a readable plot area at 1024x700: every chart's data area is at least MIN_VIEW_HEIGHT high (the
+panel scrolls instead), its legend entries lie inside the widget, and the GPT-3 figure (accuracy against model
+size) is readable on screen and in its PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication, QStackedWidget, QTabWidget, QWidget
+
+from explorer.core.charts import ChartSpec, Series
+from explorer.core.sweep import SweepPoint, SweepResult
+from explorer.gui.main_window import PANELS
+from explorer.gui.widgets.chart import MIN_VIEW_HEIGHT, ChartWidget
+
+
+def _reveal(widget: QWidget) -> None:
+    """Make the tab / stacked page holding ``widget`` the current one, up to the window."""
+    child, parent = widget, widget.parentWidget()
+    while parent is not None:
+        if isinstance(parent, QStackedWidget) and parent.indexOf(child) >= 0:
+            parent.setCurrentWidget(child)
+            if isinstance(parent.parentWidget(), QTabWidget):
+                parent.parentWidget().setCurrentWidget(child)
+        child, parent = parent, parent.parentWidget()
+
+
+def _settle(qtbot) -> None:
+    for _ in range(3):
+        QApplication.processEvents()
+        qtbot.wait(20)
+
+
+def _assert_readable(chart: ChartWidget, name: str) -> None:
+    vb = chart.plot_item.vb
+    assert vb.height() >= MIN_VIEW_HEIGHT - 1, f"{name}: data area {vb.height():.0f} px high"
+    view = QRectF(chart.graphics.rect()).adjusted(-1, -1, 1, 1)
+    for sample, label in chart.legend.items:
+        for item in (sample, label):
+            rect = chart.graphics.mapFromScene(item.sceneBoundingRect()).boundingRect()
+            assert view.contains(QRectF(rect)), f"{name}: legend entry {label.text} at {rect} outside {view}"
+    # y tick labels never overlap: the drawn major ticks are at least a text line apart
+    axis = chart.plot_item.getAxis("left")
+    lo, hi = vb.viewRange()[1]
+    levels = axis.tickValues(lo, hi, vb.height())
+    if chart.spec.kind != "heatmap" and levels:
+        values = sorted(levels[0][1])
+        px = np.diff(values) * vb.height() / (hi - lo) if len(values) > 1 else [99]
+        assert min(px) >= chart.fontMetrics().height(), f"{name}: y ticks {values} overlap"
+
+
+def _legend_spec(title: str) -> ChartSpec:
+    names = ["same sense: mean of 2 pairs", "different sense: mean of 4 pairs", "baseline (random pairs)",
+             "river 1·2", "money 3·4"]
+    return ChartSpec(title, x_label="layer", y_label="cosine similarity", note="A note a reader needs: " * 6,
+                     series=[Series(n, list(range(7)), list(np.linspace(0.1, 0.9, 7) * (k + 1) / 5))
+                             for k, n in enumerate(names)])
+
+
+def test_every_chart_keeps_its_plot_and_legend_at_1024x700(window, qtbot):
+    window.resize(1024, 700)
+    window.move(0, 0)
+    checked = []
+    for key, _cls, _label in PANELS:
+        panel = window.show_panel(key)
+        for chart in panel.findChildren(ChartWidget):
+            _reveal(chart)
+            chart.set_spec(_legend_spec(f"{key}: {chart.title_label.text()}"))
+            _settle(qtbot)
+            _assert_readable(chart, f"{key} · {chart.title_label.text()}")
+            checked.append(chart)
+    assert len(checked) >= 15
+
+
+def _sweep(model: str, params: int, non_emb: int, acc: list[float]) -> SweepResult:
+    points = [SweepPoint(k, a, max(0.0, a - 0.2), min(1.0, a + 0.2), 20, round(20 * a), 20, 1, [a], 30.0)
+              for k, a in zip((0, 1, 4), acc, strict=True)]
+    return SweepResult(model, "qa", "generate", points, {}, chance=None, parameters=params,
+                       parameters_non_embedding=non_emb)
+
+
+def test_gpt3_figure_readable_at_1024x700_and_its_png_is_a_picture(window, qtbot, tmp_path):
+    window.resize(1024, 700)
+    panel = window.show_panel("prompting")
+    panel.sweeps = {"smollm2": _sweep("smollm2", 134_515_008, 106_200_000, [0.15, 0.45, 0.8]),
+                    "gemma3": _sweep("gemma3", 268_098_176, 100_000_000, [0.1, 0.3, 0.7])}
+    panel._redraw_sweep()
+    _reveal(panel.size_chart)
+    panel.sweep_charts.setCurrentWidget(panel.size_chart)
+    _settle(qtbot)
+    chart = panel.size_chart
+    assert chart.spec.log_x and len(chart.legend.items) == 3
+    _assert_readable(chart, "accuracy vs model size")
+    assert chart.plot_item.getAxis("left").labelText == "accuracy"  # printed along the axis, whole
+    png = QImage(str(chart.export(tmp_path / "size.png")))
+    rows = [y for y in range(png.height()) if any(png.pixelColor(x, y).lightness() < 128
+                                                   for x in range(0, png.width(), 7))]
+    assert png.height() >= 1000 and rows and (rows[-1] - rows[0]) > 0.8 * png.height()  # not a strip
+
+
+def test_heatmap_labels_nearly_every_token_and_none_overlap(qtbot):
+    """21 tokens in a 900 px chart: labels are kept by their own widths (all short words; the thinning by the
+    widest label kept every second one), and no two kept labels overlap."""
+    n = 21
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "it", "was", "happy"] * 3
+    spec = ChartSpec("t", kind="heatmap", matrix=np.eye(n), row_labels=words[:n], col_labels=words[:n])
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    chart.resize(900, 600)
+    chart.show()
+    chart.set_spec(spec)
+    _settle(qtbot)
+    bottom = chart.plot_item.getAxis("bottom")._tickLevels[0]
+    assert len(bottom) >= 19
+    fm = chart.fontMetrics()
+    scale = chart.plot_item.vb.width() / n
+    edges = [(p * scale - fm.horizontalAdvance(t) / 2, p * scale + fm.horizontalAdvance(t) / 2) for p, t in bottom]
+    assert all(b[0] >= a[1] for a, b in zip(edges, edges[1:], strict=False))
