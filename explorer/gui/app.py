@@ -19,6 +19,13 @@ def main(argv: list[str] | None = None, files: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from explorer.gui.system_libs import install_line, missing_xcb_libraries, uses_xcb
+
+    missing = missing_xcb_libraries() if uses_xcb() else []
+    if missing:  # Qt would abort the process here with a message that does not say how to fix it
+        print(f"lm-explorer: the window needs system libraries that are not installed ({', '.join(missing)}); "
+              f"install them with: {install_line(missing)}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from explorer.core.io.redaction import RedactingFilter
 
