@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
         self.job_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self._job_text = ""
         self._phase: tuple[int, str, float] = (0, "", 0.0)  # job id, phase message, when it began
+        self._bar_floor: tuple[int, int] = (0, 0)  # job id, the furthest its bar went (0-1000)
         # A phase of unknown length shows a busy bar and its running time, so a still bar never looks stuck.
         self._busy_timer = QTimer(self, interval=1000)
         self._busy_timer.timeout.connect(self._show_job_text)
@@ -290,7 +291,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction(act)
         view_menu = self.menuBar().addMenu("&View")
         for i, (key, _cls, label) in enumerate(PANELS):
-            act = QAction(label, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+            # "&&": a menu reads a single "&" as the mark of its shortcut letter ("Masking _objectives")
+            act = QAction(label.replace("&", "&&"), self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
             act.triggered.connect(lambda _=False, k=key: self.show_panel(k))
             view_menu.addAction(act)
         view_menu.addSeparator()
@@ -370,8 +372,13 @@ class MainWindow(QMainWindow):
                 self._busy_timer.start()
         else:
             self._busy_timer.stop()
+            # A job's bar never moves back: a later phase that reports less (a first load converting, then
+            # loading) holds the bar where it was and names the new phase.
+            floor = self._bar_floor[1] if self._bar_floor[0] == job.id else 0
+            value = max(floor, int(min(1.0, fraction) * 1000))
+            self._bar_floor = (job.id, value)
             self.progress.setRange(0, 1000)
-            self.progress.setValue(int(min(1.0, fraction) * 1000))
+            self.progress.setValue(value)
         if self._phase[:2] != (job.id, message):
             self._phase = (job.id, message, time.monotonic())
         self._set_job_text(message)
@@ -390,7 +397,8 @@ class MainWindow(QMainWindow):
         if text and shown is not None and shown.fraction < 0 and self._phase[0] == shown.id:
             text = f"{text} ({time.monotonic() - self._phase[2]:.0f} s)"
         metrics = self.job_label.fontMetrics()
-        self.job_label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, self.job_label.width() - 4))
+        # Cut at the end, where a reader expects it; the whole message is the tooltip.
+        self.job_label.setText(metrics.elidedText(text, Qt.TextElideMode.ElideRight, self.job_label.width() - 4))
         self.job_label.setToolTip(text)
 
     def export_all_dialog(self) -> None:

@@ -199,6 +199,48 @@ def test_progress_names_the_real_phase_and_is_busy_when_its_length_is_unknown(wi
     qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
 
 
+def test_progress_never_moves_back_and_long_messages_are_cut_at_their_end(window, qtbot):
+    """A first gemma3 load went 70% "Saving…" then 30% "Loading the tokenizer…": the bar holds at 70% and names the
+    new phase. A message too long for the status bar is cut at its end, whole in the tooltip."""
+    import threading
+
+    steps = [threading.Event() for _ in range(3)]
+    values: list[int] = []
+    window.progress.valueChanged.connect(values.append)
+    long_tail = "De-quantising the GGUF file (first time only, a minute or two) and then more words " * 3
+
+    def job(progress, cancel):
+        progress(0.7, "Saving the converted model to the cache…")
+        steps[0].wait(10)
+        progress(0.3, "Loading the tokenizer…")
+        steps[1].wait(10)
+        progress(0.8, long_tail)
+        steps[2].wait(10)
+        return 1
+
+    window.resize(1024, 700)
+    window.ctx.runner.submit(job, label="Load")
+    qtbot.waitUntil(lambda: "Saving" in window.job_label.toolTip(), timeout=5000)
+    steps[0].set()
+    qtbot.waitUntil(lambda: "tokenizer" in window.job_label.toolTip(), timeout=5000)
+    assert window.progress.value() == 700
+    steps[1].set()
+    qtbot.waitUntil(lambda: window.job_label.toolTip().startswith("De-quantising"), timeout=5000)
+    assert values == sorted(values) and values[-1] == 800
+    shown = window.job_label.text()
+    assert shown.startswith("De-quantising the GGUF file") and shown.endswith("…") and len(shown) < len(long_tail)
+    steps[2].set()
+    qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=5000)
+
+
+def test_view_menu_shows_the_panel_names_as_written(window):
+    from PySide6.QtWidgets import QMenu
+
+    menu = next(m for m in window.findChildren(QMenu) if m.title() == "&View")
+    texts = [a.text() for a in menu.actions()]
+    assert "Masking && objectives" in texts and "Heads && fine-tuning" in texts  # drawn as "Masking & objectives"
+
+
 def test_chart_legend_sits_outside_the_data_and_hover_reads_a_cell(qtbot):
     import numpy as np
 
