@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from explorer.core.io.fileio import TextFile
 from explorer.gui.panels.embeddings import EmbeddingsPanel
@@ -91,7 +92,7 @@ def test_corpus_view_neighbours(panel, qtbot, tmp_path):
     panel.picker.select("minilm")
     panel.tabs.setCurrentIndex(2)
     panel.corpus_word.setText("bank")
-    panel.run_corpus()
+    qtbot.keyClick(panel.corpus_word, Qt.Key.Key_Return)  # Enter in the word box searches
     qtbot.waitUntil(lambda: panel.corpus is not None, timeout=60_000)
     spec = panel.corpus_chart.spec
     assert [s.name for s in spec.series] == ["river.txt", "money.txt"]

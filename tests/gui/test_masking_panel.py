@@ -184,3 +184,29 @@ def test_fill_mask_predictions_leave_with_the_masks_they_were_for(qtbot, ctx_wit
     panel.run_fill()
     wait_jobs(qtbot, ctx)
     assert "model saw" in panel.fill_view.toPlainText()
+
+
+def test_fill_masks_fills_the_mask_the_user_typed(qtbot, ctx_with_models):
+    """"The capital of France is [MASK]." — Fill masks fills the typed [MASK] (as ``lm-explorer fill`` does), not
+    words the strategy drew; without a typed mask it fills the strategy's masks."""
+    ctx = ctx_with_models
+    panel = masked(qtbot, ctx, "wwm")
+    ctx.text.set_text("The capital of France is [MASK].")
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    shown = panel.fill_view.toPlainText()
+    assert "1 mask(s) filled" in shown and "Filled:" in shown
+    table = shown[shown.index("top guesses"):].split()
+    assert table[2:4] == ["1", "6"]  # mask 1 is token 6: [CLS] the capital of france is [MASK]
+    assert "model saw" not in shown  # not the strategy's table
+    panel.picker.select("smollm2")  # a causal LM cannot fill a typed mask: said in one line, as the CLI says it
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    assert "mask" in panel.fill_view.toPlainText().lower() and "Filled:" not in panel.fill_view.toPlainText()
+    ctx.text.set_text(TEXT)  # no typed mask: the strategy's masks again
+    panel.picker.select("minilm")
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    assert "model saw" in panel.fill_view.toPlainText()

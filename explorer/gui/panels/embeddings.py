@@ -183,6 +183,7 @@ class EmbeddingsPanel(Panel):
     def _build_corpus_tab(self) -> QWidget:
         self.corpus_word = QLineEdit()
         self.corpus_word.setPlaceholderText("word to find in the dropped files")
+        self.corpus_word.returnPressed.connect(self.run_corpus)  # Enter searches, as the button does
         self.corpus_layer = QSpinBox()
         self.corpus_layer.setRange(-1, 64)
         self.corpus_layer.setValue(-1)

@@ -398,9 +398,8 @@ class MaskingPanel(Panel):
         old = self.jobs.get(name)
         if old is not None and not getattr(old, "done", True):
             old.cancel()
-        self.jobs[name] = self.ctx.runner.submit(
-            fn, *args, label=label, on_result=on_result, on_error=self._error, **kwargs,
-        )
+        kwargs.setdefault("on_error", self._error)
+        self.jobs[name] = self.ctx.runner.submit(fn, *args, label=label, on_result=on_result, **kwargs)
 
     def _error(self, message: str) -> None:
         self.note.setText(message)
@@ -481,10 +480,29 @@ class MaskingPanel(Panel):
             return self.ctx.models.loaded[catalog.MINILM_MLM]
         return lm
 
+    @staticmethod
+    def typed_masks(lm: Any, text: str) -> bool:
+        """Whether the user typed masks into the text ([MASK], <mask> or the model's own mask token)."""
+        spellings = {"[mask]", "<mask>"} | {str(lm.tokenizer.mask_token).lower()} if lm is not None else set()
+        low = text.lower()
+        return any(s in low for s in spellings if s and s != "none")
+
     def run_fill(self) -> None:
+        """Fill the masks the user typed when the text has any (as ``lm-explorer fill`` does); else the masks the
+        chosen strategy drew."""
         from explorer.core.pretraining.masking import Masking
 
         lm = self.picker.current_model()
+        text = self.ctx.text.text()
+        if lm is not None and self.typed_masks(lm, text):
+            from explorer.core.pretraining.fillmask import fill_text
+
+            self.tabs.setCurrentIndex(3)
+            self.fill_view.setHtml("<p>Filling the masks you typed…</p>")
+            self._submit("fill", fill_text, self._filler(lm), text, 5, on_result=self._show_typed_fill,
+                         label="Filling masks",
+                         on_error=self._fill_failed)
+            return
         if lm is None or not isinstance(self.result, Masking):
             self.note.setText("Mask a text first (BERT-family masking), then fill the masks.")
             return
@@ -703,6 +721,22 @@ class MaskingPanel(Panel):
             f"(budget {stats.budget}); {html.escape(stats.unit_length_text())}; after merging touching spans "
             f"{stats.merged_span_length_mean:.2f} tokens; actions mask {af['mask']:.3f} / random {af['random']:.3f} "
             f"/ kept {af['keep']:.3f}. {stats.note}")
+
+    def _fill_failed(self, message: str) -> None:
+        self.fill_view.setHtml(f"<p>{html.escape(message)}</p>")
+        self._error(message)
+
+    def _show_typed_fill(self, out: dict) -> None:
+        """The masks the user typed, each with its candidates, and the text with the best ones filled in."""
+        rows = []
+        for k, m in enumerate(out["masks"], 1):
+            guesses = " ".join(f"<span style='background:#f0f0f0'>{html.escape(c['token'])}&nbsp;"
+                               f"{c['probability']:.2f}</span>" for c in m["candidates"])
+            rows.append(f"<tr><td>{k}</td><td>{m['position']}</td><td>{guesses}</td></tr>")
+        self.fill_view.setHtml(
+            f"<p>{html.escape(out['message'])}</p><p>Filled: <b>{html.escape(out['filled'])}</b></p>"
+            "<table cellspacing=4><tr><th>mask</th><th>token</th><th>top guesses</th></tr>"
+            + "".join(rows) + "</table>")
 
     def _show_fill(self, res: Any, masking: Any) -> None:
         if masking is not self.result:
