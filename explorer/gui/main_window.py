@@ -8,7 +8,7 @@ import logging
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -459,10 +459,21 @@ class MainWindow(QMainWindow):
 
     def _restore_layout(self) -> None:
         s = self._session
-        if s.get("geometry"):
+        rect = s.get("window_rect")
+        if isinstance(rect, list) and len(rect) == 4 and all(isinstance(v, int) for v in rect):
+            # The window's own area as it was (restoreGeometry works from the frame and, with no window manager or
+            # another one, came back 25 px lower and 2 px narrower); moved back onto a screen if none shows it.
+            geometry = QRect(*rect)
+            screen = QGuiApplication.screenAt(geometry.center()) or QGuiApplication.primaryScreen()
+            if screen is not None and not screen.availableGeometry().intersects(geometry):
+                geometry.moveTopLeft(screen.availableGeometry().topLeft())
+            self.setGeometry(geometry)
+        elif s.get("geometry"):
             self.restoreGeometry(_unb64(s["geometry"]))
         if s.get("window_state"):
             self.restoreState(_unb64(s["window_state"]))
+        if s.get("maximized"):
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
         self._restoring = True
         if s.get("text"):
             self.text_input.set_text(s["text"])
@@ -524,6 +535,8 @@ class MainWindow(QMainWindow):
             "models": list(self.ctx.models.loaded) + [n for n in self.ctx.models.loading if n not in self.ctx.models.loaded],
             "panel": PANELS[max(0, self.nav.currentRow())][0],
             "geometry": _b64(self.saveGeometry()),
+            "window_rect": list(self.normalGeometry().getRect()) if self.isMaximized() else list(self.geometry().getRect()),
+            "maximized": self.isMaximized(),
             "window_state": _b64(self.saveState()),
             "panels": panels,
         }

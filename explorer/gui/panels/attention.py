@@ -362,7 +362,7 @@ class AttentionPanel(Panel):
         s.range_start = self.start_spin.value()
         s.range_count = self.count_spin.value()
         s.pair = self.pair_edit.text()
-        s.model = self.picker.current_name() or ""
+        s.model = self.picker.chosen_name() or ""
         s.search = self.search_edit.text()
         s.top_k = self.topk_spin.value()
 

@@ -456,7 +456,7 @@ class EmbeddingsPanel(Panel):
 
     def state_dict(self) -> dict:
         s = self.state
-        s.model = self.picker.current_name() or ""
+        s.model = self.picker.chosen_name() or ""
         rows = []
         for r in range(self.table.rowCount()):
             cells = [self.table.item(r, c).text() if self.table.item(r, c) else "" for c in range(4)]

@@ -791,7 +791,7 @@ class MaskingPanel(Panel):
 
     def state_dict(self) -> dict:
         s = self.state
-        s.model = self.picker.current_name() or s.model
+        s.model = self.picker.chosen_name() or s.model
         s.mode = self.mode
         s.strategy = self.strategy_combo.currentData()
         s.objective = self.objective_combo.currentData()

@@ -31,14 +31,27 @@ class ModelPicker(QComboBox):
         # The box keeps its width whatever is loaded: a long name never widens the window.
         self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.setToolTip("Models loaded in the Models panel")
+        # The model asked for (a restored session, a preset) until it is loaded or the user picks another: models
+        # load one by one, and the first to arrive must not take its place for good.
         self._wanted: str | None = None
         ctx.models.changed.connect(self.refresh)
         self.currentIndexChanged.connect(self._emit)
+        self.activated.connect(self._user_chose)
         self.refresh()
 
+    def _user_chose(self, _index: int) -> None:
+        self._wanted = None
+
+    def chosen_name(self) -> str | None:
+        """The model this picker stands for: the one asked for while it still loads, else the one shown."""
+        return self._wanted or self.current_name()
+
     def refresh(self) -> None:
-        current = self.current_name() or self._wanted
         names = self.ctx.models.names(self.kinds, self.heads)
+        wanted = self._wanted if self._wanted in names else None
+        current = wanted or self.current_name() or self._wanted
+        if wanted:
+            self._wanted = None  # arrived: from now on the box follows the user
         self.blockSignals(True)
         self.clear()
         if names:
@@ -62,8 +75,8 @@ class ModelPicker(QComboBox):
         return self.ctx.models.get(self.current_name())
 
     def select(self, name: str) -> None:
-        self._wanted = name
         i = self.findData(name)
+        self._wanted = None if i >= 0 else name
         if i >= 0:
             self.setCurrentIndex(i)
 
