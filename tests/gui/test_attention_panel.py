@@ -306,3 +306,18 @@ def test_a_long_input_draws_its_rows_on_screen_during_the_pass(panel, qtbot, mon
     qtbot.waitUntil(lambda: panel.heatmap.spec is not None, timeout=60_000)
     assert panel._prepare_job is recompute
     assert panel.heatmap.spec.matrix.shape == (120, 120) and panel.heatmap.spec.meta["layer"] == 2
+
+
+def test_views_are_marked_stale_until_analysed_again(panel, qtbot):
+    """Another model or text: the old analysis's drawing stays but is veiled "stale: press F5" until Analyse."""
+    _run(panel, qtbot, "The cat sat on the mat.")
+    assert not panel.stale_veil.isVisible()
+    panel.picker.select("smollm2")
+    assert panel.stale_veil.isVisible() and "stale: press F5" in panel.stale_veil.text()
+    assert panel.stale_veil.geometry() == panel.stack.rect()
+    panel.picker.select("minilm")  # back to what is drawn: not stale
+    assert not panel.stale_veil.isVisible()
+    panel.ctx.text.set_text("Another text entirely.")
+    assert panel.stale_veil.isVisible()
+    _run(panel, qtbot, "Another text entirely.", model="smollm2")
+    assert not panel.stale_veil.isVisible()

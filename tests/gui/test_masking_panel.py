@@ -210,3 +210,26 @@ def test_fill_masks_fills_the_mask_the_user_typed(qtbot, ctx_with_models):
     panel.run_fill()
     wait_jobs(qtbot, ctx)
     assert "model saw" in panel.fill_view.toPlainText()
+
+
+def test_statistics_and_fills_of_other_inputs_are_not_shown_as_current(qtbot, ctx_with_models):
+    """Statistics sampled from another text or recipe are veiled "stale: press F5"; a typed mask's fill goes
+    when the model changes (it said "1 mask(s) filled…" under the new model's name)."""
+    ctx = ctx_with_models
+    panel = masked(qtbot, ctx, "span")
+    panel.samples_spin.setValue(200)
+    panel.run_stats()
+    wait_jobs(qtbot, ctx)
+    assert panel.stats is not None and not panel.stats_veil.isVisible()
+    ctx.text.set_text(TEXT + " One more sentence.")
+    assert panel.stats_veil.isVisible()
+    ctx.text.set_text(TEXT)
+    assert not panel.stats_veil.isVisible()
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("wwm"))
+    assert panel.stats_veil.isVisible()
+    ctx.text.set_text("The capital of France is [MASK].")
+    panel.run_fill()
+    wait_jobs(qtbot, ctx)
+    assert "1 mask(s) filled" in panel.fill_view.toPlainText()
+    panel.picker.select("smollm2")
+    assert "filled" not in panel.fill_view.toPlainText()

@@ -48,6 +48,7 @@ from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout, LayoutFence
 from explorer.gui.widgets.head_view import HEAD_COLORS, HeadView
 from explorer.gui.widgets.model_picker import ModelPicker
+from explorer.gui.widgets.stale import StaleVeil
 from explorer.gui.widgets.token_search import TokenSearch
 
 if TYPE_CHECKING:
@@ -216,6 +217,19 @@ class AttentionPanel(Panel):
         self.search_edit.textChanged.connect(self._search_changed)
         self.topk_spin.valueChanged.connect(self._top_k_changed)
         self._fill_heads(12)
+        # The views are veiled "stale" while the text, second sentence or model differ from the analysis drawn.
+        self.stale_veil = StaleVeil(self.stack)
+        self._analysed: tuple | None = None  # (model, text, pair) of the analysis on screen
+        self._running: tuple | None = None  # the same of the pass under way
+        ctx.text.changed.connect(self._update_stale)
+        self.pair_edit.textChanged.connect(self._update_stale)
+        self.picker.modelChanged.connect(self._update_stale)
+
+    def _inputs(self) -> tuple:
+        return self.picker.current_name(), self.ctx.text.text(), self.pair_edit.text().strip()
+
+    def _update_stale(self, *_args) -> None:
+        self.stale_veil.set_stale(self.analysis is not None and self._analysed != self._inputs())
 
     # ------------------------------------------------------------ running
 
@@ -240,6 +254,7 @@ class AttentionPanel(Panel):
         self.note.setText(f"Running {lm.name}…")
         self.run_button.setEnabled(False)
         self.state.top_k = self.topk_spin.value()
+        self._running = self._inputs()
         early = preview_pays(self._pass_seconds.get(lm.name))
         self._run_started = time.perf_counter()
         self._runs += 1
@@ -274,6 +289,7 @@ class AttentionPanel(Panel):
         self.note.setText(f"Running {preview.model_name} on {len(preview.labels)} tokens: layer {preview.layer} is "
                           f"drawn, the other layers are still running…")
         self._draw_head_view(preview)
+        self.stale_veil.set_stale(False)  # the new inputs' drawing, while the other layers run
 
     def _on_error(self, message: str) -> None:
         self.note.setMinimumHeight(0)
@@ -284,6 +300,8 @@ class AttentionPanel(Panel):
         """Take a finished analysis and draw the current view."""
         self._pass_seconds[analysis.model_name] = time.perf_counter() - self._run_started
         self.analysis = analysis
+        self._analysed = self._running
+        self._update_stale()
         a = analysis
         self.layer_spin.blockSignals(True)
         _set_range(self.layer_spin, 0, a.num_layers - 1)

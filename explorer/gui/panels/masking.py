@@ -34,6 +34,7 @@ from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
+from explorer.gui.widgets.stale import StaleVeil
 from explorer.gui.widgets.token_strip import Legend, TokenStrip
 
 STRATEGY_HELP = {
@@ -317,6 +318,9 @@ class MaskingPanel(Panel):
         stl.addWidget(self.stats_label)
         stl.addLayout(charts, 1)
         self.tabs.addTab(stats_page, "Statistics")
+        self.stats_veil = StaleVeil(stats_page)  # over statistics of another text, model or recipe
+        self._stats_inputs: tuple | None = None  # what the statistics on screen were sampled from
+        self._stats_running: tuple | None = None
 
         self.fill_view = QTextBrowser()
         self.fill_view.setHtml("<p>Press <b>Fill masks</b> after masking a text.</p>")
@@ -344,7 +348,19 @@ class MaskingPanel(Panel):
             spin.valueChanged.connect(self._settings_changed)
         self.stream_combo.currentIndexChanged.connect(self._draw_attention)
         self.picker.modelChanged.connect(self._settings_changed)
+        self.picker.modelChanged.connect(lambda _name: self._reset_fill())  # predictions of another model's are not this one's
+        self.samples_spin.valueChanged.connect(self._update_stats_stale)
+        ctx.text.changed.connect(self._update_stats_stale)
         self._sync_controls()
+
+    def _stats_key(self) -> tuple:
+        p = self.mask_params()
+        return (self.picker.current_name(), self.ctx.text.text(), self.strategy_combo.currentData(),
+                self.samples_spin.value(), self.seed_spin.value(), p.ratio, p.p_mask, p.p_random, p.geometric_p,
+                p.max_span)
+
+    def _update_stats_stale(self, *_args: Any) -> None:
+        self.stats_veil.set_stale(self._stats_inputs is not None and self._stats_inputs != self._stats_key())
 
     # ------------------------------------------------------------ settings
 
@@ -385,6 +401,7 @@ class MaskingPanel(Panel):
 
     def _settings_changed(self, *_args: Any) -> None:
         self._sync_controls()
+        self._update_stats_stale()
         if self.result is not None or self.ctx.text.text().strip():
             self._timer.start()
 
@@ -462,6 +479,7 @@ class MaskingPanel(Panel):
             self._error(str(err))
             return
         self.stats_label.setText("Sampling…")
+        self._stats_running = self._stats_key()
         self.tabs.setCurrentIndex(2)
         self._submit("stats", compute_stats, lm, text, self.strategy_combo.currentData(), self.samples_spin.value(),
                      self.seed_spin.value(), params, on_result=self._show_stats, label="Sampling maskings")
@@ -712,6 +730,8 @@ class MaskingPanel(Panel):
         from explorer.core.pretraining.masking_charts import span_hist_chart, token_frequency_chart
 
         self.stats = stats
+        self._stats_inputs = self._stats_running
+        self._update_stats_stale()
         self.hist_chart.set_spec(span_hist_chart(stats))
         self.freq_chart.set_spec(token_frequency_chart(stats))
         af = stats.action_fractions
