@@ -9,7 +9,7 @@ import json
 import pytest
 from PySide6.QtGui import QImage
 
-from explorer.core.charts import ChartSpec, Series
+from explorer.core.io.charts import ChartSpec, Series
 from explorer.gui.widgets.chart import EXPORT_SCALE, EXPORT_SIZE, PALETTE, ChartWidget, slug
 from tests.svg_axes import read_svg_chart
 

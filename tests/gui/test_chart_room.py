@@ -9,8 +9,8 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication, QStackedWidget, QTabWidget, QWidget
 
-from explorer.core.charts import ChartSpec, Series
-from explorer.core.sweep import SweepPoint, SweepResult
+from explorer.core.io.charts import ChartSpec, Series
+from explorer.core.prompting.sweep import SweepPoint, SweepResult
 from explorer.gui.main_window import PANELS
 from explorer.gui.widgets.chart import MIN_VIEW_HEIGHT, ChartWidget
 

@@ -9,7 +9,7 @@ from tests.gui.test_window_use import PANEL_SETTINGS, _differences, settle
 
 
 def test_every_panel_model_and_the_geometry_come_back(qtbot, data_dir, minilm, smollm2):
-    from explorer.core.session import load_session
+    from explorer.core.io.session import load_session
     from explorer.gui.main_window import MainWindow
 
     wanted = PANEL_SETTINGS
