@@ -117,3 +117,21 @@ def test_heatmap_labels_nearly_every_token_and_none_overlap(qtbot):
     scale = chart.plot_item.vb.width() / n
     edges = [(p * scale - fm.horizontalAdvance(t) / 2, p * scale + fm.horizontalAdvance(t) / 2) for p, t in bottom]
     assert all(b[0] >= a[1] for a, b in zip(edges, edges[1:], strict=False))
+
+
+def test_bars_of_disjoint_series_sit_on_their_own_tick(qtbot):
+    """The NER "label per token" chart: one bar series per label over disjoint tokens; each bar is centred on its
+    token (they were shifted sideways as if grouped). Series sharing an x still stand side by side."""
+    import pyqtgraph as pg
+
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    chart.set_spec(ChartSpec("ner", series=[Series("PER", [0.0, 2.0], [0.9, 0.8], style="bar"),
+                                            Series("O", [1.0, 3.0], [0.7, 0.95], style="bar")],
+                             x_ticks=[(0.0, "John"), (1.0, "lives"), (2.0, "Smith"), (3.0, "here")]))
+    bars = [i for i in chart.plot_item.items if isinstance(i, pg.BarGraphItem)]
+    assert [list(b.opts["x"]) for b in bars] == [[0.0, 2.0], [1.0, 3.0]]
+    chart.set_spec(ChartSpec("grouped", series=[Series("a", [0.0, 1.0], [1, 2], style="bar"),
+                                                Series("b", [0.0, 1.0], [2, 1], style="bar")]))
+    bars = [i for i in chart.plot_item.items if isinstance(i, pg.BarGraphItem)]
+    assert bars[0].opts["x"][0] < 0 < bars[1].opts["x"][0]

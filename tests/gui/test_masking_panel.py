@@ -233,3 +233,22 @@ def test_statistics_and_fills_of_other_inputs_are_not_shown_as_current(qtbot, ct
     assert "1 mask(s) filled" in panel.fill_view.toPlainText()
     panel.picker.select("smollm2")
     assert "filled" not in panel.fill_view.toPlainText()
+
+
+def test_chips_and_axes_show_tokens_as_text_on_a_byte_level_model(qtbot, ctx_with_models):
+    """SmolLM2's pieces ("Ġwas", "3:Ġfox") read as words in the masking chips and the objective's axes."""
+    ctx = ctx_with_models
+    panel = make(qtbot, ctx, "smollm2")
+    panel.strategy_combo.setCurrentIndex(panel.strategy_combo.findData("random"))
+    panel.ratio_spin.setValue(0.5)
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    for strip in (panel.original_strip, panel.input_strip, panel.target_strip):
+        assert strip.tokens and not any("Ġ" in t or "▁" in t for t in strip.tokens), strip.tokens
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("objective"))
+    panel.objective_combo.setCurrentIndex(panel.objective_combo.findData("xlnet"))
+    panel.run()
+    wait_jobs(qtbot, ctx)
+    spec = panel.attention_chart.spec
+    assert any("fox" in label for label in spec.col_labels)
+    assert not any("Ġ" in label for label in spec.col_labels + spec.row_labels)

@@ -28,6 +28,7 @@ from explorer.core.io.errors import InputError, ModelError
 from explorer.core.io.heap import release_heap
 from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
 from explorer.core.models.loading import require_finite
+from explorer.core.models.tokens import show_token, show_tokens
 
 
 @dataclass
@@ -165,7 +166,7 @@ def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: li
             prev_span = None
             continue
         piece = text[s:e]
-        label = piece.strip() or ("⏎" if "\n" in piece else "␣")
+        label = show_token(piece)
         span = (s, e, text)
         if span == prev_span:
             repeat += 1
@@ -173,8 +174,6 @@ def readable_labels(tokens: list[str], offsets: list[tuple[int, int]], texts: li
         else:
             repeat = 1
         prev_span = span
-        if tok.startswith("##"):
-            label = "##" + label
         out.append(label)
     return out
 
@@ -478,6 +477,6 @@ def _analyse_seq2seq(loaded: Any, text: str, target: str | None, progress: Progr
         attentions=enc_att, hidden_states=enc_hidden, segment_ids=[0] * len(ids), offsets=offsets,
         word_ids=list(enc.word_ids(0)), special_mask=specials, causal=False,
         truncated=truncated, note=note, decoder_tokens=dec_tokens,
-        decoder_labels=[t.replace("Ġ", "").replace("▁", "") or t for t in dec_tokens],
+        decoder_labels=show_tokens(dec_tokens),
         decoder_attentions=dec_att, cross_attentions=cross, decoder_hidden_states=dec_hidden,
     )

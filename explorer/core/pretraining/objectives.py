@@ -19,6 +19,7 @@ import numpy as np
 
 from explorer.core.io.errors import InputError
 from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.tokens import show_token
 from explorer.core.pretraining.masking import MaskParams, mask_text, mask_token
 from explorer.core.pretraining.words import TokenizedText, tokenize_words
 
@@ -235,7 +236,7 @@ def _sentences(tt: TokenizedText) -> list[list[int]]:
 
 
 def _labels(tokens: list[str]) -> list[str]:
-    return [f"{i}:{t}" for i, t in enumerate(tokens)]
+    return [f"{i}:{show_token(t)}" for i, t in enumerate(tokens)]
 
 
 def _enc_dec(

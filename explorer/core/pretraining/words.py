@@ -15,6 +15,7 @@ from typing import Any
 
 from explorer.core.io.errors import InputError
 from explorer.core.models.truncate import clip_to_tokens
+from explorer.core.models.tokens import show_token
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")  # 。，、「」 and full-width forms
@@ -161,7 +162,7 @@ def _pretty(text: str, tokens: list[str], offsets: list[tuple[int, int]], specia
             out.append("+")  # one more byte piece of a character already shown
         else:
             piece = text[a:b]
-            out.append(piece.replace("\n", "⏎").replace("\t", "⇥").strip() or "␣")
+            out.append(show_token(piece))
         prev = (a, b) if not sp else prev
     return out
 

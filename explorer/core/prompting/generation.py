@@ -17,6 +17,7 @@ from explorer.core.io.charts import ChartSpec, Series
 from explorer.core.io.errors import InputError
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.models.loading import require_finite
+from explorer.core.models.tokens import show_token
 
 
 @dataclass
@@ -241,7 +242,7 @@ def step_chart(result: GenerationResult, index: int) -> ChartSpec:
         raise InputError("Nothing was generated yet.")
     index = max(0, min(index, len(result.steps) - 1))
     step = result.steps[index]
-    labels = [repr(t)[1:-1] or "∅" for t, _ in step.top]
+    labels = [show_token(t) or "∅" for t, _ in step.top]  # a space reads ␣, as in the Steps list
     probs = [p for _, p in step.top]
     hover = [
         f"{lab}: p = {p:.4f}" + ("  ← chosen" if t == step.token else "")

@@ -33,6 +33,7 @@ from explorer.core.tuning.head_results import (
     TokenLabel,
     TokenResult,
 )
+from explorer.core.models.tokens import show_token
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 # Task -> the heads (models.ModelCard.heads) that can run it.
@@ -537,10 +538,12 @@ def token_chart(result: TokenResult) -> ChartSpec:
         if idx:
             series.append(Series(label, [float(i) for i in idx], [result.tokens[i].score for i in idx], style="bar",
                                  color=label_color(label, result.labels),
-                                 hover=[f"{result.tokens[i].token}: {label} {result.tokens[i].score:.2f}" for i in idx]))
+                                 hover=[f"{show_token(result.tokens[i].token)}: {label} {result.tokens[i].score:.2f}"
+                                        for i in idx]))
     return ChartSpec(
         title="Label per token", x_label="token", y_label="probability of the label",
-        series=series, x_ticks=[(float(i), t.token) for i, t in enumerate(result.tokens)], y_range=(0.0, 1.0),
+        series=series, x_ticks=[(float(i), show_token(t.token)) for i, t in enumerate(result.tokens)],
+        y_range=(0.0, 1.0),
         meta={"model": result.model_name, "text": result.text},
     )
 
@@ -554,7 +557,7 @@ def qa_curves_chart(result: QAResult) -> ChartSpec:
             Series("P(start)", x, [float(p) for p in result.start_probs], color="#2ca02c", hover=result.tokens),
             Series("P(end)", x, [float(p) for p in result.end_probs], color="#d62728", hover=result.tokens),
         ],
-        x_ticks=[(float(i), t) for i, t in enumerate(result.tokens)],
+        x_ticks=[(float(i), show_token(t)) for i, t in enumerate(result.tokens)],
         meta={"model": result.model_name, "question": result.question, "context": result.context,
               "answer": result.answer},
     )

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.io.charts import ChartSpec
 from explorer.core.models import catalog
+from explorer.core.models.tokens import show_token
 from explorer.core.pretraining.masking import STRATEGIES, STRATEGY_TITLES, MaskParams
 from explorer.core.pretraining.objectives import DESCRIPTIONS, OBJECTIVES, TITLES, ObjectiveParams
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
@@ -591,7 +592,7 @@ class MaskingPanel(Panel):
         self.original_strip.set_tokens(tt.pretty, groups, acts, tt.special, self._tips(tt, acts))
         self.original_strip.highlight = {t.left for t in mk.sbo if t.left is not None} | {
             t.right for t in mk.sbo if t.right is not None}
-        shown = [t.replace("Ġ", "").replace("▁", "") if a else tt.pretty[i]
+        shown = [show_token(t) if a else tt.pretty[i]
                  for i, (t, a) in enumerate(zip(mk.input_tokens, acts, strict=True))]
         self.input_strip.set_tokens(shown, groups, acts, tt.special, self._tips(tt, acts))
         tgt = [tt.pretty[i] for i in mk.masked]
@@ -624,7 +625,7 @@ class MaskingPanel(Panel):
                                        self._tips(tt, res.original_actions))
         self.original_strip.highlight = set()
         src = res.input_source
-        shown = [tt.pretty[s] if s is not None and res.input_tokens[k] == tt.tokens[s] else res.input_tokens[k]
+        shown = [tt.pretty[s] if s is not None and res.input_tokens[k] == tt.tokens[s] else show_token(res.input_tokens[k])
                  for k, s in enumerate(src)]
         groups = [tt.words[s] if s is not None else None for s in src]
         special = [tt.special[s] if s is not None else False for s in src]
@@ -648,7 +649,7 @@ class MaskingPanel(Panel):
                 self.target_strip.set_tokens(tgt, None, [None] * len(tgt), None, None)
             what = "the decoder writes"
         else:
-            tgt = ["·" if t is None else (tt.pretty[i] if i < tt.n and t == tt.tokens[i] else str(t))
+            tgt = ["·" if t is None else (tt.pretty[i] if i < tt.n and t == tt.tokens[i] else show_token(str(t)))
                    for i, t in enumerate(res.target_tokens)]
             if res.kind == "electra":
                 tacts = [("replaced" if t == "replaced" else None) for t in res.target_tokens]

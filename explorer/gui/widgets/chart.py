@@ -448,14 +448,18 @@ class ChartWidget(QWidget):
         if legend is not None:
             legend.setVisible(True)
         bars = [s for s in spec.series if s.style == "bar"]
-        bar_width = 0.8 / max(1, len(bars))
+        # Bars of several series side by side only where they share an x; series over disjoint x (one per label,
+        # as the NER chart draws) each sit on their own tick, full width.
+        xs = [x for s in bars for x in s.x]
+        grouped = len(xs) != len(set(xs))
+        bar_width = 0.8 / max(1, len(bars)) if grouped else 0.8
         bar_index = 0
         for i, s in enumerate(spec.series):
             color = s.color or PALETTE[i % len(PALETTE)]
             x = tx(s.x)
             y = np.asarray(s.y, dtype=float)
             if s.style == "bar":
-                offset = (bar_index - (len(bars) - 1) / 2) * bar_width
+                offset = (bar_index - (len(bars) - 1) / 2) * bar_width if grouped else 0.0
                 bar_index += 1
                 item = pg.BarGraphItem(x=x + offset, height=y, width=bar_width, brush=pg.mkBrush(color), pen=pg.mkPen(color))
                 pi.addItem(item)

@@ -23,13 +23,14 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.io.errors import ExplorerError
+from explorer.core.models.tokens import show_token
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
 
 
 def token_label(token: str) -> str:
-    """A generated token as a visible label: spaces as ␣, new lines as \\n."""
-    return (repr(token)[1:-1] or "∅").replace(" ", "␣")
+    """A generated token as a person reads it (core's show_token: a space ␣, a new line ↵), as the chart shows it."""
+    return show_token(token) or "∅"
 
 
 class GenerationView(QWidget):
