@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -34,21 +36,54 @@ from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import short_name
 
 
+def _group_label(name: str, width: int = 10) -> str:
+    """A model's name under its bars: the short name, cut at its end when longer than ``width``."""
+    short = short_name(name)
+    return short if len(short) <= width else short[: width - 1] + "…"
+
+
+def wrap_name(name: str, width: int = 10) -> str:
+    """A model's short name on lines of about ``width`` characters, broken after - _ . ( or a space, for a table
+    header that must show the whole name ("t-frozen-2(…" was cut even at 1920 px)."""
+    lines, line = [], ""
+    for part in re.split(r"(?<=[-_.( ])", short_name(name)):
+        if line and len(line) + len(part) > width:
+            lines.append(line)
+            line = ""
+        line += part
+    return "\n".join(lines + [line])
+
+
 def comparison_spec(cards: list) -> ChartSpec:
-    """Bars of parameters, memory and disk size per loaded model (the lecture's 'bigger and smaller models')."""
+    """Parameters per loaded model, in millions (the lecture's 'bigger and smaller models'): all of them, and
+    without the embedding tables (Kaplan et al.); bytes are another unit and have their own chart."""
     x = list(range(len(cards)))
     return ChartSpec(
-        title="Loaded models: size",
+        title="Loaded models: parameters",
         x_label="model",
-        y_label="millions of parameters / MB",
+        y_label="millions of parameters",
         series=[
-            Series("parameters (millions)", x, [c.num_parameters / 1e6 for c in cards], style="bar"),
-            Series("without embeddings (millions, Kaplan)", x,
+            Series("all parameters", x, [c.num_parameters / 1e6 for c in cards], style="bar"),
+            Series("without embeddings (Kaplan et al.)", x,
                    [c.num_parameters_non_embedding / 1e6 for c in cards], style="bar"),
-            Series("in memory (MB)", x, [c.bytes_in_memory / 2**20 for c in cards], style="bar"),
-            Series("on disk (MB)", x, [c.bytes_on_disk / 2**20 for c in cards], style="bar"),
         ],
-        x_ticks=[(i, c.name) for i, c in enumerate(cards)],
+        x_ticks=[(i, _group_label(c.name)) for i, c in enumerate(cards)],
+        meta={"models": [c.name for c in cards]},
+    )
+
+
+def bytes_spec(cards: list) -> ChartSpec:
+    """Memory and disk size per loaded model, in MB."""
+    x = list(range(len(cards)))
+    return ChartSpec(
+        title="Loaded models: memory and disk",
+        x_label="model",
+        y_label="MB",
+        series=[
+            Series("in memory", x, [c.bytes_in_memory / 2**20 for c in cards], style="bar"),
+            Series("on disk", x, [c.bytes_on_disk / 2**20 for c in cards], style="bar"),
+        ],
+        x_ticks=[(i, _group_label(c.name)) for i, c in enumerate(cards)],
         meta={"models": [c.name for c in cards]},
     )
 
@@ -127,10 +162,16 @@ class ModelsPanel(Panel):
 
         self.compare_table = QTableWidget(0, 0)
         self._setup_table(self.compare_table, [])
-        self.compare_chart = ChartWidget(title="Loaded models: size")
+        self.compare_chart = ChartWidget(title="Loaded models: parameters")
+        self.bytes_chart = ChartWidget(title="Loaded models: memory and disk")
+        charts = QWidget()
+        ch = QVBoxLayout(charts)  # one above the other: each has the whole width for the models' names
+        ch.setContentsMargins(0, 0, 0, 0)
+        ch.addWidget(self.compare_chart)
+        ch.addWidget(self.bytes_chart)
         compare_page = QSplitter(Qt.Orientation.Vertical)
         compare_page.addWidget(self.compare_table)
-        compare_page.addWidget(self.compare_chart)
+        compare_page.addWidget(charts)
         compare_page.setSizes([300, 250])
 
         self.storage = StorageView(ctx)
@@ -144,7 +185,7 @@ class ModelsPanel(Panel):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
-        splitter.setSizes([420, 640])
+        splitter.setSizes([300, 760])  # the cards and the comparison get the room; the list needs little
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -347,11 +388,14 @@ class ModelsPanel(Panel):
             self.compare_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
             self.compare_table.setItem(0, 0, QTableWidgetItem("Load two or more models to compare them side by side."))
             self.compare_chart.clear()
+            self.bytes_chart.clear()
             return
         rows = [card_lines(c) for c in cards]
         self.compare_table.setColumnCount(len(cards) + 1)
         self.compare_table.setRowCount(len(rows[0]))
-        self.compare_table.setHorizontalHeaderLabels(["Field"] + [c.name for c in cards])
+        self.compare_table.setHorizontalHeaderLabels(["Field"] + [wrap_name(c.name) for c in cards])
+        for i, c in enumerate(cards, 1):
+            self.compare_table.horizontalHeaderItem(i).setToolTip(c.name)
         for r, (label, _v) in enumerate(rows[0]):
             self.compare_table.setItem(r, 0, QTableWidgetItem(label))
             for c, card_rows in enumerate(rows):
@@ -363,8 +407,14 @@ class ModelsPanel(Panel):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         for c in range(1, len(cards) + 1):
             header.setSectionResizeMode(c, QHeaderView.ResizeMode.Stretch)
+        # A model's column is never narrower than its wrapped name: with many models the table scrolls sideways
+        # rather than cut a header.
+        fm = header.fontMetrics()
+        widest = max(fm.horizontalAdvance(line) for c in cards for line in wrap_name(c.name).split("\n"))
+        header.setMinimumSectionSize(widest + 16)
         self.compare_table.resizeRowsToContents()
         self.compare_chart.set_spec(comparison_spec(cards))
+        self.bytes_chart.set_spec(bytes_spec(cards))
 
     # ------------------------------------------------------------ state
 
