@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from explorer.core.io.errors import InputError
-from explorer.core.models.truncate import clip_to_tokens
 from explorer.core.models.tokens import show_token
+from explorer.core.models.truncate import clip_to_tokens
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")  # 。，、「」 and full-width forms

@@ -20,6 +20,7 @@ from explorer.core.io.charts import ChartSpec, Series
 from explorer.core.io.errors import InputError, ModelError
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.models.loading import require_finite
+from explorer.core.models.tokens import show_token
 from explorer.core.models.truncate import clip_to_tokens
 from explorer.core.tuning.head_results import (
     ClassResult,
@@ -33,7 +34,6 @@ from explorer.core.tuning.head_results import (
     TokenLabel,
     TokenResult,
 )
-from explorer.core.models.tokens import show_token
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 # Task -> the heads (models.ModelCard.heads) that can run it.

@@ -594,6 +594,7 @@ class AttentionPanel(Panel):
         rows = np.arange(att.shape[2]) if self.state.source == "cross" else cols
         renorm = self.state.hide_special and self.state.source == "self"
         grid, (tr, tc), gap = model_grid(att, rows, cols, renorm, self._compact())
+        n_layers, n_heads = att.shape[:2]
         self._model_tile = (tr + gap, tc + gap)
         row_labels = [f"layer {r // (tr + gap)}" for r in range(grid.shape[0])]
         col_labels = [f"head {c // (tc + gap)}" for c in range(grid.shape[1])]
