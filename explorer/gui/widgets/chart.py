@@ -19,7 +19,19 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QCoreApplication, QEvent, QPointF, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QCoreApplication,
+    QEvent,
+    QIODevice,
+    QPointF,
+    QRect,
+    QRectF,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QAction, QColor, QFont, QFontMetrics, QImage, QPainter, QPicture
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import (
@@ -675,6 +687,75 @@ class ChartWidget(QWidget):
             painter.end()
         if fmt == "png":
             save_image(device, path)
+        else:
+            flatten_svg(path)
+
+
+_SVG_NS = "http://www.w3.org/2000/svg"
+_NUMBER_PAIR = re.compile(r"(-?[\d.]+(?:[eE][-+]?\d+)?),(-?[\d.]+(?:[eE][-+]?\d+)?)")
+_FLATTENED = {f"{{{_SVG_NS}}}path": "d", f"{{{_SVG_NS}}}polyline": "points", f"{{{_SVG_NS}}}polygon": "points"}
+
+
+def flatten_svg(path: Path) -> None:
+    """Put every line of the SVG into page coordinates. QSvgGenerator writes a curve in data units under a
+    scaling transform with ``vector-effect="non-scaling-stroke"``; librsvg and ImageMagick ignore that effect and
+    drew each 2 px line 900 px thick. Groups of lines only (text and images keep their transforms)."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", _SVG_NS)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    tree = ET.parse(path)
+    for g in tree.getroot().iter(f"{{{_SVG_NS}}}g"):
+        m = re.fullmatch(r"matrix\(([^)]*)\)", g.get("transform", ""))
+        if not m or not len(g) or any(child.tag not in _FLATTENED for child in g):
+            continue
+        a, b, c, d, e, f = (float(v) for v in m.group(1).split(","))
+
+        def mapped(pair: re.Match, a=a, b=b, c=c, d=d, e=e, f=f) -> str:
+            x, y = float(pair.group(1)), float(pair.group(2))
+            return f"{a * x + c * y + e:.6g},{b * x + d * y + f:.6g}"
+
+        for child in g:
+            attr = _FLATTENED[child.tag]
+            child.set(attr, _NUMBER_PAIR.sub(mapped, child.get(attr, "")))
+        del g.attrib["transform"]
+    for g in tree.getroot().iter(f"{{{_SVG_NS}}}g"):
+        m = re.fullmatch(r"matrix\(([^)]*)\)", g.get("transform", ""))
+        if m:
+            for image in g.findall(f"{{{_SVG_NS}}}image"):
+                _sharpen(g, image, [float(v) for v in m.group(1).split(",")])
+    tree.write(path, encoding="UTF-8", xml_declaration=True)
+
+
+def _sharpen(group, image, matrix: list[float]) -> None:
+    """A heatmap's image at its drawn size, cell by cell: an 8x8 image stretched by the SVG viewer was smoothed
+    into a blur whose cells no longer sat on their ticks (librsvg, ImageMagick). Qt scales it without smoothing."""
+    import base64
+
+    a, b, c, d, e, f = matrix
+    href_key = "{http://www.w3.org/1999/xlink}href"
+    href = image.get(href_key, "")
+    if b or c or not href.startswith("data:image/png;base64,"):
+        return
+    w, h = float(image.get("width", 0)), float(image.get("height", 0))
+    out_w, out_h = round(abs(a) * w), round(abs(d) * h)
+    if not (0 < out_w <= 4000 and 0 < out_h <= 4000) or (out_w, out_h) == (w, h):
+        return
+    src = QImage.fromData(base64.b64decode(href.split(",", 1)[1]), "PNG")
+    if src.isNull():
+        return
+    big = src.scaled(out_w, out_h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    big.save(buffer, "PNG")
+    image.set(href_key, "data:image/png;base64," + base64.b64encode(bytes(data)).decode("ascii"))
+    x, y = float(image.get("x", 0)), float(image.get("y", 0))
+    image.set("x", f"{x * abs(a):.6g}")
+    image.set("y", f"{y * abs(d):.6g}")
+    image.set("width", str(out_w))
+    image.set("height", str(out_h))
+    group.set("transform", f"matrix({1 if a > 0 else -1},0,0,{1 if d > 0 else -1},{e:.6g},{f:.6g})")
 
 
 def save_image(image: QImage, path: Path) -> None:
