@@ -135,3 +135,23 @@ def test_bars_of_disjoint_series_sit_on_their_own_tick(qtbot):
                                                 Series("b", [0.0, 1.0], [2, 1], style="bar")]))
     bars = [i for i in chart.plot_item.items if isinstance(i, pg.BarGraphItem)]
     assert bars[0].opts["x"][0] < 0 < bars[1].opts["x"][0]
+
+
+def test_confusion_matrix_names_both_axes_and_prints_its_counts(qtbot):
+    from explorer.core.tuning.evaluation import EvalResult, confusion_chart
+
+    labels = ["negative", "neutral", "positive"]
+    result = EvalResult.__new__(EvalResult)
+    result.confusion, result.labels, result.n, result.accuracy = [[5, 1, 0], [2, 3, 1], [0, 1, 7]], labels, 20, 0.75
+    result.to_dict = lambda: {}
+    spec = confusion_chart(result)
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    chart.resize(700, 500)
+    chart.show()
+    chart.set_spec(spec)
+    _settle(qtbot)
+    for axis in ("bottom", "left"):
+        assert [t for _p, t in chart.plot_item.getAxis(axis)._tickLevels[0]] == labels, axis
+    printed = sorted(item.textItem.toPlainText() for item in chart._cell_items)
+    assert printed == sorted(str(v) for row in result.confusion for v in row)

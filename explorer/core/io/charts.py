@@ -52,6 +52,7 @@ class ChartSpec:
     x_ticks: list[tuple[float, str]] | None = None  # (position, label); a heatmap's in column units (cell i: i+.5)
     y_ticks: list[tuple[float, str]] | None = None  # a heatmap's row ticks, in row units
     greyed: np.ndarray | None = None  # [row, col] bool: heatmap cells drawn grey (a causal mask's future)
+    cell_values: bool = False  # a small heatmap prints each cell's value in it (a confusion matrix's counts)
     y_range: tuple[float, float] | None = None
     legend: bool = True
     meta: dict[str, Any] = field(default_factory=dict)  # the inputs and settings that made it

@@ -153,5 +153,5 @@ def confusion_chart(result: EvalResult) -> ChartSpec:
         title=f"Confusion matrix ({result.n} rows, accuracy {result.accuracy:.1%})", kind="heatmap",
         x_label="predicted", y_label="gold", matrix=m, row_labels=list(result.labels),
         col_labels=list(result.labels), value_range=(0.0, float(max(m.max(), 1.0)) if m.size else 1.0),
-        colormap="viridis", legend=False, meta=result.to_dict(),
+        colormap="viridis", legend=False, meta=result.to_dict(), cell_values=True,
     )

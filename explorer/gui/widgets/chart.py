@@ -97,6 +97,7 @@ class ChartWidget(QWidget):
         self.spec: ChartSpec | None = None
         self._image: pg.ImageItem | None = None
         self._overlay: pg.ImageItem | None = None  # the spec's greyed cells over the heatmap
+        self._cell_items: list = []  # the values printed in a small heatmap's cells
         self._colorbar: pg.ColorBarItem | None = None
         self._matrix: np.ndarray | None = None
         self._note_item: pg.LabelItem | None = None  # the spec's note, in the scene so that exports carry it
@@ -226,6 +227,9 @@ class ChartWidget(QWidget):
         if self._overlay is not None:
             self.plot_item.removeItem(self._overlay)
             self._overlay = None
+        for item in self._cell_items:
+            self.plot_item.removeItem(item)
+        self._cell_items = []
         if not keep_image:
             if self._colorbar is not None:
                 self.graphics.ci.removeItem(self._colorbar)
@@ -332,8 +336,23 @@ class ChartWidget(QWidget):
             overlay.setZValue(5)
             pi.addItem(overlay)
             self._overlay = overlay
+        if spec.cell_values and m.size <= 400:
+            self._cell_values(m, lo, hi)
         self._heatmap_ticks()
         pi.setRange(xRange=(0, m.shape[1]), yRange=(0, m.shape[0]), padding=0)
+
+    def _cell_values(self, m: np.ndarray, lo: float, hi: float) -> None:
+        """Each cell's value printed at its centre (whole numbers as counts), light on dark cells."""
+        for (r, c), v in np.ndenumerate(m):
+            if not np.isfinite(v):
+                continue
+            text = f"{int(v)}" if float(v).is_integer() else f"{v:.2f}"
+            dark = (v - lo) / (hi - lo) < 0.6  # viridis is dark below ~60%
+            item = pg.TextItem(text, color="#ffffff" if dark else "#111111", anchor=(0.5, 0.5))
+            item.setPos(c + 0.5, r + 0.5)
+            item.setZValue(10)
+            self.plot_item.addItem(item)
+            self._cell_items.append(item)
 
     def _heatmap_ticks(self) -> None:
         spec, m = self.spec, self._matrix
