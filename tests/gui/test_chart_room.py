@@ -83,13 +83,14 @@ def _sweep(model: str, params: int, non_emb: int, acc: list[float]) -> SweepResu
 def test_gpt3_figure_readable_at_1024x700_and_its_png_is_a_picture(window, qtbot, tmp_path):
     window.resize(1024, 700)
     panel = window.show_panel("prompting")
-    panel.sweeps = {"smollm2": _sweep("smollm2", 134_515_008, 106_200_000, [0.15, 0.45, 0.8]),
-                    "gemma3": _sweep("gemma3", 268_098_176, 100_000_000, [0.1, 0.3, 0.7])}
-    panel._redraw_sweep()
-    _reveal(panel.size_chart)
-    panel.sweep_charts.setCurrentWidget(panel.size_chart)
+    view = panel.sweep  # the K-shot sweep view
+    view.sweeps = {"smollm2": _sweep("smollm2", 134_515_008, 106_200_000, [0.15, 0.45, 0.8]),
+                   "gemma3": _sweep("gemma3", 268_098_176, 100_000_000, [0.1, 0.3, 0.7])}
+    view._redraw_sweep()
+    _reveal(view.size_chart)
+    view.sweep_charts.setCurrentWidget(view.size_chart)
     _settle(qtbot)
-    chart = panel.size_chart
+    chart = view.size_chart
     assert chart.spec.log_x and len(chart.legend.items) == 3
     _assert_readable(chart, "accuracy vs model size")
     assert chart.plot_item.getAxis("left").labelText == "accuracy"  # printed along the axis, whole
