@@ -517,6 +517,10 @@ class MaskingPanel(Panel):
             from explorer.core.pretraining.fillmask import fill_text
 
             self.tabs.setCurrentIndex(3)
+            if self._needs_project_mlm(lm):  # as for the strategy's masks: minilm-mlm fills MiniLM's
+                self.fill_view.setHtml("<p>Loading minilm-mlm, the MiniLM that fills masks…</p>")
+                self.ctx.models.load(catalog.MINILM_MLM, on_done=lambda _m: self.run_fill())
+                return
             self.fill_view.setHtml("<p>Filling the masks you typed…</p>")
             self._submit("fill", fill_text, self._filler(lm), text, 5, on_result=self._show_typed_fill,
                          label="Filling masks",
