@@ -36,7 +36,7 @@ from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import short_name
 
 
-def _group_label(name: str, width: int = 10) -> str:
+def _group_label(name: str, width: int = 8) -> str:
     """A model's name under its bars: the short name, cut at its end when longer than ``width``."""
     short = short_name(name)
     return short if len(short) <= width else short[: width - 1] + "…"
@@ -185,7 +185,7 @@ class ModelsPanel(Panel):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
-        splitter.setSizes([300, 760])  # the cards and the comparison get the room; the list needs little
+        splitter.setSizes([420, 640])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
