@@ -64,10 +64,10 @@ def test_after_first_paint_prepares_the_model_libraries_before_any_load(window, 
     monkeypatch.setattr(context, "_load_or_too_big", fake_load)
     started: list[str] = []
     window.ctx.runner.jobStarted.connect(lambda job: started.append(job.label))
-    window.after_first_paint()  # an empty session: both bundled models
-    assert started == ["Preparing the model libraries", "Loading minilm", "Loading smollm2"]
+    window.after_first_paint()  # an empty session: the default bundled models
+    assert started == ["Preparing the model libraries", "Loading minilm", "Loading minilm-mlm", "Loading smollm2"]
     qtbot.waitUntil(lambda: not window.ctx.runner.active, timeout=10_000)
-    assert sorted(ran) == ["minilm", "smollm2", "warm-up"]
+    assert sorted(ran) == ["minilm", "minilm-mlm", "smollm2", "warm-up"]
     monkeypatch.setattr(warmup, "is_warm", lambda: True)
     assert window.ctx.models.warm_up() is None  # warm already: no job
 

@@ -506,13 +506,15 @@ def test_lab_settings_keep_the_height_their_text_needs_after_a_run(small_window,
     assert settings.height() >= settings.heightForWidth(settings.width())
 
 
-def test_heads_fill_mask_choice_shows_its_whole_text(small_window, qtbot):
+def test_heads_fill_mask_choice_shows_its_whole_text(small_window, qtbot, minilm_mlm):
     """The Heads panel's mask chooser is shown empty (the fill-mask view comes up with the task) and filled by a
-    run: it widens to show "1 (token 4): city" whole, at 1024×700."""
+    run: it widens to show "1 (token 4): city" whole, at 1024×700. minilm-mlm is the MiniLM with an MLM head."""
     w = small_window
+    w.ctx.models.loaded["minilm-mlm"] = minilm_mlm
+    w.ctx.models.changed.emit()
     p = w.show_panel("heads")
     p.tabs.setCurrentIndex(0)
-    p.picker.select("minilm")
+    p.picker.select("minilm-mlm")
     p.task_combo.setCurrentIndex(p.task_combo.findData("fill-mask"))
     settle(qtbot)
     assert p.fill_mask_combo.isVisible() and p.fill_mask_combo.count() == 0
