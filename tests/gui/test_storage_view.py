@@ -25,6 +25,10 @@ def test_storage_lists_and_clears_after_confirmation(qtbot, tmp_path, monkeypatc
     monkeypatch.setenv("LM_EXPLORER_DATA_DIR", str(tmp_path / "lmx" / "data"))
     from explorer.gui.main_window import MainWindow
 
+    from explorer.core.io import fileio
+
+    # the GGUF's sha256 remembered by an earlier test in this process would skip writing this home's note of it
+    monkeypatch.setattr(fileio, "_KNOWN_SHA256", {})
     window = MainWindow(restore=False)
     qtbot.addWidget(window)
     converted = _conversion(_gguf_cache_folder(catalog.resolve("smollm2")), 4000)
