@@ -23,9 +23,8 @@ def _conversion(folder, payload: int):
 def test_storage_lists_and_clears_after_confirmation(qtbot, tmp_path, monkeypatch):
     monkeypatch.setenv("LM_EXPLORER_HOME", str(tmp_path / "lmx"))
     monkeypatch.setenv("LM_EXPLORER_DATA_DIR", str(tmp_path / "lmx" / "data"))
-    from explorer.gui.main_window import MainWindow
-
     from explorer.core.io import fileio
+    from explorer.gui.main_window import MainWindow
 
     # the GGUF's sha256 remembered by an earlier test in this process would skip writing this home's note of it
     monkeypatch.setattr(fileio, "_KNOWN_SHA256", {})
