@@ -441,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
     args = ap.parse_args(argv)
+    if args.run_dir.exists() and not args.run_dir.is_dir():
+        ap.error(f"--run-dir {args.run_dir} exists and is not a folder")
+    if args.plot and not (args.run_dir / "log.csv").is_file():
+        ap.error(f"--plot: {args.run_dir} has no log.csv (train first, or name the run's folder with --run-dir)")
 
     if args.plot:
         from explorer.commands._common import export_chart

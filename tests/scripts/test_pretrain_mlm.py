@@ -143,3 +143,14 @@ def test_export_is_a_loadable_float16_model_with_a_card(pretrain, sentences, tmp
     assert 0 <= held["project_text"]["top1"] <= held["project_text"]["top5"] <= 1
     assert held["everyday_cloze"]["sentences"] == 40
     assert set(card["reference_frequency_only"]) == {"project_text", "python_manual"}
+
+
+def test_bad_folders_are_one_line_errors(pretrain, tmp_path, capsys):
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("mine", encoding="utf-8")
+    for argv in (["--run-dir", str(not_a_folder)], ["--run-dir", str(tmp_path / "none"), "--plot", str(tmp_path / "c.png")]):
+        with pytest.raises(SystemExit) as exit_:
+            pretrain.main(argv)
+        assert exit_.value.code == 2
+        assert "error: --" in capsys.readouterr().err
+    assert not_a_folder.read_text(encoding="utf-8") == "mine"
