@@ -345,3 +345,15 @@ def test_a_good_chat_template_renders_and_a_bad_one_falls_back_to_the_raw_prompt
     fallback = build_prompt(template, demos, query, tok, 64, chat=True)
     assert not fallback.chat and fallback.text == build_prompt(template, demos, query, tok, 64).text
     assert "chat template could not be used" in fallback.note and "raw" in fallback.note
+
+
+def test_first_long_line_finds_a_line_over_the_limit_in_any_text():
+    from explorer.core.io.limits import first_long_line, too_long_to_show
+
+    assert first_long_line("", 5) == 0 and first_long_line("abc\nde", 5) == 0 and first_long_line("\n" * 99, 5) == 0
+    assert first_long_line("a" * 5 + "\n" + "b" * 5, 5) == 0
+    assert first_long_line("ab\n" + "c" * 6, 5) == 6
+    assert first_long_line("a" * 5 + "\n" + "b" * 6 + "\nc", 5) == 6
+    assert first_long_line("x" * 70_000) == 70_000
+    assert too_long_to_show("fine\n" * 10, "note.txt") == ""
+    assert too_long_to_show("x" * 70_000, "note.txt").startswith("note.txt has a line of 70,000 characters")

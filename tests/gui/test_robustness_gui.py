@@ -127,3 +127,30 @@ def test_session_survives_kill_9(qtbot, tmp_path, monkeypatch):
     assert w.ctx.text.text() == typed + pasted
     qtbot.waitUntil(lambda: [f.path for f in w.ctx.files] == [str(note)], timeout=10000)  # read in a job
     assert w.nav.currentItem().text() == "Attention"
+
+
+def test_a_file_with_a_line_too_long_to_show_is_refused_and_left_alone(window, tmp_path):
+    """A single-line file over the text box's limit (a 10 MB one froze the window) is read but not shown: the
+    box keeps the user's text, the notice says why, the file is unchanged. A paste of such a line likewise."""
+    from PySide6.QtCore import QMimeData
+
+    from explorer.core.io.limits import MAX_SHOWN_LINE
+
+    window.text_input.set_text("My own words.")
+    path = tmp_path / "one-line.txt"
+    body = ("y" * (MAX_SHOWN_LINE + 10)).encode()
+    path.write_bytes(body)
+    assert window.text_input.open_files([str(path)]) == []
+    assert window.ctx.text.text() == "My own words."
+    notice = window.text_input.notice.text()
+    assert f"one-line.txt has a line of {MAX_SHOWN_LINE + 10:,} characters" in notice
+    assert "Your text is unchanged." in notice
+    assert path.read_bytes() == body and window.ctx.files == []
+    pasted = QMimeData()
+    pasted.setText("z" * (MAX_SHOWN_LINE + 1))
+    window.text_input.edit.insertFromMimeData(pasted)
+    assert window.text_input.text() == "My own words."
+    assert "The pasted text has a line of" in window.text_input.notice.text()
+    pasted.setText(" and more")
+    window.text_input.edit.insertFromMimeData(pasted)  # a paste the box can show goes in as ever
+    assert window.text_input.text().endswith(" and more")

@@ -95,3 +95,26 @@ def test_panel_states_of_the_wrong_shape_never_stop_a_panel(qtbot, data_dir, cap
     finally:
         w.ctx.runner.cancel_all()
         w.ctx.runner.wait(10000)
+
+
+def test_a_session_text_with_a_line_too_long_to_show_is_kept_aside(qtbot, data_dir):
+    """A one-line text over the text box's limit (a 1 MB one froze the window for 95 s at start) is not put in the
+    box: the session file is first copied aside byte for byte, the rest of the session is restored, one note."""
+    from explorer.core.io.limits import MAX_SHOWN_LINE
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    content = json.dumps({"version": 1, "text": "short line\n" + "x" * (MAX_SHOWN_LINE + 1), "panel": "embeddings"})
+    (data_dir / "session.json").write_text(content)
+    w = _window(qtbot)
+    try:
+        assert w.text_input.text() == ""
+        assert w.current_panel().key == "embeddings"  # the session's other fields are used
+        assert w.banner_box.isVisible()
+        assert f"has a line of {MAX_SHOWN_LINE + 1:,} characters" in w.banner.text()
+        copies = list(data_dir.glob("session.long-text-*.json"))
+        assert [c.read_text() for c in copies] == [content] and str(copies[0]) in w.banner.text()
+        w.save_session()
+        assert [c.read_text() for c in copies] == [content]  # the copy outlives the next save
+    finally:
+        w.ctx.runner.cancel_all()
+        w.ctx.runner.wait(10000)

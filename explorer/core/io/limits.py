@@ -29,6 +29,11 @@ MAX_HTTP_STREAM = 64 * MB  # a whole streamed answer
 MAX_HTTP_HEADERS = 100  # header lines of one answer (http.client's own limit, stated here)
 csv.field_size_limit(MAX_CSV_FIELD)  # for every CSV reader of the app: a longer field is a one-line error
 
+# One line of the window's text box: Qt lays a line (a text block) out whole, in time that grows faster than its
+# length (a 1 MB line froze the window for 95 s, an 8 MB one of words for minutes); 50,000 characters take well
+# under a second. A text with a longer line is not shown; the file it came from is never changed.
+MAX_SHOWN_LINE = 50_000
+
 MAX_LAYERS = 1024  # a model config's layer count
 MAX_VOCAB = 4_000_000  # a model config's vocabulary size
 MAX_HIDDEN = 65_536  # a model config's hidden size
@@ -36,6 +41,29 @@ MAX_HIDDEN = 65_536  # a model config's hidden size
 
 def size_text(n: float) -> str:
     return f"{n / MB:.0f} MB" if n >= MB else f"{n / 1024:.0f} kB" if n >= 1024 else f"{int(n)} bytes"
+
+
+def first_long_line(text: str, limit: int = MAX_SHOWN_LINE) -> int:
+    """Characters in the first line of ``text`` longer than ``limit`` (lines end at a newline, as the text box
+    splits them); 0 when there is none. Linear in the text's length, however many lines it has."""
+    pos, n = 0, len(text)
+    while n - pos > limit:
+        newline = text.rfind("\n", pos, pos + limit + 1)  # the last line end within reach of this line's start
+        if newline < 0:  # the line starting at pos is longer than the limit
+            end = text.find("\n", pos)
+            return (end if end >= 0 else n) - pos
+        pos = newline + 1
+    return 0
+
+
+def too_long_to_show(text: str, what: str) -> str:
+    """'' when the window's text box can show ``text``; else a sentence saying that ``what`` has a line over
+    :data:`MAX_SHOWN_LINE` characters."""
+    n = first_long_line(text)
+    if not n:
+        return ""
+    return (f"{what} has a line of {n:,} characters; the text box shows lines of at most {MAX_SHOWN_LINE:,} "
+            "characters (a longer one would freeze the window), so it was not put in the text box")
 
 
 def json_depth(obj: Any) -> int:

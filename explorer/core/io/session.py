@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 from explorer.core.io import paths
 from explorer.core.io.errors import InputError
-from explorer.core.io.fileio import atomic_write_text, finite_data, move_aside
-from explorer.core.io.limits import MAX_SESSION_BYTES, read_json_file
+from explorer.core.io.fileio import atomic_write_text, backup_name, finite_data, move_aside
+from explorer.core.io.limits import MAX_SESSION_BYTES, read_json_file, too_long_to_show
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -95,6 +96,8 @@ def read_session() -> tuple[dict[str, Any], str]:
             _carried = {k: v for k, v in clean.items() if k not in SCHEMA or k == "version"}
             note = ("Some saved settings could not be used and start from their defaults: " + "; ".join(notes[:4])
                     + ("; …" if len(notes) > 4 else "") + ".") if notes else ""
+            long_text = _set_aside_long_text(clean, path)
+            note = " ".join(n for n in (long_text, note) if n)
             if isinstance(data.get("version"), int) and data["version"] > VERSION:
                 log.info("session written by a newer version (%s); its fields are kept", data["version"])
             return clean, note
@@ -103,6 +106,23 @@ def read_session() -> tuple[dict[str, Any], str]:
     backup = move_aside(path)
     where = f"it was kept as {backup}" if backup else "it was left in place"
     return {}, f"The last session could not be used ({problem}); {where}. Starting with a fresh session."
+
+
+def _set_aside_long_text(session: dict[str, Any], path: Path) -> str:
+    """A saved text the window's text box cannot show (a line over its limit) is left out of ``session``, and the
+    session file is first copied aside as it is, so the text is kept; a note saying where, or ''."""
+    text = session.get("text")
+    problem = too_long_to_show(text, "The last session's text") if isinstance(text, str) else ""
+    if not problem:
+        return ""
+    del session["text"]
+    copy = backup_name(path, "long-text")
+    try:
+        shutil.copyfile(path, copy)
+    except OSError as err:
+        log.warning("could not keep a copy of %s: %s", path, err)
+        return f"{problem}. A copy of the session could not be kept ({err.strerror or err}); the text box starts empty."
+    return f"{problem}; the session as it was is kept in {copy}. The text box starts empty."
 
 
 def load_session() -> dict[str, Any]:

@@ -17,11 +17,22 @@ from PySide6.QtWidgets import (
 
 from explorer.core.io.errors import InputError
 from explorer.core.io.fileio import TEXT_SUFFIXES, TextFile, read_text_file
+from explorer.core.io.limits import too_long_to_show
 from explorer.gui.widgets.flow import FlowLayout
 
 
 class _DropEdit(QPlainTextEdit):
     filesDropped = Signal(list)
+    refused = Signal(str)  # a pasted or dropped text the box cannot show (why, in words)
+
+    def insertFromMimeData(self, source) -> None:  # noqa: N802 - Qt naming
+        """Paste and text drops: a text with a line too long to lay out is refused with a note (the clipboard
+        still holds it), so a paste never freezes the window."""
+        problem = too_long_to_show(source.text(), "The pasted text") if source.hasText() else ""
+        if problem:
+            self.refused.emit(problem + ".")
+            return
+        super().insertFromMimeData(source)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -58,6 +69,7 @@ class TextInput(QWidget):
         # Tab and Shift+Tab move between controls; they never type into the user's text.
         self.edit.setTabChangesFocus(True)
         self.edit.filesDropped.connect(self.open_files)
+        self.edit.refused.connect(lambda message: self.show_notice(message + " Your text is unchanged.", error=True))
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setVisible(False)
@@ -172,6 +184,10 @@ class TextInput(QWidget):
                 tf = read_text_file(p)
             except InputError as err:
                 problems.append(str(err))
+                continue
+            too_long = too_long_to_show(tf.text, Path(p).name)
+            if too_long:  # read, but not shown: laying the line out would freeze the window; the file is unchanged
+                problems.append(too_long + "; the file is unchanged.")
                 continue
             good.append(tf)
             if tf.note:
