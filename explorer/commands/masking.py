@@ -132,12 +132,10 @@ def run_mask(args: argparse.Namespace) -> int:
 
 def _filler(lm: object) -> object:
     """The model that fills ``lm``'s masks: itself, or minilm-mlm for the published MiniLM (same vocabulary)."""
-    from explorer.core.models import catalog
-    from explorer.core.pretraining.fillmask import fill_message
+    from explorer.core.pretraining.fillmask import filler_name
 
-    if fill_message(lm) and getattr(lm, "name", "") == catalog.MINILM:
-        return load(catalog.MINILM_MLM)
-    return lm
+    name = filler_name(lm)
+    return load(name) if name else lm
 
 
 def run_fill(args: argparse.Namespace) -> int:

@@ -69,6 +69,11 @@ def test_card_says_how_it_was_made(minilm_mlm, minilm):
     assert "mlm" not in minilm.heads and "mlm_pretraining" not in minilm.card.extra
     with pytest.raises(ModelError, match="minilm-mlm"):
         fill_text(minilm, "The capital of France is [MASK].")
+    # the one rule the CLI and the Masking panel share: minilm-mlm fills the published MiniLM's masks
+    from explorer.core.pretraining.fillmask import filler_name
+
+    assert filler_name(minilm) == "minilm-mlm"
+    assert filler_name(minilm_mlm) is None
 
 
 def test_fill_matches_transformers_pipeline(minilm_mlm, reference_mlm):

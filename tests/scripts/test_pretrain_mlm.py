@@ -154,3 +154,57 @@ def test_bad_folders_are_one_line_errors(pretrain, tmp_path, capsys):
         assert exit_.value.code == 2
         assert "error: --" in capsys.readouterr().err
     assert not_a_folder.read_text(encoding="utf-8") == "mine"
+
+
+def test_a_second_stage_starts_from_the_first_and_its_card_keeps_both(pretrain, sentences, tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    _run(pretrain, tmp_path / "stage1", sentences)
+    first = tmp_path / "stage1-model"
+    _run(pretrain, tmp_path / "stage1", sentences, "--export", str(first))
+    _run(pretrain, tmp_path / "stage2", sentences, "--init-from", str(first), "--total-steps", "3")
+    out = tmp_path / "shipped"
+    _run(pretrain, tmp_path / "stage2", sentences, "--init-from", str(first), "--total-steps", "3", "--export", str(out))
+    card = json.loads((out / "card.json").read_text(encoding="utf-8"))
+    assert card["steps"] == 3
+    assert [stage["steps"] for stage in card["earlier_stages"]] == [6]
+    assert card["all_stages"]["steps"] == 9
+    assert card["all_stages"]["tokens_seen"] == 9 * 4 * 32
+    assert "continued from the earlier stage" in card["method"]
+    # stage 2 moved on from stage 1's weights, not from a fresh model
+    name = "bert.encoder.layer.0.attention.self.query.weight"
+    one = AutoModelForMaskedLM.from_pretrained(first).state_dict()[name]
+    two = AutoModelForMaskedLM.from_pretrained(out).state_dict()[name]
+    fresh = pretrain.tiny_model(pretrain.minilm_tokenizer().vocab_size, seed=0).state_dict()[name]
+    assert not torch.equal(one, two)
+    assert (two - one).norm() < (two - fresh).norm()
+
+
+def test_the_curve_runs_stage_after_stage(pretrain, tmp_path):
+    header = "step,minutes,tokens_seen,train_loss,lr,steps_per_s,project_top1,project_top5,manual_top1,manual_top5,cloze_first,cloze_top5\n"
+    for name, rows in (("a", ["5,1,1,4,1e-4,1,0.1,0.2,0.05,0.1,1,2", "10,2,2,4,1e-4,1,0.2,0.3,0.1,0.2,2,3"]),
+                       ("b", ["5,1,1,4,1e-4,1,0.25,0.35,0.1,0.2,2,3", "7,1,1,4,1e-4,1,,,,,,"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "log.csv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    spec = pretrain.curve_chart([tmp_path / "a" / "log.csv", tmp_path / "b" / "log.csv"])
+    top5 = next(s for s in spec.series if s.name == "project texts, top-5")
+    assert list(top5.x) == [5.0, 10.0, 15.0]
+    assert list(top5.y) == [0.2, 0.3, 0.35]
+    assert "stage 2 from step 10" in spec.note
+
+
+def test_sources_and_the_make_target_agree(pretrain):
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    listed = makefile.split("MLM_PACKAGES =", 1)[1].split("\nMLM_STAGE1", 1)[0].replace("\\", " ").split()
+    assert sorted(listed) == sorted(package for *_, package in pretrain.SOURCES.values())
+    stage1 = makefile.split("--sources ", 1)[1].split()[0].split(",")
+    assert stage1 == list(pretrain.FIRST_STAGE)
+
+
+def test_bad_stage_options_are_one_line_errors(pretrain, tmp_path, capsys):
+    for argv in (["--sources", "wordnet,novels"], ["--sources", ","], ["--init-from", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exit_:
+            pretrain.main(["--run-dir", str(tmp_path / "run"), *argv])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert "error: --" in err and "Traceback" not in err

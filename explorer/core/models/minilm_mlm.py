@@ -54,15 +54,20 @@ def card_text(meta: dict) -> str:
     acc = (meta.get("heldout") or {}).get("project_text") or {}
     ref = (meta.get("reference_frequency_only") or {}).get("project_text") or {}
     cloze = (meta.get("heldout") or {}).get("everyday_cloze") or {}
-    corpus = "; ".join(f"{v['source']} ({v['licence']})" for v in (meta.get("corpus") or {}).values())
+    stages = [*(meta.get("earlier_stages") or []), meta]
+    sources = {name: v for stage in stages for name, v in (stage.get("corpus") or {}).items()}
+    corpus = "; ".join(f"{v['source']} ({v['licence']})" for v in sources.values())
+    total = meta.get("all_stages") or meta
     against = (f" (naming the most frequent tokens whatever the context: {ref['top1']:.0%} / {ref['top5']:.0%})"
                if ref else "")
     everyday = (f"; {cloze['top5']} of {cloze['sentences']} everyday cloze sentences have the answer in the top 5"
                 if cloze else "")
     return (
         f"all-MiniLM-L6-v2 with BERT's masked-LM pre-training continued on every weight by this project "
-        f"(scripts/pretrain_mlm.py): {meta.get('steps', 0):,} steps, {meta.get('tokens_seen', 0):,} tokens seen, "
-        f"{meta.get('train_minutes', 0):.0f} min, seed {meta.get('seed', 0)}, on {corpus}. Held-out masked tokens "
+        f"(scripts/pretrain_mlm.py): {total.get('steps', 0):,} steps"
+        + (f" in {len(stages)} stages" if len(stages) > 1 else "")
+        + f", {total.get('tokens_seen', 0):,} tokens seen, "
+        f"{total.get('train_minutes', 0):.0f} min, seed {meta.get('seed', 0)}, on {corpus}. Held-out masked tokens "
         f"(text it never saw): top-1 {acc.get('top1', 0):.1%}, top-5 {acc.get('top5', 0):.1%}{against}{everyday}. "
         "The published minilm stays the sentence encoder the embedding views were measured on."
     )

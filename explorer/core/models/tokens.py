@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 SPACE, NEWLINE, TAB = "␣", "↵", "⇥"
+MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>", flags=re.IGNORECASE)  # how a user types a blank, any model
 _BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")  # SentencePiece byte fallback
 _SPECIAL = re.compile(r"^(\[[A-Za-z_]+\]|<\|?/?[A-Za-z_][A-Za-z0-9_|]*\|?>)$")  # [CLS], <bos>, </s>, <|im_end|>
 

@@ -56,6 +56,16 @@ def fill_message(lm: Any) -> str | None:
     )
 
 
+def filler_name(lm: Any) -> str | None:
+    """The bundled model that fills ``lm``'s masks in its place: minilm-mlm for the published MiniLM (the same
+    vocabulary; it has no MLM head), else None (``lm`` fills its own, or nothing can)."""
+    from explorer.core.models import catalog
+
+    if getattr(lm, "name", "") == catalog.MINILM and fill_message(lm) is not None:
+        return catalog.MINILM_MLM
+    return None
+
+
 def head_note(lm: Any) -> str:
     """How good the project's masked LM is (its card), for the bundled minilm-mlm; else ''."""
     acc = (lm.card.extra.get("mlm_accuracy") or {}).get("project_text")
@@ -217,9 +227,9 @@ def compare_blank(mlm: Any, causal: list[Any], text: str, top_k: int = 5, progre
                   cancel: threading.Event | None = None) -> dict:
     """The lecture's contrast for a text with one blank: the masked LM's guesses (both sides, one pass) beside
     each causal LM's next-token guesses after the words before the blank (left only)."""
-    from explorer.core.tuning.heads import _MASK_SPELLINGS
+    from explorer.core.models.tokens import MASK_SPELLINGS
 
-    found = _MASK_SPELLINGS.search(text)
+    found = MASK_SPELLINGS.search(text)
     if found is None:
         raise InputError("Put [MASK] where a word is missing, e.g. 'The capital of France is [MASK].'")
     filled = fill_text(mlm, text, top_k=top_k, progress=progress, cancel=cancel)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -493,16 +494,17 @@ _MARKERS = ("##", "Ġ", "▁")
 ELECTRA_TOP_K = 10
 
 
-_PIECE_TABLES: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+# tokenizer -> (its size, tables): dropped with the tokenizer, rebuilt when tokens are added
+_PIECE_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def word_piece_tables(tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
     """Ids ELECTRA may put at a word's first piece and at a further piece: real words only (letters or digits,
     no punctuation, special or unused token), split by the tokenizer's own marker (WordPiece ``##`` marks a
     further piece; byte-level BPE ``Ġ`` and SentencePiece ``▁`` mark a first piece)."""
-    key = (id(tokenizer), len(tokenizer))
-    if key in _PIECE_TABLES:
-        return _PIECE_TABLES[key]
+    size, tables = _PIECE_TABLES.get(tokenizer, (None, None))
+    if size == len(tokenizer):
+        return tables
     allowed = replacement_ids(tokenizer)
     tokens = tokenizer.convert_ids_to_tokens(allowed.tolist())
     counts = {m: sum(str(t).startswith(m) for t in tokens) for m in _MARKERS}
@@ -515,8 +517,9 @@ def word_piece_tables(tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
             continue
         first = not t.startswith("##") if marker == "##" else t.startswith(marker)
         (start if first else further).append(i)
-    _PIECE_TABLES[key] = (np.array(start, dtype=np.int64), np.array(further, dtype=np.int64))
-    return _PIECE_TABLES[key]
+    tables = (np.array(start, dtype=np.int64), np.array(further, dtype=np.int64))
+    _PIECE_TABLES[tokenizer] = (len(tokenizer), tables)
+    return tables
 
 
 def _electra_words(tt: TokenizedText, rng: np.random.Generator, ratio: float) -> list[int]:

@@ -9,7 +9,6 @@ transformers #3609).
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from explorer.core.io.charts import ChartSpec, Series
 from explorer.core.io.errors import InputError, ModelError
 from explorer.core.io.progress import Progress, check, no_progress
 from explorer.core.models.loading import require_finite
-from explorer.core.models.tokens import show_token
+from explorer.core.models.tokens import MASK_SPELLINGS, show_token
 from explorer.core.models.truncate import clip_to_tokens
 from explorer.core.tuning.head_results import (
     ClassResult,
@@ -354,9 +353,6 @@ def answer(
 
 # ---------------------------------------------------------------- fill-mask
 
-_MASK_SPELLINGS = re.compile(r"\[MASK\]|<mask>|\[mask\]", flags=re.IGNORECASE)
-
-
 def fill_mask(
     lm: Any,
     text: str,
@@ -372,7 +368,7 @@ def fill_mask(
     tok = lm.tokenizer
     if tok.mask_token is None:
         raise ModelError(f"The tokenizer of '{lm.name}' has no mask token.")
-    text = _MASK_SPELLINGS.sub(tok.mask_token, text)
+    text = MASK_SPELLINGS.sub(tok.mask_token, text)
     if tok.mask_token not in text:
         raise InputError(f"Put {tok.mask_token} where a word is missing, e.g. 'Paris is the {tok.mask_token} of France.'")
     limit = _model_max(lm)

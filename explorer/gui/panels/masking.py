@@ -487,17 +487,17 @@ class MaskingPanel(Panel):
 
     def _needs_project_mlm(self, lm: Any) -> bool:
         """The published MiniLM cannot fill masks; minilm-mlm (same vocabulary) does it, when it is not loaded."""
-        from explorer.core.pretraining.fillmask import fill_message
+        from explorer.core.pretraining.fillmask import filler_name
 
-        return (lm.name == catalog.MINILM and fill_message(lm) is not None
-                and catalog.MINILM_MLM not in self.ctx.models.loaded
-                and any(e.name == catalog.MINILM_MLM for e in catalog.list_models()))
+        name = filler_name(lm)
+        return (name is not None and name not in self.ctx.models.loaded
+                and any(e.name == name for e in catalog.list_models()))
 
     def _filler(self, lm: Any) -> Any:
         """The model that fills ``lm``'s masks: minilm-mlm for the published MiniLM, else ``lm`` itself."""
-        if lm.name == catalog.MINILM and catalog.MINILM_MLM in self.ctx.models.loaded:
-            return self.ctx.models.loaded[catalog.MINILM_MLM]
-        return lm
+        from explorer.core.pretraining.fillmask import filler_name
+
+        return self.ctx.models.loaded.get(filler_name(lm) or "", lm)
 
     @staticmethod
     def typed_masks(lm: Any, text: str) -> bool:
