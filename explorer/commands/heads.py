@@ -288,15 +288,8 @@ def _run_finetune(args: argparse.Namespace) -> int:
         lm, data, args.mode, epochs=args.epochs, learning_rate=args.lr, batch_size=args.batch_size, seed=args.seed,
         lora_r=args.lora_r, pooling=args.pooling, out_dir=args.out, progress=stderr_progress, partial=partial,
     )
-    if args.export:
-        export_chart(ft.result_chart(result), args.export)
-    if args.json:
-        print_json(result.to_dict())
+    if _report_run(args, result):
         return 0
-    print(f"stopping rule: {result.stopping_rule}" + (
-        f" — {'converged' if result.converged else 'NOT converged'}" if result.converged is not None else ""))
-    for note in result.notes:
-        print(f"note: {note}")
     print(f"validation accuracy {result.val_accuracy:.2%} (before training {result.initial_val_accuracy:.2%}, "
           f"majority baseline {result.majority_baseline:.2%}) in {result.seconds:.1f} s")
     print(f"saved to {result.out_dir}: {_mb(result.stored_bytes)} written ({', '.join(result.files)}); "
@@ -307,10 +300,25 @@ def _run_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_run(args: argparse.Namespace, result: object) -> bool:
+    """The chart export, then the JSON (True: nothing more to print) or the stopping rule and the run's notes."""
+    from explorer.core.tuning import finetune as ft
+
+    if args.export:
+        export_chart(ft.result_chart(result), args.export)
+    if args.json:
+        print_json(result.to_dict())
+        return True
+    print(f"stopping rule: {result.stopping_rule}" + (
+        f" — {'converged' if result.converged else 'NOT converged'}" if result.converged is not None else ""))
+    for note in result.notes:
+        print(f"note: {note}")
+    return False
+
+
 def _run_finetune_qa(args: argparse.Namespace) -> int:
     """``finetune --task qa``: a start/end span head on the encoder, scored with SQuAD exact match / F1."""
     from explorer.core.tuning import extractive
-    from explorer.core.tuning import finetune as ft
     from explorer.core.tuning.finetune_results import TrainUpdate
     from explorer.core.tuning.squad import load_qa_data
 
@@ -344,15 +352,8 @@ def _run_finetune_qa(args: argparse.Namespace) -> int:
     result = extractive.finetune_qa(lm, data, args.mode, epochs=args.epochs, learning_rate=args.lr,
                                     batch_size=args.batch_size, seed=args.seed, lora_r=args.lora_r,
                                     out_dir=args.out, progress=stderr_progress, partial=partial)
-    if args.export:
-        export_chart(ft.result_chart(result), args.export)
-    if args.json:
-        print_json(result.to_dict())
+    if _report_run(args, result):
         return 0
-    print(f"stopping rule: {result.stopping_rule}" + (
-        f" — {'converged' if result.converged else 'NOT converged'}" if result.converged is not None else ""))
-    for note in result.notes:
-        print(f"note: {note}")
     print(f"validation exact match {result.scores['exact_match']:.2%}, F1 {result.scores['f1']:.2%} "
           f"(F1 before training {result.initial_val_accuracy:.2%}) in {result.seconds:.1f} s")
     print(f"saved to {result.out_dir}: {_mb(result.stored_bytes)} written ({', '.join(result.files)})")

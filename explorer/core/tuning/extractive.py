@@ -323,7 +323,7 @@ def _train_weights(lm: Any, data: squad.QAData, win: Windows, mode: str, epochs:
                    partial: Callable[[TrainUpdate], None] | None) -> tuple[Any, list, list, float]:
     import torch
 
-    from explorer.core.tuning.finetune import _batches
+    from explorer.core.tuning.finetune import _batches, train_epoch
 
     tok = lm.tokenizer
     model = build_qa_model(lm, mode, lora_r, seed)
@@ -337,23 +337,11 @@ def _train_weights(lm: Any, data: squad.QAData, win: Windows, mode: str, epochs:
     batch_losses: list[tuple[float, float]] = []
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        losses = []
-        for step, idx in enumerate(_batches(len(win.items), batch_size, gen), 1):
-            check(cancel)
-            model.train()
-            loss = model(**_collate(tok, [win.items[i] for i in idx])).loss
-            if not torch.isfinite(loss):
-                raise InputError(f"Training diverged (the loss became {float(loss)}) at epoch {epoch}, batch {step}; "
-                                 "nothing was saved. Lower the learning rate (--lr).")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            batch_losses.append((epoch - 1 + step / steps, losses[-1]))
-            done = ((epoch - 1) * steps + step) / (epochs * steps)
-            progress(0.1 + 0.85 * done, f"Epoch {epoch}/{epochs}, batch {step}/{steps}: loss {losses[-1]:.3f}")
-            if partial is not None:
-                partial(TrainUpdate(epoch, step, steps, losses[-1], list(history), initial, mode=mode))
+        losses = train_epoch(model, lambda idx: _collate(tok, [win.items[i] for i in idx]),
+                             _batches(len(win.items), batch_size, gen), optimizer, epoch, epochs, batch_losses,
+                             lambda e, step, loss: partial and partial(
+                                 TrainUpdate(e, step, steps, loss, list(history), initial, mode=mode)),
+                             progress, cancel)
         f1 = _val_f1(lm, model, data, cancel)
         history.append(EpochReport(epoch, sum(losses) / len(losses), f1, time.perf_counter() - t0))
         if partial is not None:

@@ -146,6 +146,34 @@ def _collate(tokenizer: Any, items: list[dict]) -> dict:
     return dict(batch)
 
 
+def train_epoch(model: Any, collate: Callable[[list[int]], dict], batches: list[list[int]], optimizer: Any,
+                epoch: int, epochs: int, batch_losses: list[tuple[float, float]],
+                on_batch: Callable[[int, int, float], Any], progress: Progress = no_progress,
+                cancel: threading.Event | None = None) -> list[float]:
+    """One epoch of gradient steps (the batches' losses, appended to ``batch_losses`` at fractional epochs too);
+    a loss that is not finite stops with a message before anything is saved."""
+    import torch
+
+    losses: list[float] = []
+    steps = len(batches)
+    for step, idx in enumerate(batches, 1):
+        check(cancel)
+        model.train()
+        loss = model(**collate(idx)).loss
+        if not torch.isfinite(loss):
+            raise InputError(f"Training diverged (the loss became {float(loss)}) at epoch {epoch}, batch {step}; "
+                             "nothing was saved. Lower the learning rate (--lr).")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        batch_losses.append((epoch - 1 + step / steps, losses[-1]))
+        done = ((epoch - 1) * steps + step) / (epochs * steps)
+        progress(0.1 + 0.85 * done, f"Epoch {epoch}/{epochs}, batch {step}/{steps}: loss {losses[-1]:.3f}")
+        on_batch(epoch, step, losses[-1])
+    return losses
+
+
 def _batches(n: int, batch_size: int, generator: Any | None) -> list[list[int]]:
     import torch
 
@@ -361,23 +389,11 @@ def _train_weights(lm: Any, data: TaskData, mode: str, epochs: int, lr: float, b
     initial = evaluate((0.07, 0.1))
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
-        losses = []
-        for step, idx in enumerate(_batches(len(train_items), batch_size, gen), 1):
-            check(cancel)
-            model.train()
-            loss = model(**_collate(tok, [train_items[i] for i in idx])).loss
-            if not torch.isfinite(loss):
-                raise InputError(f"Training diverged (the loss became {float(loss)}) at epoch {epoch}, batch {step}; "
-                                 "nothing was saved. Lower the learning rate (--lr).")
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            batch_losses.append((epoch - 1 + step / steps, losses[-1]))
-            done = ((epoch - 1) * steps + step) / (epochs * steps)
-            progress(0.1 + 0.85 * done, f"Epoch {epoch}/{epochs}, batch {step}/{steps}: loss {losses[-1]:.3f}")
-            if partial is not None:
-                partial(TrainUpdate(epoch, step, steps, losses[-1], list(history), initial, mode=mode))
+        losses = train_epoch(model, lambda idx: _collate(tok, [train_items[i] for i in idx]),
+                             _batches(len(train_items), batch_size, gen), optimizer, epoch, epochs, batch_losses,
+                             lambda e, step, loss: partial and partial(
+                                 TrainUpdate(e, step, steps, loss, list(history), initial, mode=mode)),
+                             progress, cancel)
         check(cancel)
         acc = evaluate()
         history.append(EpochReport(epoch, sum(losses) / len(losses), acc, time.perf_counter() - t0))
