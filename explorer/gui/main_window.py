@@ -205,7 +205,11 @@ class MainWindow(QMainWindow):
             state = self._session.get("panels", {}).get(key)
             if state:
                 try:
-                    panel.restore_state(state)
+                    reset = panel.apply_state(state)
+                    if reset:  # those fields alone start from their defaults; one note for the panel
+                        self.show_banner(f"Some saved settings of the {panel.title} panel could not be used and "
+                                         f"start from their defaults: {', '.join(reset[:6])}"
+                                         f"{', …' if len(reset) > 6 else ''}. Its other settings were restored.")
                 except Exception as err:  # a damaged or odd state: the panel starts from its defaults, with a note
                     log.warning("could not restore the state of %s: %s: %s", key, type(err).__name__, err)
                     try:

@@ -357,3 +357,17 @@ def test_first_long_line_finds_a_line_over_the_limit_in_any_text():
     assert first_long_line("x" * 70_000) == 70_000
     assert too_long_to_show("fine\n" * 10, "note.txt") == ""
     assert too_long_to_show("x" * 70_000, "note.txt").startswith("note.txt has a line of 70,000 characters")
+
+
+def test_panel_settings_are_checked_field_by_field():
+    from explorer.core.io.limits import MAX_SHOWN_LINE
+    from explorer.core.io.session import check_settings
+
+    defaults = {"seed": 0, "ratio": 0.15, "chat": False, "text": "", "rows": [], "query": {}, "any": None}
+    saved = {"seed": 2**40, "ratio": 1, "chat": 1, "text": "x" * (MAX_SHOWN_LINE + 1), "rows": [["a"]],
+             "query": [], "any": {"deep": [1]}, "newer": [1]}
+    usable, notes = check_settings(defaults, saved, {"rows": lambda v: all(len(r) == 2 for r in v)})
+    assert usable == {"ratio": 1, "any": {"deep": [1]}, "newer": [1]}  # a newer version's field is kept
+    assert [n.split(" (")[0] for n in notes] == ["seed", "chat", "text", "rows", "query"]
+    assert check_settings(defaults, {"seed": 2**31 - 1, "text": "fine\n" * 3}) == ({"seed": 2**31 - 1,
+                                                                                    "text": "fine\n" * 3}, [])

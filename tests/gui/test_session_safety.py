@@ -118,3 +118,65 @@ def test_a_session_text_with_a_line_too_long_to_show_is_kept_aside(qtbot, data_d
     finally:
         w.ctx.runner.cancel_all()
         w.ctx.runner.wait(10000)
+
+
+# Per panel: settings that fit (kept) beside fields of the wrong shape or out of a control's range (each reset
+# alone). Before, a number over 2**31 raised OverflowError and the whole panel started from its defaults.
+MIXED = {
+    "attention": ({"top_k": 7, "hide_special": True, "share": 0.5},
+                  {"layer": 2**40, "head": "99999999999", "range_count": "x"}),
+    "masking": ({"seed": 7, "ratio": 0.25}, {"samples": 2**40, "strategy": []}),
+    "heads": ({"epochs": 3, "text": "kept words"}, {"seed": -(2**40), "tab": "x"}),
+    "prompting": ({"shots": 3, "description": "kept description"},
+                  {"max_new_tokens": 2**40, "examples": [{"a": [1]}]}),
+    "models": ({"tab": 1}, {"selected": [1]}),
+}
+
+
+@pytest.mark.parametrize("key", sorted(MIXED))
+def test_a_panel_setting_of_the_wrong_shape_is_reset_alone(qtbot, data_dir, key):
+    good, bad = MIXED[key]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "session.json").write_text(json.dumps({"version": 1, "panels": {key: {**good, **bad}}}))
+    w = _window(qtbot)
+    try:
+        panel = w.show_panel(key)
+        state = panel.state_dict()
+        assert {k: state[k] for k in good} == good  # the panel's valid settings are kept
+        reference = type(panel)(w.ctx)
+        reference.restore_state(good)
+        assert state == reference.state_dict()  # as if only the good fields were saved: each bad one at its default
+        note = w.banner.text()
+        assert w.banner_box.isVisible() and f"saved settings of the {panel.title} panel" in note
+        assert all(f"{k} (" in note for k in bad) and "Its other settings were restored." in note
+    finally:
+        w.ctx.runner.cancel_all()
+        w.ctx.runner.wait(10000)
+
+
+def test_a_field_the_panel_cannot_take_is_found_and_reset_alone(qtbot, ctx):
+    """A field of the right shape that the panel still cannot take (its restore raises) is found by trying each
+    field alone; the others are restored."""
+    from dataclasses import dataclass
+
+    from explorer.gui.panels.base import Panel
+
+    @dataclass
+    class State:
+        name: str = ""
+        count: int = 1
+
+    class Picky(Panel):
+        state_class = State
+
+        def restore_state(self, data: dict) -> None:
+            if data.get("name") == "boom":
+                raise ValueError("cannot show that name")
+            self.restored = data
+
+    panel = Picky(ctx)
+    qtbot.addWidget(panel)
+    assert panel.apply_state({"name": "boom", "count": 5}) == ["name (str)"]
+    assert panel.restored == {"count": 5}
+    assert panel.apply_state({"name": "fine", "count": "5"}) == ['count ("5")']
+    assert panel.restored == {"name": "fine"}

@@ -18,7 +18,7 @@ from typing import Any
 from explorer.core.io import paths
 from explorer.core.io.errors import InputError
 from explorer.core.io.fileio import atomic_write_text, backup_name, finite_data, move_aside
-from explorer.core.io.limits import MAX_SESSION_BYTES, read_json_file, too_long_to_show
+from explorer.core.io.limits import MAX_SESSION_BYTES, first_long_line, read_json_file, too_long_to_show
 
 log = logging.getLogger(__name__)
 VERSION = 1
@@ -40,6 +40,68 @@ SCHEMA: dict[str, tuple[Any, str]] = {
     "panels": (lambda v: isinstance(v, dict) and all(isinstance(s, dict) for s in v.values()),
                "an object of panel states"),
 }
+
+
+# A panel setting must fit the control it goes back into: Qt's spin boxes and indexes hold 32-bit numbers (a
+# larger one raised OverflowError), a text box lays a line out whole (see limits.MAX_SHOWN_LINE), a table of
+# saved rows is filled row by row.
+MAX_SETTING_INT = 2**31 - 1
+MAX_SETTING_ITEMS = 10_000
+
+
+def _setting_fits(value: Any, default: Any) -> bool:
+    """Whether a saved panel setting has the shape of its default (bool, whole number, number, text, list, object)
+    and fits the control it is shown in."""
+    if default is None:
+        return True
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(default, int):
+        return isinstance(value, int) and abs(value) <= MAX_SETTING_INT
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and abs(value) <= 1e15
+    if isinstance(default, str):
+        return isinstance(value, str) and not first_long_line(value)
+    if isinstance(default, (list, dict)):
+        return isinstance(value, type(default)) and len(value) <= MAX_SETTING_ITEMS
+    return isinstance(value, type(default))
+
+
+def _preview(value: Any) -> str:
+    """A short picture of a saved value for a note (a huge one is never turned into text whole)."""
+    if isinstance(value, str):
+        return json.dumps(value[:24] + ("…" if len(value) > 24 else ""), ensure_ascii=False)
+    if isinstance(value, list):
+        return f"a list of {len(value):,}"
+    if isinstance(value, dict):
+        return f"an object of {len(value):,} fields"
+    return json.dumps(value)[:30]
+
+
+def check_settings(defaults: dict[str, Any], data: dict[str, Any],
+                   checks: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[str]]:
+    """A panel's saved settings, field by field: (the fields that can be used, a note per field that cannot).
+
+    A field fits when it has the shape of its default in ``defaults`` and passes its check in ``checks`` (a
+    callable taking the value, for what the shape alone does not say: the rows of a table, a head's number). A
+    field that does not fit is left out, so it alone starts from its default; fields not in ``defaults`` (a newer
+    version's) are kept."""
+    usable: dict[str, Any] = {}
+    notes: list[str] = []
+    for key, value in data.items():
+        fits = key not in defaults or _setting_fits(value, defaults[key])
+        if fits and checks and key in checks:
+            try:
+                fits = bool(checks[key](value))
+            except Exception:  # noqa: BLE001 - a check that cannot read the value has its answer
+                fits = False
+        if fits:
+            usable[key] = value
+        else:
+            notes.append(f"{key} ({_preview(value)})")
+    return usable, notes
 
 
 def session_path() -> Path:

@@ -43,6 +43,7 @@ from explorer.core.inspect.attention import (
 )
 from explorer.core.inspect.attention_store import DEFAULT_TOP_K
 from explorer.core.io.charts import ChartSpec
+from explorer.core.io.limits import MAX_LAYERS
 from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict, view_parts
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout, LayoutFence
@@ -88,6 +89,12 @@ class AttentionPanel(Panel):
     key = "attention"
     title = "Attention"
     summary = "What each layer and head attends to, with the causal mask of decoders and attention rollout."
+    state_class = AttentionState
+    setting_checks = {  # a head is a choice or a head's number; numbers within any real model's range
+        "head": lambda v: v in ("all", "mean", "max", "rollout") or (v.isdigit() and int(v) < MAX_LAYERS),
+        "layer": lambda v: 0 <= v < MAX_LAYERS,
+        "range_start": lambda v: v >= 0,
+    }
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QPushButton, QWidget
 
 from explorer import __version__
 from explorer.core.io.fileio import ExportFolder, atomic_write_text, finite_data
+from explorer.core.io.session import check_settings
 from explorer.gui.widgets.chart import ChartWidget, slug
 
 
@@ -30,6 +31,18 @@ def state_from_dict(cls: type, data: dict | None) -> Any:
             if default is None or isinstance(value, type(default)) or (isinstance(default, float) and isinstance(value, int)):
                 setattr(obj, f.name, value)
     return obj
+
+
+def is_saved_rows(value: list, widths: tuple[int, ...]) -> bool:
+    """Whether saved table rows are lists of ``widths`` cells, each a text or a whole number."""
+    return all(isinstance(row, list) and len(row) in widths
+               and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in row) for row in value)
+
+
+def is_saved_example(value: dict) -> bool:
+    """Whether a saved example is an object of texts or numbers, with ``answers`` a list of texts."""
+    return all(isinstance(v, list) and all(isinstance(a, str) for a in v) if k == "answers"
+               else isinstance(v, (str, int, float)) and not isinstance(v, bool) for k, v in value.items())
 
 
 class ViewPart:
@@ -83,6 +96,30 @@ class Panel(QWidget):
 
     def restore_state(self, data: dict) -> None:
         """Apply what :meth:`state_dict` returned in an earlier session."""
+
+    # The dataclass of the saved settings (its defaults give each field's shape), and checks for what a shape alone
+    # does not say (field -> callable on the saved value).
+    state_class: type | None = None
+    setting_checks: dict[str, Callable[[Any], bool]] = {}
+
+    def apply_state(self, data: dict) -> list[str]:
+        """Restore saved settings field by field: a field of the wrong shape, or one the panel cannot take, starts
+        from its default alone and the others are kept. Returns a note per field reset (empty when all were used).
+        Raises only when the panel cannot take even the fields that fit (the window then resets the panel)."""
+        defaults = asdict(self.state_class()) if self.state_class is not None else {}
+        usable, notes = check_settings(defaults, data, self.setting_checks)
+        try:
+            self.restore_state(usable)
+        except Exception:  # noqa: BLE001 - find the field the panel cannot take: each field alone, then the rest
+            bad = []
+            for key in list(usable):
+                try:
+                    self.restore_state({key: usable[key]})
+                except Exception:  # noqa: BLE001 - this field is the one
+                    bad.append(key)
+            notes += [f"{key} ({type(usable.pop(key)).__name__})" for key in bad]
+            self.restore_state(usable)
+        return notes
 
     # The buttons that run a panel or one of its tabs, in the order F5 prefers them.
     PRIMARY_BUTTONS = ("run_button", "train_button", "sweep_button", "corpus_button", "compare_button")

@@ -36,7 +36,7 @@ from explorer.core.inspect.embeddings import (
     word_vector,
 )
 from explorer.core.io.errors import InputError
-from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict
+from explorer.gui.panels.base import Panel, is_saved_rows, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
@@ -63,6 +63,8 @@ class EmbeddingsPanel(Panel):
     key = "embeddings"
     title = "Embeddings"
     summary = "Contextual embeddings layer by layer: one word in two contexts, against each layer's baseline."
+    state_class = EmbeddingsState
+    setting_checks = {"contexts": lambda v: is_saved_rows(v, (3, 4))}
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)

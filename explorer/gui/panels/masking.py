@@ -150,6 +150,7 @@ def _strip_box(title: str, strip: TokenStrip) -> QWidget:
 class MaskingPanel(Panel):
     key = "masking"
     title = "Masking & objectives"
+    state_class = MaskingState
     summary = ("How pre-training corrupts a text: BERT masking (random, whole word, phrase/entity, SpanBERT spans) "
                "and the objectives of XLNet, BART/MASS, UniLM, ELECTRA and GPT.")
 

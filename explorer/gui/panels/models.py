@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -88,10 +89,19 @@ def bytes_spec(cards: list) -> ChartSpec:
     )
 
 
+@dataclass
+class ModelsState:
+    """The saved settings' shapes (the panel saves a plain dict of these)."""
+
+    selected: str = ""
+    tab: int = 0
+
+
 class ModelsPanel(Panel):
     key = "models"
     title = "Models"
     summary = "Load the bundled encoder and decoder or your own; read and compare their cards."
+    state_class = ModelsState
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)

@@ -57,6 +57,7 @@ class HeadsPanel(Panel):
     key = "heads"
     title = "Heads & fine-tuning"
     summary = "Task heads on a pre-trained model, and fine-tuning them frozen, fully, or with adapters."
+    state_class = HeadsState
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)

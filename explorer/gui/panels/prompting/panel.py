@@ -30,7 +30,7 @@ from explorer.core.io.errors import ExplorerError
 from explorer.core.prompting.backends import endpoint_origin, is_env_var_name
 from explorer.core.prompting.prompts import OUTPUT_FIELD, Example, PromptTemplate
 from explorer.core.prompting.tasks import BUILTIN
-from explorer.gui.panels.base import Panel, state_from_dict, state_to_dict, view_parts
+from explorer.gui.panels.base import Panel, is_saved_example, state_from_dict, state_to_dict, view_parts
 from explorer.gui.panels.prompting.builder import PromptBuilder
 from explorer.gui.panels.prompting.generation_view import GenerationView
 from explorer.gui.panels.prompting.sweep_view import SweepView
@@ -85,6 +85,9 @@ class PromptingPanel(Panel):
     key = "prompting"
     title = "Prompting"
     summary = "GPT-3 style zero-, one- and few-shot prompts, generation, and accuracy against the number of examples."
+    state_class = PromptingState
+    setting_checks = {"examples": lambda v: all(isinstance(e, dict) and is_saved_example(e) for e in v),
+                      "query": is_saved_example}
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
