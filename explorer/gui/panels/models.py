@@ -31,6 +31,7 @@ from explorer.core.io.errors import ExplorerError
 from explorer.core.models import catalog
 from explorer.core.models.format import card_lines
 from explorer.gui.panels.base import Panel
+from explorer.gui.panels.shrink_view import ShrinkView
 from explorer.gui.panels.storage_view import StorageView
 from explorer.gui.widgets.chart import ChartWidget
 from explorer.gui.widgets.flow import FlowLayout
@@ -185,10 +186,12 @@ class ModelsPanel(Panel):
         compare_page.setSizes([300, 250])
 
         self.storage = StorageView(ctx)
+        self.shrink = ShrinkView(ctx)
         self.tabs = QTabWidget()
         self.tabs.addTab(card_page, "Model card")
         self.tabs.addTab(compare_page, "Compare loaded models")
         self.tabs.addTab(self.storage, "Storage")
+        self.tabs.addTab(self.shrink, "Smaller models")
         # Listed when shown (a load may have written since), never while the window starts.
         self.tabs.currentChanged.connect(lambda i: self.storage.refresh() if self.tabs.widget(i) is self.storage else None)
 

@@ -1,0 +1,51 @@
+"""Models → Smaller models: int8 against float32, accuracy against heads pruned and the distillation lineage and
+comparison, run through the window's job runner; the view shows the core result's own numbers."""
+
+from __future__ import annotations
+
+
+def _run(qtbot, view, button, attr, timeout=300_000):
+    setattr(view, attr, None)
+    button.click()
+    qtbot.waitUntil(lambda: getattr(view, attr) is not None, timeout=timeout)
+    qtbot.waitUntil(button.isEnabled, timeout=10_000)
+    return getattr(view, attr)
+
+
+def test_smaller_models_view(window, qtbot, minilm, tmp_path):
+    from explorer.core.models.format import human_bytes
+
+    window.ctx.models.loaded["minilm"] = minilm
+    window.ctx.models.changed.emit()
+    panel = window.show_panel("models")
+    panel.tabs.setCurrentWidget(panel.shrink)
+    view = panel.shrink
+    assert panel.tabs.tabText(panel.tabs.currentIndex()) == "Smaller models"
+
+    # Distillation: the lineage is read from the card as soon as the model is chosen.
+    assert "nreimers/MiniLM-L6-H384-uncased" in view.d_lineage.text() and "distilled" in view.d_lineage.text()
+
+    view.q_model.select("minilm")
+    r = _run(qtbot, view, view.q_run, "quantize_result")
+    assert r.model == "minilm" and r.int8.bytes_on_disk < r.float32.bytes_on_disk
+    assert human_bytes(r.int8.bytes_on_disk) in view.q_text.text()
+    assert f"{r.agreement['cosine_mean']:.3f}" in view.q_text.text()
+    assert view.q_chart.spec.series[1].y[1] == r.int8.bytes_on_disk / r.float32.bytes_on_disk
+
+    view.p_model.select("minilm")
+    view.p_step.setValue(33)
+    p = _run(qtbot, view, view.p_run, "prune_result")
+    assert [s.removed for s in p.steps] == [0, 33, 66]
+    assert view.p_chart.spec.series[0].y == [s.accuracy for s in p.steps]
+    assert view.p_chart.spec.x_label == "heads removed"
+
+    # A bigger model from a folder: loaded, chosen and compared with MiniLM.
+    from tests.tiny import make_tiny_checkpoint
+
+    folder = make_tiny_checkpoint(tmp_path / "bert-folder", "base")
+    view.load_teacher(str(folder))
+    qtbot.waitUntil(lambda: view.d_teacher.current_name() not in (None, "minilm"), timeout=120_000)
+    view.d_model.select("minilm")
+    c = _run(qtbot, view, view.d_run, "distill_result")
+    assert c.student.name == "minilm" and c.teacher.layers == 2
+    assert f"{c.student.parameters / 1e6:.1f} M" in view.d_text.text()
