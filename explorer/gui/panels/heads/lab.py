@@ -278,10 +278,7 @@ class FineTuneLab(QWidget):
             pv = preview(path, task, n=8)
             self.data = load_task_data(path, task, seed=self.seed.value())
         except ExplorerError as err:
-            self.data = None
-            self.data_note.setText(f"<span style='color:#b00020'>{html.escape(str(err))}</span>")
-            self.preview.setRowCount(0)
-            self._update_plan()
+            self._data_failed(err)
             return
         self.loaded_path = path
         cols = list(pv["rows"][0]) if pv["rows"] else []
@@ -299,6 +296,13 @@ class FineTuneLab(QWidget):
             f"{d.majority_baseline():.0%} — the line to beat." + ("".join(f" {n}" for n in d.notes)))
         self._update_plan()
 
+    def _data_failed(self, err: Exception) -> None:
+        """A file that cannot be used: say why in red, show no rows, keep the rest of the lab as it was."""
+        self.data = None
+        self.data_note.setText(f"<span style='color:#b00020'>{html.escape(str(err))}</span>")
+        self.preview.setRowCount(0)
+        self._update_plan()
+
     def _set_qa_file(self, path: str) -> None:
         """A SQuAD-style file (question, context, answers): preview it and split it by context."""
         from explorer.core.tuning.squad import load_qa_data
@@ -306,10 +310,7 @@ class FineTuneLab(QWidget):
         try:
             self.data = load_qa_data(path, seed=self.seed.value())
         except ExplorerError as err:
-            self.data = None
-            self.data_note.setText(f"<span style='color:#b00020'>{html.escape(str(err))}</span>")
-            self.preview.setRowCount(0)
-            self._update_plan()
+            self._data_failed(err)
             return
         self.loaded_path = path
         rows = self.data.examples[:8]
