@@ -16,8 +16,8 @@ script continues BERT's own pre-training task on every weight:
 
 Corpus (redistributable, modern English from Debian packages; ``SOURCES`` records each licence, the card too):
 WordNet 3.0 glosses and examples, The Debian Administrator's Handbook, GNOME's desktop help, Freeciv's nation
-legends and civilopedia, SQLite's documentation, Git's and Perl's manuals, the GIMP user manual, Debian Reference
-and the Developer's Reference. ``--sources`` picks some; ``--init-from`` starts a further stage from an exported
+legends and civilopedia, SQLite's documentation, Git's and Perl's manuals, the GIMP user manual, Debian Reference,
+the Developer's Reference and fortune-mod's everyday sayings. ``--sources`` picks some; ``--init-from`` starts a further stage from an exported
 one (``make mlm``: stage 1 on the first three, stage 2 on all). Sentences that also occur in the held-out sets are
 dropped. Held out, never trained on: the project's own English
 texts (explorer/resources), prose of Python's reference manual (``pydoc_data``) and 40 everyday cloze sentences
@@ -125,6 +125,11 @@ PERL_POD = Path("/usr/share/perl/5.36/pod")
 GIMP_HELP = Path("/usr/share/gimp/2.0/help/en")
 DEBIAN_REFERENCE = Path("/usr/share/debian-reference")
 DEVELOPERS_REFERENCE = Path("/usr/share/developers-reference")
+FORTUNES = Path("/usr/share/games/fortunes")
+# everyday sayings; left out: offensive or ASCII-art files and quotations from copyrighted fiction and TV
+FORTUNE_FILES = ("computers", "cookie", "definitions", "education", "food", "fortunes", "kids", "law", "linuxcookie",
+                 "love", "magic", "medicine", "miscellaneous", "news", "paradoxum", "people", "pets", "platitudes",
+                 "politics", "riddles", "science", "sports", "tao", "wisdom", "work")
 
 
 def _need(path: Path, package: str) -> None:
@@ -150,6 +155,19 @@ def freeciv_paragraphs(folder: Path = FREECIV) -> list[str]:
                 piece = " ".join(piece.replace("\\\n", " ").replace('\\"', '"').replace("\\n", " ").split())
                 if len(piece.split()) >= 6 and not re.search(r"%|\[|\]", piece):
                     out.append(piece)
+    return out
+
+
+def fortune_paragraphs(folder: Path = FORTUNES) -> list[str]:
+    """The sayings of fortune-mod's everyday files, one per entry, without the "-- author" line."""
+    _need(folder / "cookie", "fortunes")
+    out = []
+    for name in FORTUNE_FILES:
+        for entry in (folder / name).read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            lines = [line for line in entry.splitlines() if not re.match(r"\s*--\s", line)]
+            text = " ".join(" ".join(lines).split())
+            if len(text.split()) >= 5 and not re.search(r"[<>|\\{}_=]|:-|^[A-Z]:", text):
+                out.append(text)
     return out
 
 
@@ -238,6 +256,9 @@ SOURCES = {
     "debian_reference": (lambda: _split(_html_paragraphs(DEBIAN_REFERENCE, "*.en.html", "debian-reference-en")),
                          "Debian Reference, English (Debian debian-reference-en 2.100)", "GPL-2.0+",
                          "debian-reference-en"),
+    "fortunes": (lambda: _split(fortune_paragraphs()),
+                 "Everyday sayings of fortune-mod, 25 of its files (Debian fortunes 1.99)",
+                 "BSD-3-Clause (Debian's record for fortune-mod; sayings attributed to their authors)", "fortunes"),
     "developers_reference": (lambda: _split(_html_paragraphs(DEVELOPERS_REFERENCE, "*.html",
                                                              "developers-reference")),
                              "Debian Developer's Reference (Debian developers-reference 12)", "GPL-2.0",
