@@ -233,9 +233,10 @@ def _model_folders(spec: str) -> list[str]:
 
 
 def _run_finetune(args: argparse.Namespace) -> int:
+    from explorer.core.io.bundled_data import resolve_data
     from explorer.core.tuning import finetune as ft
     from explorer.core.tuning import task_model
-    from explorer.core.tuning.datasets import load_task_data, resolve_data
+    from explorer.core.tuning.datasets import load_task_data
     from explorer.core.tuning.finetune_results import TrainUpdate
     from explorer.core.tuning.squad import looks_like_qa
 
@@ -466,7 +467,8 @@ def _run_evaluate_qa(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from explorer.core.tuning.datasets import parse_examples, resolve_data
+    from explorer.core.io.bundled_data import resolve_data
+    from explorer.core.tuning.datasets import parse_examples
     from explorer.core.tuning.evaluation import confusion_chart, evaluate
     from explorer.core.tuning.seq2seq import is_seq2seq_folder
     from explorer.core.tuning.squad import looks_like_qa

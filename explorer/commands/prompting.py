@@ -50,7 +50,8 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 def _task_args(p: argparse.ArgumentParser, required: bool) -> None:
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--task", help="built-in task: addition, subtraction, sentiment, nli, qa")
-    g.add_argument("--data", metavar="FILE", help="your labelled CSV/TSV/JSONL file")
+    g.add_argument("--data", metavar="FILE", help="your labelled CSV/TSV/JSONL file, or a data set the project "
+                   "ships, by name: sentiment, entailment, qa, qa-test, dates, dates-test")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -122,7 +123,9 @@ def _load_task(args: argparse.Namespace) -> Any:
     from explorer.core.prompting.tasks import load_task, load_task_file
 
     if getattr(args, "data", None):
-        return load_task_file(args.data)
+        from explorer.core.io.bundled_data import resolve_data
+
+        return load_task_file(resolve_data(args.data))
     if getattr(args, "task", None):
         return load_task(args.task, seed=args.seed)
     return None

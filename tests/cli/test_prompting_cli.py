@@ -62,6 +62,19 @@ def test_user_data_file(capsys, tmp_path):
     assert data["task"] == "mood" and data["results"][0]["n"] == 2
 
 
+def test_bundled_data_set_by_name_from_another_directory(capsys, tmp_path, monkeypatch):
+    """`--data sentiment` is the bundled resources/data/sentiment.csv, whatever the working directory."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "--data", "sentiment", "--shots", "0", "--limit", "2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["task"] == "sentiment" and data["mode"] == "score" and data["results"][0]["n"] == 2
+    assert main(["prompt", "--data", "entailment", "--shots", "1", "--score", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["output"] in ("entailment", "neutral", "contradiction") and "Text pair: " in data["prompt"]
+    assert main(["sweep", "--data", "no-such-set", "--shots", "0"]) == 2
+    assert "no bundled set of that name (bundled: dates, dates-test, entailment" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -27,29 +27,6 @@ TOKEN_COLUMNS = ("tokens", "words")
 TAG_COLUMNS = ("tags", "ner_tags", "labels", "label")
 
 MIN_ROWS = 6
-DATA_SUFFIXES = (".csv", ".tsv", ".jsonl")
-
-
-def bundled_sets() -> list[str]:
-    """Names of the data sets the project ships (``--data NAME``): sentiment, entailment, ner, qa, qa-test…"""
-    from explorer.core.io.paths import resources_dir
-
-    folder = resources_dir() / "data"
-    return sorted(p.stem for p in folder.iterdir() if p.suffix in DATA_SUFFIXES) if folder.is_dir() else []
-
-
-def resolve_data(spec: str | os.PathLike) -> Path:
-    """A data file: the path when it exists, else the bundled set of that name (``qa`` → resources/data/qa.jsonl)."""
-    p = Path(spec).expanduser()
-    if p.exists() or os.sep in str(spec) or p.suffix:
-        return p
-    from explorer.core.io.paths import resources_dir
-
-    for suffix in DATA_SUFFIXES:
-        bundled = resources_dir() / "data" / f"{spec}{suffix}"
-        if bundled.is_file():
-            return bundled
-    raise InputError(f"No data file '{spec}', and no bundled set of that name (bundled: {', '.join(bundled_sets())}).")
 
 
 @dataclass
