@@ -10,12 +10,39 @@ set -euo pipefail
 python="$1"
 version="$2"
 index="${3:-https://download.pytorch.org/whl/cpu}"
+# Already there at this version: say which build it is and install nothing (pip would call the requirement satisfied
+# without asking any index, and a message of a download from the CPU index would be false). A CUDA build is left
+# alone, with the command that replaces it.
+# "VERSION cpu" or "VERSION cuda" (its metadata requires nvidia-* packages), nothing when torch is not installed.
+torch_build() {
+  "$python" -c '
+import importlib.metadata as m, sys
+try:
+    v = m.version("torch")
+except m.PackageNotFoundError:
+    sys.exit()
+cuda = any(r.lower().startswith("nvidia-") for r in m.requires("torch") or [])
+print(v, "cuda" if cuda else "cpu")'
+}
+installed="$(torch_build)"
+have="${installed%% *}"
+if [ -n "$installed" ] && [ "${have%%+*}" = "$version" ]; then
+  if [ "${installed##* }" = cpu ]; then
+    echo "install-torch: torch $have (CPU build) is already installed; nothing to do"
+  else
+    echo "install-torch: torch $have is already installed, but its CUDA build (several GB); for the CPU build:" \
+      "$python -m pip uninstall -y torch, then run this again" >&2
+  fi
+  exit 0
+fi
 # Only the CPU index for the first try: pip's configured extra indexes and find-links would otherwise answer it.
 if env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_NO_INDEX PIP_CONFIG_FILE=/dev/null \
     "$python" -m pip install --quiet --no-deps --timeout 5 --retries 0 --index-url "$index" "torch==$version"; then
-  echo "install-torch: torch $version, CPU build, from PyTorch's CPU wheel index"
+  echo "install-torch: torch $version from PyTorch's CPU wheel index"
 else
   echo "install-torch: PyTorch's CPU wheel index did not answer; torch $version from pip's ordinary sources" >&2
   "$python" -m pip install --quiet --no-deps "torch==$version"
 fi
-"$python" -c 'import importlib.metadata as m; print("install-torch: installed torch", m.version("torch"))'
+installed="$(torch_build)"
+echo "install-torch: installed torch ${installed%% *} ($([ "${installed##* }" = cpu ] && echo "CPU build" \
+  || echo "CUDA build: several GB"))"

@@ -1,7 +1,8 @@
 """scripts/install-torch.sh: torch alone from PyTorch's CPU wheel index first (that index only: pip's configured
 find-links and extra indexes are set aside, with a short timeout and no retries), then, when that fails, as
 here where the index is unreachable, the same version from pip's ordinary sources, which here hold the CPU
-build. pip runs for real, in --dry-run mode, through a wrapper that records each call."""
+build. pip runs for real, in --dry-run mode, through a wrapper that records each call. A torch already installed
+at the asked version is named with its build, and nothing is installed."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ def test_falls_back_to_ordinary_sources_when_the_cpu_index_does_not_answer(tmp_p
         f"#!{sys.executable}\n"
         "import json, os, subprocess, sys\n"
         "args = sys.argv[1:]\n"
+        # The script's first look for an installed torch sees none (this venv has one: it is the install's case).
+        f"if args[:1] == ['-c'] and 'nvidia-' in args[1] and not os.path.exists({str(tmp_path / 'looked')!r}):\n"
+        f"    open({str(tmp_path / 'looked')!r}, 'w').close()\n"
+        "    raise SystemExit(0)\n"
         f"with open({str(log)!r}, 'a') as f:\n"
         "    f.write(json.dumps({'args': args, 'pip_env': sorted(k for k in os.environ if k.startswith('PIP_'))"
         ", 'config': os.environ.get('PIP_CONFIG_FILE')}) + '\\n')\n"
@@ -38,6 +43,8 @@ def test_falls_back_to_ordinary_sources_when_the_cpu_index_does_not_answer(tmp_p
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     calls = [json.loads(line) for line in log.read_text().splitlines()]
+    calls = [c for c in calls if c["args"][:3] == ["-m", "pip", "install"]]
+    assert len(calls) == 2
     first, second = calls[0], calls[1]
     assert first["args"][:3] == ["-m", "pip", "install"]
     i = first["args"].index("--index-url")
@@ -55,3 +62,38 @@ def test_falls_back_to_ordinary_sources_when_the_cpu_index_does_not_answer(tmp_p
     report = json.loads((tmp_path / "report-2.json").read_text())
     [torch] = report["install"]
     assert torch["metadata"]["name"] == "torch" and torch["metadata"]["version"].startswith("2.13.0")
+
+
+def _fake_torch_env(tmp_path: Path, version: str, requires: list[str]) -> Path:
+    """A venv whose only torch is an installed distribution's metadata (what the script reads)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    info = Path(purelib) / f"torch-{version}.dist-info"
+    info.mkdir()
+    info.joinpath("METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: " + version + "\n"
+                                         + "".join(f"Requires-Dist: {r}\n" for r in requires))
+    return python
+
+
+def test_torch_already_installed_is_named_with_its_build_and_nothing_is_installed():
+    # This venv's own torch: the CPU build at the lock's version. No pip runs (none could answer here anyway).
+    version = next(line.split("==")[1] for line in (ROOT / "constraints.txt").read_text().splitlines()
+                   if line.startswith("torch=="))
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "install-torch.sh"), sys.executable, version,
+                           "http://127.0.0.1:9/no-index"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"install-torch: torch {version}+cpu (CPU build) is already installed; nothing to do"
+    assert "index" not in proc.stdout + proc.stderr
+
+
+def test_a_cuda_build_already_installed_is_said_to_be_one(tmp_path):
+    python = _fake_torch_env(tmp_path, "2.13.0", ["filelock", "nvidia-cublas-cu12==12.8.4.1; platform_system == 'Linux'"])
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "install-torch.sh"), str(python), "2.13.0"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "torch 2.13.0 is already installed, but its CUDA build" in proc.stderr
+    assert f"{python} -m pip uninstall -y torch" in proc.stderr
