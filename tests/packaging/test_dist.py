@@ -111,3 +111,19 @@ def test_uninstall_without_caches_does_not_touch_them(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert not args_out.exists()  # the app was not asked to clear anything
     assert _files(home) == [".local/share/lm-explorer/session.json"]
+
+
+def test_the_tarball_says_where_it_runs_how_to_install_and_uninstall(tmp_path):
+    tarball = _tarball(tmp_path)
+    with tarfile.open(tarball) as tar:
+        text = tar.extractfile(f"{tarball.name.removesuffix('.tar.gz')}/README.txt").read().decode()
+    glibc = subprocess.run(["getconf", "GNU_LIBC_VERSION"], capture_output=True, text=True).stdout.split()[-1]
+    assert f"glibc {glibc} or newer" in text  # the build machine's glibc is the floor
+    if glibc == "2.36":
+        assert "Debian 12 and later" in text and "Not Ubuntu 22.04" in text
+    sections = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert sections[1:] == ["Requirements", "Install", "Disk use", "Uninstall", "Licences"]
+    uninstall = text.split("\nUninstall\n")[1].split("\nLicences\n")[0]
+    assert "~/.local/share/lm-explorer/uninstall.sh" in uninstall and "DIR/uninstall.sh" in uninstall
+    assert "--caches" in uninstall
+    assert "./install.sh --prefix DIR" in text and "Gemma Terms of Use" in text
