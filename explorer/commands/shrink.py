@@ -79,7 +79,7 @@ def run_quantize(args: argparse.Namespace) -> int:
 
 def run_prune(args: argparse.Namespace) -> int:
     from explorer.commands._common import stderr_progress
-    from explorer.core.tuning.datasets import resolve_data
+    from explorer.core.io.bundled_data import resolve_data
     from explorer.core.tuning.prune import prune_chart, prune_sweep
 
     resolve_data(args.data)  # a missing data file is said before the model loads

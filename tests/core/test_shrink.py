@@ -108,8 +108,9 @@ def test_prune_heads_removes_and_still_runs(minilm):
 
 
 def test_prune_sweep_on_sentiment(minilm):
+    from explorer.core.io.bundled_data import resolve_data
     from explorer.core.tuning import finetune as ft
-    from explorer.core.tuning.datasets import load_task_data, resolve_data
+    from explorer.core.tuning.datasets import load_task_data
     from explorer.core.tuning.prune import prune_chart, prune_sweep
 
     r = prune_sweep(minilm, "sentiment", step=33)

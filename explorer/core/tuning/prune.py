@@ -208,8 +208,9 @@ def prune_sweep(
     (by importance, and at random) from a copy and measure held-out accuracy after each."""
     import torch
 
+    from explorer.core.io.bundled_data import resolve_data
     from explorer.core.tuning import probe
-    from explorer.core.tuning.datasets import load_task_data, resolve_data
+    from explorer.core.tuning.datasets import load_task_data
 
     if step < 1:
         raise InputError("The step (heads removed between two measurements) must be 1 or more.")

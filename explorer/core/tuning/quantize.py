@@ -155,7 +155,8 @@ def count_linear(model: Any) -> tuple[int, int]:
 
 def heldout_sentences() -> list[str]:
     """The held-out sentences of the bundled sentiment set (its validation split, seed 0): no model here saw them."""
-    from explorer.core.tuning.datasets import load_task_data, resolve_data
+    from explorer.core.io.bundled_data import resolve_data
+    from explorer.core.tuning.datasets import load_task_data
 
     data = load_task_data(resolve_data("sentiment"), seed=0)
     return [ex.text for ex in data.val]
@@ -314,8 +315,9 @@ def probe_accuracy(encoder: Any, tokenizer: Any, lock: Any = None, cancel: threa
     mean-pooled vectors: (accuracy, held-out rows)."""
     import torch
 
+    from explorer.core.io.bundled_data import resolve_data
     from explorer.core.tuning import probe
-    from explorer.core.tuning.datasets import load_task_data, resolve_data
+    from explorer.core.tuning.datasets import load_task_data
 
     data = load_task_data(resolve_data("sentiment"), seed=0)
     rows = data.train + data.val

@@ -147,7 +147,7 @@ class ShrinkView(QWidget):
     # ------------------------------------------------------------ pruning
 
     def _prune_page(self) -> QWidget:
-        from explorer.core.tuning.datasets import bundled_sets
+        from explorer.core.io.bundled_data import bundled_sets
 
         page = QWidget()
         self.p_model = ModelPicker(self.ctx, kinds=("encoder",))
