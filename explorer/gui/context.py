@@ -24,6 +24,9 @@ class ModelStore(QObject):
         self.runner = runner
         self.loaded: dict[str, Any] = {}  # name -> explorer.core.models.LoadedModel
         self.loading: dict[str, Job] = {}
+        # Callbacks of callers who asked for a model already loading: each runs once it has loaded (a preset
+        # chosen during the start-up load said "loading it…" for good).
+        self.waiting: dict[str, list[Callable[[Any], None]]] = {}
         self.trusted: set[str] = set()
 
     def warm_up(self) -> Job | None:
@@ -64,6 +67,8 @@ class ModelStore(QObject):
                 on_done(self.loaded[name])
             return None
         if name in self.loading:
+            if on_done:
+                self.waiting.setdefault(name, []).append(on_done)
             return self.loading[name]
         from explorer.core.models.memory import TooBigError
 
@@ -73,17 +78,20 @@ class ModelStore(QObject):
                 if self.ask_big(lm):
                     self.load(name, on_done, trust_remote_code, allow_big=True)
                 else:
+                    self.waiting.pop(name, None)
                     self.loadFailed.emit(name, f"Not loaded: {lm}")
                 return
             self.loaded[name] = lm
             self.changed.emit()
             self.modelLoaded.emit(name, lm.load_seconds)
-            if on_done:
-                on_done(lm)
+            for callback in ([on_done] if on_done else []) + self.waiting.pop(name, []):
+                callback(lm)
 
         def finished() -> None:
             if self.loading.get(name) is job:
                 self.loading.pop(name, None)
+                if name not in self.loaded:  # failed or cancelled: a later load starts its own waiting list
+                    self.waiting.pop(name, None)
             self.changed.emit()
 
         job = self.runner.submit(

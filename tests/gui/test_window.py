@@ -86,6 +86,18 @@ def test_load_model_through_job_runner(window, qtbot):
     assert "minilm" not in window.ctx.models.loaded
 
 
+def test_asking_for_a_model_while_it_loads_still_answers(ctx, qtbot):
+    """A preset chosen while its model is still loading (the start-up load) said 'loading it…' for good: the second
+    caller's callback was dropped. Every caller gets the model once it has loaded, and only once."""
+    got = []
+    first = ctx.models.load("minilm", on_done=lambda lm: got.append(("first", lm.name)))
+    assert first is not None and "minilm" not in ctx.models.loaded
+    assert ctx.models.load("minilm", on_done=lambda lm: got.append(("second", lm.name))) is first
+    qtbot.waitUntil(lambda: len(got) == 2, timeout=120_000)
+    qtbot.wait(50)
+    assert sorted(got) == [("first", "minilm"), ("second", "minilm")] and not ctx.models.waiting
+
+
 def test_load_failure_is_a_message_not_a_crash(window, qtbot, tmp_path):
     (tmp_path / "readme.txt").write_text("not a model")
     with qtbot.waitSignal(window.ctx.models.loadFailed, timeout=60_000) as blocker:
