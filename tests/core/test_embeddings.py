@@ -130,6 +130,21 @@ def test_two_senses_same_above_different_raw_and_centred(minilm):
     out = r.to_dict()
     assert out["views"]["centred"]["best_layer"] == r.best_layer("centred")
     assert out["pairs"][0]["relation"] == "same"
+    # under a one-layer mix, each view's mixed cosine is that layer's point of the view's curve
+    from explorer.core.inspect.embeddings import mixed_similarity
+
+    for layer in (3, -1):
+        one = LayerMix("layer", layer=layer)
+        for view in ("raw", "centred", "minus-baseline"):
+            got = mixed_similarity(r, one, view)
+            for p in r.pairs:
+                assert got[p.name] == pytest.approx(p.values(view, r.baseline)[layer], abs=1e-5), (view, layer)
+    # a mean of layers, centred: the layers' centred vectors averaged (by hand), not raw cosines
+    two = mixed_similarity(r, LayerMix("last_n", last_n=2), "centred")
+    cu, cv = (u - mu)[-2:].mean(0), (v - mu)[-2:].mean(0)
+    assert two[p0.name] == pytest.approx(float(cosine_per_layer(cu[None], cv[None])[0]), abs=1e-5)
+    assert two[p0.name] != pytest.approx(mixed_similarity(r, LayerMix("last_n", last_n=2), "raw")[p0.name], abs=0.02)
+    assert set(out["mixed"]) == {"raw", "centred", "minus-baseline"}
 
 
 def test_unknown_word_is_flagged(minilm):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QApplication, QStackedWidget, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QScrollArea, QStackedWidget, QTabWidget, QWidget
 
 from explorer.core.io.charts import ChartSpec, Series
 from explorer.core.prompting.sweep import SweepPoint, SweepResult
@@ -35,6 +35,14 @@ def _settle(qtbot) -> None:
 def _assert_readable(chart: ChartWidget, name: str) -> None:
     vb = chart.plot_item.vb
     assert vb.height() >= MIN_VIEW_HEIGHT - 1, f"{name}: data area {vb.height():.0f} px high"
+    # the chart is given the height it asks for, and no parent cuts it off (a row of controls wrapped onto a
+    # second line in a tab page took that line from the chart: its legend's last row was clipped by the tab)
+    assert chart.graphics.height() >= chart.graphics.minimumHeight() - 1, f"{name}: squeezed below its minimum"
+    child = chart
+    while (parent := child.parentWidget()) is not None and not isinstance(parent.parentWidget(), QScrollArea):
+        inside = parent.rect().adjusted(-1, -1, 1, 1).contains(child.geometry())
+        assert inside, f"{name}: {type(child).__name__} {child.geometry()} cut by {type(parent).__name__} {parent.rect()}"
+        child = parent
     view = QRectF(chart.graphics.rect()).adjusted(-1, -1, 1, 1)
     for sample, label in chart.legend.items:
         for item in (sample, label):

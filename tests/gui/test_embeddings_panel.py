@@ -67,8 +67,13 @@ def test_two_senses_and_the_corrected_view(panel, qtbot, tmp_path):
     m = r.sense_means("centred")
     assert m["same"][best] > m["different"][best]
     assert f"best layer {best}" in panel.note.text()
+    # the layer-mix line follows the view: mean-centred cosines under the centred chart (it printed raw ones)
+    last = r.pairs[0].centred[-1]
+    assert panel.mix_label.text().startswith("Mean-centred cosine under the layer mix (layer -1)")
+    assert f"1·2: {last:.3f}" in panel.mix_label.text() and f"{r.pairs[0].layers[-1]:.3f}" not in panel.mix_label.text()
     panel.view_combo.setCurrentIndex(panel.view_combo.findData("minus-baseline"))
     assert panel.sim_chart.spec.series[-1].y == [0.0] * len(r.baseline)
+    assert f"1·2: {r.pairs[0].layers[-1] - r.baseline[-1]:.3f}" in panel.mix_label.text()
     state = panel.state_dict()
     assert state["view"] == "minus-baseline" and state["contexts"][0][3] == "river"
     assert panel.sim_chart.export(tmp_path / "two.csv").stat().st_size > 100

@@ -282,7 +282,7 @@ class SimilarityResult:
     baseline: list[float]
     analyses: list[Analysis] = field(repr=False, default_factory=list)
     notes: list[str] = field(default_factory=list)
-    mixed: dict[str, float] = field(default_factory=dict)  # pair name -> cosine under the chosen layer mix
+    mixed: dict[str, dict[str, float]] = field(default_factory=dict)  # view -> pair name -> cosine under the mix
     mix: LayerMix = field(default_factory=LayerMix)
     baseline_centred: list[float] = field(default_factory=list)  # the same random pairs, mean-centred
     pool_sentences: int = 0
@@ -388,7 +388,6 @@ def compare_contexts(
     vectors = [word_vector(a, o) for a, o in zip(analyses, occs, strict=False)]  # each [layer+1, dim]
     centre = layer_means(analyses)  # [layer+1, dim]
     pairs = []
-    mixed: dict[str, float] = {}
     mix = mix or LayerMix()
     for i, j in itertools.combinations(range(len(contexts)), 2):
         name = f"{i + 1}·{j + 1}: {_short(contexts[i].text, 18)} / {_short(contexts[j].text, 18)}"
@@ -397,21 +396,55 @@ def compare_contexts(
         pairs.append(PairSimilarity(
             name, i, j, [float(x) for x in cosine_per_layer(vectors[i], vectors[j])],
             [float(x) for x in cosine_per_layer(vectors[i] - centre, vectors[j] - centre)], relation))
-        u, v = layer_mix(vectors[i], mix), layer_mix(vectors[j], mix)
-        mixed[name] = float(cosine_per_layer(u[None], v[None])[0])
-    # the compared word itself stays out of the baseline's pool (it would pair the word with itself)
-    target_ids = {int(analyses[k].input_ids[t]) for k, o in enumerate(occs) for t in o.tokens}
-    exclude = [[t for t, i in enumerate(a.input_ids) if int(i) in target_ids] for a in analyses]
-    try:
-        anisotropy_baseline(analyses, n_pairs=1, seed=seed, exclude=exclude)
-    except InputError:  # nothing but the compared word (e.g. all [UNK]): keep its tokens rather than fail
-        exclude = None
+    exclude = baseline_exclusions(analyses, occs)
+    if exclude is None:  # nothing but the compared word (e.g. all [UNK]): keep its tokens rather than fail
         notes.append("Too few other tokens: the baseline includes the compared word's tokens.")
     baseline = anisotropy_baseline(analyses, n_pairs=n_pairs, seed=seed, exclude=exclude)
     baseline_c = anisotropy_baseline(analyses, n_pairs=n_pairs, seed=seed, exclude=exclude, centre=centre)
     progress(1.0, "Done")
-    return SimilarityResult(loaded.name, list(contexts), occs, pairs, [float(x) for x in baseline], analyses,
-                            notes, mixed, mix, [float(x) for x in baseline_c], len(analyses))
+    result = SimilarityResult(loaded.name, list(contexts), occs, pairs, [float(x) for x in baseline], analyses,
+                              notes, {}, mix, [float(x) for x in baseline_c], len(analyses))
+    result.mixed = {view: mixed_similarity(result, mix, view, n_pairs=n_pairs, seed=seed) for view in VIEWS}
+    return result
+
+
+def baseline_exclusions(analyses: list[Analysis], occurrences: list[Occurrence]) -> list[list[int]] | None:
+    """Token positions of each analysis left out of the baseline's pool: the compared word's own token ids (it
+    would pair the word with itself). None when nothing else would be left (the pool keeps them then)."""
+    target_ids = {int(analyses[k].input_ids[t]) for k, o in enumerate(occurrences) for t in o.tokens}
+    exclude = [[t for t, i in enumerate(a.input_ids) if int(i) in target_ids] for a in analyses]
+    try:
+        anisotropy_baseline(analyses, n_pairs=1, exclude=exclude)
+    except InputError:
+        return None
+    return exclude
+
+
+def mixed_similarity(result: SimilarityResult, mix: LayerMix, view: str = "raw", n_pairs: int = 1000,
+                     seed: int = 0) -> dict[str, float]:
+    """Each pair's cosine under the layer ``mix`` (pair name -> value), in one of the VIEWS as the chart draws
+    them: raw; mean-centred (each layer's mean token vector subtracted, then mixed); or raw minus the baseline
+    of the same random token pairs under the same mix."""
+    if view not in VIEWS:
+        raise InputError(f"Unknown view '{view}': use {', '.join(VIEWS)}.")
+    analyses = result.analyses
+    vectors = [word_vector(a, o) for a, o in zip(analyses, result.occurrences, strict=False)]  # [layer+1, dim]
+    centre = layer_means(analyses) if view == "centred" else None  # [layer+1, dim]
+    floor = 0.0
+    if view == "minus-baseline":
+        pooled, sent, ids = token_pool(analyses, baseline_exclusions(analyses, result.occurrences))
+        i, j = _baseline_pairs(sent, ids, n_pairs, seed)
+        mixed = layer_mix(pooled, mix)  # [pooled, dim]
+        unit = mixed / np.maximum(np.linalg.norm(mixed, axis=-1, keepdims=True), 1e-12)
+        floor = float((unit[i] * unit[j]).sum(-1).mean())
+    out = {}
+    for p in result.pairs:
+        u, v = vectors[p.a], vectors[p.b]
+        if centre is not None:
+            u, v = u - centre, v - centre
+        cos = float(cosine_per_layer(layer_mix(u, mix)[None], layer_mix(v, mix)[None])[0])
+        out[p.name] = cos - floor
+    return out
 
 
 SAME_COLOR, DIFF_COLOR = "#2ca02c", "#d62728"

@@ -28,17 +28,16 @@ from explorer.core.inspect.embeddings import (
     VIEWS,
     Context,
     LayerMix,
-    layer_mix,
     load_presets,
+    mixed_similarity,
     preset_model,
     similarity_chart_spec,
     token_similarity_spec,
-    word_vector,
 )
 from explorer.core.io.errors import InputError
 from explorer.gui.panels.base import Panel, is_saved_rows, state_from_dict, state_to_dict
 from explorer.gui.widgets.chart import ChartWidget
-from explorer.gui.widgets.flow import FlowLayout
+from explorer.gui.widgets.flow import FlowLayout, fit_height, wrapping_label
 from explorer.gui.widgets.model_picker import ModelPicker
 
 
@@ -129,7 +128,8 @@ class EmbeddingsPanel(Panel):
         self.mix_layer.setToolTip("Layer (0 = embeddings, -1 = last) or N for 'mean of last N'")
         self.mix_weights = QLineEdit()
         self.mix_weights.setPlaceholderText("weights per layer, e.g. 0,0,0,1,1,1,1")
-        self.mix_label = QLabel()
+        self.mix_label = wrapping_label()
+        fit_height(self.mix_label)
         self.view_combo = QComboBox()
         for key, label in (("raw", "raw cosine"), ("centred", "mean-centred (anisotropy removed)"),
                            ("minus-baseline", "cosine − baseline")):
@@ -325,6 +325,7 @@ class EmbeddingsPanel(Panel):
             return
         self.sim_chart.set_spec(similarity_chart_spec(self.result, self.view()))
         self.note.setText(self._summary_text())
+        self._show_mix()
 
     def _summary_text(self) -> str:
         r, view = self.result, self.view()
@@ -368,22 +369,28 @@ class EmbeddingsPanel(Panel):
             return
         if self.result is None:
             return
-        try:
-            mix = self._mix()
-            r = self.result
-            vecs = [word_vector(a, o) for a, o in zip(r.analyses, r.occurrences, strict=False)]
-            parts = []
-            for p in r.pairs:
-                u, v = layer_mix(vecs[p.a], mix), layer_mix(vecs[p.b], mix)
-                cos = float((u @ v) / max((u @ u) ** 0.5 * (v @ v) ** 0.5, 1e-12))
-                parts.append(f"{p.a + 1}·{p.b + 1}: {cos:.3f}")
-                r.mixed[p.name] = cos
-            r.mix = mix
-            self.mix_label.setText(f"Cosine under the layer mix ({mix.describe()}): " + ", ".join(parts))
-        except InputError as err:
-            self.mix_label.setText(str(err))
+        self._show_mix()
         if self.token_use_mix.currentIndex() == 1:
             self._draw_tokens()
+
+    def _show_mix(self) -> None:
+        """The pairs' cosine under the layer mix, in the view the chart shows (mean-centred cosines in the centred
+        view: it printed raw cosines under a chart of centred ones)."""
+        if self.result is None:
+            return
+        view, r = self.view(), self.result
+        try:
+            mix = self._mix()
+            if mix != r.mix or view not in r.mixed:  # the result (and its JSON) holds every view under one mix
+                r.mixed = {v: mixed_similarity(r, mix, v) for v in VIEWS}
+                r.mix = mix
+        except InputError as err:
+            self.mix_label.setText(str(err))
+            return
+        values = r.mixed[view]
+        parts = [f"{p.a + 1}·{p.b + 1}: {values[p.name]:.3f}" for p in r.pairs]
+        what = {"raw": "Cosine", "centred": "Mean-centred cosine", "minus-baseline": "Cosine minus the baseline"}[view]
+        self.mix_label.setText(f"{what} under the layer mix ({mix.describe()}): " + ", ".join(parts))
 
     def _draw_tokens(self, *_args) -> None:
         if self.result is None or not self.result.analyses:

@@ -3,7 +3,7 @@ line instead of widening the window, and a label that wraps instead of being cut
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QMargins, QObject, QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QMargins, QObject, QRect, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractButton,
     QLabel,
@@ -32,6 +32,10 @@ class FlowLayout(QLayout):
         # changed), as Qt's own layouts keep theirs; a progress message asked for them a dozen times.
         self._min: QSize | None = None
         self._hfw: tuple[int, int] | None = None  # (width, height)
+        # The height its lines take at the width it was last given: part of its minimum, because tab widgets,
+        # stacks and splitters do not pass height-for-width on (a row wrapped onto a second line took that
+        # line's height from the chart under it, whose legend was cut off).
+        self._need = 0
         self.setContentsMargins(QMargins(0, 0, 0, 0))
 
     def invalidate(self) -> None:
@@ -79,7 +83,15 @@ class FlowLayout(QLayout):
 
     def setGeometry(self, rect: QRect) -> None:  # noqa: N802
         super().setGeometry(rect)
-        self._place(rect, apply=True)
+        need = self._place(rect, apply=True)
+        if need != self._need:
+            self._need = need
+            # the parents ask for the minimum again once this layout pass is over (not from inside it)
+            QTimer.singleShot(0, self, self._ask_again)  # dropped if the layout is gone by then
+
+    def _ask_again(self) -> None:
+        self._min = None
+        super().invalidate()
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return self.minimumSize()
@@ -87,7 +99,7 @@ class FlowLayout(QLayout):
     def minimumSize(self) -> QSize:  # noqa: N802
         if self._min is None:
             self._min = self._minimum_size()
-        return QSize(self._min)
+        return QSize(self._min.width(), max(self._min.height(), self._need))
 
     def _minimum_size(self) -> QSize:
         size = QSize()
