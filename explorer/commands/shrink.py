@@ -93,9 +93,10 @@ def run_prune(args: argparse.Namespace) -> int:
     print(f"{result.model} on {result.data}: frozen fine-tune, {result.train_rows} training / {result.val_rows} "
           f"held-out rows, {result.layers}×{result.heads_per_layer} heads")
     print(f"rule: {result.rule}")
-    print(f"{'removed':>8}{'left':>6}{'parameters':>13}{'accuracy':>10}{'random':>9}")
+    print(f"{'removed':>8}{'left':>6}{'parameters':>13}{'accuracy':>10}{'random':>9}{'important first':>17}")
     for s in result.steps:
-        print(f"{s.removed:>8}{s.heads_left:>6}{s.parameters:>13,}{s.accuracy:>10.3f}{s.random_accuracy:>9.3f}")
+        print(f"{s.removed:>8}{s.heads_left:>6}{s.parameters:>13,}{s.accuracy:>10.3f}{s.random_accuracy:>9.3f}"
+              f"{s.reverse_accuracy:>17.3f}")
     print(f"majority class {result.majority_baseline:.3f}; pruned vs gated heads: largest logit difference "
           f"{result.check['max_logit_difference']:.2e}")
     return 0

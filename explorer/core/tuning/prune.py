@@ -4,9 +4,9 @@ The classifier is the frozen fine-tune (``finetune --mode frozen``: the encoder'
 a linear head fitted by L-BFGS) on a bundled or user data set. Each head's importance is Michel et al. (2019,
 "Are Sixteen Heads Really Better than One?"): a gate of 1 multiplies every head's output, and the importance is
 |∂ loss / ∂ gate| summed over the training rows, normalised per layer (L2). Heads are removed least important
-first, physically (their query/key/value rows and output columns cut with transformers'
+first (and, as contrasts, at random and most important first), physically (their query/key/value rows and output columns cut with transformers'
 ``prune_linear_layer``: transformers 5 dropped ``prune_heads``, this is what it did), keeping one head per layer;
-the head is not refitted. A seeded random order is measured beside it, and the pruned model's logits are
+the head is not refitted. The pruned model's logits are
 checked against the unpruned model with the same heads gated to 0.
 """
 
@@ -35,6 +35,7 @@ class PruneStep:
     parameters: int  # the encoder's, after pruning
     accuracy: float  # held-out accuracy, heads removed by importance
     random_accuracy: float  # the same count removed in a seeded random order
+    reverse_accuracy: float  # the same count removed most important first (Michel et al.'s contrast)
 
 
 @dataclass
@@ -51,6 +52,8 @@ class PruneResult:
     rule: str
     importance: list[list[float]]  # [layer][head]
     order: list[tuple[int, int]]  # (layer, head), the order heads are removed in
+    random_order: list[tuple[int, int]]
+    reverse_order: list[tuple[int, int]]
     steps: list[PruneStep]
     majority_baseline: float
     check: dict[str, float] = field(default_factory=dict)
@@ -175,14 +178,15 @@ def importance(encoder: Any, head: Any, batches: list[dict], y: Any, pooling: st
     return total / total.norm(dim=-1, keepdim=True).clamp(min=1e-20)
 
 
-def removal_order(scores: Any, seed: int | None = None) -> list[tuple[int, int]]:
-    """Heads in the order they are removed: least important first (or a seeded random order), never a layer's
-    last head."""
+def removal_order(scores: Any, seed: int | None = None, reverse: bool = False) -> list[tuple[int, int]]:
+    """Heads in the order they are removed: least important first (most important first when ``reverse``, or a
+    seeded random order), never a layer's last head."""
     import torch
 
     layers, heads = scores.shape
     if seed is None:
-        ranked = sorted((float(scores[l_, h]), l_, h) for l_ in range(layers) for h in range(heads))
+        ranked = sorted(((float(scores[l_, h]), l_, h) for l_ in range(layers) for h in range(heads)),
+                        reverse=reverse)
         candidates = [(l_, h) for _s, l_, h in ranked]
     else:
         perm = torch.randperm(layers * heads, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -205,7 +209,7 @@ def prune_sweep(
     cancel: threading.Event | None = None,
 ) -> PruneResult:
     """Fine-tune a frozen classifier on ``data_spec`` with ``lm``'s encoder, then remove 0, step, 2·step, … heads
-    (by importance, and at random) from a copy and measure held-out accuracy after each."""
+    (least important first, at random, most important first) from a copy and measure held-out accuracy after each."""
     import torch
 
     from explorer.core.io.bundled_data import resolve_data
@@ -237,14 +241,16 @@ def prune_sweep(
     scores = importance(encoder, head, train_b, y_train, pooling, cancel)  # [layer, head]
     order = removal_order(scores)
     random_order = removal_order(scores, seed=seed)
+    reverse_order = removal_order(scores, reverse=True)
     n_max = len(order)
     sweep = sorted(set(range(0, n_max, step)) | {n_max})
-    pruned = {"importance": copy.deepcopy(encoder), "random": copy.deepcopy(encoder)}
-    removed = {"importance": 0, "random": 0}
+    orders = {"importance": order, "random": random_order, "reverse": reverse_order}
+    pruned = {key: copy.deepcopy(encoder) for key in orders}
+    removed = dict.fromkeys(orders, 0)
     steps: list[PruneStep] = []
     for i, n in enumerate(sweep):
         accs = {}
-        for key, heads in (("importance", order), ("random", random_order)):
+        for key, heads in orders.items():
             check(cancel)
             chosen: dict[int, list[int]] = {}
             for l_, h in heads[removed[key]:n]:
@@ -253,13 +259,15 @@ def prune_sweep(
             removed[key] = n
             accs[key] = _accuracy(_logits(pruned[key], head, val_b, pooling), y_val)
         params = sum(p.numel() for p in pruned["importance"].parameters())
-        steps.append(PruneStep(n, sum(counts) - n, params, accs["importance"], accs["random"]))
+        steps.append(PruneStep(n, sum(counts) - n, params, accs["importance"], accs["random"], accs["reverse"]))
         progress(0.3 + 0.6 * (i + 1) / len(sweep),
-                 f"{n} heads removed: accuracy {accs['importance']:.0%} (random order {accs['random']:.0%})")
+                 f"{n} heads removed: accuracy {accs['importance']:.0%} (random order {accs['random']:.0%}, most "
+                 f"important first {accs['reverse']:.0%})")
     result = PruneResult(
         model=lm.name, data=data_spec, train_rows=len(data.train), val_rows=len(data.val), layers=len(counts),
         heads_per_layer=max(counts), pooling=pooling, rule=RULE, importance=scores.tolist(),
-        order=[tuple(o) for o in order], steps=steps, majority_baseline=data.majority_baseline(),
+        order=[tuple(o) for o in order], random_order=[tuple(o) for o in random_order],
+        reverse_order=[tuple(o) for o in reverse_order], steps=steps, majority_baseline=data.majority_baseline(),
     )
     result.check = _gate_check(encoder, pruned["importance"], head, val_b, pooling, order, counts)
     result.seconds = time.perf_counter() - start
@@ -297,6 +305,7 @@ def prune_chart(result: PruneResult) -> ChartSpec:
         series=[
             Series("least important first (Michel et al.)", x, [s.accuracy for s in result.steps]),
             Series("random order", x, [s.random_accuracy for s in result.steps], dashed=True),
+            Series("most important first", x, [s.reverse_accuracy for s in result.steps]),
             Series("majority class", [x[0], x[-1]], [result.majority_baseline] * 2, dashed=True, width=1.0),
         ],
         y_range=(0.0, 1.05),

@@ -51,11 +51,12 @@ def quantize_html(r) -> str:
 
 def prune_html(r) -> str:
     rows = [[str(s.removed), str(s.heads_left), f"{s.parameters / 1e6:.2f} M", f"{s.accuracy:.3f}",
-             f"{s.random_accuracy:.3f}"] for s in r.steps]
+             f"{s.random_accuracy:.3f}", f"{s.reverse_accuracy:.3f}"] for s in r.steps]
     return (f"<b>{html.escape(r.model)}</b>, frozen fine-tune on {html.escape(r.data)}: {r.train_rows} training / "
             f"{r.val_rows} held-out rows; majority class {r.majority_baseline:.3f}. Pruned heads against the same "
             f"heads gated to 0: largest logit difference {r.check.get('max_logit_difference', float('nan')):.1e}."
-            + _table(["heads removed", "left", "encoder parameters", "accuracy", "random order"], rows)
+            + _table(["heads removed", "left", "encoder parameters", "accuracy", "random order",
+                     "most important first"], rows)
             + f"<small>{html.escape(r.rule)}</small>")
 
 
@@ -165,7 +166,8 @@ class ShrinkView(QWidget):
             row.addWidget(w)
         self.p_text = _result_label()
         self.p_text.setText("A frozen fine-tune (the encoder's sentence vector and a linear head) on the data, then "
-                            "attention heads removed least important first (Michel et al. 2019) and at random; "
+                            "attention heads removed least important first (Michel et al. 2019), at random and most "
+                            "important first; "
                             "accuracy on the held-out rows after each step.")
         self.p_chart = ChartWidget(title="Accuracy against heads removed")
         v = QVBoxLayout(page)
