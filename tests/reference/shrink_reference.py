@@ -115,7 +115,8 @@ def _features(model, tok, texts):
 def prune(folder: str, result: dict) -> dict:
     from sklearn.linear_model import LogisticRegression
 
-    from explorer.core.tuning.datasets import load_task_data, resolve_data  # the split only
+    from explorer.core.io.bundled_data import resolve_data  # the split only
+    from explorer.core.tuning.datasets import load_task_data
 
     data = load_task_data(resolve_data(result["data"]), seed=0)
     tok = AutoTokenizer.from_pretrained(folder)
