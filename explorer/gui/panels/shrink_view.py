@@ -11,10 +11,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSpinBox,
+    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from explorer.core.models.format import human_bytes
 from explorer.gui.widgets.chart import ChartWidget
+from explorer.gui.widgets.flow import FlowLayout
 from explorer.gui.widgets.model_picker import ModelPicker
 
 
@@ -84,7 +86,30 @@ def _result_label() -> QLabel:
     label = QLabel()
     label.setWordWrap(True)
     label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     return label
+
+
+def _page(controls: list[QWidget], text: QLabel, chart: ChartWidget, above: QLabel | None = None) -> QWidget:
+    """Controls that wrap onto more lines in a narrow window, then the figures (scrolling) and the chart, split."""
+    page = QWidget()
+    row = FlowLayout()
+    for w in controls:
+        row.addWidget(w)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setWidget(text)
+    split = QSplitter(Qt.Orientation.Vertical)
+    split.addWidget(scroll)
+    split.addWidget(chart)
+    split.setSizes([200, 300])
+    v = QVBoxLayout(page)
+    if above is not None:
+        v.addWidget(above)
+    v.addLayout(row)
+    v.addWidget(split, 1)
+    return page
 
 
 class ShrinkView(QWidget):
@@ -105,26 +130,17 @@ class ShrinkView(QWidget):
     # ------------------------------------------------------------ quantisation
 
     def _quantize_page(self) -> QWidget:
-        page = QWidget()
         self.q_model = ModelPicker(self.ctx, kinds=("encoder", "decoder"))
-        self.q_run = QPushButton("Measure int8 against float32")
+        self.q_run = QPushButton("Measure int8")
         self.q_run.setToolTip("Quantise a copy of the model (every Linear layer to int8) and run both on the same "
                               "held-out inputs; SmolLM2 takes a minute or two")
         self.q_run.clicked.connect(self.run_quantize)
-        row = QHBoxLayout()
-        row.addWidget(QLabel("Model"))
-        row.addWidget(self.q_model, 1)
-        row.addWidget(self.q_run)
         self.q_text = _result_label()
         self.q_text.setText("An encoder is measured on the held-out sentiment sentences (cosine of the sentence "
                             "vectors, the frozen probe's accuracy, fill-mask overlap for minilm-mlm); a decoder on "
                             "the bundled long sample (next-token agreement, perplexity).")
         self.q_chart = ChartWidget(title="float32 against int8")
-        v = QVBoxLayout(page)
-        v.addLayout(row)
-        v.addWidget(self.q_text)
-        v.addWidget(self.q_chart, 1)
-        return page
+        return _page([QLabel("Model"), self.q_model, self.q_run], self.q_text, self.q_chart)
 
     def run_quantize(self) -> None:
         lm = self.q_model.current_model()
@@ -150,31 +166,24 @@ class ShrinkView(QWidget):
     def _prune_page(self) -> QWidget:
         from explorer.core.io.bundled_data import bundled_sets
 
-        page = QWidget()
         self.p_model = ModelPicker(self.ctx, kinds=("encoder",))
         self.p_data = QComboBox()
-        self.p_data.addItems([s for s in bundled_sets() if s in ("sentiment", "entailment")])
+        self.p_data.addItems([s for s in ("sentiment", "entailment") if s in bundled_sets()])
         self.p_step = QSpinBox()
         self.p_step.setRange(1, 100)
         self.p_step.setValue(6)
         self.p_step.setToolTip("Heads removed between two measurements")
-        self.p_run = QPushButton("Fine-tune, then prune heads")
+        self.p_run = QPushButton("Prune heads")
+        self.p_run.setToolTip("A frozen fine-tune on the data, then heads removed step by step (about a minute)")
         self.p_run.clicked.connect(self.run_prune)
-        row = QHBoxLayout()
-        for w in (QLabel("Model"), self.p_model, QLabel("Data"), self.p_data, QLabel("Step"), self.p_step,
-                  self.p_run):
-            row.addWidget(w)
         self.p_text = _result_label()
         self.p_text.setText("A frozen fine-tune (the encoder's sentence vector and a linear head) on the data, then "
                             "attention heads removed least important first (Michel et al. 2019), at random and most "
                             "important first; "
                             "accuracy on the held-out rows after each step.")
         self.p_chart = ChartWidget(title="Accuracy against heads removed")
-        v = QVBoxLayout(page)
-        v.addLayout(row)
-        v.addWidget(self.p_chart, 1)
-        v.addWidget(self.p_text)
-        return page
+        return _page([QLabel("Model"), self.p_model, QLabel("Data"), self.p_data, QLabel("Step"), self.p_step,
+                      self.p_run], self.p_text, self.p_chart)
 
     def run_prune(self) -> None:
         lm = self.p_model.current_model()
@@ -198,7 +207,6 @@ class ShrinkView(QWidget):
     # ------------------------------------------------------------ distillation
 
     def _distill_page(self) -> QWidget:
-        page = QWidget()
         self.d_model = ModelPicker(self.ctx, kinds=("encoder", "decoder"))
         self.d_model.modelChanged.connect(lambda _n: self.show_lineage())
         self.d_lineage = _result_label()
@@ -208,22 +216,13 @@ class ShrinkView(QWidget):
         self.d_folder.clicked.connect(self.choose_folder)
         self.d_run = QPushButton("Compare")
         self.d_run.clicked.connect(self.run_distill)
-        row = QHBoxLayout()
-        for w in (QLabel("Bigger model"), self.d_teacher, self.d_folder, self.d_run):
-            row.addWidget(w)
         self.d_text = _result_label()
+        self.d_text.setText("Compare the model with a bigger encoder: parameters, bytes, time per sentence and the "
+                            "frozen probe's accuracy on the same held-out sentences.")
         self.d_chart = ChartWidget(title="Student against a bigger model")
-        top = QHBoxLayout()
-        top.addWidget(QLabel("Model"))
-        top.addWidget(self.d_model, 1)
-        v = QVBoxLayout(page)
-        v.addLayout(top)
-        v.addWidget(self.d_lineage)
-        v.addLayout(row)
-        v.addWidget(self.d_text)
-        v.addWidget(self.d_chart, 1)
         self.show_lineage()
-        return page
+        return _page([QLabel("Model"), self.d_model, QLabel("Bigger model"), self.d_teacher, self.d_folder,
+                      self.d_run], self.d_text, self.d_chart, above=self.d_lineage)
 
     def show_lineage(self) -> None:
         """The chosen model's lineage, read from its card (no weights needed)."""
