@@ -19,6 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true", help="print JSON")
     q.add_argument("--export", type=export_path, help="write the chart (.png/.svg/.csv/.json)")
     q.set_defaults(func=run_quantize)
+    sw = what.add_parser("sweep", help="GPT-3's K-shot accuracy of a decoder and of its int8 copy, same items")
+    sw.add_argument("--model", default="smollm2", help="a decoder; default smollm2")
+    sw.add_argument("--task", default="qa", help="a built-in prompting task or a task file; default qa")
+    sw.add_argument("--shots", default="0,1,4", help="comma-separated K values (default 0,1,4)")
+    sw.add_argument("--draws", type=int_range(1, 1000), default=1, help="demonstration draws per K (default 1)")
+    sw.add_argument("--limit", type=int_range(1, 10_000), default=20, help="test items (default 20)")
+    add_seed_arg(sw)
+    sw.add_argument("--json", action="store_true", help="print JSON")
+    sw.add_argument("--export", type=export_path, help="write the accuracy-against-K chart (.png/.svg/.csv/.json)")
+    sw.set_defaults(func=run_int8_sweep)
     pr = what.add_parser("prune", help="remove attention heads of a fine-tuned classifier; accuracy against heads "
                          "removed")
     pr.add_argument("--model", default="minilm", help="a BERT-style encoder; default minilm")
@@ -74,6 +84,29 @@ def run_quantize(args: argparse.Namespace) -> int:
     print(f"{'Linear float/int8':<22}{f.float_linear:>14}{q.int8_linear:>14}")
     for key, value in result.agreement.items():
         print(f"{key:<28} {value:.4f}   {result.explain.get(key, '')}")
+    return 0
+
+
+def run_int8_sweep(args: argparse.Namespace) -> int:
+    from explorer.commands._common import stderr_progress
+    from explorer.core.prompting.int8_sweep import int8_sweep
+    from explorer.core.prompting.sweep import parse_shots, sweep_chart, sweeps_to_dict
+    from explorer.core.prompting.tasks import load_task
+
+    parse_shots(args.shots)  # a bad K list or task is said before the model loads
+    load_task(args.task, seed=args.seed)
+    lm = load(args.model)
+    results = int8_sweep(lm, args.task, args.shots, draws=args.draws, limit=args.limit, seed=args.seed,
+                         progress=stderr_progress)
+    if args.export:
+        export_chart(sweep_chart(results, title=f"{lm.name}: float32 against int8, K-shot {args.task}"), args.export)
+    if args.json:
+        print_json(sweeps_to_dict(results))
+        return 0
+    for r in results:
+        for p in r.points:
+            print(f"{r.model:<20} K = {p.shots:<3} accuracy {p.accuracy:6.1%}  95% CI [{p.ci_low:.1%}, "
+                  f"{p.ci_high:.1%}]  n = {p.n}")
     return 0
 
 

@@ -39,3 +39,9 @@ def test_shrink_prune_bad_data_is_one_line(capsys):
 def test_shrink_needs_what(capsys):
     assert main(["shrink"]) == 2
     assert "shrink" in capsys.readouterr().err
+
+
+def test_shrink_sweep_refuses_an_encoder(capsys):
+    assert main(["shrink", "sweep", "--model", "minilm", "--limit", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "decoder" in err and "\n" not in err

@@ -159,3 +159,22 @@ def test_distill_comparison_against_a_folder(minilm, tmp_path):
     assert 0.0 <= c.teacher.probe_accuracy <= 1.0 and c.student.probe_accuracy > 0.9
     spec = distill_chart(c)
     assert spec.series[1].y[0] == pytest.approx(c.student.parameters / c.teacher.parameters)
+
+
+def test_int8_kshot_sweep_same_items(smollm2):
+    import torch
+
+    from explorer.core.prompting.int8_sweep import int8_sweep
+    from explorer.core.prompting.sweep import run_sweep
+    from explorer.core.prompting.tasks import load_task
+
+    f, q = int8_sweep(smollm2, "qa", "0,1", limit=2)
+    assert (f.model, q.model) == ("smollm2", "smollm2 (int8)")
+    assert [p.shots for p in f.points] == [p.shots for p in q.points] == [0, 1]
+    # The same items and demonstrations for both: the prompts asked are identical.
+    assert [(d.item, d.draw) for p in f.points for d in p.details] == [(d.item, d.draw) for p in q.points for d in p.details]
+    assert type(smollm2.model.model.layers[0].self_attn.q_proj) is torch.nn.Linear  # the loaded model is unchanged
+    # The float32 half is exactly the ordinary sweep of the loaded model.
+    alone = run_sweep(smollm2, load_task("qa"), "0,1", draws=1, limit=2, seed=0)
+    assert [p.accuracy for p in alone.points] == [p.accuracy for p in f.points]
+    assert [d.prediction for p in alone.points for d in p.details] == [d.prediction for p in f.points for d in p.details]

@@ -49,3 +49,19 @@ def test_smaller_models_view(window, qtbot, minilm, tmp_path):
     c = _run(qtbot, view, view.d_run, "distill_result")
     assert c.student.name == "minilm" and c.teacher.layers == 2
     assert f"{c.student.parameters / 1e6:.1f} M" in view.d_text.text()
+
+
+def test_smaller_models_kshot_sweep(window, qtbot, smollm2):
+    window.ctx.models.loaded["smollm2"] = smollm2
+    window.ctx.models.changed.emit()
+    panel = window.show_panel("models")
+    panel.tabs.setCurrentWidget(panel.shrink)
+    view = panel.shrink
+    view.q_model.select("smollm2")
+    view.sweep_results = None
+    view.run_sweep(shots="0", limit=2)
+    qtbot.waitUntil(lambda: view.sweep_results is not None, timeout=300_000)
+    f, q = view.sweep_results
+    assert q.model == "smollm2 (int8)"
+    ys = [s.y for s in view.q_sweep_chart.spec.series if s.name in ("smollm2", "smollm2 (int8)")]
+    assert [f.points[0].accuracy] in ys and [q.points[0].accuracy] in ys

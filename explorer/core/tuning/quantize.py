@@ -16,7 +16,6 @@ same thread count, after one warm-up pass each) and the change in results:
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import re
@@ -29,6 +28,9 @@ from typing import Any
 from explorer.core.io.charts import ChartSpec, Series
 from explorer.core.io.errors import InputError
 from explorer.core.io.progress import Progress, check, no_progress
+from explorer.core.models.quantize import quantize
+
+__all__ = ["quantize", "compare_int8"]
 
 TOP_K = 5
 MAX_TOKENS = 128  # each sentence or window of held-out text is cut to this many tokens
@@ -125,23 +127,6 @@ def disk_bytes(model: Any) -> int:
         return os.path.getsize(path)
     finally:
         os.unlink(path)
-
-
-def quantize(model: Any) -> Any:
-    """An int8 dynamically quantised copy of ``model``: every nn.Linear but the output embedding (a decoder's
-    vocabulary projection, tied to its input embedding, stays float32 as the embeddings do); ``model`` is
-    unchanged."""
-    import warnings
-
-    import torch
-
-    copied = copy.deepcopy(model).eval()
-    out = copied.get_output_embeddings() if hasattr(copied, "get_output_embeddings") else None
-    spec = {name: torch.ao.quantization.default_dynamic_qconfig for name, m in copied.named_modules()
-            if isinstance(m, torch.nn.Linear) and m is not out}
-    with warnings.catch_warnings():  # torch 2.13 marks quantised tensor creation deprecated (pytorch#184982)
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.ao.quantization.quantize_dynamic(copied, spec, dtype=torch.qint8)
 
 
 def count_linear(model: Any) -> tuple[int, int]:

@@ -91,7 +91,8 @@ def _result_label() -> QLabel:
     return label
 
 
-def _page(controls: list[QWidget], text: QLabel, chart: ChartWidget, above: QLabel | None = None) -> QWidget:
+def _page(controls: list[QWidget], text: QLabel, chart: ChartWidget, above: QLabel | None = None,
+          more: tuple[QWidget, ...] = ()) -> QWidget:
     """Controls that wrap onto more lines in a narrow window, then the figures (scrolling) and the chart, split."""
     page = QWidget()
     row = FlowLayout()
@@ -103,7 +104,9 @@ def _page(controls: list[QWidget], text: QLabel, chart: ChartWidget, above: QLab
     split = QSplitter(Qt.Orientation.Vertical)
     split.addWidget(scroll)
     split.addWidget(chart)
-    split.setSizes([200, 300])
+    for w in more:
+        split.addWidget(w)
+    split.setSizes([200, 300] + [300] * len(more))
     v = QVBoxLayout(page)
     if above is not None:
         v.addWidget(above)
@@ -140,7 +143,33 @@ class ShrinkView(QWidget):
                             "vectors, the frozen probe's accuracy, fill-mask overlap for minilm-mlm); a decoder on "
                             "the bundled long sample (next-token agreement, perplexity).")
         self.q_chart = ChartWidget(title="float32 against int8")
-        return _page([QLabel("Model"), self.q_model, self.q_run], self.q_text, self.q_chart)
+        self.q_sweep = QPushButton("K-shot sweep, int8 and float32")
+        self.q_sweep.setToolTip("A decoder only: GPT-3's few-shot accuracy (built-in qa task, 20 items, K = 0, 1, 4) "
+                                "of the model and of its int8 copy, on the same items; several minutes on a CPU")
+        self.q_sweep.clicked.connect(self.run_sweep)
+        self.q_sweep_chart = ChartWidget(title="K-shot accuracy: float32 against int8")
+        self.sweep_results = None
+        return _page([QLabel("Model"), self.q_model, self.q_run, self.q_sweep], self.q_text, self.q_chart,
+                     more=(self.q_sweep_chart,))
+
+    def run_sweep(self, shots: str = "0,1,4", limit: int = 20) -> None:
+        lm = self.q_model.current_model()
+        if lm is None or "causal-lm" not in lm.heads:
+            self.ctx.error("Choose a loaded decoder (smollm2) for the K-shot sweep.")
+            return
+        from explorer.core.prompting.int8_sweep import int8_sweep
+
+        self.q_sweep.setEnabled(False)
+        self.ctx.runner.submit(int8_sweep, lm, "qa", shots, limit=limit, label=f"K-shot sweep, int8 and float32: "
+                               f"{lm.name}", on_result=self.show_sweep, on_error=self.ctx.error,
+                               on_finished=lambda: self.q_sweep.setEnabled(True))
+
+    def show_sweep(self, results: list) -> None:
+        from explorer.core.prompting.sweep import sweep_chart
+
+        self.sweep_results = results
+        self.q_sweep_chart.set_spec(sweep_chart(results, title=f"{results[0].model}: K-shot {results[0].task}, "
+                                                               "float32 against int8"))
 
     def run_quantize(self) -> None:
         lm = self.q_model.current_model()
