@@ -121,6 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     from explorer.core.io.errors import Cancelled, ExplorerError
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not os.environ.get("LM_EXPLORER_DEBUG"):
+        # The libraries' own warnings and progress bars are not for the user (a deprecation notice and a GGUF
+        # conversion bar turned a one-line refusal into 3-22 lines): the CLI reports progress and errors itself.
+        import warnings
+
+        warnings.simplefilter("ignore")
+        os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is first imported, after this line
     try:
         return int(args.func(args) or 0)
     except Cancelled:

@@ -95,7 +95,35 @@ def add_seed_arg(parser: argparse.ArgumentParser, help: str | None = None) -> No
 def export_path(text: str) -> str:
     """argparse ``type=`` for ``--export``: a file name ending in a format we write, in a folder that exists and
     is writable, checked before any model loads."""
+    try:
+        return _export_path(text)
+    except OSError as err:  # a path the system refuses to look at (too long, a loop of links)
+        raise argparse.ArgumentTypeError(f"'{_cut(text)}' cannot be used: {err.strerror or err}") from None
+
+
+def _cut(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else f"{text[:n // 2]}…{text[-n // 2:]}"
+
+
+# An export is written to a temporary name beside the file first (".NAME.xxxxxxxx"), 10 bytes longer than it.
+_TEMP_EXTRA = 10
+
+
+def _export_path(text: str) -> str:
+    import os
+
     p = Path(text).expanduser()
+    parent = p.parent if str(p.parent) else Path(".")
+    try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(p.name))
+    if size > name_max - _TEMP_EXTRA:
+        raise argparse.ArgumentTypeError(
+            f"the file name '{_cut(p.name)}' is {size} bytes long; this folder takes names of at most {name_max} "
+            f"bytes, and an export needs {_TEMP_EXTRA} more for its temporary file: give a name of at most "
+            f"{name_max - _TEMP_EXTRA} bytes")
     if p.is_dir() or text.endswith(("/", "\\")):
         raise argparse.ArgumentTypeError(f"'{text}' is a folder; give a file name such as {Path(text) / 'chart.png'}")
     suffix = p.suffix.lower()
@@ -104,11 +132,8 @@ def export_path(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"'{text}' has {what}: give a file ending in {', '.join(EXPORT_SUFFIXES)}"
         )
-    parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise argparse.ArgumentTypeError(f"the folder {parent} does not exist")
-    import os
-
     if not os.access(parent, os.W_OK | os.X_OK):
         raise argparse.ArgumentTypeError(f"the folder {parent} is not writable")
     if p.exists() and not p.is_file():

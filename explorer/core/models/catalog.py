@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from explorer.core.io import paths
-from explorer.core.io.errors import ModelError
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.limits import MAX_CONFIG_BYTES, read_json_file
 
 MINILM = "minilm"
 MINILM_MLM = "minilm-mlm"  # MiniLM with masked-LM pre-training continued by this project (package data)
@@ -153,23 +154,34 @@ def _user_list_path() -> Path:
 def _read_user_list() -> tuple[list, str]:
     """(the raw items of models.json, '' or why the file cannot be used). Missing file: ([], '')."""
     path = _user_list_path()
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return [], ""
-    except (OSError, ValueError) as err:
-        return [], f"not readable JSON ({str(err)[:80]})"
+    try:  # through the limits: a named pipe or /dev/zero put in its place is refused, never read
+        items = read_json_file(path, MAX_CONFIG_BYTES, "The model list")
+    except InputError as err:
+        return [], str(err).rstrip(".")
     if not isinstance(items, list):
         return [], "not a list"
     return items, ""
 
 
+_TEXT_FIELDS = ("name", "source", "location", "kind", "description", "license")
+_OPTIONAL_FIELDS = ("gguf_file", "assemble_from", "sha256")
+
+
 def _entry_of(item: object) -> ModelEntry | None:
-    if not isinstance(item, dict):
+    """A model-list item as an entry, or None when it does not have the entry's shape (texts where texts belong, a
+    name and a location)."""
+    if not isinstance(item, dict) or not item.get("name") or not item.get("location"):
+        return None
+    aliases = item.get("aliases", [])
+    if (any(not isinstance(item.get(k, ""), str) for k in _TEXT_FIELDS)
+            or any(not isinstance(item.get(k), (str, type(None))) for k in _OPTIONAL_FIELDS)
+            or not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases)):
         return None
     try:
-        return ModelEntry(**{**item, "aliases": tuple(item.get("aliases", ()))})
-    except TypeError:
+        return ModelEntry(**{**item, "aliases": tuple(aliases)})
+    except TypeError:  # a field this version does not know
         return None
 
 

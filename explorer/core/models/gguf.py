@@ -35,6 +35,11 @@ from explorer.core.models.catalog import ModelEntry
 log = logging.getLogger(__name__)
 
 
+# What transformers says when a GGUF's tensor data and header disagree (a flipped bit, a cut copy).
+_DAMAGED_SIGNS = ("ignore_mismatched_sizes", "size mismatch", "cannot reshape", "CONVERSION", "buffer is smaller",
+                  "out of bounds")
+
+
 def _gguf_load_error(entry: ModelEntry, err: Exception) -> ModelError:
     """Say which architecture the GGUF holds and whether transformers can read it at all."""
     import transformers
@@ -50,6 +55,11 @@ def _gguf_load_error(entry: ModelEntry, err: Exception) -> ModelError:
             f"{file} holds a '{arch}' model, an architecture that transformers {transformers.__version__} "
             "cannot read from GGUF files (it reads Llama, Mistral, Qwen, Gemma, Phi-3, GPT-2 and a few more). "
             "Open a Hugging Face folder of this model instead, or choose another model."
+        )
+    if any(sign in msg for sign in _DAMAGED_SIGNS):  # transformers points at a report it logged, not shown here
+        return ModelError(
+            f"{file} is damaged: its tensors do not match the shapes or sizes its header gives (a '{arch}' model). "
+            "Copy or download the file again."
         )
     return ModelError(f"Could not read the GGUF file {file} (a '{arch}' model): {msg}")
 
@@ -354,6 +364,7 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
 
     target = _gguf_cache_folder(entry)
     ensure_assembled(entry, progress, cancel)
+    gguf_summary(Path(entry.location) / entry.gguf_file)  # a damaged header is refused now, not after a minute
     progress(UNKNOWN, "De-quantising the GGUF file (first time only, a minute or two)…")
     try:
         tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
@@ -396,11 +407,14 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
 _GGUF_FIXED = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}  # value type -> bytes
 
 
-def gguf_summary(path: str | os.PathLike) -> tuple[str, int]:
+def gguf_summary(path: str | os.PathLike, whole: bool = True) -> tuple[str, int]:
     """(architecture, parameter count) read from a GGUF header without de-quantising anything.
 
     A direct header walk: the gguf package's reader parses every tokenizer array and takes seconds. Every count
-    and offset is checked against the file's size, so a damaged header gives a ModelError, not an overflow.
+    and offset is checked against the file's size, and each tensor's bytes (its shape and type) against the room
+    its offset leaves before the next one, so a damaged header (a flipped bit) gives a ModelError at once, not an
+    overflow or a failure after a minute of de-quantising. ``whole=False`` for a header read from the first chunk
+    of a split file: its tensor data lies beyond the chunk.
     """
     import mmap
 
@@ -412,12 +426,36 @@ def gguf_summary(path: str | os.PathLike) -> tuple[str, int]:
             if mm[:4] != b"GGUF":
                 raise ModelError(f"{name} is not a GGUF file (it does not start with 'GGUF').")
             try:
-                return _walk_gguf(mm, name)
+                return _walk_gguf(mm, name, whole)
             except (struct.error, OverflowError, ValueError, MemoryError, IndexError) as err:
                 raise ModelError(f"{name} is damaged: its GGUF header cannot be read ({err}).") from None
 
 
-def _walk_gguf(mm: Any, name: str) -> tuple[str, int]:
+def _check_tensor_layout(tensors: list[tuple[int, int, int, str]], data_start: int, alignment: int,
+                         size: int | None) -> None:
+    """Each tensor's bytes fit before the next tensor's offset (and, for a whole file, before its end); raises
+    ValueError naming the first that does not. ``tensors``: (offset, ggml type, element count, name)."""
+    from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    laid = []
+    for offset, ttype, count, tname in tensors:
+        try:
+            block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ttype)]
+        except (ValueError, KeyError):
+            raise ValueError(f"tensor {tname} has an unknown type {ttype}") from None
+        if count % block or offset % alignment:
+            raise ValueError(f"tensor {tname}'s shape or offset does not fit its type")
+        laid.append((offset, count // block * type_size, tname))
+    laid.sort()
+    for i, (offset, nbytes, tname) in enumerate(laid):
+        following = laid[i + 1][0] if i + 1 < len(laid) else None
+        end = following if following is not None else (size - data_start if size is not None else None)
+        if end is not None and offset + nbytes > end:
+            raise ValueError(f"tensor {tname}'s {nbytes:,} bytes run past "
+                             + ("the next tensor" if following is not None else "the end of the file"))
+
+
+def _walk_gguf(mm: Any, name: str, whole: bool = True) -> tuple[str, int]:
     size = len(mm)
     version, n_tensors, n_kv = struct.unpack_from("<IQQ", mm, 4)
     if version < 2:
@@ -455,25 +493,35 @@ def _walk_gguf(mm: Any, name: str) -> tuple[str, int]:
         else:
             raise ValueError(f"unknown GGUF value type {vtype}")
 
-    arch = ""
+    arch, alignment = "", 32
     for _ in range(n_kv):
         key = string()
         (vtype,) = struct.unpack_from("<I", mm, pos)
         advance(4)
         if key == "general.architecture" and vtype == 8:
             arch = string()
+        elif key == "general.alignment" and vtype == 4:
+            (alignment,) = struct.unpack_from("<I", mm, pos)
+            advance(4)
         else:
             skip(vtype)
+    if not alignment:
+        raise ValueError("an alignment of 0")
     params = 0
+    tensors = []
     for _ in range(n_tensors):
-        string()
+        tname = string()
         (n_dims,) = struct.unpack_from("<I", mm, pos)
         if n_dims > 8:
             raise ValueError(f"a tensor with {n_dims} dimensions")
         dims = struct.unpack_from(f"<{n_dims}Q", mm, pos + 4)
+        ttype, offset = struct.unpack_from("<IQ", mm, pos + 4 + 8 * n_dims)
         advance(4 + 8 * n_dims + 4 + 8)
         count = 1
         for d in dims:
             count *= d
         params += count
+        tensors.append((offset, ttype, count, tname))
+    data_start = -(-pos // alignment) * alignment
+    _check_tensor_layout(tensors, data_start, alignment, size if whole else None)
     return arch, params

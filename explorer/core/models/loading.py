@@ -20,7 +20,7 @@ from explorer.core.models import catalog, folders, prepared_tokenizer, warmup
 from explorer.core.models.card import ModelCard, build_card, heads_from_architectures
 from explorer.core.models.catalog import ModelEntry
 from explorer.core.models.gguf import converted_folder, ensure_converted
-from explorer.core.models.memory import check_config_file, check_memory
+from explorer.core.models.memory import check_config_file, check_memory, check_model_files
 
 log = logging.getLogger(__name__)
 _AUTO_CLASS = {
@@ -193,6 +193,7 @@ def load_model(
     Loads run one at a time (see ``_LOAD_LOCK``).
     """
     entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
+    check_model_files(entry)  # a named pipe as its weights would block the load forever
     if entry.source != "hub" and not entry.gguf_file:
         check_config_file(Path(entry.location), entry.name)  # before the libraries load: a refusal takes no time
     if not warmup.is_warm():
@@ -324,9 +325,11 @@ def describe(
     spec: str | ModelEntry, progress: Progress = no_progress, cancel: threading.Event | None = None
 ) -> ModelCard:
     """Model card without loading the weights (parameters counted on the meta device)."""
+    entry = spec if isinstance(spec, ModelEntry) else catalog.resolve(spec)
+    check_model_files(entry)  # before the libraries load: a named pipe in the folder is refused at once
     with _LOAD_LOCK:
         warmup.warm_up(lambda _f, message="": progress(UNKNOWN, message), cancel)
-        return _describe(spec, progress, cancel)
+        return _describe(entry, progress, cancel)
 
 
 def _describe(spec: str | ModelEntry, progress: Progress, cancel: threading.Event | None) -> ModelCard:

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 import struct
 from pathlib import Path
 
-from explorer.core.io.errors import ModelError
-from explorer.core.io.limits import MAX_CONFIG_BYTES, check_model_dimensions, read_json_file
+from explorer.core.io.errors import InputError, ModelError
+from explorer.core.io.limits import (
+    MAX_CONFIG_BYTES,
+    check_model_dimensions,
+    check_regular_file,
+    read_json_file,
+)
 from explorer.core.models import catalog
 from explorer.core.models.card import folder_bytes
 from explorer.core.models.catalog import ModelEntry
@@ -71,9 +78,11 @@ def estimate_load_bytes(entry_or_spec: str | ModelEntry) -> int:
             if cached is not None:
                 return 4 * _safetensors_params(sorted(cached.glob("*.safetensors")))
             gguf = folder / entry.gguf_file
+            whole = True
             if not gguf.is_file() and entry.assemble_from:
-                gguf = first_chunk(entry) or gguf  # the header (and so the tensor list) sits in the first chunk
-            return 2 * 4 * gguf_summary(gguf)[1]
+                chunk = first_chunk(entry)  # the header (and so the tensor list) sits in the first chunk
+                gguf, whole = (chunk, False) if chunk is not None else (gguf, True)
+            return 2 * 4 * gguf_summary(gguf, whole)[1]
         if not (folder / "config.json").is_file():
             return 0
         check_config_file(folder, entry.name)  # 10^9 layers would be built on the meta device below
@@ -106,6 +115,27 @@ def check_config_file(folder: Path, name: str) -> None:
     if not isinstance(data, dict):
         raise ModelError(f"{name}'s config.json is not a JSON object.")
     check_model_dimensions(data, name)
+
+
+def check_model_files(entry: ModelEntry) -> None:
+    """Every file directly in a local model's folder must be a regular file: a named pipe given as its weights,
+    config or tokenizer blocks the first read forever, and a device never ends. Refused before anything reads it."""
+    if entry.source == "hub":
+        return
+    try:
+        items = list(os.scandir(entry.location))
+    except OSError:  # a missing or unreadable folder: what reads it says so
+        return
+    for item in items:
+        try:
+            mode = os.stat(item.path).st_mode  # through a link, as a reader would open it
+        except OSError:  # a dangling link: nothing to block on
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            try:
+                check_regular_file(item.path, f"{entry.name}'s {item.name}")
+            except InputError as err:
+                raise ModelError(str(err).replace("it is not read", "the model is not loaded")) from None
 
 
 def check_memory(entry: ModelEntry, available: int | None = None) -> int:

@@ -194,14 +194,15 @@ def first_load_writes(entry, progress: Progress = no_progress,
         return None
     gguf = Path(entry.location) / entry.gguf_file
     joined = 0
+    whole = True
     if entry.assemble_from and not gguf.is_file():
         chunk = gguf_files.first_chunk(entry)
         if chunk is None:
             return None
         joined = gguf_files.chunk_bytes(entry)
-        gguf = chunk
+        gguf, whole = chunk, False  # the header only: the tensors' data lies in the later chunks
     try:
-        params = gguf_files.gguf_summary(gguf)[1]
+        params = gguf_files.gguf_summary(gguf, whole)[1]
     except Exception:  # a damaged or odd header: nothing can be said before loading
         return None
     kept = 4 * params  # float32 safetensors; the tokenizer's files add a few MB

@@ -421,6 +421,7 @@ def load_adapter_folder(entry: Any, progress: Progress, cancel: threading.Event 
     """A peft adapter folder (adapter_config.json, no config.json): load the base model it names with the
     head described in head_config.json (label names), apply the adapter and merge it into the weights."""
     import time
+    import warnings
 
     import torch
     import transformers
@@ -479,7 +480,9 @@ def load_adapter_folder(entry: Any, progress: Progress, cancel: threading.Event 
             ignore_mismatched_sizes=True, **kwargs,
         )
         progress(0.7, "Applying the adapter…")
-        model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
+        with warnings.catch_warnings():  # peft calls a transformers method deprecated in 5.x
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(model, str(folder)).merge_and_unload()
     except ModelError:
         raise
     except Exception as err:
