@@ -36,11 +36,18 @@ if [ -n "$installed" ] && [ "${have%%+*}" = "$version" ]; then
   exit 0
 fi
 # Only the CPU index for the first try: pip's configured extra indexes and find-links would otherwise answer it.
+# pip's own errors of this try are kept back (an unreachable index is the expected case here, not an error) and
+# summed up in one line.
+errors="$(mktemp)"
+trap 'rm -f "$errors"' EXIT
 if env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_NO_INDEX PIP_CONFIG_FILE=/dev/null \
-    "$python" -m pip install --quiet --no-deps --timeout 5 --retries 0 --index-url "$index" "torch==$version"; then
+    "$python" -m pip install --quiet --no-deps --timeout 5 --retries 0 --index-url "$index" "torch==$version" \
+    2>"$errors"; then
   echo "install-torch: torch $version from PyTorch's CPU wheel index"
 else
-  echo "install-torch: PyTorch's CPU wheel index did not answer; torch $version from pip's ordinary sources" >&2
+  why="$(grep -E '^ERROR:' "$errors" | tail -n 1 | sed 's/^ERROR: *//')"
+  echo "install-torch: PyTorch's CPU wheel index ($index) did not give torch $version${why:+ (pip: $why)};" \
+    "taking it from pip's ordinary sources" >&2
   "$python" -m pip install --quiet --no-deps "torch==$version"
 fi
 installed="$(torch_build)"
