@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="minilm", help="the encoder to fine-tune (default: minilm)")
     p.add_argument("--data", required=True,
                    help="CSV/TSV (text[,text_pair],label), JSONL (tokens, tags) or QA JSONL (question, context, "
-                   "answers); or a bundled set by name: sentiment, entailment, ner, qa")
+                   "answers); or a bundled set by name: sentiment, entailment, ner, qa, dates")
     p.add_argument("--task", choices=FT_TASKS, help="default: guessed from the columns (qa: extractive QA, a "
                    "start/end span head)")
     p.add_argument("--mode", choices=FT_MODES, default="frozen",
