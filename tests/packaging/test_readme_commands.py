@@ -97,7 +97,7 @@ def _check_written(path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line", COMMANDS, ids=[f"{i:02d}-{' '.join(shlex.split(c)[1:3])}" for i, c in
+@pytest.mark.parametrize("line", COMMANDS, ids=[f"{i:02d}-{' '.join(shlex.split(c, comments=True)[1:3])}" for i, c in
                                                 enumerate(COMMANDS)])
 def test_readme_command_runs_as_written(line, workspace):
     argv = shlex.split(line, comments=True)
