@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--draws", type=int_range(1, 1000), default=1, help="demonstration draws per K (default 1)")
     sw.add_argument("--limit", type=int_range(1, 10_000), default=20, help="test items (default 20)")
     add_seed_arg(sw)
+    sw.add_argument("--details", action="store_true", help="include every evaluated item in --json output")
     sw.add_argument("--json", action="store_true", help="print JSON")
     sw.add_argument("--export", type=export_path, help="write the accuracy-against-K chart (.png/.svg/.csv/.json)")
     sw.set_defaults(func=run_int8_sweep)
@@ -101,7 +102,7 @@ def run_int8_sweep(args: argparse.Namespace) -> int:
     if args.export:
         export_chart(sweep_chart(results, title=f"{lm.name}: float32 against int8, K-shot {args.task}"), args.export)
     if args.json:
-        print_json(sweeps_to_dict(results))
+        print_json(sweeps_to_dict(results, details=args.details))
         return 0
     for r in results:
         for p in r.points:

@@ -45,3 +45,11 @@ def test_shrink_sweep_refuses_an_encoder(capsys):
     assert main(["shrink", "sweep", "--model", "minilm", "--limit", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "decoder" in err and "\n" not in err
+
+
+def test_shrink_sweep_json_details(smollm2, capsys):
+    assert main(["shrink", "sweep", "--model", "smollm2", "--shots", "0", "--limit", "2", "--json", "--details"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["model"] for r in doc["results"]] == ["smollm2", "smollm2 (int8)"]
+    for row in doc["results"]:
+        assert row["correct"] == sum(d["correct"] for d in row["details"]) and row["n"] == len(row["details"]) == 2
