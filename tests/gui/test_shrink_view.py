@@ -65,3 +65,21 @@ def test_smaller_models_kshot_sweep(window, qtbot, smollm2):
     assert q.model == "smollm2 (int8)"
     ys = [s.y for s in view.q_sweep_chart.spec.series if s.name in ("smollm2", "smollm2 (int8)")]
     assert [f.points[0].accuracy] in ys and [q.points[0].accuracy] in ys
+
+
+def test_smaller_models_settings_round_trip(window):
+    panel = window.show_panel("models")
+    view = panel.shrink
+    view.tabs.setCurrentIndex(1)
+    view.p_data.setCurrentText("entailment")
+    view.p_step.setValue(11)
+    saved = panel.state_dict()
+    assert (saved["shrink_tab"], saved["prune_data"], saved["prune_step"]) == (1, "entailment", 11)
+    view.tabs.setCurrentIndex(0)
+    view.p_step.setValue(6)
+    view.p_data.setCurrentText("sentiment")
+    assert panel.apply_state(saved) == []
+    assert (view.tabs.currentIndex(), view.p_data.currentText(), view.p_step.value()) == (1, "entailment", 11)
+    # A saved step of the wrong shape starts from its default alone; the other settings are kept.
+    notes = panel.apply_state(dict(saved, prune_step="many"))
+    assert notes and view.p_data.currentText() == "entailment"

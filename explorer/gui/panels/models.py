@@ -96,6 +96,9 @@ class ModelsState:
 
     selected: str = ""
     tab: int = 0
+    shrink_tab: int = 0  # Smaller models: int8, pruning or distillation
+    prune_data: str = "sentiment"
+    prune_step: int = 6
 
 
 class ModelsPanel(Panel):
@@ -432,11 +435,12 @@ class ModelsPanel(Panel):
     # ------------------------------------------------------------ state
 
     def state_dict(self) -> dict:
-        return {"selected": self.selected_name(), "tab": self.tabs.currentIndex()}
+        return {"selected": self.selected_name(), "tab": self.tabs.currentIndex(), **self.shrink.state_dict()}
 
     def restore_state(self, data: dict) -> None:
         if data.get("selected"):
             self.select(data["selected"])
         if isinstance(data.get("tab"), int):
             self.tabs.setCurrentIndex(data["tab"])
+        self.shrink.restore_state(data)
 

@@ -130,6 +130,19 @@ class ShrinkView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.tabs)
 
+    def state_dict(self) -> dict:
+        """The view's settings, saved with the Models panel's."""
+        return {"shrink_tab": self.tabs.currentIndex(), "prune_data": self.p_data.currentText(),
+                "prune_step": self.p_step.value()}
+
+    def restore_state(self, data: dict) -> None:
+        if isinstance(data.get("shrink_tab"), int) and 0 <= data["shrink_tab"] < self.tabs.count():
+            self.tabs.setCurrentIndex(data["shrink_tab"])
+        if isinstance(data.get("prune_data"), str) and self.p_data.findText(data["prune_data"]) >= 0:
+            self.p_data.setCurrentText(data["prune_data"])
+        if isinstance(data.get("prune_step"), int):
+            self.p_step.setValue(data["prune_step"])
+
     # ------------------------------------------------------------ quantisation
 
     def _quantize_page(self) -> QWidget:
