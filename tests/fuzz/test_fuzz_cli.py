@@ -8,10 +8,12 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,10 +34,81 @@ def _cap_memory() -> None:
 class Case:
     argv: list
     stdin: str | None = None  # a path read as standard input
-    exit: int = 2
+    exit: int = 2  # 0: the right answer, with nothing on standard error
     files: dict = field(default_factory=dict)  # user files made in HOME before the run (name -> bytes)
     server: str | None = None  # a hostile server from tests/core/test_hostile_round2 (its URL replaces {url})
     env: dict = field(default_factory=dict)
+    setup: Any = None  # setup(home, tiny_factory): a crafted model folder or data dir made before the run
+    says: str = ""  # the one line must say this
+
+
+DATA = Path(".local/share/lm-explorer")  # the data dir under a fresh HOME (platformdirs)
+
+
+def _fifo_weights(home: Path, tiny_factory: Any) -> None:
+    shutil.copytree(tiny_factory("mlm"), home / "evil")
+    (home / "evil" / "model.safetensors").unlink()
+    os.mkfifo(home / "evil" / "model.safetensors")
+
+
+def _fifo_model_list(home: Path, _tiny_factory: Any) -> None:
+    (home / DATA).mkdir(parents=True)
+    os.mkfifo(home / DATA / "models.json")
+
+
+def _broken_model_list(home: Path, _tiny_factory: Any) -> None:
+    (home / DATA).mkdir(parents=True)
+    (home / DATA / "models.json").write_text(json.dumps([{"name": 5, "source": "folder", "location": 7},
+                                                          {"name": ["x"], "location": "/tmp"}, "junk", None]))
+
+
+def _adapter_pickle(home: Path, tiny_factory: Any) -> None:
+    """A real adapter fine-tune whose weights are then swapped for a pickle that runs a command when loaded."""
+    import contextlib
+    import io
+
+    import torch
+    from safetensors.torch import load_file
+
+    from explorer.cli import main
+
+    shutil.copytree(tiny_factory("mlm"), home / "base")
+    rows = [("good movie", "pos"), ("bad movie", "neg"), ("great film", "pos"), ("awful film", "neg")] * 2
+    (home / "d.csv").write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["finetune", "--model", str(home / "base"), "--data", str(home / "d.csv"), "--mode", "adapter",
+                     "--epochs", "1", "--out", str(home / "evil-ad")]) == 0
+    weights = load_file(home / "evil-ad" / "adapter_model.safetensors")
+    weights[next(iter(weights))] = _Pwn(str(home / "pwned"))
+    torch.save(weights, home / "evil-ad" / "adapter_model.bin")
+    (home / "evil-ad" / "adapter_model.safetensors").unlink()
+
+
+class _Pwn:
+    """Unpickling this runs a shell command (what a hostile weights pickle carries)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204 - pickle's protocol
+        return (os.system, (f"touch {self.marker}",))
+
+
+def _flipped_gguf(home: Path, _tiny_factory: Any) -> None:
+    """SmolLM2's GGUF with one bit of a tensor's shape flipped (576 -> 578)."""
+    from gguf import GGUFReader
+
+    from explorer.core.models import catalog
+
+    source = Path(catalog.resolve("smollm2").location) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    shutil.copyfile(source, home / "flipped.gguf")
+    tensor = next(t for t in GGUFReader(source).tensors if len(t.shape) == 1 and t.tensor_type == 0)
+    at = tensor.field.offset + 8 + len(tensor.name.encode()) + 4
+    with (home / "flipped.gguf").open("r+b") as fh:
+        fh.seek(at)
+        byte = fh.read(1)[0]
+        fh.seek(at)
+        fh.write(bytes([byte ^ 2]))
 
 
 def _deep(n: int) -> bytes:
@@ -96,6 +169,18 @@ CASES: dict[str, Case] = {
     "finetune-into-its-base": Case(["finetune", "--model", "{home}/evil-base", "--data", "{home}/d.csv",
                                     "--mode", "full", "--out", "{home}/evil-base"],
                                    files={"d.csv": b"text,label\ngood,pos\nbad,neg\nfine,pos\nawful,neg\n"}),
+    # round two's last cases: named pipes where a model or the model list is read, a model list of the wrong
+    # shape, an export name over the file system's limit, an adapter pickle and a flipped-bit GGUF (noisy before)
+    "fifo-as-weights": Case(["fill", "a [MASK].", "--model", "{home}/evil"], setup=_fifo_weights,
+                            says="is a named pipe"),
+    "fifo-model-list-info": Case(["info", "evil"], setup=_fifo_model_list, says="Unknown model 'evil'"),
+    "fifo-model-list-fill": Case(["fill", "a [MASK]."], exit=0, setup=_fifo_model_list),
+    "broken-model-list": Case(["models", "--json"], exit=0, setup=_broken_model_list),
+    "export-name-300-bytes": Case(["mask", "hello world", "--samples", "2", "--export", "{home}/" + "x" * 300 + ".png"],
+                                  says="bytes long"),
+    "adapter-pickle": Case(["head", "{home}/evil-ad", "--task", "classify", "good"], setup=_adapter_pickle,
+                           says="Refused to load 'evil-ad'"),
+    "gguf-flipped-bit": Case(["info", "{home}/flipped.gguf"], setup=_flipped_gguf, says="flipped.gguf is damaged"),
 }
 
 
@@ -115,9 +200,9 @@ def test_fuzz_case_ends_clean(name, tmp_path, tiny_factory):
     if name == "config-1e9-layers":
         _evil_config(home, tiny_factory("mlm"))
     if name == "finetune-into-its-base":
-        import shutil
-
         shutil.copytree(tiny_factory("sequence-classification"), home / "evil-base")
+    if case.setup is not None:
+        case.setup(home, tiny_factory)
     server = RawServer(SERVERS[case.server]) if case.server else None
     url = server.url if server else ""
     argv = [a.replace("{home}", str(home)).replace("{url}", url) if isinstance(a, str) else a for a in case.argv]
@@ -138,8 +223,15 @@ def test_fuzz_case_ends_clean(name, tmp_path, tiny_factory):
     err = done.stderr.decode("utf-8", "replace")
     lines = [line for line in err.splitlines() if line.strip() and not line.startswith("\r")]
     assert done.returncode == case.exit, (done.returncode, err[-2000:])
-    assert len(lines) == 1 and lines[0].startswith("lm-explorer: "), err[-2000:]
+    if case.exit == 0:  # the right answer, and nothing to complain about
+        assert not lines, err[-2000:]
+        if "--json" in argv:
+            json.loads(out)
+    else:
+        assert len(lines) == 1 and lines[0].startswith("lm-explorer: "), err[-2000:]
+        assert case.says in lines[0], lines[0]
     assert "Traceback" not in err and "unexpected error" not in err
+    assert not (home / "pwned").exists()  # no pickled command ran
     for form in (KEY, KEY[::-1], KEY[-8:], "hunter2pw"):
         assert form not in out and form not in err, form
     assert _snapshot(home) == before  # the user's files, unchanged

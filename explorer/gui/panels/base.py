@@ -33,10 +33,12 @@ def state_from_dict(cls: type, data: dict | None) -> Any:
     return obj
 
 
-def is_saved_rows(value: list, widths: tuple[int, ...]) -> bool:
-    """Whether saved table rows are lists of ``widths`` cells, each a text or a whole number."""
+def is_saved_rows(value: list, widths: tuple[int, ...], numbers: tuple[int, ...] = ()) -> bool:
+    """Whether saved table rows are lists of ``widths`` cells, each a text (or, in the columns ``numbers``, a text
+    or a whole number)."""
     return all(isinstance(row, list) and len(row) in widths
-               and all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in row) for row in value)
+               and all(isinstance(c, str) or (i in numbers and isinstance(c, int) and not isinstance(c, bool))
+                       for i, c in enumerate(row)) for row in value)
 
 
 def is_saved_example(value: dict) -> bool:

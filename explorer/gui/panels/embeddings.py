@@ -63,7 +63,7 @@ class EmbeddingsPanel(Panel):
     title = "Embeddings"
     summary = "Contextual embeddings layer by layer: one word in two contexts, against each layer's baseline."
     state_class = EmbeddingsState
-    setting_checks = {"contexts": lambda v: is_saved_rows(v, (3, 4))}
+    setting_checks = {"contexts": lambda v: is_saved_rows(v, (3, 4), numbers=(2,))}  # text, word, occurrence, sense
 
     def __init__(self, ctx, parent: QWidget | None = None) -> None:
         super().__init__(ctx, parent)
