@@ -89,6 +89,7 @@ class ChartWidget(QWidget):
     cellHovered = Signal(int, int)
     pointClicked = Signal(str, int)
     exported = Signal(str)
+    drawn = Signal()  # a new spec (or new values of the same layout) is on screen
 
     def __init__(self, parent: QWidget | None = None, title: str = "", export_size: tuple[int, int] | None = None) -> None:
         super().__init__(parent)
@@ -186,9 +187,28 @@ class ChartWidget(QWidget):
 
     def _export_menu(self, parent: QWidget) -> QMenu:
         menu = QMenu(parent)
+        full = QAction("Open full size…", menu)
+        full.setToolTip("The same chart in a larger window, with its export buttons (or double-click the plot)")
+        full.triggered.connect(self.open_full_size)
+        self.full_size_action = full
+        menu.addAction(full)
+        menu.addSeparator()
         for action in self._export_actions(menu):
             menu.addAction(action)
         return menu
+
+    def open_full_size(self) -> QWidget | None:
+        """Show this chart in a larger window (a dialog with the same plot and its export buttons), following
+        the chart's redraws; None while the chart has no data."""
+        if self.spec is None or self.export_size is not None or not self.full_size_action.isVisible():
+            return None
+        from explorer.gui.widgets.chart_dialog import ChartDialog
+
+        dialog = ChartDialog(self)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
 
     def export_dialog(self, suffix: str = "png") -> str | None:
         name = slug(self.spec.title if self.spec else self.title_label.text()) + f".{suffix}"
@@ -220,6 +240,7 @@ class ChartWidget(QWidget):
         self.spec = None
         self._reset()
         self._keep_view_height()
+        self.drawn.emit()
 
     def _reset(self, keep_image: bool = False) -> None:
         pi = self.plot_item
@@ -278,6 +299,7 @@ class ChartWidget(QWidget):
             self._matrix = None
             self._draw_xy(spec)
         self._keep_view_height()
+        self.drawn.emit()
 
     @staticmethod
     def _xy_layout_of(spec: ChartSpec) -> tuple | None:
@@ -306,6 +328,7 @@ class ChartWidget(QWidget):
         self.plot_item.enableAutoRange()
         if spec.y_range:
             self.plot_item.setYRange(*spec.y_range, padding=0.02)
+        self.drawn.emit()
 
     def _draw_heatmap(self, spec: ChartSpec, reuse: bool) -> None:
         pi = self.plot_item
@@ -630,6 +653,9 @@ class ChartWidget(QWidget):
 
     def _on_mouse_clicked(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton:
+            return
+        if event.double():  # a double-click opens the chart full-size (its single click has been handled)
+            self.open_full_size()
             return
         cell = self._cell_at(event.scenePos())
         if cell is not None:
