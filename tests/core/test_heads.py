@@ -10,6 +10,7 @@ import torch
 
 from explorer.core.io.errors import Cancelled, InputError, ModelError
 from explorer.core.models.loading import load_model
+from explorer.core.models.tokens import show_token
 from explorer.core.tuning import heads
 
 NER = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -90,8 +91,13 @@ def test_fill_mask_fills_every_mask_in_one_pass(tiny_factory):
         logits = lm.model(**enc).logits[0]
     for m in r.masks:
         best = int(logits[m.position].argmax())
-        assert m.candidates[0][0] == lm.tokenizer.decode([best]).strip()
+        assert m.candidates[0][0] == show_token(lm.tokenizer.convert_ids_to_tokens(best))
     assert "[MASK]" not in r.filled and r.filled.startswith("the ")
+    # every candidate reads as a person reads it: a WordPiece continuation "##s" is "s" (the chips, the combo and
+    # the chart showed "##s")
+    every = heads.fill_mask(lm, "the [MASK] .", top_k=len(lm.tokenizer)).masks[0].candidates
+    pieces = [t for t, _ in every]
+    assert not any(t.startswith("##") for t in pieces) and "s" in pieces and "[MASK]" in pieces
     with pytest.raises(InputError, match="MASK"):
         heads.fill_mask(lm, "no mask here")
 
@@ -157,3 +163,24 @@ def test_a_long_text_is_read_from_its_start_without_tokenizing_it_whole(seqcls, 
     q = heads.answer(lms["qa"], "where does john live?", long)
     assert q.truncated and all(s.text == long[s.start:s.end] for s in q.spans)
     assert longest and max(longest) < len(long) // 4
+
+
+def test_the_class_hint_says_what_this_model_reads(seqcls):
+    """The run view's hint comes from the model (it said '[CLS] position' for a mean-pooled frozen head too)."""
+    import transformers
+
+    from explorer.core.tuning.probe import frozen_model, sentence_reading
+
+    r = heads.run_head(seqcls, "classify", "a good movie")
+    assert r.reads == "the [CLS] position through BERT's pooler, tanh(dense([CLS]))" and r.to_dict()["reads"] == r.reads
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=99)
+    encoder = transformers.BertModel(transformers.BertConfig(**small), add_pooling_layer=False)
+    for pooling, words in (("mean", "mean of the token vectors"), ("cls", "the [CLS] vector"),
+                           ("max", "max over the token vectors")):
+        frozen = frozen_model(encoder, torch.nn.Linear(32, 2), pooling, "classify", encoder.config)
+        assert sentence_reading(frozen, seqcls.tokenizer).startswith(words), pooling
+    gpt = transformers.GPT2ForSequenceClassification(transformers.GPT2Config(n_embd=32, n_layer=1, n_head=2,
+                                                                             vocab_size=99, pad_token_id=0))
+    assert sentence_reading(gpt, None).startswith("the last token's vector")
+    roberta = transformers.RobertaForSequenceClassification(transformers.RobertaConfig(**small))
+    assert sentence_reading(roberta, type("T", (), {"cls_token": "<s>"})()) == "the <s> position's vector"

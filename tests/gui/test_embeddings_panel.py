@@ -56,6 +56,13 @@ def test_bank_preset_falls_and_exports(panel, qtbot, tmp_path):
 def test_two_senses_and_the_corrected_view(panel, qtbot, tmp_path):
     r = _choose(panel, qtbot, "bank: river twice")
     assert [panel.table.item(i, 3).text() for i in range(4)] == ["river", "river", "money", "money"]
+    # the note counts what the progress bar counts: the 4 sentences and the baseline's reference pool
+    panel.result = None
+    panel.compare()
+    assert f"your 4 sentences and {r.pool_sentences - 4} reference sentences" in panel.note.text()
+    assert f"({r.pool_sentences} in all)" in panel.note.text()
+    qtbot.waitUntil(lambda: panel.result is not None, timeout=60_000)
+    r = panel.result
     names = [s.name for s in panel.sim_chart.spec.series]
     assert "same sense: mean of 2 pairs" in names
     assert "different sense: mean of 4 pairs" in names

@@ -278,3 +278,18 @@ def test_seq2seq_view_trains_both_designs_side_by_side(qtbot, ctx, tiny_factory,
     v.output.setText("")
     v.generate("v1")
     qtbot.waitUntil(lambda: v.output.text().startswith("v1:"), timeout=60000)
+
+
+def test_frozen_hint_follows_the_task(qtbot, panel):
+    """A per-token task's frozen head reads each token's vector: no sentence pooling offered or described (the
+    hint spoke of mean pooling for the NER set); a classification set brings the pooling back."""
+    from explorer.core.io.paths import resources_dir
+
+    p = panel
+    p.ft_picker.select("tiny-base")
+    p.set_data_file(str(resources_dir() / "data" / "ner.jsonl"))
+    assert p.data.task == "tokens"
+    assert p.pooling.isHidden() and "each token's last-layer vector, a label per token" in p.rule_note.text()
+    assert "pooler" not in p.rule_note.text() and "mean" not in p.rule_note.text()
+    p.set_data_file(str(resources_dir() / "data" / "sentiment.csv"))
+    assert not p.pooling.isHidden() and "each token" not in p.rule_note.text()

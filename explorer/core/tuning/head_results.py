@@ -20,6 +20,7 @@ class ClassResult:
     problem_type: str = "single_label_classification"
     truncated: bool = False
     model_name: str = ""
+    reads: str = ""  # what the head reads of the text, in words (probe.sentence_reading)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,6 +33,7 @@ from explorer.core.tuning.head_results import (
     TokenLabel,
     TokenResult,
 )
+from explorer.core.tuning.probe import sentence_reading
 
 TASKS = ("classify", "pair", "tokens", "qa", "fill-mask", "generate")
 # Task -> the heads (models.ModelCard.heads) that can run it.
@@ -214,6 +215,7 @@ def classify(
     return ClassResult(
         task=task, text=text, text_pair=text_pair, label=best, scores=scores, problem_type=problem,
         truncated=cut or cut_pair or n_tokens > limit, model_name=lm.name,
+        reads=sentence_reading(lm.model, lm.tokenizer),
     )
 
 
@@ -391,7 +393,7 @@ def fill_mask(
     masks = []
     filled_ids = ids.clone()
     for row, pos in enumerate(positions):
-        cands = [(tok.decode([int(t)]).strip(), float(p)) for t, p in zip(top.indices[row], top.values[row], strict=True)]
+        cands = [(show_token(tok.decode([int(t)])), float(p)) for t, p in zip(top.indices[row], top.values[row], strict=True)]
         masks.append(MaskFill(position=int(pos), candidates=cands))
         filled_ids[pos] = top.indices[row, 0]
     filled = tok.decode(filled_ids, skip_special_tokens=True)

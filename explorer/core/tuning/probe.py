@@ -89,6 +89,20 @@ def encoder_of(model: Any) -> Any:
     return base if base is not None and base is not model else model
 
 
+def sentence_reading(model: Any, tokenizer: Any = None) -> str:
+    """What a sentence-classification head reads, in words, from the model itself: a frozen head's pooling, a
+    decoder's last token, BERT's pooler on [CLS], or the first token's vector (the run view's hint)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # a LoRA wrapper's model
+    if isinstance(base, FrozenTaskModel):
+        return POOLING_TITLES.get(base.pooling, base.pooling) + " (the frozen encoder's features)"
+    if hasattr(base, "score") and not hasattr(base, "classifier"):  # transformers' decoder classifiers
+        return "the last token's vector (a decoder sees only the left, so the last token has seen the whole text)"
+    first = getattr(tokenizer, "cls_token", None) or getattr(tokenizer, "bos_token", None) or "first token"
+    if getattr(encoder_of(base), "pooler", None) is not None:
+        return f"the {first} position through BERT's pooler, tanh(dense({first}))"
+    return f"the {first} position's vector"
+
+
 def pool(out: Any, attention_mask: Any, pooling: str) -> Any:
     """One vector per sentence from an encoder output: [batch, hidden]."""
     import torch

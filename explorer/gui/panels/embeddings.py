@@ -307,7 +307,9 @@ class EmbeddingsPanel(Panel):
 
         preset = next((p for p in self.presets if p["name"] == self.state.preset), None)
         reference = (preset or {}).get("reference") or load_reference_texts()
-        self.note.setText(f"Running {lm.name} on {len(contexts)} sentences…")
+        # the progress bar counts every sentence analysed: the contexts and the baseline's reference pool
+        self.note.setText(f"Running {lm.name} on your {len(contexts)} sentences and {len(reference)} reference "
+                          f"sentences for the baseline ({len(contexts) + len(reference)} in all)…")
         self.compare_button.setEnabled(False)
         self.ctx.runner.submit(
             compare_contexts, lm, contexts, reference, mix, label="Embeddings", on_result=self.show_result,

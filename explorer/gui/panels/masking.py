@@ -756,7 +756,7 @@ class MaskingPanel(Panel):
         """The masks the user typed, each with its candidates, and the text with the best ones filled in."""
         rows = []
         for k, m in enumerate(out["masks"], 1):
-            guesses = " ".join(f"<span style='background:#f0f0f0'>{html.escape(c['token'])}&nbsp;"
+            guesses = " ".join(f"<span style='background:#f0f0f0'>{html.escape(show_token(c['token']))}&nbsp;"
                                f"{c['probability']:.2f}</span>" for c in m["candidates"])
             rows.append(f"<tr><td>{k}</td><td>{m['position']}</td><td>{guesses}</td></tr>")
         self.fill_view.setHtml(
@@ -773,7 +773,7 @@ class MaskingPanel(Panel):
             guesses = " ".join(
                 f"<span title='{html.escape(t, quote=True)}' style='background:{'#c7e9c0' if t == p.original else '#f0f0f0'}'>"
                 f"{html.escape(r)}&nbsp;{q:.2f}</span>"
-                for t, r, q in zip(p.tokens, p.texts or p.tokens, p.probs, strict=True))
+                for t, r, q in zip(p.tokens, p.texts or [show_token(t) for t in p.tokens], p.probs, strict=True))
             rows.append(f"<tr><td>{p.position}</td><td><b>{html.escape(p.original_text or p.original)}</b></td>"
                         f"<td>{html.escape(p.shown)}</td><td>{guesses}</td><td>{p.original_rank}</td></tr>")
         self._fill_html = (

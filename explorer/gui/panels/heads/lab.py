@@ -339,12 +339,17 @@ class FineTuneLab(QWidget):
     def _show_mode_settings(self) -> None:
         """Pooling and the stopping rule for the frozen probe; epochs for the gradient modes."""
         frozen = self._mode() == "frozen"
-        self.pooling.setVisible(frozen)
-        self.pooling_label.setVisible(frozen)
+        task = self.data.task if self.data is not None else ""
+        per_token = task in ("tokens", "qa")  # the head reads every token's vector: no sentence pooling
+        self.pooling.setVisible(frozen and not per_token)
+        self.pooling_label.setVisible(frozen and not per_token)
         self.epochs_label.setText("Most rounds" if frozen else "Epochs")
         lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
         own = ""
-        if lm is not None and lm.kind == "encoder" and not (lm.card.extra or {}).get("finetune_base"):
+        if per_token:
+            own = ("each token's last-layer vector, a label per token" if task == "tokens" else
+                   "each token's last-layer vector, scored as an answer's start and end")
+        elif lm is not None and lm.kind == "encoder" and not (lm.card.extra or {}).get("finetune_base"):
             from explorer.core.tuning.task_model import model_pooling
 
             try:
@@ -397,6 +402,8 @@ class FineTuneLab(QWidget):
 
     def _update_plan(self) -> None:
         lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
+        if hasattr(self, "rule_note"):
+            self._show_mode_settings()  # what the frozen head reads depends on the model and the task
         if lm is None or self.data is None:
             self.costs = None
             self._fill_costs()

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from explorer.core.io.paths import data_dir, resources_dir
+from explorer.core.models.tokens import show_token
 from explorer.core.tuning import head_results as R
 from explorer.core.tuning import heads as H
 from explorer.gui.panels.heads.evaluation_view import EvaluationView
@@ -366,8 +367,8 @@ class RunView(QWidget):
             self.views.setCurrentIndex(0)
             self.class_chart.set_spec(H.class_chart(result))
             self.class_label.setText(f"<b>{html.escape(result.label)}</b> ({result.scores[result.label]:.0%})")
-            self.run_note.setText("One class out: the head reads the [CLS] position, a softmax gives a probability per label "
-                                  "(names from the model's id2label).")
+            self.run_note.setText(f"One class out: {result.model_name}'s head reads {result.reads or 'the text'}; a "
+                                  "softmax gives a probability per label (names from the model's id2label).")
         elif isinstance(result, R.TokenResult):
             self.views.setCurrentIndex(1)
             self._show_tokens(result)
@@ -396,7 +397,7 @@ class RunView(QWidget):
             color = H.label_color(t.label, r.labels)
             bg = "transparent" if t.label == "O" else color
             fg = "#222" if t.label == "O" else "white"
-            parts.append(f"<span title='{html.escape(t.token)}: {html.escape(t.label)} {t.score:.2f}' "
+            parts.append(f"<span title='{html.escape(show_token(t.token))}: {html.escape(t.label)} {t.score:.2f}' "
                          f"style='background:{bg}; color:{fg}'>{html.escape(r.text[t.start:t.end])}</span>")
             pos = t.end
         parts.append(html.escape(r.text[pos:]))
