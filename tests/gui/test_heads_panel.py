@@ -200,7 +200,8 @@ def test_progress_messages_repaint_the_note_not_the_lab(qtbot, panel, minilm):
     p.resize(1024, 700)
     p.tabs.setCurrentIndex(1)
     p.ft_picker.select("minilm")
-    qtbot.waitUntil(lambda: p.costs is not None, timeout=30000)
+    # MiniLM's figures, and no earlier model's figures still on their way (they would repaint the lab mid-watch)
+    qtbot.waitUntil(lambda: p.costs is not None and not p.ctx.runner.active, timeout=30000)
     p._show_progress(0.0, "Encoding the data…")  # the note's first line: a real change of the pane's height
     for _ in range(3):  # the tab's first paints, and the chart's deferred ones, are over
         QApplication.processEvents()

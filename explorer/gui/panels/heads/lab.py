@@ -294,6 +294,7 @@ class FineTuneLab(QWidget):
             f"<b>{Path(path).name}</b>: task <b>{d.task}</b>, {len(d.train)} training / {len(d.val)} validation rows "
             f"(seeded split); labels: {html.escape(counts)}. Always answering the most common label scores "
             f"{d.majority_baseline():.0%} — the line to beat." + ("".join(f" {n}" for n in d.notes)))
+        self._show_mode_settings()  # what the frozen head reads depends on the data's task
         self._update_plan()
 
     def _data_failed(self, err: Exception) -> None:
@@ -301,6 +302,7 @@ class FineTuneLab(QWidget):
         self.data = None
         self.data_note.setText(f"<span style='color:#b00020'>{html.escape(str(err))}</span>")
         self.preview.setRowCount(0)
+        self._show_mode_settings()  # what the frozen head reads depends on the data's task
         self._update_plan()
 
     def _set_qa_file(self, path: str) -> None:
@@ -325,6 +327,7 @@ class FineTuneLab(QWidget):
             f"<b>{Path(path).name}</b>: task <b>qa</b> (a start/end span head), {s['train_rows']} training questions "
             f"on {s['train_contexts']} contexts / {s['val_rows']} validation questions on {s['val_contexts']} other "
             "contexts. Scored with SQuAD exact match and F1; long contexts are read in overlapping windows.")
+        self._show_mode_settings()  # what the frozen head reads depends on the data's task
         self._update_plan()
 
     def _mode(self) -> str:
@@ -402,8 +405,6 @@ class FineTuneLab(QWidget):
 
     def _update_plan(self) -> None:
         lm = self.ft_picker.current_model() if hasattr(self, "ft_picker") else None
-        if hasattr(self, "rule_note"):
-            self._show_mode_settings()  # what the frozen head reads depends on the model and the task
         if lm is None or self.data is None:
             self.costs = None
             self._fill_costs()
