@@ -247,9 +247,13 @@ def test_damaged_smollm2_cache_is_rebuilt_not_blamed(smollm2, tmp_path, monkeypa
     assert "sha256" in cache_problem(copy)
     (copy.parent / (copy.name + ".tmp999999999")).mkdir()  # a conversion killed during its save
 
-    messages = []
-    lm = load_model("smollm2", progress=lambda f, m="": messages.append(m))
+    messages, fractions = [], []
+    lm = load_model("smollm2", progress=lambda f, m="": (messages.append(m), fractions.append(f)))
     assert any("damaged" in m and "rebuilding" in m for m in messages)
+    # the load's own phases follow the conversion's: 0.7 'Saving…' was followed by 0.3 'Loading the tokenizer'
+    known = [f for f in fractions if f >= 0]
+    assert known == sorted(known) and known[-1] == 1.0, list(zip(fractions, messages, strict=True))
+    assert messages.index("Saving the converted model to the cache…") < messages.index("Loading the tokenizer…")
     assert cache_problem(copy) == "" and weights.stat().st_size == size
     assert not (copy.parent / (copy.name + ".tmp999999999")).exists()
     settings_ = GenerationSettings(max_new_tokens=6)

@@ -23,3 +23,14 @@ def check(cancel: threading.Event | None) -> None:
     """Raise :class:`Cancelled` when the user asked to stop."""
     if cancel is not None and cancel.is_set():
         raise Cancelled()
+
+
+def following(progress: Progress, start: float) -> Progress:
+    """``progress`` for the phases after one that took the bar to ``start``: their fractions rescaled into
+    [start, 1] (UNKNOWN passed on), so the bar never moves back. A first gemma3 load went 70% "Saving the
+    converted model" then 30% "Loading the tokenizer"."""
+
+    def report(fraction: float, message: str = "") -> None:
+        progress(fraction if fraction < 0 else start + (1.0 - start) * fraction, message)
+
+    return report

@@ -15,7 +15,7 @@ from typing import Any
 
 from explorer.core.io.errors import Cancelled, InputError, ModelError
 from explorer.core.io.limits import MAX_CONFIG_BYTES, read_json_file
-from explorer.core.io.progress import UNKNOWN, Progress, check, no_progress
+from explorer.core.io.progress import UNKNOWN, Progress, check, following, no_progress
 from explorer.core.models import catalog, folders, prepared_tokenizer, warmup
 from explorer.core.models.card import ModelCard, build_card, heads_from_architectures
 from explorer.core.models.catalog import ModelEntry
@@ -229,7 +229,15 @@ def _load_model(
     check(cancel)
     folder: str = entry.location
     if entry.gguf_file:
-        folder = str(ensure_converted(entry, progress, cancel))
+        reached = [0.0]  # how far a first conversion took the bar; the load's own phases follow from there
+
+        def converting(fraction: float, message: str = "") -> None:
+            reached[0] = max(reached[0], fraction)
+            progress(fraction, message)
+
+        folder = str(ensure_converted(entry, converting, cancel))
+        if reached[0] > 0:
+            progress = following(progress, reached[0])
         check(cancel)
     elif entry.source != "hub" and not (Path(folder) / "config.json").is_file():
         task_loader = folders.loader_for(folder)  # a fine-tuned task folder: its loader is registered by tuning
