@@ -371,3 +371,38 @@ def test_panel_settings_are_checked_field_by_field():
     assert [n.split(" (")[0] for n in notes] == ["seed", "chat", "text", "rows", "query"]
     assert check_settings(defaults, {"seed": 2**31 - 1, "text": "fine\n" * 3}) == ({"seed": 2**31 - 1,
                                                                                     "text": "fine\n" * 3}, [])
+
+
+def test_the_qa_sniff_of_a_data_file_survives_deep_json(tmp_path):
+    """finetune --data peeks at a JSONL file's first line to pick the QA task: a line nested 100,000 deep is not a
+    QA record (the peek raised RecursionError, an 'unexpected error' on the command line)."""
+    from explorer.core.tuning.squad import looks_like_qa
+
+    deep = tmp_path / "deep.jsonl"
+    deep.write_bytes(b'{"text": "a", "label": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n")
+    assert looks_like_qa(deep) is False
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "Who?", "context": "Ann did.", "answers": ["Ann"]}\n')
+    assert looks_like_qa(qa) is True
+
+
+def test_qa_and_pair_files_nested_deep_are_one_line_errors(tmp_path):
+    """The QA and seq2seq data loaders read JSON through the limits: a row nested 100,000 deep is an InputError
+    naming its line (json.loads raised RecursionError), and the pairs sniff says it is no pair file."""
+    from explorer.core.io.errors import InputError
+    from explorer.core.tuning.pairs import load_pairs, looks_like_pairs
+    from explorer.core.tuning.squad import read_examples
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_bytes(b'{"input": "a", "output": "b"}\n' * 3 + b'{"input": "a", "output": ' + deep + b"}\n")
+    with pytest.raises(InputError, match=r"pairs.jsonl, line 4 cannot be used: it nests deeper than 64 levels"):
+        load_pairs(pairs)
+    assert looks_like_pairs(pairs) is True  # its first line is a pair
+    lead = tmp_path / "lead.jsonl"
+    lead.write_bytes(b'{"input": ' + deep + b"}\n")
+    assert looks_like_pairs(lead) is False
+    qa = tmp_path / "qa.jsonl"
+    qa.write_bytes(b'{"question": "Who?", "context": ' + deep + b"}\n")
+    with pytest.raises(InputError, match=r"qa.jsonl, line 1 cannot be used: it nests deeper than 64 levels"):
+        read_examples(qa)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from explorer.core.io.errors import InputError
+from explorer.core.io.limits import MAX_LINE_CHARS, check_regular_file, loads_json
 
 INPUT_COLUMNS = ("input", "source", "src", "text", "question")
 OUTPUT_COLUMNS = ("output", "target", "tgt", "summary", "answer", "label")
@@ -63,10 +64,7 @@ def read_pairs(path: str | os.PathLike) -> list[Pair]:
     if p.suffix.lower() in (".jsonl", ".json", ".ndjson") or text.lstrip().startswith("{"):
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
-                try:
-                    item = json.loads(line)
-                except ValueError as err:
-                    raise InputError(f"{p.name}, line {n} is not valid JSON: {err.msg}.") from err
+                item = loads_json(line, f"{p.name}, line {n}")  # depth and NaN limits, one-line errors
                 if not isinstance(item, dict):
                     raise InputError(f"{p.name}, line {n} is not a JSON object with named fields.")
                 rows.append(item)
@@ -99,13 +97,14 @@ def looks_like_pairs(path: str | os.PathLike) -> bool:
     """True when the file's first record has an input and an output column (and no QA context)."""
     p = Path(path)
     try:
+        check_regular_file(p)  # a named pipe would block this peek; the data loader says what it is
         with open(p, encoding="utf-8", errors="replace") as fh:
-            first = fh.readline()
-    except OSError:
+            first = fh.readline(MAX_LINE_CHARS)
+    except (OSError, InputError):
         return False
     try:
         item = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         cols = [c.strip().lower() for c in first.split("\t" if p.suffix.lower() == ".tsv" else ",")]
         item = dict.fromkeys(cols, "")
     if not isinstance(item, dict):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from explorer.core.io.errors import InputError
+from explorer.core.io.limits import check_regular_file, loads_json
 
 QUESTION_COLUMNS = ("question", "query")
 CONTEXT_COLUMNS = ("context", "passage", "paragraph")
@@ -117,20 +118,17 @@ def _records(path: Path) -> list[dict]:
         raise InputError(f"{path.name} is empty.")
     stripped = text.strip()
     if stripped.startswith("{") and '"data"' in stripped[:200] and "\n{" not in stripped:
-        try:
-            whole = json.loads(stripped)
-        except ValueError as err:
-            raise InputError(f"{path.name} is not valid JSON: {err}") from err
+        whole = loads_json(stripped, path.name)
         return _flatten_squad(whole, path.name)
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-        except ValueError as err:
-            raise InputError(f"{path.name}, line {n} is not valid JSON: {err.msg}. QA data is JSONL: one "
-                             "{\"question\", \"context\", \"answers\"} object per line.") from err
+            item = loads_json(line, f"{path.name}, line {n}")
+        except InputError as err:
+            raise InputError(f"{str(err).rstrip('.')}. QA data is JSONL: one "
+                             "{\"question\", \"context\", \"answers\"} object per line.") from None
         if not isinstance(item, dict):
             raise InputError(f"{path.name}, line {n} is not a JSON object with named fields.")
         item.setdefault("_row", n)
@@ -255,16 +253,17 @@ def looks_like_qa(path: str | os.PathLike) -> bool:
     if p.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
         return False
     try:
+        check_regular_file(p)  # a named pipe would block this peek; the data loader says what it is
         with open(p, encoding="utf-8", errors="replace") as fh:
             head = fh.read(4096)
-    except OSError:
+    except (OSError, InputError):
         return False
     if '"data"' in head[:200] and '"paragraphs"' in head:
         return True
     first = head.split("\n", 1)[0]
     try:
         item = json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):  # a first line nested thousands deep is no QA record
         return False
     return isinstance(item, dict) and _field(item, QUESTION_COLUMNS) is not None and \
         _field(item, CONTEXT_COLUMNS) is not None
