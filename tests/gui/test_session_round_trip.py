@@ -44,6 +44,8 @@ def test_every_panel_model_and_the_geometry_come_back(qtbot, data_dir, minilm, s
     settle(qtbot, 10)
     assert w2.panel("attention").picker.current_name() == "smollm2"
     assert w2.panel("embeddings").picker.current_name() == "smollm2"
+    checks = w2.panel("prompting").sweep.sweep_model_checks  # the sweep's tick came back with its model
+    assert checks["smollm2"].isChecked()
     for key, state in wanted.items():
         got = w2.panel(key).state_dict()
         assert not _differences(got, state), (key, _differences(got, state))

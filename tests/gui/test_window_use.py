@@ -133,7 +133,8 @@ PANEL_SETTINGS = {
     "prompting": {"task": "sentiment", "shots": 4, "seed": 3, "chat": True, "backend": "http",
                   "model": "smollm2", "base_url": "http://127.0.0.1:9000/v1", "http_model": "served",
                   "api_key_env": "MY_API_KEY", "api_key_origin": "http://127.0.0.1:9000", "max_new_tokens": 30, "sample": True, "temperature": 0.7,
-                  "top_k": 20, "top_p": 0.9, "stop": ".", "sweep_shots": "0,2", "sweep_draws": 2, "sweep_limit": 10},
+                  "top_k": 20, "top_p": 0.9, "stop": ".", "sweep_shots": "0,2", "sweep_draws": 2, "sweep_limit": 10,
+                  "sweep_models": ["smollm2", "gemma3"]},  # gemma3 not loaded: its tick waits for it
 }
 
 

@@ -64,6 +64,7 @@ class PromptingState:
     sweep_shots: str = "0,1,2,4,8"
     sweep_draws: int = 3
     sweep_limit: int = 20
+    sweep_models: list = field(default_factory=list)  # the ticked models of the sweep (loaded or still loading)
 
 
 @view_parts(
@@ -273,6 +274,7 @@ class PromptingPanel(Panel):
             temperature=self.temperature_spin.value(), top_k=self.top_k_spin.value(), top_p=self.top_p_spin.value(),
             stop=self.stop_edit.text(), sweep_shots=self.sweep_shots_edit.text(),
             sweep_draws=self.sweep_draws_spin.value(), sweep_limit=self.sweep_limit_spin.value(),
+            sweep_models=self.sweep.ticked_names(),
         )
         return state_to_dict(s)
 
@@ -300,6 +302,8 @@ class PromptingPanel(Panel):
         self.sweep_shots_edit.setText(s.sweep_shots)
         self.sweep_draws_spin.setValue(s.sweep_draws)
         self.sweep_limit_spin.setValue(s.sweep_limit)
+        if s.sweep_models:
+            self.sweep.restore_ticks([str(n) for n in s.sweep_models])
         if s.template:
             self.template_edit.setText(s.template)
         self.description_edit.setText(s.description)

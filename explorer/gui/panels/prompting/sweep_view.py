@@ -87,6 +87,7 @@ class SweepView(QWidget):
         # Which loaded models the sweep runs on (the same items and draws for each).
         self.sweep_models_row = FlowLayout()
         self.sweep_model_checks: dict[str, QCheckBox] = {}
+        self.wanted_ticks: set[str] | None = None  # ticks restored from the session, kept for models still loading
         self.ctx.models.changed.connect(self._refresh_sweep_models)
         self.results_table = QTableWidget(0, 8)
         self.results_table.setHorizontalHeaderLabels(
@@ -134,9 +135,27 @@ class SweepView(QWidget):
             if name not in self.sweep_model_checks:
                 box = QCheckBox(short_name(name))
                 box.setToolTip(f"Sweep {name} too")
-                box.setChecked(name == self.panel.model_picker.current_name() or not self.sweep_model_checks)
+                wanted = self.wanted_ticks
+                box.setChecked(name in wanted if wanted is not None else
+                               name == self.panel.model_picker.current_name() or not self.sweep_model_checks)
+                box.toggled.connect(lambda on, n=name: self._ticked(n, on))
                 self.sweep_model_checks[name] = box
                 self.sweep_models_row.addWidget(box)
+
+    def ticked_names(self) -> list[str]:
+        """The ticks the session keeps: the ticked loaded models and the restored ticks of models still loading."""
+        ticked = [n for n, box in self.sweep_model_checks.items() if box.isChecked()]
+        return ticked + sorted((self.wanted_ticks or set()) - set(self.sweep_model_checks))
+
+    def _ticked(self, name: str, on: bool) -> None:
+        if self.wanted_ticks is not None:
+            (self.wanted_ticks.add if on else self.wanted_ticks.discard)(name)
+
+    def restore_ticks(self, names: list[str]) -> None:
+        """Tick ``names`` (from the session): the boxes there now, and each box made when its model loads."""
+        self.wanted_ticks = set(names)
+        for name, box in self.sweep_model_checks.items():
+            box.setChecked(name in self.wanted_ticks)
 
     def sweep_models(self) -> list[str]:
         """The ticked models, in the order they were loaded; the prompt's model when none is ticked."""
