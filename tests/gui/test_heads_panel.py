@@ -100,6 +100,19 @@ def test_finetune_lab_end_to_end(qtbot, panel, tmp_path):
     assert p.cost_table.item(2, 3).text().endswith("written") and str(r.stored_bytes // 1000) in p.ft_note.text()
     names = [s.name for s in p.train_chart.spec.series]
     assert "validation accuracy" in names and "batch loss" in names
+    # the session brings the run back: its note, its bytes written and its curves (they were lost on restart)
+    import json
+
+    again = HeadsPanel(p.ctx)
+    qtbot.addWidget(again)
+    again.restore_state(json.loads(json.dumps(p.state_dict())))
+    back = again.ft_result
+    assert (back.val_accuracy, back.stored_bytes, back.mode) == (r.val_accuracy, r.stored_bytes, "adapter")
+    assert again.ft_note.text() == p.ft_note.text() and again.open_result.isEnabled()
+    assert [(s.name, list(s.x), list(s.y)) for s in again.train_chart.spec.series] == [
+        (s.name, list(s.x), list(s.y)) for s in p.train_chart.spec.series]
+    qtbot.waitUntil(lambda: again.costs is not None and again.cost_table.item(2, 3) is not None, timeout=30000)
+    assert again.cost_table.item(2, 3).text() == p.cost_table.item(2, 3).text()
 
     # evaluate the fine-tune on a file: the confusion matrix is drawn and exportable
     p.evaluate_finetune(str(good))

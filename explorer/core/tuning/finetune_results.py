@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 
 @dataclass
@@ -93,6 +93,19 @@ class FinetuneResult:
     @property
     def saved_bytes(self) -> int:
         return self.stored_bytes
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FinetuneResult:
+        """A result as :meth:`to_dict` wrote it, with ``batch_losses`` when saved too (the session keeps the lab's
+        last run, so its figures and curves come back after a restart). KeyError/TypeError/ValueError if it is
+        not one."""
+        costs = [ModeCost(**{k: v for k, v in c.items() if k != "trainable_fraction"})
+                 for c in (d.get("costs") or {}).values()]
+        history = [EpochReport(int(h["epoch"]), float(h["loss"]), float(h["val_accuracy"]), float(h.get("seconds", 0)))
+                   for h in d.get("history", [])]
+        plain = {f.name for f in fields(cls)} - {"costs", "history", "batch_losses"}
+        return cls(**{k: d[k] for k in plain if k in d}, costs=costs, history=history,
+                   batch_losses=[(float(x), float(y)) for x, y in d.get("batch_losses", [])])
 
     def to_dict(self) -> dict:
         return {

@@ -589,6 +589,13 @@ class FineTuneLab(QWidget):
             f"{result.trainable_parameters:,} parameters; wrote {_mb(result.stored_bytes)} ({what}) to "
             f"{result.out_dir}{conv}" + "".join(f" {n}" for n in result.notes))
 
+    def show_saved_result(self, result) -> None:
+        """The last run as the session kept it: its note, its figures in the table and its curves."""
+        self._train_done(result)
+        saved = bool(result.out_dir) and Path(result.out_dir).is_dir()
+        self.open_result.setEnabled(saved)
+        self.lab_eval_button.setEnabled(saved)
+
     def _train_finished(self) -> None:
         self.train_button.setEnabled(True)
         self.why_button.setEnabled(True)

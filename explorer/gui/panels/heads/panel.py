@@ -8,7 +8,7 @@ passes what one view asks of the other (open a fine-tune in the run view) and sa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
@@ -37,6 +37,7 @@ class HeadsState:
     seed: int = 0
     max_new_tokens: int = 30
     max_answer_len: int = 30
+    ft_result: dict = field(default_factory=dict)  # the lab's last run: figures, history and batch losses
 
 
 @view_parts(
@@ -103,6 +104,8 @@ class HeadsPanel(Panel):
         s.ft_model = lab.ft_picker.current_name() or s.ft_model
         s.ft_task = lab.ft_task.currentData() or ""
         s.max_new_tokens, s.max_answer_len = run.max_new.value(), run.max_answer.value()
+        if lab.ft_result is not None:
+            s.ft_result = {**lab.ft_result.to_dict(), "batch_losses": [list(p) for p in lab.ft_result.batch_losses]}
         run.wanted_task = s.task
         return state_to_dict(s)
 
@@ -131,4 +134,11 @@ class HeadsPanel(Panel):
         lab.ft_task.blockSignals(False)
         if s.data_path and Path(s.data_path).is_file():
             lab.set_data_file(s.data_path)
+        if s.ft_result:
+            from explorer.core.tuning.finetune_results import FinetuneResult
+
+            try:
+                lab.show_saved_result(FinetuneResult.from_dict(s.ft_result))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                s.ft_result = {}  # not a result this version can show: the rest of the panel comes back
         self.tabs.setCurrentIndex(s.tab if 0 <= s.tab < self.tabs.count() else 0)
