@@ -77,16 +77,17 @@ bench: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run
 
 # Continues MiniLM's masked-LM pre-training (the whole encoder) into the shipped minilm-mlm model, in two stages:
-# stage 1 on WordNet, the Debian handbook and GNOME's help (1,700 steps), stage 2 from stage 1's weights on those and
-# eight more Debian packages of documentation and everyday sayings (1,500 steps). Checkpoints and logs go to $(MLM_RUN)/stage*, so an
-# interrupted run resumes where it stopped (run `make mlm` again). About 4 h on 2 quiet cores.
+# stage 1 on WordNet, the Debian handbook and GNOME's help (1,700 steps); stage 2 from stage 1's weights on those,
+# seven more Debian documentation packages and fortune-mod's everyday sayings (1,300 steps). Checkpoints and logs
+# go to $(MLM_RUN)/stage*, so an interrupted run resumes where it stopped (run `make mlm` again). About 4 h on 2
+# quiet cores.
 MLM_OUT ?= resources/models/minilm-mlm
 MLM_RUN ?= $(HOME)/.cache/lm-explorer/mlm-pretrain
 MLM_PACKAGES = wordnet-base debian-handbook gnome-user-docs freeciv-data sqlite3-doc git-doc perl-doc gimp-help-en \
 	debian-reference-en developers-reference fortunes
 MLM_STAGE1 = --run-dir $(MLM_RUN)/stage1 --sources wordnet,debian_handbook,gnome_help --total-steps 1700 --warmup 150 \
 	--lr 2e-4
-MLM_STAGE2 = --run-dir $(MLM_RUN)/stage2 --init-from $(MLM_RUN)/stage1-model --total-steps 1500 --warmup 100 --lr 1e-4
+MLM_STAGE2 = --run-dir $(MLM_RUN)/stage2 --init-from $(MLM_RUN)/stage1-model --total-steps 1300 --warmup 100 --lr 1e-4
 mlm: setup
 	dpkg -s $(MLM_PACKAGES) >/dev/null 2>&1 \
 		|| { [ "$$(id -u)" = 0 ] && apt-get install -y --no-install-recommends $(MLM_PACKAGES) \
