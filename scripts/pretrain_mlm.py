@@ -731,7 +731,7 @@ def curve_chart(log_files: list[Path]):
     steps = [float(r["step"]) for r in rows]
     series = [Series(f"{name}, top-{k}", steps, [float(r[f"{key}_top{k}"]) for r in rows], dashed=k == 1)
               for key, name in (("project", "project texts"), ("manual", "Python manual")) for k in (5, 1)]
-    later = ", ".join(f"stage {i + 2} from step {s:,}" for i, s in enumerate(starts[1:]))
+    later = ", ".join(f"stage {i + 2} from step {s:,}" for i, s in enumerate(starts[1:])).capitalize()
     return ChartSpec(title="minilm-mlm: held-out masked-token accuracy during pre-training", x_label="step",
                      y_label="accuracy", series=series, y_range=(0.0, 1.0), whole_x=True,
                      note="Each point: 15% of the tokens of held-out text masked (one draw, seed 1234); "

@@ -43,7 +43,11 @@ def test_shipped_model_is_float16_and_documented():
     for key in ("corpus", "steps", "tokens_seen", "train_minutes", "seed", "heldout", "reference_frequency_only",
                 "reference_frozen_head", "optimizer", "method"):
         assert meta[key] not in (None, "", {}), key
-    assert {"wordnet", "debian_handbook", "gnome_help"} <= set(meta["corpus"])
+    assert {"wordnet", "debian_handbook", "gnome_help", "freeciv", "fortunes"} <= set(meta["corpus"])
+    # stage 2 continued stage 1: both are on the card, and the totals add up
+    assert [stage["steps"] for stage in meta["earlier_stages"]] == [1700]
+    assert meta["all_stages"]["steps"] == 1700 + meta["steps"]
+    assert meta["heldout"]["python_manual"]["top5"] >= 0.35  # the target for the manual
     assert all(v["licence"] and v["sentences"] > 0 for v in meta["corpus"].values())
     held, ref = meta["heldout"]["project_text"], meta["reference_frequency_only"]["project_text"]
     assert held["masked_tokens"] >= 500

@@ -190,7 +190,7 @@ def test_the_curve_runs_stage_after_stage(pretrain, tmp_path):
     top5 = next(s for s in spec.series if s.name == "project texts, top-5")
     assert list(top5.x) == [5.0, 10.0, 15.0]
     assert list(top5.y) == [0.2, 0.3, 0.35]
-    assert "stage 2 from step 10" in spec.note
+    assert "Stage 2 from step 10" in spec.note
 
 
 def test_sources_and_the_make_target_agree(pretrain):
