@@ -164,3 +164,49 @@ def test_confusion_matrix_names_both_axes_and_prints_its_counts(qtbot):
         assert [t for _p, t in chart.plot_item.getAxis(axis)._tickLevels[0]] == labels, axis
     printed = sorted(item.textItem.toPlainText() for item in chart._cell_items)
     assert printed == sorted(str(v) for row in result.confusion for v in row)
+
+
+def test_the_wheel_scrolls_the_page_and_ctrl_wheel_zooms_the_chart(qtbot):
+    """Scrolling down a panel must not shrink the charts the pointer crosses: a plain wheel over a chart scrolls
+    the page; Ctrl + wheel zooms the chart."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QVBoxLayout
+
+    page = QWidget()
+    column = QVBoxLayout(page)
+    chart = ChartWidget(title="curve")
+    chart.set_spec(ChartSpec("curve", series=[Series("a", [0.0, 1.0, 2.0], [0.2, 0.5, 0.4])]))
+    column.addWidget(chart)
+    spacer = QWidget()
+    spacer.setMinimumHeight(2000)
+    column.addWidget(spacer)
+    area = QScrollArea()
+    area.setWidget(page)
+    area.setWidgetResizable(True)
+    area.resize(600, 500)
+    qtbot.addWidget(area)
+    area.show()
+    qtbot.waitExposed(area)
+    view = chart.graphics.viewport()
+    centre = QPointF(view.width() / 2, view.height() / 2)
+
+    def wheel(modifiers) -> bool:
+        """Whether the chart took the wheel (Qt hands a real wheel event the chart leaves to the scroll area)."""
+        event = QWheelEvent(centre, QPointF(view.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(view, event)
+        QApplication.processEvents()
+        return event.isAccepted()
+
+    qtbot.waitUntil(lambda: chart.plot_item.vb.viewRange()[0] != [0, 1])  # the data's range is drawn
+    before = chart.plot_item.vb.viewRange()
+    assert not wheel(Qt.KeyboardModifier.NoModifier)
+    assert chart.plot_item.vb.viewRange() == before
+    # what the scroll area does with a wheel event that reaches it: the page moves
+    QApplication.sendEvent(area.viewport(), QWheelEvent(
+        QPointF(10, 10), QPointF(area.viewport().mapToGlobal(QPoint(10, 10))), QPoint(0, 0), QPoint(0, -120),
+        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False))
+    assert area.verticalScrollBar().value() > 0
+    assert wheel(Qt.KeyboardModifier.ControlModifier)
+    assert chart.plot_item.vb.viewRange() != before

@@ -82,6 +82,19 @@ class _BottomAxis(pg.AxisItem):
         return kept
 
 
+class _Graphics(pg.GraphicsLayoutWidget):
+    """The plot's view: the mouse wheel scrolls the page the chart sits in; Ctrl + wheel zooms the chart (a plain
+    wheel zoomed it, so scrolling down a panel shrank every chart the pointer crossed)."""
+
+    wheel_zooms = False  # a chart alone in its own window zooms with the plain wheel
+
+    def wheelEvent(self, ev) -> None:  # noqa: N802 (Qt's name)
+        if self.wheel_zooms or ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev)
+        else:
+            ev.ignore()
+
+
 class ChartWidget(QWidget):
     """A titled pyqtgraph plot that knows its data; ``set_spec`` draws, ``export(path)`` writes."""
 
@@ -133,7 +146,7 @@ class ChartWidget(QWidget):
         header.addWidget(self.title_label, 1)
         header.addWidget(self.export_button)
 
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = _Graphics()
         # Below MIN_VIEW_HEIGHT of data area a plot is unreadable (ticks collide, a heatmap is a strip): the
         # graphics asks for that much plus its axis, legend and note (_keep_view_height), and the panel scrolls.
         self.graphics.setMinimumHeight(MIN_VIEW_HEIGHT + 40)

@@ -19,6 +19,7 @@ class ChartDialog(QDialog):
         self.setWindowTitle(source.spec.title if source.spec else "Chart")
         self.source = source
         self.chart = ChartWidget(self, title=source.title_label.text())
+        self.chart.graphics.wheel_zooms = True  # nothing to scroll here: the wheel zooms
         self.chart.setObjectName("full-size chart")
         self.chart.full_size_action.setVisible(False)  # it is the full-size one
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
