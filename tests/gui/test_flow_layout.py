@@ -31,13 +31,18 @@ def test_wrapped_rows_are_part_of_the_minimum_inside_a_tab_page(qtbot):
     scroll.resize(420, 250)  # too short for the page: the panel scrolls
     scroll.show()
     qtbot.waitExposed(scroll)
-    qtbot.wait(50)
+
+    def settled() -> bool:  # the layout asks its parents again after its own pass (a queued call): wait for it
+        bottom = max(b.geometry().bottom() for b in buttons)
+        return below.height() >= 300 and row.minimumSize().height() >= bottom - row.geometry().top()
+
+    qtbot.waitUntil(settled, timeout=5000)
     lines = {b.geometry().top() for b in buttons}
     assert len(lines) >= 3  # the row wrapped
     assert below.height() >= 300, f"squeezed to {below.height()} px"
     assert page.rect().contains(below.geometry()), f"{below.geometry()} cut by the tab page {page.rect()}"
     assert row.minimumSize().height() >= max(b.geometry().bottom() for b in buttons) - row.geometry().top()
     scroll.resize(1600, 250)  # wide: one line again, and the minimum follows
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: len({b.geometry().top() for b in buttons}) == 1, timeout=5000)
     assert len({b.geometry().top() for b in buttons}) == 1
     assert row.minimumSize().height() <= buttons[0].height() + 2
