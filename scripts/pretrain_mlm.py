@@ -283,11 +283,18 @@ def training_sentences(seed: int, names: tuple[str, ...] = tuple(SOURCES)) -> tu
     return sentences, record
 
 
-def pack(tokenizer, sentences: list[str], seq_len: int) -> list[list[int]]:
-    """Consecutive sentences packed into windows of at most ``seq_len`` tokens ([CLS] ... [SEP])."""
+def pack(tokenizer, sentences: list[str], seq_len: int, per_sentence: bool = False) -> list[list[int]]:
+    """Consecutive sentences packed into windows of at most ``seq_len`` tokens ([CLS] ... [SEP]).
+
+    ``per_sentence``: every sentence of at least 6 pieces is a sequence of its own, the shape of a fill-mask query
+    (a packed window rarely ends a sentence at [SEP]).
+    """
     body = seq_len - 2
     cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
     seqs: list[list[int]] = []
+    if per_sentence:
+        return [[cls, *ids[:body], sep] for ids in tokenizer(sentences, add_special_tokens=False,
+                                                              verbose=False)["input_ids"] if len(ids) >= 6]
     current: list[int] = []
     for ids in tokenizer(sentences, add_special_tokens=False, verbose=False)["input_ids"]:
         if len(current) + len(ids) > body and current:
@@ -485,6 +492,12 @@ class Data:
         return ids, att  # [batch, seq] each
 
 
+def tokens_seen(corpus: dict, args, step: int) -> int:
+    """Tokens trained on by ``step``: full windows when packed, the corpus's mean sentence length when not."""
+    width = corpus["tokens"] / max(1, len(corpus["seqs"])) if args.per_sentence else args.seq_len
+    return round(step * args.batch * width)
+
+
 def schedule(total: int, warmup: int, floor: float = 0.1):
     """Linear warm-up to the peak, then linear decay to ``floor`` of it at ``total``."""
     return lambda s: min((s + 1) / warmup, max(floor, 1 - (1 - floor) * (s - warmup) / max(1, total - warmup)))
@@ -539,6 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seq-len", type=_positive(int), default=128)
     ap.add_argument("--lr", type=_positive(float), default=2e-4)
     ap.add_argument("--wwm", action="store_true", help="whole-word masking")
+    ap.add_argument("--per-sentence", action="store_true",
+                    help="one sentence per sequence (up to --seq-len tokens) instead of packed windows")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=_positive(int), default=2)
     ap.add_argument("--threads-file", type=Path, help="a file holding a thread count, re-read every 10 steps")
@@ -584,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "checkpoint.pt"
     which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
-    corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{which}{'-tiny' if args.tiny else ''}.pt"
+    shape = "-sent" if args.per_sentence else ""
+    corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{shape}{which}{'-tiny' if args.tiny else ''}.pt"
     if corpus_file.is_file():
         corpus = torch.load(corpus_file)
     else:
@@ -596,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
             sentences, sources = training_sentences(args.seed, names)
         if args.tiny:
             sentences = sentences[:400]
-        corpus = {"seqs": pack(tokenizer, sentences, args.seq_len), "sources": sources}
+        corpus = {"seqs": pack(tokenizer, sentences, args.seq_len, args.per_sentence), "sources": sources}
         corpus["tokens"] = sum(len(s) for s in corpus["seqs"])
         torch.save(corpus, corpus_file)
     data = Data(corpus["seqs"], tokenizer.pad_token_id)
@@ -685,7 +701,7 @@ def main(argv: list[str] | None = None) -> int:
             tick, tick_step = time.perf_counter(), step
             print(f"step {step}/{args.total_steps} loss {running:.3f} lr {sched.get_last_lr()[0]:.2e} "
                   f"{rate:.2f} steps/s threads {torch.get_num_threads()}", flush=True)
-            row = [step, round(seconds / 60, 2), step * args.batch * args.seq_len, round(running, 4),
+            row = [step, round(seconds / 60, 2), tokens_seen(corpus, args, step), round(running, 4),
                    f"{sched.get_last_lr()[0]:.3e}", round(rate, 3), "", "", "", "", "", ""]
         if step % args.eval_every == 0 or step == args.total_steps:
             p = accuracy(model, tokenizer, project, draws=1)
@@ -693,7 +709,7 @@ def main(argv: list[str] | None = None) -> int:
             c = cloze(model, tokenizer, everyday)
             print(f"eval step {step}: project {p['top1']:.3f}/{p['top5']:.3f} manual {m['top1']:.3f}/{m['top5']:.3f} "
                   f"cloze first {c['first']}/{c['sentences']} top5 {c['top5']}", flush=True)
-            row = row or [step, round(seconds / 60, 2), step * args.batch * args.seq_len, round(running, 4),
+            row = row or [step, round(seconds / 60, 2), tokens_seen(corpus, args, step), round(running, 4),
                           f"{sched.get_last_lr()[0]:.3e}", "", "", "", "", "", "", ""]
             row[6:] = [round(p["top1"], 4), round(p["top5"], 4), round(m["top1"], 4), round(m["top5"], 4),
                        c["first"], c["top5"]]
@@ -764,14 +780,15 @@ def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, r
                    "BERT's masked-LM task on every weight of the encoder and on the MLM head (started from the "
                    "head the project had trained on the frozen encoder)") + ": dynamic masking per batch, 15% of tokens, "
                   "80% [MASK] / 10% random / 10% unchanged" + (", whole words" if args.wwm else "")
-                  + f"; sequences packed to {args.seq_len} tokens; decoder only at masked positions",
+                  + (f"; one sentence per sequence (up to {args.seq_len} tokens)" if args.per_sentence else
+                     f"; sequences packed to {args.seq_len} tokens") + "; decoder only at masked positions",
         "corpus": corpus["sources"],
         "optimizer": f"AdamW lr {args.lr}, {args.warmup} warm-up steps, linear decay to 10% at {args.total_steps} "
                      "steps, weight decay 0.01 (not on biases and LayerNorm), gradient clip 1.0, fp32",
         "steps": step,
         "batch_size": args.batch,
         "sequence_length": args.seq_len,
-        "tokens_seen": step * args.batch * args.seq_len,
+        "tokens_seen": tokens_seen(corpus, args, step),
         "corpus_tokens": corpus["tokens"],
         "epochs": round(step * args.batch / len(corpus["seqs"]), 3),
         "train_minutes": round(seconds / 60, 1),
@@ -779,7 +796,7 @@ def make_card(model, tokenizer, corpus: dict, args, step: int, seconds: float, r
         "seed": args.seed,
         "earlier_stages": earlier,
         "all_stages": {"steps": step + sum(e.get("steps", 0) for e in earlier),
-                       "tokens_seen": step * args.batch * args.seq_len + sum(e.get("tokens_seen", 0) for e in earlier),
+                       "tokens_seen": tokens_seen(corpus, args, step) + sum(e.get("tokens_seen", 0) for e in earlier),
                        "train_minutes": round(seconds / 60 + sum(e.get("train_minutes", 0) for e in earlier), 1)},
         "heldout": {
             "project_text": {"source": "the project's own English texts (samples, data sets, task questions)",

@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from explorer.core.io.errors import Cancelled, InputError
+from explorer.core.models.tokens import show_token
 from explorer.core.prompting.generation import GenerationSettings, generate, step_chart
 
 PROMPT = "Q: What is the capital of France?\nA: Paris\nQ: What is the capital of Japan?\nA:"
@@ -88,3 +89,5 @@ def test_step_chart_shows_the_distribution(smollm2):
     assert len(spec.series[0].y) == 5
     assert spec.series[0].y[0] == pytest.approx(res.steps[1].top[0][1])
     assert "step 2" in spec.title and spec.to_csv().count("\n") == 6
+    chosen = show_token(res.steps[1].token) or "∅"
+    assert f"(chosen: {chosen}," in spec.title and "'" not in chosen  # as the Steps list shows it, no repr quotes

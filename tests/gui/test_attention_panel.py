@@ -298,7 +298,9 @@ def test_a_long_input_draws_its_rows_on_screen_during_the_pass(panel, qtbot, mon
     np.testing.assert_allclose(panel.head_view.maps, block[:, :, 3:23], atol=1e-6)
     # The heatmap's rows (all 120 from 'Tokens from', not the head view's at most 96) are kept the same way.
     panel.count_spin.setValue(120)
+    assert panel.count_spin.text() == "120 (head view: 96)"  # the head view draws at most 96: the box says so
     panel.set_view("heatmap")
+    assert panel.count_spin.text() == "120"
     qtbot.waitUntil(lambda: panel.heatmap.spec is not None and panel.heatmap.spec.meta["layer"] == 2, timeout=60_000)
     recompute = panel._prepare_job
     panel.heatmap.spec = None

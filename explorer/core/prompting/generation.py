@@ -249,7 +249,7 @@ def step_chart(result: GenerationResult, index: int) -> ChartSpec:
         for lab, (t, p) in zip(labels, step.top, strict=True)
     ]
     spec = ChartSpec(
-        title=f"Next-token distribution at step {index + 1} (chosen: {step.token!r}, p = {step.prob:.3f})",
+        title=f"Next-token distribution at step {index + 1} (chosen: {show_token(step.token) or '∅'}, p = {step.prob:.3f})",
         x_label="candidate token",
         y_label="probability",
         series=[Series("probability", list(range(len(probs))), probs, style="bar", hover=hover)],

@@ -458,9 +458,12 @@ class AttentionPanel(Panel):
         return {"self": a.attentions, "decoder": a.decoder_attentions, "cross": a.cross_attentions}[self.state.source]
 
     def refresh(self) -> None:
+        view = self.state.view
+        # the head view draws at most HEAD_VIEW_MAX tokens: the count box says so rather than promising more
+        capped = view == "head" and self.count_spin.value() > HEAD_VIEW_MAX
+        self.count_spin.setSuffix(f" (head view: {HEAD_VIEW_MAX})" if capped else "")
         if self.analysis is None or not self._ready_to_draw():
             return
-        view = self.state.view
         if view == "head":
             self._draw_head_view()
         elif view == "heatmap":
