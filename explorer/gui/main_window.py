@@ -228,6 +228,18 @@ class MainWindow(QMainWindow):
         self.nav.setCurrentRow(row)
         return self.panel(key)
 
+    def focus_panel(self, key: str) -> Panel:
+        """Show panel ``key`` with the keyboard focus on its first control (Ctrl+1…6), so Tab goes on from there."""
+        panel = self.show_panel(key)
+        w = panel.nextInFocusChain()
+        while w is not panel:
+            if (panel.isAncestorOf(w) and w.isVisible() and w.isEnabled()
+                    and w.focusPolicy() & Qt.FocusPolicy.TabFocus):
+                w.setFocus(Qt.FocusReason.ShortcutFocusReason)
+                break
+            w = w.nextInFocusChain()
+        return panel
+
     # ------------------------------------------------------------ chrome
 
     def _build_status_bar(self) -> None:
@@ -297,7 +309,7 @@ class MainWindow(QMainWindow):
         for i, (key, _cls, label) in enumerate(PANELS):
             # "&&": a menu reads a single "&" as the mark of its shortcut letter ("Masking _objectives")
             act = QAction(label.replace("&", "&&"), self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
-            act.triggered.connect(lambda _=False, k=key: self.show_panel(k))
+            act.triggered.connect(lambda _=False, k=key: self.focus_panel(k))
             view_menu.addAction(act)
         view_menu.addSeparator()
         act = QAction("&Run this panel", self)

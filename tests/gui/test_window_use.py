@@ -395,6 +395,11 @@ def test_f5_and_ctrl_return_run_the_visible_panel_from_the_keyboard(window, qtbo
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     panel = window.panel("masking")
     assert window.current_panel() is panel
+    # the focus lands on the panel's first control, so Tab goes on inside the panel
+    qtbot.waitUntil(lambda: panel.isAncestorOf(QApplication.focusWidget()), timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is window.panel("embeddings").picker, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     clicks: list[int] = []
     panel.run_button.clicked.connect(lambda: clicks.append(1))
     window.text_input.edit.setFocus()
