@@ -208,3 +208,15 @@ def test_bad_stage_options_are_one_line_errors(pretrain, tmp_path, capsys):
         assert exit_.value.code == 2
         err = capsys.readouterr().err
         assert "error: --" in err and "Traceback" not in err
+
+
+def test_per_sentence_sequences_are_one_sentence_each(pretrain, tokenizer):
+    """--per-sentence: every sentence its own [CLS] ... [SEP] sequence (the shape of a fill-mask query); packed
+    windows join consecutive sentences."""
+    one = pretrain.pack(tokenizer, SENTENCES[:6], 128, per_sentence=True)
+    assert len(one) == 6
+    for ids, sentence in zip(one, SENTENCES[:6], strict=True):
+        assert ids == tokenizer(sentence)["input_ids"]
+    packed = pretrain.pack(tokenizer, SENTENCES[:6], 128)
+    assert len(packed) == 1 and sum(len(s) - 2 for s in one) == len(packed[0]) - 2
+    assert pretrain.pack(tokenizer, ["Too short."], 128, per_sentence=True) == []
