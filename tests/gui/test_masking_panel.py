@@ -252,3 +252,19 @@ def test_chips_and_axes_show_tokens_as_text_on_a_byte_level_model(qtbot, ctx_wit
     spec = panel.attention_chart.spec
     assert any("fox" in label for label in spec.col_labels)
     assert not any("Ġ" in label for label in spec.col_labels + spec.row_labels)
+
+
+def test_the_strips_follow_the_text(qtbot, ctx_with_models):
+    """A new text re-masks by itself after a pause in typing (the strips never show the last text as this one);
+    a hidden panel does it when shown again."""
+    ctx = ctx_with_models
+    panel = masked(qtbot, ctx, "random")
+    assert "contiguous" in panel.original_strip.tokens
+    ctx.text.set_text("The capital of France is [MASK].")
+    qtbot.waitUntil(lambda: "France" in " ".join(panel.original_strip.tokens), timeout=60_000)
+    panel.hide()
+    ctx.text.set_text("Bees make honey in the summer.")
+    qtbot.wait(600)
+    assert "Bees" not in " ".join(panel.original_strip.tokens)
+    panel.show()
+    qtbot.waitUntil(lambda: "Bees" in " ".join(panel.original_strip.tokens), timeout=60_000)

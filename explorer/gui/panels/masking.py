@@ -352,7 +352,8 @@ class MaskingPanel(Panel):
         self.picker.modelChanged.connect(self._settings_changed)
         self.picker.modelChanged.connect(lambda _name: self._reset_fill())  # predictions of another model's are not this one's
         self.samples_spin.valueChanged.connect(self._update_stats_stale)
-        ctx.text.changed.connect(self._update_stats_stale)
+        ctx.text.changed.connect(self._text_changed)
+        self._rerun_on_show = False
         self._sync_controls()
 
     def _stats_key(self) -> tuple:
@@ -360,6 +361,22 @@ class MaskingPanel(Panel):
         return (self.picker.current_name(), self.ctx.text.text(), self.strategy_combo.currentData(),
                 self.samples_spin.value(), self.seed_spin.value(), p.ratio, p.p_mask, p.p_random, p.geometric_p,
                 p.max_span)
+
+    def _text_changed(self, *_args: Any) -> None:
+        """Masking is cheap: the strips follow the text (after a pause in typing), or when next shown."""
+        self._update_stats_stale()
+        if self.result is None:
+            return
+        if self.isVisible():
+            self._timer.start()
+        else:
+            self._rerun_on_show = True
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt naming
+        super().showEvent(event)
+        if self._rerun_on_show:
+            self._rerun_on_show = False
+            self._timer.start()
 
     def _update_stats_stale(self, *_args: Any) -> None:
         self.stats_veil.set_stale(self._stats_inputs is not None and self._stats_inputs != self._stats_key())
