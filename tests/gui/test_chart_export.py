@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 from PySide6.QtGui import QImage
@@ -97,3 +98,21 @@ def test_cli_export_svg_sits_on_its_axes(minilm, monkeypatch, tmp_path, capsys):
     drawn = [((x - bx) / ax, (y - by) / ay) for x, y in max(dashed, key=len)]
     assert [round(x) for x, _y in drawn] == list(range(len(baseline)))
     assert [y for _x, y in drawn] == pytest.approx(baseline, abs=tol)
+
+
+def test_a_cli_export_prints_no_qt_platform_noise(tmp_path):
+    """The CLI's --export renders in an offscreen application of its own: Qt's "This plugin does not support
+    propagateSizeHints()" is not printed at the user, other Qt messages still are."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "chart.png"
+    code = ("import sys; from tests.gui.test_chart_export import _lines; "
+            "from explorer.gui.render import render_chart_file; render_chart_file(_lines(), sys.argv[1])")
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    done = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=120,
+                          env=env, cwd=str(Path(__file__).resolve().parents[2]))
+    assert done.returncode == 0, done.stderr
+    assert QImage(str(out)).width() > 0
+    assert "propagateSizeHints" not in done.stderr, done.stderr
