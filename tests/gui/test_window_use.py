@@ -444,6 +444,7 @@ def test_keyboard_reaches_the_input_text_and_the_samples_from_any_panel(window, 
     samples = window.text_input.samples_btn.menu()
     assert "Open a &sample text" in [a.text() for a in window.file_menu.actions()]
     assert len(samples.actions()) >= 2
+    assert "BERT paragraph" in [a.text() for a in samples.actions()]  # a title, not a file name
     from explorer.core.io.paths import resources_dir
 
     first_file = sorted((resources_dir() / "samples").glob("*.txt"))[0]

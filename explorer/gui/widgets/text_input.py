@@ -20,6 +20,16 @@ from explorer.core.io.fileio import TEXT_SUFFIXES, TextFile, read_text_file
 from explorer.core.io.limits import too_long_to_show
 from explorer.gui.widgets.flow import FlowLayout
 
+_ACRONYMS = {"bert": "BERT", "gpt": "GPT", "mlm": "MLM"}
+
+
+def sample_title(stem: str) -> str:
+    """A sample file's name as a menu reads it: "bert-paragraph" → "BERT paragraph", "english-bank" → "English bank"."""
+    words = [_ACRONYMS.get(w.lower(), w) for w in stem.replace("_", "-").split("-") if w]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0][:1].upper() + words[0][1:]
+    return " ".join(words)
+
 
 class _DropEdit(QPlainTextEdit):
     filesDropped = Signal(list)
@@ -113,7 +123,7 @@ class TextInput(QWidget):
 
         menu = QMenu(self)
         for path in sorted((resources_dir() / "samples").glob("*.txt")):
-            menu.addAction(path.stem.replace("-", " "), lambda p=str(path): self.open_files([p]))
+            menu.addAction(sample_title(path.stem), lambda p=str(path): self.open_files([p]))
         self.samples_btn.setMenu(menu)
         self.samples_btn.setEnabled(not menu.isEmpty())
 
