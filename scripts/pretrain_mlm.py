@@ -171,6 +171,29 @@ def fortune_paragraphs(folder: Path = FORTUNES) -> list[str]:
     return out
 
 
+# scripts/synth_everyday.py writes it; --everyday-file names another
+EVERYDAY_FILE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "smollm2-everyday.jsonl"
+
+
+def everyday_sentences(path: Path | None = None) -> list[str]:
+    """Whole sentences of SmolLM2's everyday prose (scripts/synth_everyday.py): a cut-off last sentence, lines
+    that talk about the task ("Here's a review") and very short or very long sentences are dropped."""
+    path = path or EVERYDAY_FILE
+    if not path.is_file():
+        sys.exit(f"pretrain_mlm: {path} is missing: run scripts/synth_everyday.py --out {path} first")
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        text = " ".join(json.loads(line)["text"].replace('"', " ").replace("*", " ").split())
+        for sentence in _sentence_split(text):
+            words = sentence.split()
+            if (sentence[-1] in ".!?" and 4 <= len(words) <= 40 and sentence[0].isupper()
+                    and not re.search(r"\b(review|sentences?|Here's|Here is|[Ss]ure)\b|[#:\[\]{}<>]", sentence)):
+                out.append(sentence)
+    return out
+
+
 def perl_pod_paragraphs(folder: Path = PERL_POD) -> list[str]:
     """Prose paragraphs of Perl's manual pages (POD): commands, verbatim code and markup-heavy lines dropped."""
     _need(folder, "perl-doc")
@@ -263,6 +286,10 @@ SOURCES = {
                                                              "developers-reference")),
                              "Debian Developer's Reference (Debian developers-reference 12)", "GPL-2.0",
                              "developers-reference"),
+    "smollm2_everyday": (lambda: everyday_sentences(),
+                         "Everyday prose (reviews, descriptions, messages, short stories) sampled from the bundled "
+                         "SmolLM2-135M-Instruct with the project's own prompts (scripts/synth_everyday.py)",
+                         "Apache-2.0 (the generating model's licence; the prompts are the project's)", None),
 }
 FIRST_STAGE = ("wordnet", "debian_handbook", "gnome_help")
 
@@ -543,6 +570,7 @@ def _positive(kind: type):
 
 
 def main(argv: list[str] | None = None) -> int:
+    global EVERYDAY_FILE  # the smollm2_everyday source reads it
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                     / "lm-explorer" / "mlm-pretrain", help="checkpoint, corpus cache and log CSV")
@@ -570,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated corpus sources (default all: {', '.join(SOURCES)})")
     ap.add_argument("--init-from", type=Path, help="start from an exported minilm-mlm folder (a further stage): "
                     "its weights, a fresh optimiser and schedule; its card is kept as an earlier stage")
+    ap.add_argument("--everyday-file", type=Path, default=EVERYDAY_FILE,
+                    help="scripts/synth_everyday.py's output, for the smollm2_everyday source")
     ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
     args = ap.parse_args(argv)
@@ -598,7 +628,10 @@ def main(argv: list[str] | None = None) -> int:
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "checkpoint.pt"
+    EVERYDAY_FILE = args.everyday_file
     which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
+    if "smollm2_everyday" in names and not args.sentences and EVERYDAY_FILE.is_file():
+        which += f"-{EVERYDAY_FILE.stat().st_size}"  # the generated file grows when its script resumes
     shape = "-sent" if args.per_sentence else ""
     corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{shape}{which}{'-tiny' if args.tiny else ''}.pt"
     if corpus_file.is_file():

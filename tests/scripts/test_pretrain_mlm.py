@@ -196,7 +196,7 @@ def test_the_curve_runs_stage_after_stage(pretrain, tmp_path):
 def test_sources_and_the_make_target_agree(pretrain):
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     listed = makefile.split("MLM_PACKAGES =", 1)[1].split("\nMLM_STAGE1", 1)[0].replace("\\", " ").split()
-    assert sorted(listed) == sorted(package for *_, package in pretrain.SOURCES.values())
+    assert sorted(listed) == sorted(package for *_, package in pretrain.SOURCES.values() if package)
     stage1 = makefile.split("--sources ", 1)[1].split()[0].split(",")
     assert stage1 == list(pretrain.FIRST_STAGE)
 
@@ -220,3 +220,16 @@ def test_per_sentence_sequences_are_one_sentence_each(pretrain, tokenizer):
     packed = pretrain.pack(tokenizer, SENTENCES[:6], 128)
     assert len(packed) == 1 and sum(len(s) - 2 for s in one) == len(packed[0]) - 2
     assert pretrain.pack(tokenizer, ["Too short."], 128, per_sentence=True) == []
+
+
+def test_everyday_sentences_keep_whole_sentences_of_the_generated_prose(pretrain, tmp_path):
+    """SmolLM2's generations are cut into sentences; the cut-off last one and talk about the task are dropped."""
+    path = tmp_path / "everyday.jsonl"
+    rows = [{"id": "0-0-r0", "prompt": "Describe a bakery.", "text": "Here's a short review of the bakery. The bread was warm "
+             "and fresh. The staff were friendly, and the coffee was good! We will come back next week and"},
+            {"id": "0-1-r0", "prompt": "Write about a bus.", "text": "\"The bus was late again.\" Too short. "
+             "Everyone on board sighed and looked at their phones."}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    assert pretrain.everyday_sentences(path) == [
+        "The bread was warm and fresh.", "The staff were friendly, and the coffee was good!",
+        "The bus was late again.", "Everyone on board sighed and looked at their phones."]
