@@ -118,6 +118,19 @@ def test_user_csv_and_jsonl(tmp_path):
     assert task.mode == "generate" and task.items[2].accepted() == ["City2", "C2"]
 
 
+def test_row_identifiers_stay_out_of_the_prompt():
+    """The bundled dates and QA sets carry "id" / "context_id": the model never sees them in a prompt."""
+    from explorer.core.io.paths import resources_dir
+
+    dates = load_task_file(resources_dir() / "data" / "dates.jsonl")
+    assert dates.template.template == "Input: {input}\nAnswer: {output}"
+    prompt = build_prompt(dates.template, dates.items[:2], dates.items[2]).text
+    assert "date-0" not in prompt and "Id:" not in prompt
+    qa = load_task_file(resources_dir() / "data" / "qa.jsonl")
+    assert "{id}" not in qa.template.template and "{context_id}" not in qa.template.template
+    assert "{question}" in qa.template.template and "{context}" in qa.template.template
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [

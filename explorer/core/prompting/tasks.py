@@ -233,6 +233,11 @@ def parse_csv(text: str, name: str = "file") -> tuple[list[Example], str]:
     return _rows_to_examples(rows, name, lines)
 
 
+def _is_identifier(field: str) -> bool:
+    name = field.strip().lower()
+    return name in ("id", "uid", "guid") or name.endswith(("_id", "-id"))
+
+
 def task_from_examples(
     name: str, examples: list[Example], output_name: str = "Answer", source: str = "user"
 ) -> Task:
@@ -240,7 +245,9 @@ def task_from_examples(
     if not examples:
         raise InputError(f"{name} has no examples.")
     fields_ = list(examples[0].fields)
-    template = "\n".join(f"{f.replace('_', ' ').capitalize()}: {{{f}}}" for f in fields_)
+    # a row's identifier ("id", "context_id") tells the model nothing and would be copied into every prompt
+    shown = [f for f in fields_ if not _is_identifier(f)] or fields_
+    template = "\n".join(f"{f.replace('_', ' ').capitalize()}: {{{f}}}" for f in shown)
     template += f"\n{output_name.strip().capitalize() or 'Answer'}: {{{OUTPUT_FIELD}}}"
     outputs = [e.output for e in examples]
     labels = list(dict.fromkeys(outputs))
