@@ -20,11 +20,21 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ -x "$here/app/lm-explorer" ] || { echo "install.sh: $here/app/lm-explorer is missing: unpack the whole tarball" >&2; exit 2; }
+apps="$data/applications"
+icons="$data/icons/hicolor/scalable/apps"
+# The folders this run creates (each missing ancestor up to HOME), so uninstall.sh can remove them when empty.
+made=()
+note_new() {
+  local d="$1" chain=()
+  while [ -n "$d" ] && [ "$d" != "/" ] && [ "$d" != "$HOME" ] && [ ! -e "$d" ]; do chain+=("$d"); d="$(dirname "$d")"; done
+  made+=("${chain[@]}")
+}
+note_new "$prefix"; note_new "$apps"; note_new "$icons"
+if [ "$link_bin" = 1 ]; then note_new "$bin_dir"; fi
+
 mkdir -p "$prefix"
 prefix="$(cd "$prefix" && pwd)"
 app="$prefix/app"
-apps="$data/applications"
-icons="$data/icons/hicolor/scalable/apps"
 entry="$apps/lm-explorer.desktop"
 icon="$icons/lm-explorer.svg"
 
@@ -87,6 +97,8 @@ command -v update-desktop-database >/dev/null && update-desktop-database $(q "$a
 rm -rf $(q "$app")
 rm -f $(q "$prefix/LICENSE") $(q "$prefix/uninstall.sh")
 rmdir $(q "$prefix") 2>/dev/null || true
+# the folders install.sh made, deepest first, where nothing else has been put in them since
+for d in $(for d in "${made[@]}"; do printf '%q ' "$d"; done); do rmdir "\$d" 2>/dev/null || true; done
 echo "LM Explorer removed."
 EOF
 chmod +x "$prefix/uninstall.sh"

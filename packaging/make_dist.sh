@@ -30,7 +30,8 @@ cat > "$stage/$name/README.txt" <<TXT
 LM Explorer $version for Linux $(uname -m)
 
 Requirements
-  glibc $glibc or newer (ldd --version shows yours): $where.
+  glibc $glibc or newer (ldd --version shows yours), which means:
+  $where.
   Where it is older, install with pip instead (see the project's README).
   The window needs the X11 libraries a desktop has; when one is missing, lm-explorer says which package adds it.
 

@@ -92,6 +92,9 @@ def test_install_then_uninstall_leaves_nothing(tmp_path, prefix):
     assert proc.returncode == 0, proc.stderr
     assert args_out.read_text().splitlines() == ["storage", "--clear", "all", "--yes"]
     assert _files(home) == [] and not where.exists()
+    # the folders install.sh made (~/.local/share/applications, icons/…, ~/.local/bin, a --prefix's parent) go too
+    assert list(home.iterdir()) == []
+    assert not prefix or not where.parent.exists()
 
 
 def test_uninstall_without_caches_does_not_touch_them(tmp_path):
