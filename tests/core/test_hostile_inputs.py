@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import random
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,22 @@ def test_cli_random_gguf_is_one_line(tmp_path, capsys):
     assert main(["info", str(folder)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and "damaged" in err
+
+
+def test_gguf_with_a_damaged_tensor_name_is_refused_not_loaded_half_random(tmp_path, capsys):
+    """One flipped letter in a tensor's name ("blk.0.attn_q" -> "attn_r"): transformers would leave that weight
+    at random values and load; the app refuses the file in one line."""
+    from explorer.cli import main
+    from explorer.core.models.catalog import resolve
+
+    entry = resolve("smollm2")
+    data = bytearray((Path(entry.location) / entry.gguf_file).read_bytes())
+    at = data.find(b"blk.0.attn_q.weight")
+    assert at > 0
+    data[at + len("blk.0.attn_")] = ord("r")
+    folder = tmp_path / "flipped"
+    folder.mkdir()
+    (folder / "model.gguf").write_bytes(bytes(data))
+    assert main(["info", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "lacks 1 weight(s)" in err and "q_proj" in err, err

@@ -369,11 +369,19 @@ def _convert_gguf(entry: ModelEntry, progress: Progress, cancel: threading.Event
     try:
         tokenizer = AutoTokenizer.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
         check(cancel)
-        loaded = AutoModelForCausalLM.from_pretrained(entry.location, gguf_file=entry.gguf_file, trust_remote_code=False)
+        loaded, info = AutoModelForCausalLM.from_pretrained(entry.location, gguf_file=entry.gguf_file,
+                                                            trust_remote_code=False, output_loading_info=True)
     except Exception as err:  # transformers raises ValueError/RuntimeError/OSError here
         if isinstance(err, ModelError):
             raise
         raise _gguf_load_error(entry, err) from err
+    # A weight the file does not name (a damaged tensor name, say) would be left at random values: refuse it.
+    lacking = list(info.get("missing_keys") or []) + [str(k[0] if isinstance(k, tuple) else k)
+                                                      for k in info.get("mismatched_keys") or []]
+    if lacking:
+        raise ModelError(
+            f"{entry.gguf_file} is damaged or of another model: it lacks {len(lacking)} weight(s) the model needs "
+            f"({', '.join(lacking[:2])}{', …' if len(lacking) > 2 else ''}). Copy or download the file again.")
     check(cancel)
     progress(0.7, "Saving the converted model to the cache…")
     # A model loaded from GGUF refuses save_pretrained; a fresh one from the same config does not.
