@@ -294,6 +294,12 @@ SOURCES = {
 FIRST_STAGE = ("wordnet", "debian_handbook", "gnome_help")
 
 
+def source_weight(name: str) -> tuple[str, int]:
+    """``"fortunes*3"`` → ("fortunes", 3): a source named with ``*k`` is taken k times (a small source weighs more)."""
+    base, _, times = name.partition("*")
+    return base.strip(), int(times) if times.strip().isdigit() and int(times) > 0 else (0 if times else 1)
+
+
 def training_sentences(seed: int, names: tuple[str, ...] = tuple(SOURCES)) -> tuple[list[str], dict]:
     """The shuffled training sentences and a record of the sources, with held-out text removed."""
     heldout = {" ".join(t.lower().split()) for t in project_texts() + python_manual_texts()}
@@ -301,11 +307,13 @@ def training_sentences(seed: int, names: tuple[str, ...] = tuple(SOURCES)) -> tu
     heldout |= {" ".join(s.replace("[MASK]", a).lower().split()) for s, a in everyday_cloze()}
     record, sentences = {}, []
     for name in names:
-        load, what, licence, _package = SOURCES[name]
+        base, times = source_weight(name)
+        load, what, licence, _package = SOURCES[base]
         items = load()
         kept = [s for s in dict.fromkeys(items) if " ".join(s.lower().split()) not in heldout]
-        record[name] = {"source": what, "licence": licence, "sentences": len(kept), "dropped_as_heldout": len(items) - len(kept)}
-        sentences += kept
+        record[base] = {"source": what, "licence": licence, "sentences": len(kept),
+                        "dropped_as_heldout": len(items) - len(kept)} | ({"taken_times": times} if times > 1 else {})
+        sentences += kept * times
     random.Random(seed).shuffle(sentences)
     return sentences, record
 
@@ -595,7 +603,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--earlier-run", type=Path, action="append", default=[],
                     help="with --plot: an earlier stage's run folder, drawn first (repeat in order)")
     ap.add_argument("--sources", default=",".join(SOURCES),
-                    help=f"comma-separated corpus sources (default all: {', '.join(SOURCES)})")
+                    help=f"comma-separated corpus sources, NAME*K to take one K times (default all: "
+                         f"{', '.join(SOURCES)})")
     ap.add_argument("--init-from", type=Path, help="start from an exported minilm-mlm folder (a further stage): "
                     "its weights, a fresh optimiser and schedule; its card is kept as an earlier stage")
     ap.add_argument("--everyday-file", type=Path, default=EVERYDAY_FILE,
@@ -606,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_dir.exists() and not args.run_dir.is_dir():
         ap.error(f"--run-dir {args.run_dir} exists and is not a folder")
     names = tuple(dict.fromkeys(n.strip() for n in args.sources.split(",") if n.strip()))
-    unknown = [n for n in names if n not in SOURCES]
+    unknown = [n for n in names if source_weight(n)[0] not in SOURCES or source_weight(n)[1] < 1]
     if unknown or not names:
         ap.error(f"--sources: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(SOURCES)}")
     if args.init_from and not (args.init_from / "model.safetensors").is_file():
@@ -630,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = run / "checkpoint.pt"
     EVERYDAY_FILE = args.everyday_file
     which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
-    if "smollm2_everyday" in names and not args.sentences and EVERYDAY_FILE.is_file():
+    if "smollm2_everyday" in {source_weight(n)[0] for n in names} and not args.sentences and EVERYDAY_FILE.is_file():
         which += f"-{EVERYDAY_FILE.stat().st_size}"  # the generated file grows when its script resumes
     shape = "-sent" if args.per_sentence else ""
     corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{shape}{which}{'-tiny' if args.tiny else ''}.pt"

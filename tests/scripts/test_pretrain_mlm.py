@@ -233,3 +233,13 @@ def test_everyday_sentences_keep_whole_sentences_of_the_generated_prose(pretrain
     assert pretrain.everyday_sentences(path) == [
         "The bread was warm and fresh.", "The staff were friendly, and the coffee was good!",
         "The bus was late again.", "Everyone on board sighed and looked at their phones."]
+
+
+def test_a_source_can_weigh_more(pretrain, capsys):
+    """--sources NAME*K takes a source K times; a bad weight is a one-line error."""
+    assert pretrain.source_weight("smollm2_everyday*3") == ("smollm2_everyday", 3)
+    assert pretrain.source_weight("fortunes") == ("fortunes", 1)
+    assert pretrain.source_weight("fortunes*x")[1] == 0
+    with pytest.raises(SystemExit) as stop:
+        pretrain.main(["--sources", "fortunes*0", "--total-steps", "1"])
+    assert stop.value.code == 2 and "unknown fortunes*0" in capsys.readouterr().err
