@@ -76,11 +76,12 @@ test-fuzz: setup
 bench: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m benchmarks.run
 
-# Continues MiniLM's masked-LM pre-training (the whole encoder) into the shipped minilm-mlm model, in two stages:
+# Continues MiniLM's masked-LM pre-training (the whole encoder) into the shipped minilm-mlm model, in three stages:
 # stage 1 on WordNet, the Debian handbook and GNOME's help (1,700 steps); stage 2 from stage 1's weights on those,
-# seven more Debian documentation packages and fortune-mod's everyday sayings (1,300 steps). Checkpoints and logs
-# go to $(MLM_RUN)/stage*, so an interrupted run resumes where it stopped (run `make mlm` again). About 4 h on 2
-# quiet cores.
+# seven more Debian documentation packages and fortune-mod's everyday sayings (1,300 steps); stage 3 from stage 2's
+# weights, one sentence per sequence, on everyday prose the bundled SmolLM2 writes from the project's prompts
+# (scripts/synth_everyday.py), fortune-mod's sayings and GNOME's help. Checkpoints and logs go to $(MLM_RUN)/stage*,
+# so an interrupted run resumes where it stopped (run `make mlm` again). About 5 h on 2 quiet cores.
 MLM_OUT ?= resources/models/minilm-mlm
 MLM_RUN ?= $(HOME)/.cache/lm-explorer/mlm-pretrain
 MLM_PACKAGES = wordnet-base debian-handbook gnome-user-docs freeciv-data sqlite3-doc git-doc perl-doc gimp-help-en \
@@ -88,6 +89,10 @@ MLM_PACKAGES = wordnet-base debian-handbook gnome-user-docs freeciv-data sqlite3
 MLM_STAGE1 = --run-dir $(MLM_RUN)/stage1 --sources wordnet,debian_handbook,gnome_help --total-steps 1700 --warmup 150 \
 	--lr 2e-4
 MLM_STAGE2 = --run-dir $(MLM_RUN)/stage2 --init-from $(MLM_RUN)/stage1-model --total-steps 1300 --warmup 100 --lr 1e-4
+MLM_EVERYDAY = $(MLM_RUN)/smollm2-everyday.jsonl
+MLM_STAGE3 = --run-dir $(MLM_RUN)/stage3 --init-from $(MLM_RUN)/stage2-model --per-sentence --batch 32 \
+	--sources smollm2_everyday*3,fortunes,gnome_help --everyday-file $(MLM_EVERYDAY) --total-steps STAGE3_STEPS \
+	--warmup 50 --lr 5e-5 --eval-every 100
 mlm: setup
 	dpkg -s $(MLM_PACKAGES) >/dev/null 2>&1 \
 		|| { [ "$$(id -u)" = 0 ] && apt-get install -y --no-install-recommends $(MLM_PACKAGES) \
@@ -95,9 +100,12 @@ mlm: setup
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE1) $(MLM_ARGS)
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE1) $(MLM_ARGS) --export $(MLM_RUN)/stage1-model
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE2) $(MLM_ARGS)
-	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE2) $(MLM_ARGS) --export $(MLM_OUT)
-	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE2) --earlier-run $(MLM_RUN)/stage1 \
-		--plot docs/mlm-pretraining.png
+	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE2) $(MLM_ARGS) --export $(MLM_RUN)/stage2-model
+	$(BIN)/python scripts/synth_everyday.py --out $(MLM_EVERYDAY) --rounds 2
+	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE3) $(MLM_ARGS)
+	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE3) $(MLM_ARGS) --export $(MLM_OUT)
+	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE3) --earlier-run $(MLM_RUN)/stage1 \
+		--earlier-run $(MLM_RUN)/stage2 --plot docs/mlm-pretraining.png
 
 screenshots: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/screenshots.py

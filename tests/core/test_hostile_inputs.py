@@ -126,5 +126,6 @@ def test_gguf_with_a_damaged_tensor_name_is_refused_not_loaded_half_random(tmp_p
     folder.mkdir()
     (folder / "model.gguf").write_bytes(bytes(data))
     assert main(["info", str(folder)]) == 2
-    err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and "lacks 1 weight(s)" in err and "q_proj" in err, err
+    # the CLI's TQDM_DISABLE acts when tqdm is first imported, in its own process; in this suite it was earlier
+    lines = [ln for ln in capsys.readouterr().err.strip().splitlines() if "de-quantizing GGUF tensors" not in ln]
+    assert len(lines) == 1 and "lacks 1 weight(s)" in lines[0] and "q_proj" in lines[0], lines
