@@ -91,7 +91,7 @@ MLM_STAGE1 = --run-dir $(MLM_RUN)/stage1 --sources wordnet,debian_handbook,gnome
 MLM_STAGE2 = --run-dir $(MLM_RUN)/stage2 --init-from $(MLM_RUN)/stage1-model --total-steps 1300 --warmup 100 --lr 1e-4
 MLM_EVERYDAY = $(MLM_RUN)/smollm2-everyday.jsonl
 MLM_STAGE3 = --run-dir $(MLM_RUN)/stage3 --init-from $(MLM_RUN)/stage2-model --per-sentence --batch 32 \
-	--sources smollm2_everyday*3,fortunes,gnome_help --everyday-file $(MLM_EVERYDAY) --total-steps STAGE3_STEPS \
+	--sources smollm2_everyday*3,fortunes,gnome_help --everyday-file $(MLM_EVERYDAY) --total-steps 1000 \
 	--warmup 50 --lr 5e-5 --eval-every 100
 mlm: setup
 	dpkg -s $(MLM_PACKAGES) >/dev/null 2>&1 \

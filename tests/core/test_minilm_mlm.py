@@ -43,12 +43,17 @@ def test_shipped_model_is_float16_and_documented():
     for key in ("corpus", "steps", "tokens_seen", "train_minutes", "seed", "heldout", "reference_frequency_only",
                 "reference_frozen_head", "optimizer", "method"):
         assert meta[key] not in (None, "", {}), key
-    assert {"wordnet", "debian_handbook", "gnome_help", "freeciv", "fortunes"} <= set(meta["corpus"])
-    # stage 2 continued stage 1: both are on the card, and the totals add up
-    assert [stage["steps"] for stage in meta["earlier_stages"]] == [1700]
-    assert meta["all_stages"]["steps"] == 1700 + meta["steps"]
+    # stage 3 continued stage 2, which continued stage 1: all three are on the card, and the totals add up
+    stages = [*meta["earlier_stages"], meta]
+    assert [stage["steps"] for stage in meta["earlier_stages"]] == [1700, 1300]
+    assert meta["all_stages"]["steps"] == 1700 + 1300 + meta["steps"]
+    corpus = {name: v for stage in stages for name, v in stage["corpus"].items()}
+    assert {"wordnet", "debian_handbook", "gnome_help", "freeciv", "fortunes", "smollm2_everyday"} <= set(corpus)
+    assert all(v["licence"] and v["sentences"] > 0 for v in corpus.values())
     assert meta["heldout"]["python_manual"]["top5"] >= 0.35  # the issue's target for the manual
-    assert all(v["licence"] and v["sentences"] > 0 for v in meta["corpus"].values())
+    # stage 3's everyday prose moved the project texts on from where stage 2 left them
+    before = meta["earlier_stages"][-1]["heldout"]["project_text"]
+    assert meta["heldout"]["project_text"]["top5"] > before["top5"] + 0.02
     held, ref = meta["heldout"]["project_text"], meta["reference_frequency_only"]["project_text"]
     assert held["masked_tokens"] >= 500
     assert ref["top1"] < held["top1"] <= held["top5"] < 1 and ref["top5"] < held["top5"]
