@@ -268,3 +268,15 @@ def test_the_strips_follow_the_text(qtbot, ctx_with_models):
     assert "Bees" not in " ".join(panel.original_strip.tokens)
     panel.show()
     qtbot.waitUntil(lambda: "Bees" in " ".join(panel.original_strip.tokens), timeout=60_000)
+
+
+def test_the_first_note_says_what_is_still_missing(qtbot, ctx_with_models):
+    """Before the first Show the note follows the text and the model: no text, then a text and a model."""
+    ctx = ctx_with_models
+    ctx.text.set_text("")
+    panel = MaskingPanel(ctx)
+    qtbot.addWidget(panel)
+    panel.picker.select("minilm")
+    assert "Type or drop a text" in panel.note.text()
+    ctx.text.set_text("Bees make [MASK] in the summer.")
+    assert panel.note.text().startswith("Press Show (F5)")

@@ -232,7 +232,7 @@ class MaskingPanel(Panel):
         self.help = QLabel()
         self.help.setWordWrap(True)
         self.help.setStyleSheet("color:#333;")
-        self.note = QLabel("Type or drop a text above, load a model in the Models panel, and press Show.")
+        self.note = QLabel()
         self.note.setWordWrap(True)
         self.note.setStyleSheet("color:#8a4b00;")
         self.legend = Legend()
@@ -353,8 +353,10 @@ class MaskingPanel(Panel):
         self.picker.modelChanged.connect(lambda _name: self._reset_fill())  # predictions of another model's are not this one's
         self.samples_spin.valueChanged.connect(self._update_stats_stale)
         ctx.text.changed.connect(self._text_changed)
+        self.picker.modelChanged.connect(lambda _name: self._idle_note())
         self._rerun_on_show = False
         self._sync_controls()
+        self._idle_note()
 
     def _stats_key(self) -> tuple:
         p = self.mask_params()
@@ -362,10 +364,22 @@ class MaskingPanel(Panel):
                 self.samples_spin.value(), self.seed_spin.value(), p.ratio, p.p_mask, p.p_random, p.geometric_p,
                 p.max_span)
 
+    def _idle_note(self) -> None:
+        """Before the first Show: what is still missing, from the text and the model as they are now."""
+        if self.result is not None:
+            return
+        if not self.ctx.text.text().strip():
+            self.note.setText("Type or drop a text in the box above, then press Show (F5).")
+        elif self.picker.current_model() is None:
+            self.note.setText("Load a model in the Models panel (double-click it), then press Show (F5).")
+        else:
+            self.note.setText("Press Show (F5) to mask this text; Fill masks fills the masks you typed, if any.")
+
     def _text_changed(self, *_args: Any) -> None:
         """Masking is cheap: the strips follow the text (after a pause in typing), or when next shown."""
         self._update_stats_stale()
         if self.result is None:
+            self._idle_note()
             return
         if self.isVisible():
             self._timer.start()
