@@ -310,9 +310,11 @@ def training_sentences(seed: int, names: tuple[str, ...] = tuple(SOURCES)) -> tu
         base, times = source_weight(name)
         load, what, licence, _package = SOURCES[base]
         items = load()
-        kept = [s for s in dict.fromkeys(items) if " ".join(s.lower().split()) not in heldout]
+        unique = list(dict.fromkeys(items))
+        kept = [s for s in unique if " ".join(s.lower().split()) not in heldout]
         record[base] = {"source": what, "licence": licence, "sentences": len(kept),
-                        "dropped_as_heldout": len(items) - len(kept)} | ({"taken_times": times} if times > 1 else {})
+                        "repeats_dropped": len(items) - len(unique), "dropped_as_heldout": len(unique) - len(kept)
+                        } | ({"taken_times": times} if times > 1 else {})
         sentences += kept * times
     random.Random(seed).shuffle(sentences)
     return sentences, record

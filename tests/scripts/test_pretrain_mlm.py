@@ -243,3 +243,14 @@ def test_a_source_can_weigh_more(pretrain, capsys):
     with pytest.raises(SystemExit) as stop:
         pretrain.main(["--sources", "fortunes*0", "--total-steps", "1"])
     assert stop.value.code == 2 and "unknown fortunes*0" in capsys.readouterr().err
+
+
+def test_the_corpus_record_counts_repeats_and_held_out_sentences_apart(pretrain, monkeypatch):
+    """A source's record says how many sentences were repeats and how many were held-out text, separately."""
+    held = pretrain.project_texts()[0]
+    monkeypatch.setitem(pretrain.SOURCES, "fake", (lambda: ["One plain sentence here.", "One plain sentence here.",
+                                                            held, "Another plain sentence."], "fake", "none", None))
+    sentences, record = pretrain.training_sentences(0, ("fake",))
+    assert sorted(sentences) == ["Another plain sentence.", "One plain sentence here."]
+    assert record["fake"] == {"source": "fake", "licence": "none", "sentences": 2, "repeats_dropped": 1,
+                               "dropped_as_heldout": 1}
