@@ -116,3 +116,26 @@ def test_a_cli_export_prints_no_qt_platform_noise(tmp_path):
     assert done.returncode == 0, done.stderr
     assert QImage(str(out)).width() > 0
     assert "propagateSizeHints" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("log_x", [False, True])
+def test_error_bar_caps_are_a_few_pixels_wide(qtbot, log_x):
+    """The sweep's and the size chart's confidence intervals: caps about 3% of the x extent, not a fifth of the
+    plot (two points on a log axis had caps 160 px wide)."""
+    import pyqtgraph as pg
+
+    x = [135e6, 268e6] if log_x else [0, 1, 4]
+    y = [1.0, 0.58] if log_x else [1.0, 0.75, 1.0]
+    spec = ChartSpec("sweep", x_label="x", y_label="accuracy", log_x=log_x,
+                     series=[Series("a", x, y, err_low=[v - 0.2 for v in y], err_high=[min(1, v + 0.1) for v in y])])
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    chart.resize(900, 500)
+    chart.show()
+    chart.set_spec(spec)
+    bars = [i for i in chart.plot_item.items if isinstance(i, pg.ErrorBarItem)]
+    assert len(bars) == 1
+    right = __import__("math").log10(x[-1]) if log_x else x[-1]
+    qtbot.waitUntil(lambda: chart.plot_item.vb.viewRange()[0][1] >= right, timeout=5000)  # the view has auto-ranged
+    lo, hi = chart.plot_item.vb.viewRange()[0]
+    assert 0 < bars[0].opts["beam"] / (hi - lo) < 0.05

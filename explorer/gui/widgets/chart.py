@@ -559,8 +559,10 @@ class ChartWidget(QWidget):
             if s.err_low is not None and s.err_high is not None:
                 lo = np.asarray(s.err_low, dtype=float)
                 hi = np.asarray(s.err_high, dtype=float)
+                # caps a few pixels wide: 3% of the data's x extent, never wider than a quarter of the closest gap
                 gaps = np.diff(np.unique(x))
-                beam = 0.25 * float(gaps.min()) if gaps.size else 0.15
+                extent = float(np.ptp(np.concatenate([tx(t.x) for t in spec.series if len(t.x)]))) or 1.0
+                beam = min(0.03 * extent, 0.25 * float(gaps.min())) if gaps.size else 0.03 * extent
                 pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=beam, pen=pg.mkPen(color)))
         if spec.x_ticks:
             self._xy_ticks(spec)
