@@ -510,6 +510,8 @@ class ChartWidget(QWidget):
         # Log x: the widget draws log10(x) and labels the ticks with the data's own values.
         tx = (lambda v: np.log10(np.maximum(np.asarray(v, dtype=float), 1e-300))) if spec.log_x else (
             lambda v: np.asarray(v, dtype=float))
+        shown = [tx(s.x) for s in spec.series if len(s.x)]
+        all_x = np.concatenate(shown) if shown else np.zeros(1)  # every series' x as drawn
         named = [s for s in spec.series if s.in_legend]
         legend = self.legend if spec.legend and len(named) > 1 else None
         if legend is not None:
@@ -561,16 +563,15 @@ class ChartWidget(QWidget):
                 hi = np.asarray(s.err_high, dtype=float)
                 # caps a few pixels wide: 3% of the data's x extent, never wider than a quarter of the closest gap
                 gaps = np.diff(np.unique(x))
-                extent = float(np.ptp(np.concatenate([tx(t.x) for t in spec.series if len(t.x)]))) or 1.0
+                extent = float(np.ptp(all_x)) or 1.0
                 beam = min(0.03 * extent, 0.25 * float(gaps.min())) if gaps.size else 0.03 * extent
                 pi.addItem(pg.ErrorBarItem(x=x, y=y, top=hi - y, bottom=y - lo, beam=beam, pen=pg.mkPen(color)))
         if spec.x_ticks:
             self._xy_ticks(spec)
         pi.getAxis("bottom").whole = spec.whole_x
-        if spec.log_x and spec.series:
-            xs = np.concatenate([tx(s.x) for s in spec.series if len(s.x)])
-            pad = max(0.15, 0.15 * float(xs.max() - xs.min()))  # room for the end points and their labels
-            pi.setXRange(float(xs.min()) - pad, float(xs.max()) + pad, padding=0)
+        if spec.log_x and shown:
+            pad = max(0.15, 0.15 * float(all_x.max() - all_x.min()))  # room for the end points and their labels
+            pi.setXRange(float(all_x.min()) - pad, float(all_x.max()) + pad, padding=0)
         if spec.y_range:
             pi.setYRange(*spec.y_range, padding=0.02)
         self._fit_legend()
