@@ -182,10 +182,15 @@ def everyday_sentences(path: Path | None = None) -> list[str]:
     if not path.is_file():
         sys.exit(f"pretrain_mlm: {path} is missing: run scripts/synth_everyday.py --out {path} first")
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if not line.strip():
             continue
-        text = " ".join(json.loads(line)["text"].replace('"', " ").replace("*", " ").split())
+        try:
+            text = " ".join(json.loads(line)["text"].replace('"', " ").replace("*", " ").split())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            print(f"pretrain_mlm: {path}, line {number}: not a generation of scripts/synth_everyday.py "
+                  "(a JSON object with a text)", file=sys.stderr)
+            raise SystemExit(2) from None
         for sentence in _sentence_split(text):
             words = sentence.split()
             if (sentence[-1] in ".!?" and 4 <= len(words) <= 40 and sentence[0].isupper()
@@ -297,7 +302,9 @@ FIRST_STAGE = ("wordnet", "debian_handbook", "gnome_help")
 def source_weight(name: str) -> tuple[str, int]:
     """``"fortunes*3"`` → ("fortunes", 3): a source named with ``*k`` is taken k times (a small source weighs more)."""
     base, _, times = name.partition("*")
-    return base.strip(), int(times) if times.strip().isdigit() and int(times) > 0 else (0 if times else 1)
+    if not times:
+        return base.strip(), 1
+    return base.strip(), int(times) if times.strip().isdigit() else 0
 
 
 def training_sentences(seed: int, names: tuple[str, ...] = tuple(SOURCES)) -> tuple[list[str], dict]:
@@ -617,9 +624,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_dir.exists() and not args.run_dir.is_dir():
         ap.error(f"--run-dir {args.run_dir} exists and is not a folder")
     names = tuple(dict.fromkeys(n.strip() for n in args.sources.split(",") if n.strip()))
-    unknown = [n for n in names if source_weight(n)[0] not in SOURCES or source_weight(n)[1] < 1]
+    weighed = [source_weight(n) for n in names]
+    unknown = [n for n, (base, times) in zip(names, weighed, strict=True) if base not in SOURCES or times < 1]
     if unknown or not names:
         ap.error(f"--sources: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(SOURCES)}")
+    if any(base == "smollm2_everyday" for base, _ in weighed) and not args.sentences \
+            and not args.everyday_file.is_file():
+        ap.error(f"--everyday-file {args.everyday_file} is not a file: run scripts/synth_everyday.py --out "
+                 f"{args.everyday_file} first")
     if args.init_from and not (args.init_from / "model.safetensors").is_file():
         ap.error(f"--init-from {args.init_from} holds no model.safetensors (export a stage with --export first)")
     if args.plot and not (args.run_dir / "log.csv").is_file():
@@ -641,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     ckpt = run / "checkpoint.pt"
     EVERYDAY_FILE = args.everyday_file
     which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
-    if "smollm2_everyday" in {source_weight(n)[0] for n in names} and not args.sentences and EVERYDAY_FILE.is_file():
+    if any(base == "smollm2_everyday" for base, _ in weighed) and not args.sentences:
         which += f"-{EVERYDAY_FILE.stat().st_size}"  # the generated file grows when its script resumes
     shape = "-sent" if args.per_sentence else ""
     corpus_file = run / f"corpus-seed{args.seed}-len{args.seq_len}{shape}{which}{'-tiny' if args.tiny else ''}.pt"

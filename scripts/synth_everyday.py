@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from explorer.commands._common import finite_float, int_range
+
 SUBJECTS = [
     "a coffee shop", "a hotel room", "a laptop", "a city museum", "a rock concert", "a pair of running shoes",
     "a bus ride to work", "a pizza restaurant", "a new phone", "a train journey", "a public library", "a dentist",
@@ -55,18 +57,25 @@ def prompts() -> list[tuple[str, str]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="JSON lines, appended (resumes)")
-    ap.add_argument("--rounds", type=int, default=2, help="generations per prompt (each its own seed)")
-    ap.add_argument("--batch", type=int, default=24)
-    ap.add_argument("--max-new-tokens", type=int, default=80)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--minutes", type=float, help="stop after this long (run again to go on)")
+    ap.add_argument("--rounds", type=int_range(1, 1000), default=2, help="generations per prompt (each its own seed)")
+    ap.add_argument("--batch", type=int_range(1, 512), default=24)
+    ap.add_argument("--max-new-tokens", type=int_range(1, 1024), default=80)
+    ap.add_argument("--threads", type=int_range(1, 256), default=2)
+    ap.add_argument("--minutes", type=finite_float(0, lo_open=True), help="stop after this long (run again to go on)")
     args = ap.parse_args(argv)
+    if args.out.exists() and not args.out.is_file():
+        ap.error(f"--out {args.out} exists and is not a regular file")
+    done = set()
+    if args.out.is_file():
+        try:
+            done = {json.loads(line)["id"] for line in args.out.read_text(encoding="utf-8").splitlines()
+                    if line.strip()}
+        except (ValueError, KeyError, TypeError):
+            ap.error(f"--out {args.out} holds a line that is not one of this script's (JSON with an id): "
+                     "name a new file, or mend that line")
     torch.set_num_threads(args.threads)
     from explorer.core.models.loading import load_model
 
-    done = set()
-    if args.out.is_file():
-        done = {json.loads(line)["id"] for line in args.out.read_text(encoding="utf-8").splitlines() if line.strip()}
     todo = [(f"{pid}-r{r}", text) for r in range(args.rounds) for pid, text in prompts()
             if f"{pid}-r{r}" not in done]
     print(f"{len(done)} generations on file, {len(todo)} to go", flush=True)
@@ -76,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     model, tok = lm.model, lm.tokenizer
     tok.padding_side = "left"
     start = time.perf_counter()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out, "a", encoding="utf-8") as out:
         for b in range(0, len(todo), args.batch):
             batch = todo[b:b + args.batch]

@@ -254,3 +254,16 @@ def test_the_corpus_record_counts_repeats_and_held_out_sentences_apart(pretrain,
     assert sorted(sentences) == ["Another plain sentence.", "One plain sentence here."]
     assert record["fake"] == {"source": "fake", "licence": "none", "sentences": 2, "repeats_dropped": 1,
                                "dropped_as_heldout": 1}
+
+
+def test_the_everyday_source_needs_its_file(pretrain, tmp_path, capsys):
+    """--sources smollm2_everyday without synth_everyday.py's file, or with a damaged one: one line, exit 2."""
+    with pytest.raises(SystemExit) as stop:
+        pretrain.main(["--run-dir", str(tmp_path / "run"), "--sources", "smollm2_everyday",
+                       "--everyday-file", str(tmp_path), "--total-steps", "1"])
+    assert stop.value.code == 2 and "is not a file" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "0-0-r0", "text": "Fine."}\nnot json\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        pretrain.everyday_sentences(bad)
+    assert stop.value.code == 2 and "line 2" in capsys.readouterr().err

@@ -35,3 +35,22 @@ def test_a_finished_file_is_not_generated_again(synth, tmp_path, capsys):
                            for pid, p in synth.prompts()), encoding="utf-8")
     assert synth.main(["--out", str(out), "--rounds", "1"]) == 0
     assert "672 generations on file, 0 to go" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args", [["--rounds", "0"], ["--batch", "-1"], ["--minutes", "nan"], ["--threads", "x"]])
+def test_bad_values_are_one_line_errors(synth, tmp_path, capsys, args):
+    with pytest.raises(SystemExit) as stop:
+        synth.main(["--out", str(tmp_path / "e.jsonl"), *args])
+    assert stop.value.code == 2 and "error: argument" in capsys.readouterr().err
+
+
+def test_an_out_that_is_a_folder_or_not_its_file_is_refused_and_kept(synth, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        synth.main(["--out", str(tmp_path)])
+    assert stop.value.code == 2 and "not a regular file" in capsys.readouterr().err
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my own notes\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as stop:
+        synth.main(["--out", str(notes)])
+    assert stop.value.code == 2 and "not one of this script's" in capsys.readouterr().err
+    assert notes.read_text(encoding="utf-8") == "my own notes\n"  # nothing appended, nothing deleted
