@@ -14,12 +14,14 @@ script continues BERT's own pre-training task on every weight:
   goes in chunks (``--chunk-steps``/``--chunk-minutes``) across sessions;
 - a progress line per ``--log-every`` steps and a held-out evaluation per ``--eval-every`` steps, appended to a CSV.
 
-Corpus (redistributable, modern English from Debian packages; ``SOURCES`` records each licence, the card too):
+Corpus (redistributable modern English; ``SOURCES`` records each licence, the card too): from Debian packages,
 WordNet 3.0 glosses and examples, The Debian Administrator's Handbook, GNOME's desktop help, Freeciv's nation
 legends and civilopedia, SQLite's documentation, Git's and Perl's manuals, the GIMP user manual, Debian Reference,
-the Developer's Reference and fortune-mod's everyday sayings. ``--sources`` picks some; ``--init-from`` starts a further stage from an exported
-one (``make mlm``: stage 1 on the first three, stage 2 on all). Sentences that also occur in the held-out sets are
-dropped. Held out, never trained on: the project's own English
+the Developer's Reference and fortune-mod's everyday sayings; from PyPI, VADER's rated review, tweet and editorial
+snippets (vaderSentiment's sdist); and everyday prose the bundled SmolLM2 writes (``synth_everyday.py``).
+``--sources`` picks some; ``--init-from`` starts a further stage from an exported one (``make mlm``: stage 1 on the
+first three, stage 2 on the Debian ones, stage 3 on the everyday ones). Sentences that also occur in the held-out
+sets are dropped. Held out, never trained on: the project's own English
 texts (explorer/resources), prose of Python's reference manual (``pydoc_data``) and 40 everyday cloze sentences
 (``scripts/mlm_eval/everyday.tsv``).
 
@@ -171,6 +173,42 @@ def fortune_paragraphs(folder: Path = FORTUNES) -> list[str]:
     return out
 
 
+# VADER's ground truth (Hutto & Gilbert, ICWSM 2014) as the vaderSentiment 3.3.2 source distribution ships it on
+# PyPI under the MIT licence: `pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d DIR` fetches it,
+# --vader-sdist names it, and it is read in place (the corpus is a tar.gz inside the sdist)
+VADER_SDIST = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "vaderSentiment-3.3.2.tar.gz"
+VADER_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+VADER_FILES = ("movieReviewSnippets", "amazonReviewSnippets", "tweets", "nytEditorialSnippets")
+
+
+def vader_snippets(path: Path | None = None) -> list[str]:
+    """Sentences people wrote in film reviews, product reviews, tweets and editorials (VADER's 23,699 rated
+    snippets), read from the pinned sdist; web links, @names and HTML entities dropped, the ratings ignored."""
+    import hashlib
+    import io
+    import tarfile
+
+    path = path or VADER_SDIST
+    if not path.is_file():
+        sys.exit(f"pretrain_mlm: {path} is missing: pip download --no-deps --no-binary :all: "
+                 f"vaderSentiment==3.3.2 -d {path.parent}")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != VADER_SHA256:
+        print(f"pretrain_mlm: {path} is not vaderSentiment 3.3.2's source distribution (its SHA-256 differs)",
+              file=sys.stderr)
+        raise SystemExit(2)
+    with tarfile.open(path) as sdist:
+        inner = sdist.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
+    out = []
+    with tarfile.open(fileobj=io.BytesIO(inner)) as data:
+        for name in VADER_FILES:
+            raw = data.extractfile(f"hutto_ICWSM_2014/{name}_GroundTruth.txt").read().decode("utf-8", "replace")
+            for line in raw.splitlines():
+                text = html.unescape(line.split("\t", 2)[-1]).replace("''", '"')
+                text = " ".join(w for w in text.split() if not re.match(r"(https?:|www\.|@\w)", w))
+                out += [s for s in _sentence_split(text) if len(s.split()) >= 4]
+    return out
+
+
 # scripts/synth_everyday.py writes it; --everyday-file names another
 EVERYDAY_FILE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "smollm2-everyday.jsonl"
 
@@ -291,9 +329,16 @@ SOURCES = {
                                                              "developers-reference")),
                              "Debian Developer's Reference (Debian developers-reference 12)", "GPL-2.0",
                              "developers-reference"),
+    "vader": (lambda: vader_snippets(),
+              "Film-review, product-review, tweet and editorial snippets people wrote, rated for VADER (Hutto & "
+              "Gilbert, ICWSM 2014), from the vaderSentiment 3.3.2 source distribution on PyPI",
+              "MIT (the vaderSentiment package's licence; the snippets are excerpts its authors collected for "
+              "research: Rotten Tomatoes reviews via Pang & Lee, Amazon reviews, tweets, New York Times editorials)",
+              None),
     "smollm2_everyday": (lambda: everyday_sentences(),
-                         "Everyday prose (reviews, descriptions, messages, short stories) sampled from the bundled "
-                         "SmolLM2-135M-Instruct with the project's own prompts (scripts/synth_everyday.py)",
+                         "Everyday prose (reviews, opinions, descriptions, messages, short stories, simple facts "
+                         "about countries and cities) sampled from the bundled SmolLM2-135M-Instruct with the "
+                         "project's own prompts (scripts/synth_everyday.py)",
                          "Apache-2.0 (the generating model's licence; the prompts are the project's)", None),
 }
 FIRST_STAGE = ("wordnet", "debian_handbook", "gnome_help")
@@ -587,7 +632,7 @@ def _positive(kind: type):
 
 
 def main(argv: list[str] | None = None) -> int:
-    global EVERYDAY_FILE  # the smollm2_everyday source reads it
+    global EVERYDAY_FILE, VADER_SDIST  # the smollm2_everyday and vader sources read them
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                     / "lm-explorer" / "mlm-pretrain", help="checkpoint, corpus cache and log CSV")
@@ -618,11 +663,25 @@ def main(argv: list[str] | None = None) -> int:
                     "its weights, a fresh optimiser and schedule; its card is kept as an earlier stage")
     ap.add_argument("--everyday-file", type=Path, default=EVERYDAY_FILE,
                     help="scripts/synth_everyday.py's output, for the smollm2_everyday source")
+    ap.add_argument("--vader-sdist", type=Path, default=VADER_SDIST,
+                    help="vaderSentiment-3.3.2.tar.gz from PyPI, for the vader source")
     ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
     args = ap.parse_args(argv)
     if args.run_dir.exists() and not args.run_dir.is_dir():
         ap.error(f"--run-dir {args.run_dir} exists and is not a folder")
+    if args.plot and not (args.run_dir / "log.csv").is_file():
+        ap.error(f"--plot: {args.run_dir} has no log.csv (train first, or name the run's folder with --run-dir)")
+
+    if args.plot:  # draws a finished run's log: no corpus needed
+        from explorer.commands._common import export_chart
+
+        missing = [str(d) for d in args.earlier_run if not (d / "log.csv").is_file()]
+        if missing:
+            ap.error(f"--earlier-run: no log.csv in {', '.join(missing)}")
+        export_chart(curve_chart([d / "log.csv" for d in args.earlier_run] + [args.run_dir / "log.csv"]),
+                     str(args.plot))
+        return 0
     names = tuple(dict.fromkeys(n.strip() for n in args.sources.split(",") if n.strip()))
     weighed = [source_weight(n) for n in names]
     unknown = [n for n, (base, times) in zip(names, weighed, strict=True) if base not in SOURCES or times < 1]
@@ -632,26 +691,17 @@ def main(argv: list[str] | None = None) -> int:
             and not args.everyday_file.is_file():
         ap.error(f"--everyday-file {args.everyday_file} is not a file: run scripts/synth_everyday.py --out "
                  f"{args.everyday_file} first")
+    if any(base == "vader" for base, _ in weighed) and not args.sentences and not args.vader_sdist.is_file():
+        ap.error(f"--vader-sdist {args.vader_sdist} is not a file: pip download --no-deps --no-binary :all: "
+                 f"vaderSentiment==3.3.2 -d {args.vader_sdist.parent}")
     if args.init_from and not (args.init_from / "model.safetensors").is_file():
         ap.error(f"--init-from {args.init_from} holds no model.safetensors (export a stage with --export first)")
-    if args.plot and not (args.run_dir / "log.csv").is_file():
-        ap.error(f"--plot: {args.run_dir} has no log.csv (train first, or name the run's folder with --run-dir)")
-
-    if args.plot:
-        from explorer.commands._common import export_chart
-
-        missing = [str(d) for d in args.earlier_run if not (d / "log.csv").is_file()]
-        if missing:
-            ap.error(f"--earlier-run: no log.csv in {', '.join(missing)}")
-        export_chart(curve_chart([d / "log.csv" for d in args.earlier_run] + [args.run_dir / "log.csv"]),
-                     str(args.plot))
-        return 0
     torch.set_num_threads(args.threads)
     tokenizer = minilm_tokenizer()
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "checkpoint.pt"
-    EVERYDAY_FILE = args.everyday_file
+    EVERYDAY_FILE, VADER_SDIST = args.everyday_file, args.vader_sdist
     which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
     if any(base == "smollm2_everyday" for base, _ in weighed) and not args.sentences:
         which += f"-{EVERYDAY_FILE.stat().st_size}"  # the generated file grows when its script resumes
@@ -708,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
                                "seconds": seconds, "running": running, "args": vars(args) | {"run_dir": str(run)}})
 
     if args.export:
+        model.half().float()  # the card measures the float16 weights that ship
         card = make_card(model, tokenizer, corpus, args, step, seconds, running)
         export(model, tokenizer, args.export, card)
         print(json.dumps({k: card[k] for k in ("steps", "heldout")}, indent=2))

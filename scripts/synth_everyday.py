@@ -2,8 +2,9 @@
 
 Stages 1 and 2 left the project texts' top-5 flat at 53-54%: those texts are short everyday opinions, and the
 redistributable English in Debian is documentation, dictionaries and sayings. This script samples everyday prose
-(reviews, descriptions, messages, short stories) from the project's own prompts (everyday subjects x ways of
-writing, below; none quotes a held-out text) and appends one JSON line per generation to ``--out``. It resumes:
+(reviews, opinions, descriptions, messages, short stories, and simple facts about countries and cities) from
+the project's own prompts (everyday subjects x ways of writing, places x two forms, below; none quotes a held-out
+text) and appends one JSON line per generation to ``--out``. It resumes:
 prompts already in the file are skipped. Sampling: top-p 0.95, temperature 0.9, a fixed seed per batch.
 ``pretrain_mlm.py --sources ...,smollm2_everyday`` reads the sentences back (held-out sentences dropped).
 """
@@ -35,6 +36,14 @@ SUBJECTS = [
     "a science lesson", "a history book", "a board game", "a piano lesson", "a guitar", "a painting class",
     "a boat trip", "a snowy day", "a thunderstorm", "a picnic", "a neighbour", "an old friend", "a grandmother",
     "a baby", "a farm", "a vegetable garden", "an online shop", "a delivery service", "a mobile app", "a printer",
+    # added for the second corpus (ids of the subjects above unchanged, so a resumed file keeps its lines)
+    "a sequel", "a documentary", "a stand-up comedy show", "a tour guide", "a waiter", "customer support",
+    "a battery", "a smartwatch", "a vacuum cleaner", "a coffee machine", "a dishwasher", "a fridge", "a mattress",
+    "a backpack", "a winter coat", "a pair of jeans", "an umbrella", "a bookshop", "a shopping centre",
+    "a petrol station", "a car park", "a city park", "a playground", "a nursery school", "a university lecture",
+    "a driving lesson", "a yoga class", "a swimming lesson", "a dance class", "a barbecue", "a breakfast café",
+    "a fish and chip shop", "a burger", "a salad", "an ice cream shop", "a cup of tea", "a plumber",
+    "an electrician", "a builder", "a street festival",
 ]
 FORMS = [
     "Write two sentences of an honest review of {s}.",
@@ -45,13 +54,29 @@ FORMS = [
     "Tell a very short story about {s}.",
     "Write a short, negative review of {s}.",
     "Write a short, positive review of {s}.",
+    "Write four one-sentence opinions about {s}, each from a different person.",
+    "Write three short comments customers left about {s}: one good, one bad, one mixed.",
+]
+# General knowledge of the world, as an encyclopedia's opening lines give it (countries, capitals, cities)
+PLACES = [
+    "France", "Germany", "Italy", "Spain", "Portugal", "Japan", "China", "India", "Brazil", "Mexico", "Canada",
+    "Egypt", "Kenya", "Australia", "Russia", "Greece", "Turkey", "Norway", "Sweden", "Ireland", "Scotland",
+    "Poland", "Argentina", "Peru", "Thailand", "Vietnam", "South Korea", "Nigeria", "Morocco", "New Zealand",
+    "London", "Paris", "Rome", "Berlin", "Madrid", "Tokyo", "Beijing", "New York", "Cairo", "Sydney", "Moscow",
+    "Athens", "Istanbul", "Dublin", "Amsterdam", "Vienna", "Prague", "Lisbon", "Toronto", "Mumbai",
+]
+PLACE_FORMS = [
+    "Write three simple facts about {s}.",
+    "Describe {s} to a child in three sentences.",
 ]
 
 
 def prompts() -> list[tuple[str, str]]:
-    """(id, prompt) for every subject x form, in a fixed order."""
-    return [(f"{i}-{j}", form.format(s=subject)) for i, subject in enumerate(SUBJECTS)
-            for j, form in enumerate(FORMS)]
+    """(id, prompt) for every subject x form and place x place form, in a fixed order."""
+    return ([(f"{i}-{j}", form.format(s=subject)) for i, subject in enumerate(SUBJECTS)
+             for j, form in enumerate(FORMS)]
+            + [(f"p{i}-{j}", form.format(s=place)) for i, place in enumerate(PLACES)
+               for j, form in enumerate(PLACE_FORMS)])
 
 
 def main(argv: list[str] | None = None) -> int:

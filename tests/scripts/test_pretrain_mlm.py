@@ -267,3 +267,42 @@ def test_the_everyday_source_needs_its_file(pretrain, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         pretrain.everyday_sentences(bad)
     assert stop.value.code == 2 and "line 2" in capsys.readouterr().err
+
+
+def _fake_vader_sdist(path: Path, lines: dict[str, list[str]]) -> None:
+    """A tar.gz shaped as vaderSentiment 3.3.2's sdist: the rated snippets in a tar.gz inside it."""
+    import io
+    import tarfile
+
+    def add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+    inner = io.BytesIO()
+    with tarfile.open(fileobj=inner, mode="w:gz") as tar:
+        for name in ("movieReviewSnippets", "amazonReviewSnippets", "tweets", "nytEditorialSnippets"):
+            rows = "".join(f"{i}\t0.5\t{text}\n" for i, text in enumerate(lines.get(name, []), 1))
+            add(tar, f"hutto_ICWSM_2014/{name}_GroundTruth.txt", rows.encode())
+    with tarfile.open(path, mode="w:gz") as tar:
+        add(tar, "vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz", inner.getvalue())
+
+
+def test_the_vader_source_reads_the_pinned_sdist_in_place(pretrain, tmp_path, monkeypatch, capsys):
+    """The snippets are read from inside the sdist: ratings, links, @names and HTML entities are not text; a file
+    that is not the pinned release (another SHA-256) is refused in one line."""
+    import hashlib
+
+    sdist = tmp_path / "vaderSentiment-3.3.2.tar.gz"
+    _fake_vader_sdist(sdist, {"movieReviewSnippets": ["Effective but too tepid biopic about ''Conan'' himself."],
+                              "tweets": ["@someone loved it &amp; so did I http://t.co/x today!", "Yay."]})
+    with pytest.raises(SystemExit) as stop:
+        pretrain.vader_snippets(sdist)
+    assert stop.value.code == 2 and "SHA-256 differs" in capsys.readouterr().err
+    monkeypatch.setattr(pretrain, "VADER_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    assert pretrain.vader_snippets(sdist) == ['Effective but too tepid biopic about "Conan" himself.',
+                                              "loved it & so did I today!"]  # "Yay." is under four words
+    with pytest.raises(SystemExit) as stop:
+        pretrain.main(["--run-dir", str(tmp_path / "run"), "--sources", "vader",
+                       "--vader-sdist", str(tmp_path / "absent.tar.gz"), "--total-steps", "1"])
+    assert stop.value.code == 2 and "pip download" in capsys.readouterr().err

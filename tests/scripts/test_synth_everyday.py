@@ -23,9 +23,17 @@ def synth():
 
 def test_every_subject_in_every_form_once(synth):
     prompts = synth.prompts()
-    assert len(prompts) == len(synth.SUBJECTS) * len(synth.FORMS) == 672
+    assert len(prompts) == len(synth.SUBJECTS) * len(synth.FORMS) + len(synth.PLACES) * len(synth.PLACE_FORMS) == 1340
     assert len({pid for pid, _ in prompts}) == len(prompts) and len({p for _, p in prompts}) == len(prompts)
     assert all("{s}" not in p for _, p in prompts)
+
+
+def test_the_first_corpus_keeps_its_ids(synth):
+    """Subjects and forms were appended, so a file written from the first 84 x 8 prompts resumes without a repeat."""
+    prompts = dict(synth.prompts())
+    assert prompts["0-0"] == "Write two sentences of an honest review of a coffee shop."
+    assert prompts["83-7"] == "Write a short, positive review of a printer."
+    assert prompts["p0-0"] == "Write three simple facts about France."
 
 
 def test_a_finished_file_is_not_generated_again(synth, tmp_path, capsys):
@@ -34,7 +42,7 @@ def test_a_finished_file_is_not_generated_again(synth, tmp_path, capsys):
     out.write_text("".join(json.dumps({"id": f"{pid}-r0", "prompt": p, "text": "A day."}) + "\n"
                            for pid, p in synth.prompts()), encoding="utf-8")
     assert synth.main(["--out", str(out), "--rounds", "1"]) == 0
-    assert "672 generations on file, 0 to go" in capsys.readouterr().out
+    assert "1340 generations on file, 0 to go" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args", [["--rounds", "0"], ["--batch", "-1"], ["--minutes", "nan"], ["--threads", "x"]])
