@@ -79,7 +79,8 @@ bench: setup
 # Continues MiniLM's masked-LM pre-training (the whole encoder) into the shipped minilm-mlm model, in three stages:
 # stage 1 on WordNet, the Debian handbook and GNOME's help (1,700 steps); stage 2 from stage 1's weights on those,
 # seven more Debian documentation packages and fortune-mod's everyday sayings (1,300 steps); stage 3 from stage 2's
-# weights, one sentence per sequence, on everyday prose the bundled SmolLM2 writes from the project's prompts
+# weights, one sentence per sequence, on the review, tweet and editorial snippets of VADER's ground truth
+# (vaderSentiment's sdist on PyPI, MIT), everyday prose the bundled SmolLM2 writes from the project's prompts
 # (scripts/synth_everyday.py), fortune-mod's sayings and GNOME's help. Checkpoints and logs go to $(MLM_RUN)/stage*,
 # so an interrupted run resumes where it stopped (run `make mlm` again). About 5 h on 2 quiet cores.
 MLM_OUT ?= resources/models/minilm-mlm
@@ -90,9 +91,10 @@ MLM_STAGE1 = --run-dir $(MLM_RUN)/stage1 --sources wordnet,debian_handbook,gnome
 	--lr 2e-4
 MLM_STAGE2 = --run-dir $(MLM_RUN)/stage2 --init-from $(MLM_RUN)/stage1-model --total-steps 1300 --warmup 100 --lr 1e-4
 MLM_EVERYDAY = $(MLM_RUN)/smollm2-everyday.jsonl
+MLM_VADER = $(MLM_RUN)/vaderSentiment-3.3.2.tar.gz
 MLM_STAGE3 = --run-dir $(MLM_RUN)/stage3 --init-from $(MLM_RUN)/stage2-model --per-sentence --batch 32 \
-	--sources smollm2_everyday*3,fortunes,gnome_help --everyday-file $(MLM_EVERYDAY) --total-steps 1000 \
-	--warmup 50 --lr 5e-5 --eval-every 100
+	--sources vader*2,smollm2_everyday*3,fortunes,gnome_help --everyday-file $(MLM_EVERYDAY) \
+	--vader-sdist $(MLM_VADER) --total-steps 1500 --warmup 50 --lr 5e-5 --eval-every 100
 mlm: setup
 	dpkg -s $(MLM_PACKAGES) >/dev/null 2>&1 \
 		|| { [ "$$(id -u)" = 0 ] && apt-get install -y --no-install-recommends $(MLM_PACKAGES) \
@@ -102,6 +104,7 @@ mlm: setup
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE2) $(MLM_ARGS)
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE2) $(MLM_ARGS) --export $(MLM_RUN)/stage2-model
 	$(BIN)/python scripts/synth_everyday.py --out $(MLM_EVERYDAY) --rounds 2
+	[ -f $(MLM_VADER) ] || $(BIN)/pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d $(MLM_RUN)
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE3) $(MLM_ARGS)
 	$(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE3) $(MLM_ARGS) --export $(MLM_OUT)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python scripts/pretrain_mlm.py $(MLM_STAGE3) --earlier-run $(MLM_RUN)/stage1 \

@@ -117,6 +117,7 @@ def test_fill_every_mask_json(models, capsys):
     m = out["masks"][0]
     assert out["tokens"][m["position"]] == "[MASK]" and len(m["candidates"]) == 5
     assert set(m["candidates"][0]) == {"token", "probability"}
+    assert "paris" in [c["token"] for c in m["candidates"]]
     probs = [c["probability"] for c in m["candidates"]]
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
     out = run_json(capsys, ["fill", "The [MASK] sat on the [MASK].", "--top-k", "3", "--json"])

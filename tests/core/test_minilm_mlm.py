@@ -125,6 +125,7 @@ def test_fills_everyday_blanks_in_context(minilm_mlm):
     assert hits >= 14
     assert minilm_mlm.card.extra["mlm_accuracy"]  # the card's record is of these weights
     assert firsts[[s for s, _ in rows].index("A week has seven [MASK].")][0] == "days"
+    assert "paris" in firsts[[s for s, _ in rows].index("The capital of France is [MASK].")]  # the check
 
 
 def test_fill_refuses_plainly(minilm_mlm, smollm2):
