@@ -193,6 +193,18 @@ def test_the_curve_runs_stage_after_stage(pretrain, tmp_path):
     assert "Stage 2 from step 10" in spec.note
 
 
+def test_plot_draws_a_finished_run_without_its_corpus(pretrain, tmp_path, monkeypatch):
+    """--plot reads only the run's log: the default sources' files (generated prose, VADER's sdist) may be gone."""
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    header = "step,minutes,tokens_seen,train_loss,lr,steps_per_s,project_top1,project_top5,manual_top1,manual_top5,cloze_first,cloze_top5\n"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.csv").write_text(header + "5,1,1,4,1e-4,1,0.1,0.2,0.05,0.1,1,2\n", encoding="utf-8")
+    assert pretrain.main(["--run-dir", str(tmp_path / "run"), "--plot", str(tmp_path / "c.png"),
+                          "--everyday-file", str(tmp_path / "absent.jsonl"),
+                          "--vader-sdist", str(tmp_path / "absent.tar.gz")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 1000
+
+
 def test_sources_and_the_make_target_agree(pretrain):
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     listed = makefile.split("MLM_PACKAGES =", 1)[1].split("\nMLM_STAGE1", 1)[0].replace("\\", " ").split()
