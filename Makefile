@@ -82,7 +82,7 @@ bench: setup
 # weights, one sentence per sequence, on the review, tweet and editorial snippets of VADER's ground truth
 # (vaderSentiment's sdist on PyPI, MIT), everyday prose the bundled SmolLM2 writes from the project's prompts
 # (scripts/synth_everyday.py), fortune-mod's sayings and GNOME's help. Checkpoints and logs go to $(MLM_RUN)/stage*,
-# so an interrupted run resumes where it stopped (run `make mlm` again). About 5 h on 2 quiet cores.
+# so an interrupted run resumes where it stopped (run `make mlm` again). About 5.5 h on 2 quiet cores.
 MLM_OUT ?= resources/models/minilm-mlm
 MLM_RUN ?= $(HOME)/.cache/lm-explorer/mlm-pretrain
 MLM_PACKAGES = wordnet-base debian-handbook gnome-user-docs freeciv-data sqlite3-doc git-doc perl-doc gimp-help-en \
@@ -94,7 +94,7 @@ MLM_EVERYDAY = $(MLM_RUN)/smollm2-everyday.jsonl
 MLM_VADER = $(MLM_RUN)/vaderSentiment-3.3.2.tar.gz
 MLM_STAGE3 = --run-dir $(MLM_RUN)/stage3 --init-from $(MLM_RUN)/stage2-model --per-sentence --batch 32 \
 	--sources vader*2,smollm2_everyday*3,fortunes,gnome_help --everyday-file $(MLM_EVERYDAY) \
-	--vader-sdist $(MLM_VADER) --total-steps 1500 --warmup 50 --lr 5e-5 --eval-every 100
+	--vader-sdist $(MLM_VADER) --total-steps 3000 --warmup 50 --lr 5e-5 --eval-every 100
 mlm: setup
 	dpkg -s $(MLM_PACKAGES) >/dev/null 2>&1 \
 		|| { [ "$$(id -u)" = 0 ] && apt-get install -y --no-install-recommends $(MLM_PACKAGES) \

@@ -178,6 +178,7 @@ def fortune_paragraphs(folder: Path = FORTUNES) -> list[str]:
 # --vader-sdist names it, and it is read in place (the corpus is a tar.gz inside the sdist)
 VADER_SDIST = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "vaderSentiment-3.3.2.tar.gz"
 VADER_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
+VADER_BYTES = 2_466_783
 VADER_FILES = ("movieReviewSnippets", "amazonReviewSnippets", "tweets", "nytEditorialSnippets")
 
 
@@ -192,17 +193,19 @@ def vader_snippets(path: Path | None = None) -> list[str]:
     if not path.is_file():
         sys.exit(f"pretrain_mlm: {path} is missing: pip download --no-deps --no-binary :all: "
                  f"vaderSentiment==3.3.2 -d {path.parent}")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != VADER_SHA256:
+    with open(path, "rb") as f:
+        raw = f.read(VADER_BYTES + 1)  # a bigger file is not the release: never read it whole
+    if len(raw) != VADER_BYTES or hashlib.sha256(raw).hexdigest() != VADER_SHA256:
         print(f"pretrain_mlm: {path} is not vaderSentiment 3.3.2's source distribution (its SHA-256 differs)",
               file=sys.stderr)
         raise SystemExit(2)
-    with tarfile.open(path) as sdist:
+    with tarfile.open(fileobj=io.BytesIO(raw)) as sdist:  # the bytes just checked, not a second read
         inner = sdist.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
     out = []
     with tarfile.open(fileobj=io.BytesIO(inner)) as data:
         for name in VADER_FILES:
-            raw = data.extractfile(f"hutto_ICWSM_2014/{name}_GroundTruth.txt").read().decode("utf-8", "replace")
-            for line in raw.splitlines():
+            rows = data.extractfile(f"hutto_ICWSM_2014/{name}_GroundTruth.txt").read().decode("utf-8", "replace")
+            for line in rows.splitlines():
                 text = html.unescape(line.split("\t", 2)[-1]).replace("''", '"')
                 text = " ".join(w for w in text.split() if not re.match(r"(https?:|www\.|@\w)", w))
                 out += [s for s in _sentence_split(text) if len(s.split()) >= 4]

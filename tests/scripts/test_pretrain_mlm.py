@@ -312,9 +312,23 @@ def test_the_vader_source_reads_the_pinned_sdist_in_place(pretrain, tmp_path, mo
         pretrain.vader_snippets(sdist)
     assert stop.value.code == 2 and "SHA-256 differs" in capsys.readouterr().err
     monkeypatch.setattr(pretrain, "VADER_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    monkeypatch.setattr(pretrain, "VADER_BYTES", sdist.stat().st_size)
     assert pretrain.vader_snippets(sdist) == ['Effective but too tepid biopic about "Conan" himself.',
                                               "loved it & so did I today!"]  # "Yay." is under four words
     with pytest.raises(SystemExit) as stop:
         pretrain.main(["--run-dir", str(tmp_path / "run"), "--sources", "vader",
                        "--vader-sdist", str(tmp_path / "absent.tar.gz"), "--total-steps", "1"])
     assert stop.value.code == 2 and "pip download" in capsys.readouterr().err
+
+
+def test_the_make_target_runs_the_shipped_stage_3(pretrain):
+    """make mlm's stage 3 is the schedule and the corpus the shipped card records (make mlm reproduces it)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    stage3 = makefile.split("MLM_STAGE3 =", 1)[1].split("\nmlm:", 1)[0].replace("\\\n", " ").split()
+    option = {stage3[i]: stage3[i + 1] for i in range(len(stage3) - 1) if stage3[i].startswith("--")}
+    card = json.loads((ROOT / "resources" / "models" / "minilm-mlm" / "card.json").read_text(encoding="utf-8"))
+    assert f"at {option['--total-steps']} steps" in card["optimizer"]
+    assert f"lr {float(option['--lr'])}," in card["optimizer"] and f"{option['--warmup']} warm-up" in card["optimizer"]
+    assert card["steps"] == int(option["--total-steps"]) and card["batch_size"] == int(option["--batch"])
+    weights = dict(pretrain.source_weight(n) for n in option["--sources"].split(","))
+    assert {name: v.get("taken_times", 1) for name, v in card["corpus"].items()} == weights
