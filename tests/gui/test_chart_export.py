@@ -51,6 +51,27 @@ def test_svg_and_png_are_drawn_at_the_export_size_on_their_axes(qtbot, tmp_path)
     assert "Similarity" in size_of and "layer" in "".join(size_of)
 
 
+def test_svg_markers_are_circles_on_the_line_vertices(qtbot, tmp_path):
+    """A short line carries a round marker at each point. The SVG draws each as a path centred on its vertex; it
+    once wrote the scatter's cached strip of symbols as an image per point, squeezed into hatched squares."""
+    import re
+
+    chart = ChartWidget()
+    qtbot.addWidget(chart)
+    spec = _lines()
+    chart.set_spec(spec)
+    text = chart.export(tmp_path / "c.svg").read_text()
+    assert "<image" not in text
+    lines = [[(float(x), float(y)) for x, y in re.findall(r"([\d.]+),([\d.]+)", d)]
+             for d in re.findall(r'd="(M[\d.]+,[\d.]+(?: L[\d.]+,[\d.]+){6})"', text)]
+    assert len(lines) == 2  # the two series, seven points each
+    # a circle path starts at its rightmost point, radius 3 (symbol size 6), then runs in cubic curves
+    centres = [(float(x) - 3, float(y)) for x, y in re.findall(r'd="M([\d.]+),([\d.]+) C', text)]
+    assert len(centres) == 14 + 2  # and one in each legend sample
+    for vx, vy in (v for line in lines for v in line):
+        assert any(abs(cx - vx) <= 0.05 and abs(cy - vy) <= 0.05 for cx, cy in centres), (vx, vy)
+
+
 def test_bank_two_senses_exports_agree_with_the_csv(qtbot, ctx_with_models, tmp_path):
     """The issue's case: the bank two-sense chart in the window, exported alone and by Export all; every line's
     vertices (the baseline's 0.068 at layer 0 included) sit on the axes where the CSV says."""

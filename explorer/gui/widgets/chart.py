@@ -738,13 +738,21 @@ class ChartWidget(QWidget):
         painter = QPainter(device)
         if not painter.isActive():
             raise OSError(f"cannot write {path.name}")
+        # A scatter stamps its symbols from one cached pixmap; the SVG engine writes the whole pixmap for each
+        # stamp (a strip of every symbol, squeezed), so for SVG each symbol is drawn as a path.
+        scatters = [i for i in self.graphics.scene().items() if isinstance(i, pg.ScatterPlotItem)] \
+            if fmt == "svg" else []
         try:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
             if fmt == "svg":
                 painter.fillRect(source, QColor("white"))
+            for item in scatters:
+                item.setExportMode(True, {"antialias": True})
             self.graphics.scene().render(painter, source, source)
         finally:
+            for item in scatters:
+                item.setExportMode(False)
             painter.end()
         if fmt == "png":
             save_image(device, path)
