@@ -72,6 +72,21 @@ def test_random_masks_exactly_fifteen_percent_of_non_special(long_tt, minilm):
             assert mk.input_tokens[i] not in minilm.tokenizer.all_special_tokens
 
 
+def test_a_typed_mask_is_special_and_never_masked_again(minilm):
+    """A [MASK] the user typed (to fill it) is a special token: no strategy picks it, so no target reads "[MASK]".
+    A character the vocabulary lacks ([UNK]) stays an ordinary token that may be masked, as in BERT's own data."""
+    tt = tokenize_words(minilm.tokenizer, "The capital of France is [MASK]. A week has seven [MASK]. ☃")
+    typed = [i for i, t in enumerate(tt.tokens) if t == "[MASK]"]
+    unk = tt.tokens.index("[UNK]")
+    assert len(typed) == 2 and all(tt.special[i] and tt.words[i] is None for i in typed)
+    assert not tt.special[unk] and unk in tt.candidates
+    every = MaskParams(ratio=1.0)
+    for strategy in ("random", "wwm", "span"):
+        mk = mask_text(tt, minilm.tokenizer, strategy, seed=0, params=every)
+        assert not set(typed) & set(mk.masked), strategy
+        assert unk in mk.masked, strategy
+
+
 def test_eighty_ten_ten_proportions(long_tt):
     stats = sample_stats(long_tt, "random", samples=2000, seed=1)
     assert stats.action_fractions["mask"] == pytest.approx(0.8, abs=0.01)

@@ -206,7 +206,10 @@ def tokenize_words(
     enc = tokenizer(text, pair, **kwargs) if pair is not None else tokenizer(text, **kwargs)
     ids = list(enc["input_ids"])
     tokens = tokenizer.convert_ids_to_tokens(ids)
-    special = [bool(s) for s in enc["special_tokens_mask"]]
+    # A [MASK] (or [CLS], [SEP]…) typed into the text is a special token too: never chosen for masking, never a
+    # target. [UNK] stands for a word the vocabulary lacks and stays an ordinary token, as in BERT's own data.
+    typed = set(getattr(tokenizer, "all_special_ids", None) or []) - {getattr(tokenizer, "unk_token_id", None)}
+    special = [bool(s) or i in typed for s, i in zip(enc["special_tokens_mask"], ids, strict=True)]
     seq_ids = enc.sequence_ids() if fast else [0] * len(ids)
     segments = [s if s is not None else (1 if i and seq_ids[i - 1] == 1 else 0) for i, s in enumerate(seq_ids)]
     # Character offsets refer to ``text`` for segment 0 and to ``pair`` for segment 1; shift the latter.
