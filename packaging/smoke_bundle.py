@@ -6,11 +6,12 @@ even after one failed, then lists all failures:
 
 * contents: resources, data files transformers' imports read at run time, LICENSE; no test-only package and no
   CUDA library (file or link);
-* ``--version``, ``models``, ``info`` on each of the three bundled models;
+* ``--version``, ``models``, ``info`` on each of the four bundled models;
 * the window, offscreen, opening a file, loading MiniLM and drawing its attention (``selftest``);
 * frozen and adapter fine-tunes of MiniLM on the bundled set named ``sentiment``, each followed by ``head`` and
   ``evaluate`` on the saved folder;
-* an attention export, spaCy- and jieba-based masking, a built-in prompting task on smollm2;
+* an attention export, spaCy- and jieba-based masking, minilm-mlm filling a mask, a built-in prompting task on
+  smollm2;
 * a bad input answered with one line and exit 2; the converted models under the temporary XDG_CACHE_HOME, and
   gemma3's joined GGUF deleted after its checked conversion.
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 TEST_ONLY = ("hypothesis", "pytest", "_pytest", "pytest_qt", "pytestqt")
 CUDA_LIB = re.compile(r"^lib(cuda|cudart|cublas|cufft|curand|cusolver|cusparse|cudnn|nvrtc|nccl|nvJitLink)")
-MODELS = ("minilm", "smollm2", "gemma3")
+MODELS = ("minilm", "minilm-mlm", "smollm2", "gemma3")
 # Files the app or a library it imports reads at run time; each went missing from a build once or could.
 REQUIRED = ("explorer/resources/tasks/sentiment.jsonl", "explorer/resources/presets/embeddings.json",
             "explorer/resources/samples/chinese-dogs.txt", "explorer/resources/data/sentiment.csv",
@@ -181,6 +182,14 @@ def smoke(folder: Path) -> list[str]:
                                               "--strategy", "entity", "--json"]))
         s.check("mask wwm", lambda: s.run(["mask", "一只哈巴狗和一只单身狗在公园里散步。", "--strategy", "wwm",
                                            "--json"]))
+
+        def fill() -> None:
+            out = json.loads(s.run(["fill", "A week has seven [MASK].", "--json"]))
+            first = out["masks"][0]["candidates"][0]["token"]
+            if out.get("model") != "minilm-mlm" or first != "days":
+                raise SmokeFailure(f"fill gave {first!r} first with {out.get('model')!r} (minilm-mlm: 'days')")
+
+        s.check("fill minilm-mlm", fill)
 
         def prompt() -> None:
             out = json.loads(s.run(["prompt", "--task", "sentiment", "--model", "smollm2", "--score", "--json"]))

@@ -29,8 +29,10 @@ def test_every_check_runs_and_every_failure_is_listed(tmp_path):
     bundle = _fake_bundle(tmp_path / "b", 'echo "Traceback: boom" >&2\nexit 1\n')
     failures = smoke.smoke(bundle)
     names = [f.split(":")[0] for f in failures]
-    assert names[:7] == ["contents", "version", "models", "info minilm", "info smollm2", "info gemma3", "window"]
-    assert {"finetune frozen", "finetune adapter", "prompt smollm2", "bad input", "caches"} <= set(names)
+    assert names[:8] == ["contents", "version", "models", "info minilm", "info minilm-mlm", "info smollm2",
+                         "info gemma3", "window"]
+    assert {"finetune frozen", "finetune adapter", "fill minilm-mlm", "prompt smollm2", "bad input", "caches"} \
+        <= set(names)
     assert "crashed with 1" in failures[1] and "Traceback: boom" in failures[1]
     assert "kernels/_internals/python_depends.json" in failures[0]
 
