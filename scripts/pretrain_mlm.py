@@ -820,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model = build_model(EVAL_DIR / "frozen-head.safetensors")
     model.train()
+    torch.manual_seed(args.seed)  # dropout draws from torch's global generator: whatever ran before, the same masks
     decay = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "LayerNorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if n.endswith("bias") or "LayerNorm" in n]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
